@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The embedded default experiment (see README "The default run").
+run: $(STAMP)
+	$(PY) -m attn_seq2seq.main --config=configs/default.py --workdir=runs/default
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 tests
+
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py --config=configs/reverse.py:benchmark
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

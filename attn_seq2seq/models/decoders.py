@@ -1,0 +1,272 @@
+"""Decoders: Bahdanau and Luong attention, and the fixed-vector baselines of Sutskever and Cho.
+
+Every decoder is split the same way, so that teacher forcing and search share one step function:
+  * `step_inputs(encoded, tgt_embedded)`: everything that does not depend on the recurrence,
+    computed for all target positions at once, outside the scan (the embedding's input projection);
+  * `make_step(encoded)`: a pure `step(carry, x_t) -> (carry, (outputs_t, attn_t))` closed over the
+    decoder's weights and the encoded source; the only thing inside `lax.scan`;
+  * `readout(outputs, tgt_embedded, encoded)`: the output layers over all positions at once.
+`__call__` scans `step` over the target (teacher forcing); `step` runs it once (search).
+
+`encoded` is the dict built by `Seq2Seq.encode`: `enc_outputs [batch, src_len, key]`,
+`src_mask [batch, src_len]`, `summary [batch, summary]` and the scorer's projected `keys`.
+The carry is a dict with the cell carry under `'rnn'` (plus `'attn_h'` for Luong input feeding);
+it starts from the learned bridge tanh(W summary + b) (Bahdanau et al. 2015, §A.2.2).
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from attn_seq2seq.models.cells import make_cell
+from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
+
+DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
+
+
+class MaxoutReadout(nn.Module):
+  """Deep output with maxout (Goodfellow et al. 2013) as in Cho et al. 2014 and Bahdanau et al.
+  2015, §A.2.2: t~ = U_o s + V_o E y_{i-1} + C_o c (one matmul over the concatenation),
+  t = max over pairs of t~; `[..., in] -> [..., size]`."""
+
+  size: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    t = nn.Dense(2 * self.size, dtype=self.dtype, name="U_V_C")(x)  # [..., 2*size]
+    return t.reshape(t.shape[:-1] + (self.size, 2)).max(axis=-1)  # [..., size]
+
+
+class Decoder(nn.Module):
+  """Shared machinery: the cell, the embedding input projection, the bridge, the scan."""
+
+  vocab_size: int
+  cell: str = "gru"
+  hidden_size: int = 256
+  key_size: int = 512  # encoder state size
+  scorer: str = "additive"
+  attention_size: int = 256
+  input_feeding: bool = True  # Luong only
+  max_src_len: int = 128  # location scorer only
+  dropout: float = 0.0  # before the output layer
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    self.rnn = make_cell(self.cell, self.hidden_size, self.dtype)
+    self.embed_input = nn.Dense(self.rnn.gates_size, dtype=self.dtype)
+    self.bridge_h = nn.Dense(self.hidden_size, dtype=self.dtype)
+    self.bridge_c = nn.Dense(self.hidden_size, dtype=self.dtype) if self.cell == "lstm" else None
+    self.output = nn.Dense(self.vocab_size, dtype=self.dtype)
+    self.output_dropout = nn.Dropout(self.dropout)
+
+  # -- hooks of the decoder kinds -------------------------------------------------------------
+
+  def project_keys(self, enc_outputs: jax.Array) -> jax.Array | None:
+    """Once per sentence: the scorer's keys (None for the fixed-vector decoders)."""
+    return None
+
+  def step_inputs(self, encoded, tgt_embedded):
+    """`[batch, tgt_len, embed]` -> hoisted cell-input pre-activations `[batch, tgt_len, gates]`."""
+    return self.embed_input(tgt_embedded)
+
+  def make_step(self, encoded):
+    raise NotImplementedError
+
+  def readout(self, outputs, tgt_embedded, encoded, train):
+    raise NotImplementedError
+
+  # -- shared ---------------------------------------------------------------------------------
+
+  def initial_carry(self, encoded) -> dict:
+    summary = encoded["summary"]
+    h = jnp.tanh(self.bridge_h(summary))
+    c = None if self.bridge_c is None else jnp.tanh(self.bridge_c(summary))
+    return {"rnn": self.rnn.carry_from(h, c)}
+
+  def logits(self, x, train):
+    x = self.output_dropout(x, deterministic=not train)
+    return self.output(x).astype(jnp.float32)  # [..., vocab]
+
+  def __call__(self, encoded, tgt_embedded, *, train: bool = False):
+    """Teacher forcing: `tgt_embedded [batch, tgt_len, embed]` ->
+    `(logits [batch, tgt_len, vocab], attn_weights [batch, tgt_len, src_len])`."""
+    xs = self.step_inputs(encoded, tgt_embedded).swapaxes(0, 1)  # [tgt_len, batch, gates]
+    _, (outputs, attn) = jax.lax.scan(self.make_step(encoded), self.initial_carry(encoded), xs)
+    outputs = jax.tree.map(lambda x: x.swapaxes(0, 1), outputs)  # batch-major
+    return self.readout(outputs, tgt_embedded, encoded, train), attn.swapaxes(0, 1)
+
+  def step(self, encoded, carry, prev_embedded):
+    """One search step: `prev_embedded [batch, embed]` ->
+    `(carry, logits [batch, vocab], attn_weights [batch, src_len])`."""
+    x = self.step_inputs(encoded, prev_embedded[:, None])[:, 0]
+    carry, (outputs, attn) = self.make_step(encoded)(carry, x)
+    outputs = jax.tree.map(lambda x: x[:, None], outputs)
+    logits = self.readout(outputs, prev_embedded[:, None], encoded, train=False)
+    return carry, logits[:, 0], attn
+
+
+class AttentionDecoder(Decoder):
+  """Adds a scorer whose keys are projected once per sentence."""
+
+  def setup(self):
+    super().setup()
+    self.attention = make_scorer(
+        self.scorer,
+        query_size=self.hidden_size,
+        key_size=self.key_size,
+        attention_size=self.attention_size,
+        max_src_len=self.max_src_len,
+        dtype=self.dtype,
+    )
+
+  def project_keys(self, enc_outputs):
+    return self.attention.project_keys(enc_outputs)
+
+  def _attend(self, encoded):
+    """A pure `query [batch, hidden] -> (context [batch, key], attn [batch, src_len])`."""
+    w, score = self.attention.weights(), self.attention.score
+    keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
+
+    def attend_fn(query):
+      attn = masked_softmax(score(w, query, keys), mask)  # [batch, src_len]
+      return attend(attn, values), attn
+
+    return attend_fn
+
+
+class BahdanauDecoder(AttentionDecoder):
+  """Bahdanau et al. 2015 (§3.1, §A.2.2): the previous state s_{i-1} is the query,
+
+    e_ij = score(s_{i-1}, h_j),  a_i = softmax(e_i),  c_i = sum_j a_ij h_j,
+    s_i = RNN(s_{i-1}, [E y_{i-1}; c_i]),  p(y_i) = softmax(W_o maxout(s_i, E y_{i-1}, c_i)).
+  The readout uses s_i, as eq. (4) of the main text and the GroundHog/Nematus code do.
+  """
+
+  def setup(self):
+    super().setup()
+    self.context_input = self.param(
+        "context_input", nn.initializers.lecun_normal(), (self.key_size, self.rnn.gates_size))
+    self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
+
+  def make_step(self, encoded):
+    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    context_input = self.context_input.astype(self.dtype)
+    attend_fn = self._attend(encoded)
+
+    def step(carry, x_t):
+      context, attn = attend_fn(carry["rnn"]["h"])  # query: s_{i-1}
+      rnn = cell_step(cell_w, carry["rnn"], x_t + context @ context_input)
+      return {"rnn": rnn}, ({"h": rnn["h"], "context": context}, attn)
+
+    return step
+
+  def readout(self, outputs, tgt_embedded, encoded, train):
+    t = self.deep_output(jnp.concatenate([outputs["h"], outputs["context"], tgt_embedded], -1))
+    return self.logits(t, train)
+
+
+class LuongDecoder(AttentionDecoder):
+  """Luong et al. 2015 (§3, §3.3): the new state h_t is the query,
+
+    h_t = RNN(h_{t-1}, [E y_{t-1}; h~_{t-1}]),  a_t = softmax(score(h_t, h_s)),  c_t = sum a_t h_s,
+    h~_t = tanh(W_c [c_t; h_t]),  p(y_t) = softmax(W_s h~_t).
+  With `input_feeding` the attentional state h~_{t-1} joins the next input (eq. 5 and §3.3);
+  without it, h~_t is computed after the scan for all steps at once.
+  """
+
+  def setup(self):
+    super().setup()
+    self.W_c = self.param("W_c", nn.initializers.lecun_normal(), (self.key_size + self.hidden_size, self.hidden_size))
+    if self.input_feeding:
+      self.feed_input = self.param(
+          "feed_input", nn.initializers.lecun_normal(), (self.hidden_size, self.rnn.gates_size))
+
+  def initial_carry(self, encoded):
+    carry = super().initial_carry(encoded)
+    if self.input_feeding:
+      carry["attn_h"] = jnp.zeros_like(carry["rnn"]["h"])
+    return carry
+
+  def make_step(self, encoded):
+    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    W_c = self.W_c.astype(self.dtype)
+    feed_input = self.feed_input.astype(self.dtype) if self.input_feeding else None
+    attend_fn = self._attend(encoded)
+
+    def step(carry, x_t):
+      if feed_input is not None:
+        x_t = x_t + carry["attn_h"] @ feed_input
+      rnn = cell_step(cell_w, carry["rnn"], x_t)
+      context, attn = attend_fn(rnn["h"])  # query: h_t
+      if feed_input is None:
+        return {"rnn": rnn}, ({"h": rnn["h"], "context": context}, attn)
+      attn_h = jnp.tanh(jnp.concatenate([context, rnn["h"]], -1) @ W_c)
+      return {"rnn": rnn, "attn_h": attn_h}, ({"attn_h": attn_h}, attn)
+
+    return step
+
+  def readout(self, outputs, tgt_embedded, encoded, train):
+    attn_h = outputs.get("attn_h")
+    if attn_h is None:
+      W_c = self.W_c.astype(self.dtype)
+      attn_h = jnp.tanh(jnp.concatenate([outputs["context"], outputs["h"]], -1) @ W_c)
+    return self.logits(attn_h, train)
+
+
+class FixedInitDecoder(Decoder):
+  """Sutskever et al. 2014: the encoder summary only initialises the decoder (via the bridge);
+  p(y_t) = softmax(W_o h_t). It never sees per-position encoder states; its attention weights are
+  reported as zeros."""
+
+  def make_step(self, encoded):
+    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    no_attn = jnp.zeros(encoded["src_mask"].shape, jnp.float32)
+
+    def step(carry, x_t):
+      rnn = cell_step(cell_w, carry["rnn"], x_t)
+      return {"rnn": rnn}, ({"h": rnn["h"]}, no_attn)
+
+    return step
+
+  def readout(self, outputs, tgt_embedded, encoded, train):
+    return self.logits(outputs["h"], train)
+
+
+class FixedContextDecoder(FixedInitDecoder):
+  """Cho et al. 2014 (§2.2): the summary c initialises the decoder and enters every step,
+
+    h_t = RNN(h_{t-1}, [E y_{t-1}; c]),  p(y_t) = softmax(W_o maxout(h_t, E y_{t-1}, c)).
+  c is constant over time, so its input projection is added to the hoisted step inputs.
+  """
+
+  def setup(self):
+    super().setup()
+    self.summary_input = nn.Dense(self.rnn.gates_size, use_bias=False, dtype=self.dtype)
+    self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
+
+  def step_inputs(self, encoded, tgt_embedded):
+    summary_proj = self.summary_input(encoded["summary"])[:, None, :]  # [batch, 1, gates]
+    return self.embed_input(tgt_embedded) + summary_proj
+
+  def readout(self, outputs, tgt_embedded, encoded, train):
+    summary = jnp.broadcast_to(encoded["summary"][:, None, :], tgt_embedded.shape[:2] + encoded["summary"].shape[-1:])
+    t = self.deep_output(jnp.concatenate([outputs["h"], tgt_embedded, summary], -1))
+    return self.logits(t, train)
+
+
+_CLASSES = {
+    "bahdanau": BahdanauDecoder,
+    "luong": LuongDecoder,
+    "fixed_init": FixedInitDecoder,
+    "fixed_context": FixedContextDecoder,
+}
+
+
+def make_decoder(kind: str, **kwargs) -> Decoder:
+  """`kind` in DECODERS -> a decoder module; anything else is a ValueError naming the choices."""
+  if kind not in _CLASSES:
+    raise ValueError(f"unknown decoder {kind!r}; valid choices: {', '.join(DECODERS)}")
+  return _CLASSES[kind](**kwargs)

@@ -1,0 +1,69 @@
+"""CMUdict G2P builder: split by word, ARPAbet targets, every pronunciation kept."""
+
+import contextlib
+import io
+import re
+
+import pytest
+
+from attn_seq2seq.data import cmudict_g2p, records
+
+ARPABET_39 = set('AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH '
+                 'T TH UH UW V W Y Z ZH'.split())
+VOWELS = {p for p in ARPABET_39 if p[0] in 'AEIOU'}
+
+
+@pytest.fixture(scope='module')
+def prepared(tmp_path_factory):
+  """The no_stress splits as prepared by TFDS, and what the builder printed."""
+  builder = cmudict_g2p.CmudictG2p(config='no_stress', data_dir=tmp_path_factory.mktemp('tfds'))
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    records.prepare(builder)
+  splits = {split: records.read_text_features(builder, split, ['word', 'pronunciations'])
+            for split in cmudict_g2p.SPLITS}
+  return splits, printed.getvalue()
+
+
+def test_split_sizes_are_printed_and_about_90_5_5(prepared):
+  splits, printed = prepared
+  sizes = {split: len(columns['word']) for split, columns in splits.items()}
+  total = sum(sizes.values())
+  assert total > 120_000
+  assert abs(sizes['train'] / total - 0.90) < 0.01
+  assert abs(sizes['validation'] / total - 0.05) < 0.01 and abs(sizes['test'] / total - 0.05) < 0.01
+  for split, size in sizes.items():
+    assert re.search(rf'{split} {size:,} words \([\d,]+ pronunciations\)', printed)
+
+
+def test_no_word_is_in_two_splits(prepared):
+  splits, _ = prepared
+  words = [word for columns in splits.values() for (word,) in columns['word']]
+  assert len(words) == len(set(words))
+
+
+def test_every_phone_is_one_of_the_39_arpabet_phones_without_stress(prepared):
+  splits, _ = prepared
+  phones = {phone for columns in splits.values() for pronunciations in columns['pronunciations']
+            for p in pronunciations for phone in p.split()}
+  assert phones == ARPABET_39
+
+
+def test_words_keep_all_their_distinct_pronunciations(prepared):
+  splits, _ = prepared
+  by_word = {word: p for columns in splits.values()
+             for (word,), p in zip(columns['word'], columns['pronunciations'])}
+  assert sorted(by_word['tomato']) == ['T AH M AA T OW', 'T AH M EY T OW']
+  assert all(len(p) == len(set(p)) >= 1 for p in by_word.values())
+  assert sum(len(p) > 1 for p in by_word.values()) > 5_000
+
+
+def test_with_stress_keeps_stress_digits_on_vowels_only_and_the_same_split():
+  with_stress = cmudict_g2p.generate_splits(cmudict_g2p.CmudictConfig(name='s', stress=True))
+  for split, words in with_stress.items():
+    for word, pronunciations in words[::50]:
+      assert cmudict_g2p.split_of(word, seed=0) == split
+      for phone in ' '.join(pronunciations).split():
+        base, stress = phone.rstrip('012'), phone[len(phone.rstrip('012')):]
+        assert base in ARPABET_39
+        assert (stress in ('0', '1', '2')) if base in VOWELS else stress == ''

@@ -30,22 +30,18 @@ def param_table(params) -> str:
 
 
 def matching_hidden_size(model_config: ml_collections.ConfigDict, target: int, src_vocab_size: int,
-                         tgt_vocab_size: int, lo: int = 8, hi: int = 4096) -> int:
+                         tgt_vocab_size: int) -> int:
   """The `hidden_size` at which `model_config` has the parameter count closest to `target`.
 
-  The count grows monotonically with the hidden size, so a binary search finds the crossing.
+  With every other size fixed, each weight is a product of at most two sizes, so the count is a
+  quadratic a h^2 + b h + c in the hidden size h: three shape-only evaluations determine it exactly.
   """
   def size(hidden: int) -> int:
-    config = _with(model_config, hidden_size=hidden)
+    config = ml_collections.ConfigDict(dict(model_config.to_dict(), hidden_size=hidden))
     return count_params(abstract_params(config, src_vocab_size, tgt_vocab_size))
 
-  while hi - lo > 1:
-    mid = (lo + hi) // 2
-    lo, hi = (mid, hi) if size(mid) < target else (lo, mid)
-  return min((lo, hi), key=lambda h: abs(size(h) - target))
-
-
-def _with(config: ml_collections.ConfigDict, **overrides) -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict(config.to_dict())
-  config.update(overrides)
-  return config
+  probes = (2, 4, 6)
+  a, b, c = np.polyfit(probes, [size(h) for h in probes], 2)  # exact through three points
+  h = (-b + np.sqrt(b * b - 4 * a * (c - target))) / (2 * a)  # the positive root
+  candidates = {max(1, int(np.floor(h))), max(1, int(np.ceil(h)))}
+  return min(candidates, key=lambda n: abs(a * n * n + b * n + c - target))

@@ -1,0 +1,24 @@
+"""Datasets and the input pipeline: TFDS builders (no TensorFlow), vocabularies, bucketed batches.
+
+    from attn_seq2seq import data
+    task = data.load_task(data.get_data_config(name='dates'))
+    batch = next(task.train_batches(batch_size=64, seed=0))
+"""
+
+from attn_seq2seq.data.config import get_data_config
+from attn_seq2seq.data.pipeline import Batch, TrainBatches
+from attn_seq2seq.data.task import Task, load_task, load_vocabs
+from attn_seq2seq.data.vocab import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    SentencePieceVocabulary,
+    TokenVocabulary,
+    Vocabulary,
+)
+
+__all__ = [
+    'BOS_ID', 'EOS_ID', 'PAD_ID', 'UNK_ID', 'Batch', 'SentencePieceVocabulary', 'Task',
+    'TokenVocabulary', 'TrainBatches', 'Vocabulary', 'get_data_config', 'load_task', 'load_vocabs',
+]

@@ -1,0 +1,42 @@
+"""Translation corpora of the TFDS catalogue (`*_translate`) and their SentencePiece model.
+
+Any `<name>_translate/<pair>` builder works, e.g. 'wmt14_translate/de-en': the source and target
+are the builder's supervised keys ('de' -> 'en'). The first `load_task` downloads the corpus
+(network needed) and converts it to array_record in the data dir; later loads read it offline.
+Their default tokenizer is one joint SentencePiece model fitted on the training split (task.py),
+saved with the run's vocabularies, so decoding never needs the corpus.
+"""
+
+from __future__ import annotations
+
+import tensorflow_datasets as tfds
+import tensorflow_datasets.translate  # noqa: F401  Registers the catalogue's translation builders.
+
+SPLITS = ('train', 'validation', 'test')  # The splits of every `*_translate` builder.
+
+
+def _translation_datasets() -> list[str]:
+  return sorted(n for n in tfds.core.registered.list_imported_builders() if n.endswith('_translate'))
+
+
+def check_name(dataset: str, config: str) -> None:
+  """Raises a ValueError naming the valid choices if `dataset/config` is not in the catalogue."""
+  valid = _translation_datasets()
+  if dataset not in valid:
+    raise ValueError(f'unknown translation dataset {dataset!r}; valid: {", ".join(valid)}')
+  configs = tfds.builder_cls(dataset).builder_configs
+  if config and config not in configs:
+    raise ValueError(f'unknown {dataset} builder config {config!r}; valid: {", ".join(configs)}')
+
+
+def make_builder(dataset: str, config: str | None, data_dir: str) -> tfds.core.DatasetBuilder:
+  """The catalogue builder for `dataset/config` writing to `data_dir`."""
+  return tfds.builder(f'{dataset}/{config}' if config else dataset, data_dir=data_dir)
+
+
+def language_keys(builder: tfds.core.DatasetBuilder) -> tuple[str, str]:
+  """(source, target) feature keys, e.g. ('de', 'en') for wmt14_translate/de-en."""
+  keys = builder.info.supervised_keys
+  if not keys or len(keys) != 2:
+    raise ValueError(f'{builder.info.full_name} has no (source, target) supervised keys')
+  return keys

@@ -1,0 +1,98 @@
+"""Measures the input pipeline and prints JSON: prepare/load times, batches/s, padding fraction.
+
+    python scripts/benchmark_input.py [--data_dir=DIR] [--batch_size=64] [--num_batches=2000]
+
+Without --data_dir the datasets are generated into a fresh temporary directory, so `prepare_s` is
+the first-use cost (generation + TFDS array_record writing + reading + vocabularies) and
+`reload_s` the cost of every later run. Padding fraction = 1 - real tokens / padded positions,
+summed over source and target (tgt_out) of the training batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from attn_seq2seq import data
+
+DATASETS = ('dates', 'algorithmic/reverse_medium')  # The default experiment and the issue's bar.
+
+
+def machine() -> dict:
+  """Where and when this ran."""
+  cpu = platform.processor()
+  if os.path.exists('/proc/cpuinfo'):
+    with open('/proc/cpuinfo') as f:
+      cpu = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), cpu)
+  return {
+      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+      'platform': platform.platform(),
+      'cpu': cpu,
+      'cpu_count': os.cpu_count(),
+      'load_average_1min': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None,
+      'python': platform.python_version(),
+      'numpy': np.__version__,
+      'tensorflow_datasets': tfds.__version__,
+      'tensorflow_imported': 'tensorflow' in sys.modules,
+  }
+
+
+def measure(name: str, data_dir: str, batch_size: int, num_batches: int) -> dict:
+  cfg = data.get_data_config(name=name, data_dir=data_dir)
+  start = time.perf_counter()
+  data.load_task(cfg)
+  prepare_s = time.perf_counter() - start
+  start = time.perf_counter()
+  task = data.load_task(cfg)
+  reload_s = time.perf_counter() - start
+
+  batches = task.train_batches(batch_size, seed=0)
+  next(batches)  # Plans the first epoch.
+  real = padded = 0
+  shapes = set()
+  start = time.perf_counter()
+  for _ in range(num_batches):
+    batch = next(batches)
+    real += int(batch['src_lengths'].sum() + batch['tgt_lengths'].sum())
+    padded += batch['src_ids'].size + batch['tgt_out'].size
+    shapes.add(batch['src_ids'].shape[1:] + batch['tgt_out'].shape[1:])
+  seconds = time.perf_counter() - start
+  return {
+      'prepare_s': round(prepare_s, 2),
+      'reload_s': round(reload_s, 2),
+      'train_pairs': task.num_examples('train'),
+      'batch_size': batch_size,
+      'batches_per_s': round(num_batches / seconds),
+      'ms_per_batch': round(1e3 * seconds / num_batches, 3),
+      'padding_fraction': round(1 - real / padded, 4),
+      'distinct_train_shapes': len(shapes),
+      'num_buckets': cfg.num_buckets,
+      'bucket_shapes': [f'{src}x{tgt}' for src, tgt in task.bucket_shapes.tolist()],
+  }
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data_dir', help='TFDS data dir (default: a fresh temporary one)')
+  parser.add_argument('--batch_size', type=int, default=64)
+  parser.add_argument('--num_batches', type=int, default=2000)
+  args = parser.parse_args()
+  with tempfile.TemporaryDirectory() as scratch:
+    data_dir = args.data_dir or scratch
+    results = {'machine': machine(), 'data_dir': 'fresh temporary' if not args.data_dir else data_dir}
+    for name in DATASETS:
+      results[name] = measure(name, data_dir, args.batch_size, args.num_batches)
+  print(json.dumps(results, indent=2))
+
+
+if __name__ == '__main__':
+  main()

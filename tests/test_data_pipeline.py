@@ -148,7 +148,7 @@ def test_eval_adds_one_outlier_shape_only_when_needed(data, shapes):
   ids = np.concatenate([b['example_ids'] for b in batches])
   assert sorted(ids[ids >= 0].tolist()) == list(range(100))
   with pytest.raises(ValueError, match='fit no shape'):
-    next(pipeline.eval_batches(longer, shapes, batch_size=16))
+    pipeline.eval_batches(longer, shapes, batch_size=16)
 
 
 def test_every_target_of_a_multi_target_source_is_trained_on():

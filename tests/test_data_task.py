@@ -98,6 +98,13 @@ def test_eval_batches_decode_to_the_references_and_sources(reverse, split):
   assert outliers == (1 if split == 'test_long' else 0)  # test_long is longer than training.
 
 
+def test_an_unknown_split_names_the_valid_ones(reverse):
+  _, task = reverse
+  with pytest.raises(ValueError, match="unknown split 'dev' of algorithmic/reverse_medium; "
+                                       'valid: train, validation, test, test_long'):
+    task.eval_batches('dev', batch_size=8)
+
+
 def test_reverse_medium_trains_on_few_shapes_with_little_padding(reverse):
   cfg, task = reverse
   batches = task.train_batches(batch_size=64, seed=0)

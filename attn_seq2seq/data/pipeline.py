@@ -36,10 +36,10 @@ class EncodedSplit:
   """Token ids of a split's pairs as ragged arrays: pair r has source ids
   `src_ids[src_starts[r] : src_starts[r] + src_lengths[r]]`, and likewise for the target."""
 
-  src_ids: np.ndarray  # [total source tokens] int32
+  src_ids: np.ndarray  # [total source tokens + 1] int32, a PAD_ID sentinel last
   src_starts: np.ndarray  # [N] int64
   src_lengths: np.ndarray  # [N] int32
-  tgt_ids: np.ndarray  # [total target tokens] int32
+  tgt_ids: np.ndarray  # [total target tokens + 1] int32, a PAD_ID sentinel last
   tgt_starts: np.ndarray  # [N] int64
   tgt_lengths: np.ndarray  # [N] int32
   example_ids: np.ndarray  # [N] int32, the split record each pair comes from
@@ -57,9 +57,10 @@ class EncodedSplit:
       example_ids: [N] the record of each pair (several pairs share a record with several targets).
     """
     offsets = lambda lengths: np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])
+    with_sentinel = lambda ids: np.append(ids, PAD_ID).astype(np.int32)  # Padding reads it.
     example_ids = np.asarray(example_ids, np.int32)
-    return cls(src_ids, offsets(src_lengths)[example_ids], src_lengths[example_ids], tgt_ids,
-               offsets(tgt_lengths), tgt_lengths, example_ids)
+    return cls(with_sentinel(src_ids), offsets(src_lengths)[example_ids], src_lengths[example_ids],
+               with_sentinel(tgt_ids), offsets(tgt_lengths), tgt_lengths, example_ids)
 
   def __len__(self) -> int:
     return self.example_ids.size
@@ -73,11 +74,13 @@ class EncodedSplit:
 
 
 def _gather(ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
-  """[B, width] rows `ids[starts[b] : starts[b] + lengths[b]]`, right-padded with PAD_ID."""
+  """[B, width] rows `ids[starts[b] : starts[b] + lengths[b]]`, right-padded with PAD_ID.
+
+  `ids` ends with a PAD_ID sentinel (see `EncodedSplit.from_flat`), which padded cells read.
+  """
   columns = np.arange(width)
-  positions = np.minimum(starts[:, None] + columns, max(ids.size - 1, 0))  # [B, width]
   valid = columns < lengths[:, None]  # [B, width]
-  return np.where(valid, ids[positions] if ids.size else PAD_ID, PAD_ID).astype(np.int32)
+  return ids[np.where(valid, starts[:, None] + columns, ids.size - 1)]
 
 
 def make_batch(data: EncodedSplit, rows: np.ndarray, shape: tuple[int, int]) -> Batch:
@@ -199,10 +202,11 @@ def eval_batches(data: EncodedSplit, shapes: np.ndarray, batch_size: int, shard_
   buckets = bucketing.assign_buckets(shapes, data.src_lengths, data.tgt_lengths)
   if (buckets < 0).any():
     raise ValueError(f'{(buckets < 0).sum()} pairs fit no shape; extend shapes with eval_shapes')
+  plan = []  # (shape, rows [batch_size], -1 for dummy rows) of every batch.
   for bucket, shape in enumerate(shapes):
     rows = np.flatnonzero(buckets == bucket)
     num_batches = -(-rows.size // batch_size)
     padded = np.full(num_batches * batch_size, -1)
     padded[:rows.size] = rows
-    for batch_rows in padded.reshape(num_batches, batch_size):
-      yield make_batch(data, _shard(batch_rows, shard_index, num_shards), shape)
+    plan.extend((shape, batch_rows) for batch_rows in padded.reshape(num_batches, batch_size))
+  return (make_batch(data, _shard(rows, shard_index, num_shards), shape) for shape, rows in plan)

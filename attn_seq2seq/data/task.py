@@ -72,9 +72,10 @@ class Task:
     self._eval_shapes = {}
     self._encoded = {split: self._encode(split) for split in self.splits}
     train = self._encoded['train']
+    no_limit = lambda limit: np.inf if limit is None else limit
     keep = ((train.src_lengths >= 1) & (train.tgt_lengths >= 1)
-            & (train.src_lengths <= (max_src_len or np.inf))
-            & (train.tgt_lengths <= (max_tgt_len or np.inf)))
+            & (train.src_lengths <= no_limit(max_src_len))
+            & (train.tgt_lengths <= no_limit(max_tgt_len)))
     self.num_filtered = int((~keep).sum())
     if not keep.any():
       raise ValueError(f'{name}: no training pair is within max_src_len={max_src_len}, '
@@ -112,8 +113,8 @@ class Task:
   def eval_batches(self, split: str, batch_size: int, shard_index: int = 0,
                    num_shards: int = 1) -> Iterator[pipeline.Batch]:
     """Every example of `split` once; the last batch of a shape is padded with dummy rows."""
-    return pipeline.eval_batches(self._encoded[split], self.eval_shapes(split), batch_size,
-                                 shard_index, num_shards)
+    shapes = self.eval_shapes(split)
+    return pipeline.eval_batches(self._encoded[split], shapes, batch_size, shard_index, num_shards)
 
   def eval_shapes(self, split: str) -> np.ndarray:
     """[K', 2] shapes `eval_batches(split)` uses: the bucket shapes, plus one outlier shape if

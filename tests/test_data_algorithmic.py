@@ -79,23 +79,22 @@ def array_record_bytes(builder):
   return {f.name: f.read_bytes() for f in files}
 
 
+def prepare(config, data_dir):
+  data_dir = str(data_dir)
+  return records.prepare(lambda: algorithmic.Algorithmic(config=config, data_dir=data_dir), data_dir)
+
+
 def test_prepare_is_reproducible_and_reused(tmp_path, monkeypatch):
-  config = tiny_config('reverse', name='reverse_tiny')
-  first = algorithmic.Algorithmic(config=config, data_dir=tmp_path / 'a')
-  records.prepare(first)
-  again = algorithmic.Algorithmic(config=tiny_config('reverse', name='reverse_tiny'), data_dir=tmp_path / 'b')
-  records.prepare(again)
+  first = prepare(tiny_config('reverse', name='reverse_tiny'), tmp_path / 'a')
+  again = prepare(tiny_config('reverse', name='reverse_tiny'), tmp_path / 'b')
   assert array_record_bytes(first) == array_record_bytes(again)  # Byte-identical.
-  other_seed = algorithmic.Algorithmic(config=tiny_config('reverse', name='reverse_tiny_s1', seed=1),
-                                       data_dir=tmp_path / 'a')
-  records.prepare(other_seed)
+  other_seed = prepare(tiny_config('reverse', name='reverse_tiny_s1', seed=1), tmp_path / 'a')
   assert array_record_bytes(other_seed).values() != array_record_bytes(first).values()
 
-  expected = [source for source, _ in algorithmic.generate_splits(config)['test_long']]
+  expected = [source for source, _ in algorithmic.generate_splits(tiny_config('reverse'))['test_long']]
   mtimes = {f: os.stat(f).st_mtime_ns for f in first.data_path.iterdir()}
   monkeypatch.setattr(algorithmic, 'generate_splits', lambda config: pytest.fail('regenerated'))
-  reused = algorithmic.Algorithmic(config=tiny_config('reverse', name='reverse_tiny'), data_dir=tmp_path / 'a')
-  records.prepare(reused)
+  reused = prepare(tiny_config('reverse', name='reverse_tiny'), tmp_path / 'a')
   assert {f: os.stat(f).st_mtime_ns for f in reused.data_path.iterdir()} == mtimes
   sources = records.read_text_features(reused, 'test_long', ['source', 'target'])
   assert [source for (source,) in sources['source']] == expected

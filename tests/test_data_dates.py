@@ -50,8 +50,8 @@ def parse(source):
 @pytest.fixture(scope='module')
 def prepared(tmp_path_factory):
   config = dates.DatesConfig(name='tiny', num_train=10_000, num_eval=200)
-  builder = dates.Dates(config=config, data_dir=tmp_path_factory.mktemp('tfds'))
-  records.prepare(builder)
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  builder = records.prepare(lambda: dates.Dates(config=config, data_dir=data_dir), data_dir)
   return {split: records.read_text_features(builder, split, ['source', 'target'])
           for split in dates.SPLITS}
 

@@ -1,10 +1,11 @@
 """Reading prepared TFDS splits: the fast raw-proto reader equals TFDS's own decoding, without TF."""
 
 import sys
+import threading
 
 import tensorflow_datasets as tfds
 
-from attn_seq2seq.data import records
+from attn_seq2seq.data import algorithmic, records
 
 EXAMPLES = [
     {'word': 'tomato', 'variants': ['T AH M EY T OW', 'T AH M AA T OW']},
@@ -32,8 +33,7 @@ class ToyTexts(tfds.core.GeneratorBasedBuilder):
 
 
 def test_fast_reader_equals_tfds_decoding_without_tensorflow(tmp_path):
-  builder = ToyTexts(data_dir=tmp_path)
-  records.prepare(builder)
+  builder = records.prepare(lambda: ToyTexts(data_dir=tmp_path), str(tmp_path))
   columns = records.read_text_features(builder, 'train', ['word', 'variants'])
   decoded = builder.as_data_source('train')
   assert len(decoded) == len(EXAMPLES)
@@ -42,3 +42,24 @@ def test_fast_reader_equals_tfds_decoding_without_tensorflow(tmp_path):
     assert columns['variants'][i] == [v.decode() for v in example['variants']]
     assert columns['word'][i] == [EXAMPLES[i]['word']] and columns['variants'][i] == EXAMPLES[i]['variants']
   assert 'tensorflow' not in sys.modules
+
+
+def test_concurrent_first_prepares_of_one_dataset_all_succeed(tmp_path):
+  config = algorithmic.AlgorithmicConfig(name='copy_tiny', task='copy', max_len=5, num_train=200,
+                                         num_eval=20)
+  make = lambda: algorithmic.Algorithmic(config=config, data_dir=tmp_path)
+  builders, errors = [], []
+
+  def run():
+    try:
+      builders.append(records.prepare(make, str(tmp_path)))
+    except Exception as error:  # pylint: disable=broad-except  Reported below.
+      errors.append(error)
+
+  threads = [threading.Thread(target=run) for _ in range(3)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  assert not errors
+  assert [len(b.as_data_source('train')) for b in builders] == [200, 200, 200]

@@ -57,8 +57,14 @@ def serve(split_pairs):
 
 
 @pytest.fixture(scope='module')
-def task():
-  cfg = data.get_data_config(name='wmt14_translate/de-en', spm_vocab_size=64, max_src_len=40)
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('tfds'))  # Only the prepare lock goes there: data are mocked.
+
+
+@pytest.fixture(scope='module')
+def task(data_dir):
+  cfg = data.get_data_config(name='wmt14_translate/de-en', data_dir=data_dir, spm_vocab_size=64,
+                             max_src_len=40)
   with serve(SPLIT_PAIRS):
     return data.load_task(cfg)
 
@@ -107,8 +113,8 @@ def test_unknown_translation_dataset_or_pair_names_the_valid_choices():
     data.get_data_config(name='wmt14_translate/xx-en')
 
 
-def test_an_empty_split_is_an_error_naming_the_non_empty_ones():
-  cfg = data.get_data_config(name='wmt14_translate/de-en', spm_vocab_size=64)
+def test_an_empty_split_is_an_error_naming_the_non_empty_ones(data_dir):
+  cfg = data.get_data_config(name='wmt14_translate/de-en', data_dir=data_dir, spm_vocab_size=64)
   with serve({**SPLIT_PAIRS, 'validation': []}):
     with pytest.raises(ValueError, match="split 'validation' .* is empty; non-empty splits: train, test"):
       data.load_task(cfg)

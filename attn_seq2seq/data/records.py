@@ -9,7 +9,10 @@ numpy decoder costs ~27 us per record on this machine, which made reading 100k d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Sequence
 
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
@@ -17,9 +20,32 @@ from tensorflow_datasets.proto import tf_example_pb2
 _READ_CHUNK = 65_536  # Records fetched per `__getitems__` call (bounds the raw bytes held at once).
 
 
-def prepare(builder: tfds.core.DatasetBuilder) -> None:
-  """Generates the builder's array_record files on first use; a no-op once they exist."""
-  builder.download_and_prepare(file_format='array_record')
+def prepare(make_builder: Callable[[], tfds.core.DatasetBuilder],
+            data_dir: str) -> tfds.core.DatasetBuilder:
+  """The builder `make_builder()` returns, its array_record files generated on first use.
+
+  Processes sharing a local `data_dir` (a sweep's first runs) take turns, under a file lock:
+  TFDS writes into a temporary directory and renames it, so a second writer would fail on the
+  rename, and a builder constructed while another process was still writing would not see the
+  finished files; hence the builder is constructed under the lock too. Remote data dirs
+  (gs://...) are not locked.
+  """
+  with _exclusive(data_dir):
+    builder = make_builder()
+    builder.download_and_prepare(file_format='array_record')
+  return builder
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: str) -> Iterator[None]:
+  """Holds an exclusive lock on local `data_dir` (created if missing) for the block."""
+  if '://' in data_dir:
+    yield
+    return
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, '.prepare.lock'), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
+    yield
 
 
 def read_text_features(

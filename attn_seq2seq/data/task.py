@@ -11,8 +11,9 @@ train split (or passed in, e.g. restored from a run's workdir with `load_vocabs`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import ml_collections
 import numpy as np
@@ -162,8 +163,8 @@ def load_task(cfg: ml_collections.ConfigDict,
       `load_vocabs(workdir)` when resuming a run.
   """
   spec = dataset_spec(cfg.name)
-  builder = _make_builder(spec, cfg)
-  records.prepare(builder)
+  data_dir = os.path.expanduser(cfg.data_dir)
+  builder = records.prepare(_builder_factory(spec, cfg, data_dir), data_dir)
   if spec.family == 'translate':
     from attn_seq2seq.data import translate  # The TFDS catalogue, imported only when needed.
     source_key, target_key = translate.language_keys(builder)
@@ -184,9 +185,12 @@ def load_task(cfg: ml_collections.ConfigDict,
               cfg.num_buckets, cfg.bucket_multiple)
 
 
-def _make_builder(spec: DatasetSpec, cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
-  """The TFDS builder of `cfg.name`, its builder config adjusted by the generation fields."""
-  data_dir = os.path.expanduser(cfg.data_dir)
+def _builder_factory(spec: DatasetSpec, cfg: ml_collections.ConfigDict,
+                     data_dir: str) -> Callable[[], tfds.core.DatasetBuilder]:
+  """Makes the TFDS builder of `cfg.name`, its builder config adjusted by the generation fields.
+
+  The config is checked now; the builder is made later, under `records.prepare`'s lock.
+  """
   changes = {}
   for field, families in GENERATION_FIELDS.items():
     if cfg[field] is not None:
@@ -196,14 +200,14 @@ def _make_builder(spec: DatasetSpec, cfg: ml_collections.ConfigDict) -> tfds.cor
       changes['seed' if field == 'data_seed' else field] = cfg[field]
   if spec.family == 'translate':
     from attn_seq2seq.data import translate  # The TFDS catalogue, imported only when needed.
-    return translate.make_builder(spec.dataset, spec.builder_config, data_dir)
+    return functools.partial(translate.make_builder, spec.dataset, spec.builder_config, data_dir)
   builder_cls = _BUILDERS[spec.family]
   config = builder_cls.builder_configs[spec.builder_config or builder_cls.DEFAULT_CONFIG_NAME]
   changes = {key: value for key, value in sorted(changes.items()) if getattr(config, key) != value}
   if changes:  # A custom config, named by its changes so its files never mix with the preset's.
     name = '-'.join([config.name, *(f'{key}{value}' for key, value in changes.items())])
     config = dataclasses.replace(config, name=name, **changes)
-  return builder_cls(config=config, data_dir=data_dir)
+  return functools.partial(builder_cls, config=config, data_dir=data_dir)
 
 
 def _build_vocabs(cfg: ml_collections.ConfigDict, spec: DatasetSpec,

@@ -1,0 +1,77 @@
+"""The experiment config every `configs/*.py` starts from, with every field documented.
+
+    config = base_config('dates')           # training fields + config.model + config.data
+    config.model.hidden_size = 128          # then the experiment's own choices
+
+An experiment file (`configs/<name>.py`) defines `get_config(arg)` on top of this; `arg` is a
+comma-separated list of variants such as `quick` (the smoke-test size), e.g.
+`--config=configs/reverse.py:long,quick`. The config is locked, so a misspelt override
+(`--config.lerning_rate=...`) is an error rather than a silently ignored field.
+"""
+
+import ml_collections
+
+from attn_seq2seq.models.config import get_model_config
+
+
+def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
+  """Training defaults for dataset `data_name` (see `attn_seq2seq.data.get_data_config`)."""
+  from attn_seq2seq.data.config import get_data_config  # noqa: PLC0415
+
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # model init, dropout and training-data order all derive from it
+  config.dtype = "float32"  # computation dtype: float32 | bfloat16 (accelerators); params stay f32
+
+  config.batch_size = 64  # global: split over all devices of all hosts (must divide evenly)
+  config.eval_batch_size = 128  # global batch of evaluation and greedy decoding
+  config.num_train_steps = 10_000  # optimizer updates
+
+  config.optimizer = "adam"  # adam | adamw | adadelta | sgd
+  config.learning_rate = 1e-3  # peak learning rate (after warmup)
+  config.lr_schedule = "constant"  # constant | warmup_rsqrt | cosine (all with linear warmup)
+  config.warmup_steps = 0  # linear warmup from 0 over this many steps
+  config.grad_clip_norm = 1.0  # clip gradients to this global norm (0 = no clipping)
+  config.weight_decay = 0.0  # adamw only: decoupled weight decay
+  config.momentum = 0.0  # sgd only: heavy-ball momentum (0 = plain SGD)
+  config.adam_b1 = 0.9  # adam / adamw: first-moment decay
+  config.adam_b2 = 0.999  # adam / adamw: second-moment decay
+  config.adam_eps = 1e-8  # adam / adamw: denominator epsilon
+  config.label_smoothing = 0.0  # uniform label smoothing of the training loss (0 = none)
+
+  config.log_every_steps = 100  # progress line + train/* scalars
+  config.eval_every_steps = 1_000  # validation loss, greedy exact match, attention heatmaps
+  config.checkpoint_every_steps = 1_000  # checkpoint (also at the end and on SIGTERM/SIGINT)
+  config.max_checkpoints_to_keep = 3  # older checkpoints are deleted
+  config.num_attention_plots = 3  # heatmaps of the first N validation examples per evaluation
+  config.length_bucket_width = 10  # per-source-length results: buckets 1-9, 10-19, ...
+  config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
+  config.decode_max_len_b = 10.0  # (see decode.greedy_search)
+
+  config.model = get_model_config()  # see attn_seq2seq/models/config.py (incl. dropout)
+  config.data = get_data_config(data_name, **data_overrides)  # see attn_seq2seq/data/config.py
+  return config
+
+
+def parse_variants(arg: str | None, valid: tuple[str, ...]) -> set[str]:
+  """`'long,quick'` -> {'long', 'quick'}; an unknown variant is a one-line ValueError."""
+  variants = {v.strip() for v in (arg or "").split(",") if v.strip()}
+  unknown = sorted(variants - set(valid))
+  if unknown:
+    raise ValueError(f"unknown config variant(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+  return variants
+
+
+def make_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks `config` in place to a smoke test: a tiny model, a few steps, little data."""
+  config.model.embed_size = 16
+  config.model.hidden_size = 16
+  config.model.attention_size = 16
+  config.batch_size = 8
+  config.eval_batch_size = 8
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.eval_every_steps = 2
+  config.checkpoint_every_steps = 2
+  config.num_attention_plots = 1
+  config.data.num_buckets = 1
+  return config

@@ -1,0 +1,135 @@
+"""Evaluation of a model on one split: teacher-forced loss and free-running greedy decoding.
+
+    evaluator = Evaluator(model, task, mesh, batch_size=64)
+    metrics = evaluator.evaluate(params, 'validation', plot_dir=workdir / 'plots/step_1000')
+
+One pass over the split (every example exactly once; the pipeline's dummy filler rows are
+masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `decode.greedy_search`
+(one `lax.while_loop` inside XLA), both on the data-parallel mesh. The host then scores the decoded
+outputs with the task's metric families (`metrics.compute_metrics`: exact match, token accuracy,
+WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws attention
+heatmaps of a few fixed examples.
+
+Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
+forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
+"""
+
+import functools
+import math
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq import steps
+
+EOS_ID, PAD_ID = 2, 0
+
+
+def length_bucket_edges(max_length: int, width: int) -> tuple[int, ...]:
+  """Lower edges 1, width, 2*width, ... below `max_length` (the last bucket is open-ended)."""
+  return (1, *range(width, max(max_length, width + 1), width))
+
+
+def strip_output(ids: np.ndarray) -> np.ndarray:
+  """The ids before the first EOS or PAD (what metrics score)."""
+  stop = np.flatnonzero((ids == EOS_ID) | (ids == PAD_ID))
+  return ids[: stop[0]] if stop.size else ids
+
+
+class Evaluator:
+  """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape."""
+
+  def __init__(self, model, task, mesh, *, batch_size: int, max_len_a: float = 2.0,
+               max_len_b: float = 10.0, length_bucket_width: int = 10, num_plots: int = 0):
+    mesh_lib.check_batch_size(batch_size, mesh, "eval_batch_size")
+    self._model, self._task, self._mesh = model, task, mesh
+    self._batch_size = batch_size
+    self._data_sharding = mesh_lib.data_sharding(mesh)
+    self._eval_step = jax.jit(functools.partial(steps.eval_step, model=model),
+                              in_shardings=(mesh_lib.replicated(mesh), self._data_sharding),
+                              out_shardings=mesh_lib.replicated(mesh))
+    self._max_len_a, self._max_len_b = max_len_a, max_len_b
+    self._bucket_width = length_bucket_width
+    self._num_plots = num_plots
+    self._source_tokens = {}
+
+  def _greedy(self, params, batch):
+    from attn_seq2seq import decode  # noqa: PLC0415
+
+    out = decode.greedy_search(self._model, {"params": params}, batch["src_ids"],
+                               batch["src_lengths"], max_len_a=self._max_len_a,
+                               max_len_b=self._max_len_b)
+    return out.tokens, out.attn_weights
+
+  def evaluate(self, params, split: str, *, decode: bool = True, plot_dir: str | Path | None = None
+               ) -> dict[str, float]:
+    """Metrics of `params` on `split` (see the module docstring); heatmaps of the first
+    `num_plots` examples of the split into `plot_dir` (process 0) when given."""
+    task = self._task
+    keep_attention = "alignment" in task.metrics
+    tf_metrics = []
+    hyps, attention, src_lengths = {}, {}, {}
+    batches = task.eval_batches(split, self._batch_size, shard_index=jax.process_index(),
+                                num_shards=jax.process_count())
+    for local_batch in batches:
+      batch = mesh_lib.to_global(local_batch, self._data_sharding)
+      tf_metrics.append(self._eval_step(params, batch))
+      if not decode:
+        continue
+      tokens, attn = mesh_lib.to_host(self._greedy(params, batch))
+      example_ids, lengths = mesh_lib.to_host((batch["example_ids"], batch["src_lengths"]))
+      for row in np.flatnonzero(example_ids >= 0):
+        example = int(example_ids[row])
+        hyps[example] = strip_output(tokens[row])
+        src_lengths[example] = int(lengths[row])
+        if keep_attention or example < self._num_plots:
+          # [output tokens incl. EOS, source length]
+          attention[example] = attn[row, : len(hyps[example]) + 1, : lengths[row]]
+
+    summed = steps.sum_metrics(jax.device_get(tf_metrics))
+    results = steps.normalize(summed)
+    results["loss"] = results.pop("nll")
+    results["perplexity"] = math.exp(min(results["loss"], 100.0))
+    if not decode:
+      return results
+
+    order = sorted(hyps)
+    if len(order) != task.num_examples(split):
+      raise RuntimeError(f"decoded {len(order)} of {task.num_examples(split)} {split} examples")
+    tgt_vocab = task.tgt_vocab
+    hyp_tokens = [tgt_vocab.tokens(hyps[i]) for i in order]
+    from attn_seq2seq.metrics import compute_metrics  # noqa: PLC0415
+
+    lengths = [src_lengths[i] for i in order]
+    results.update(compute_metrics(
+        task.metrics, hyp_tokens, task.references(split), lengths,
+        bucket_edges=length_bucket_edges(max(lengths), self._bucket_width),
+        attention=[attention[i] for i in order] if keep_attention else None,
+        gold_alignment=task.gold_alignment,
+        detok=_detok(task)))
+    if plot_dir is not None and jax.process_index() == 0:
+      self._plot(split, hyp_tokens, attention, Path(plot_dir))
+    return results
+
+  def _plot(self, split: str, hyp_tokens, attention, plot_dir: Path) -> None:
+    from attn_seq2seq.plots import plot_attention  # noqa: PLC0415  (matplotlib)
+
+    if split not in self._source_tokens:
+      self._source_tokens[split] = self._task.source_tokens(split)[: self._num_plots]
+    for example, src_tokens in enumerate(self._source_tokens[split]):
+      tgt_tokens = [*hyp_tokens[example], "</s>"]
+      attn = attention[example][: len(tgt_tokens)]
+      plot_attention(attn, src_tokens, tgt_tokens[: attn.shape[0]],
+                     plot_dir / f"{split}_{example:03d}.png",
+                     title=f"{split} example {example}")
+
+
+def _detok(task):
+  """How BLEU/chrF turn target tokens into text: characters join with nothing, words with a
+  space, SentencePiece pieces by turning their word-boundary marks into spaces."""
+  kind = task.tgt_vocab.kind
+  if kind == "sentencepiece":
+    return lambda pieces: "".join(pieces).replace("\u2581", " ").strip()
+  return "" if kind == "char" else " "

@@ -1,0 +1,354 @@
+"""`train_and_evaluate(config, workdir)`: one experiment from data to results.json.
+
+    mesh -> task (data, vocabularies) -> model + optimizer -> state (restored if the workdir has
+    a checkpoint) -> loop: jitted data-parallel train_step, progress line, periodic evaluation,
+    checkpoints -> final evaluation of every split -> results.json
+
+Workdir layout:
+    config.json              the resolved config, jax/flax versions, devices, task facts
+    src_vocab.json ...       the vocabularies (decoding never needs the data again)
+    metrics.jsonl            one JSON object per logged step (train/..., eval/..., test/...)
+    tensorboard/             the same scalars as TensorBoard events
+    checkpoints/<step>/      orbax: train state + data position; the last N are kept
+    plots/step_<N>/          attention heatmaps of the first validation examples
+    results.json             final metrics of every split, overall and per source-length bucket
+
+Re-running the same command on the same workdir resumes from the latest checkpoint (parameters,
+optimizer state, step, data position; dropout keys are `fold_in(seed key, step)`) and ends with
+the same results as an uninterrupted run. SIGTERM / Ctrl-C save a checkpoint and return; a
+non-finite loss raises `FloatingPointError` naming the step, before anything is saved after it.
+"""
+
+import contextlib
+import functools
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq import optim, steps
+from attn_seq2seq.checkpoint import Checkpointer
+from attn_seq2seq.evaluator import Evaluator
+from attn_seq2seq.metric_writer import MetricWriter
+
+VALIDATION = "validation"
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+  """Fails fast, with a one-line ValueError, on choices that would only fail later: optimizer,
+  schedule, model names, dtype, and batch sizes that do not divide over the devices."""
+  optim.make_optimizer(config)
+  from attn_seq2seq.models import build_model  # noqa: PLC0415
+
+  build_model(config.model, 8, 8, dtype=config.dtype)
+  num_devices = jax.device_count() if num_devices is None else num_devices
+  for name in ("batch_size", "eval_batch_size"):
+    if config[name] <= 0 or config[name] % num_devices:
+      raise ValueError(f"{name}={config[name]} is not divisible by the number of devices "
+                       f"({num_devices}); use a multiple of {num_devices}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict | None:
+  """Trains and evaluates `config` in `workdir` (see the module docstring).
+
+  Returns the final results (as written to results.json), or None if the run was stopped by
+  SIGTERM / SIGINT (a checkpoint was saved; re-run to resume).
+  """
+  started = time.perf_counter()
+  workdir = Path(workdir)
+  check_config(config)
+  mesh = mesh_lib.make_mesh()
+  replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
+  is_main = jax.process_index() == 0
+
+  # -- data ---------------------------------------------------------------------------------------
+  from attn_seq2seq import data  # noqa: PLC0415  (TFDS: imported only when data is needed)
+
+  resuming = (workdir / "checkpoints").exists() and (workdir / data.task.SRC_VOCAB_FILE).exists()
+  vocabs = data.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
+  task = data.load_task(config.data, vocabs=vocabs)
+  if is_main:
+    workdir.mkdir(parents=True, exist_ok=True)
+    task.save_vocabs(workdir)
+
+  # -- model, optimizer, state -------------------------------------------------------------------
+  from attn_seq2seq.models import build_model, count_params, param_table  # noqa: PLC0415
+
+  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size, dtype=config.dtype)
+  tx, schedule = optim.make_optimizer(config)
+  seed_key = jax.random.key(config.seed)
+  init_rng, dropout_rng = jax.random.fold_in(seed_key, 0), jax.random.fold_in(seed_key, 1)
+  state = jax.jit(functools.partial(_init_state, model=model, tx=tx),
+                  out_shardings=replicated)(init_rng)
+  logging.info("model parameters:\n%s", param_table(state.params))
+  if is_main:
+    _write_config(workdir / "config.json", config, task, count_params(state.params))
+
+  checkpointer = Checkpointer(workdir / "checkpoints", config.max_checkpoints_to_keep)
+  train_iter = task.train_batches(config.batch_size, seed=config.seed,
+                                  shard_index=jax.process_index(), num_shards=jax.process_count())
+  if (latest := checkpointer.latest_step()) is not None:
+    state, data_state = checkpointer.restore(state, latest)
+    train_iter.set_state(data_state)
+    logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
+  start_step = int(state.step)
+
+  writer = MetricWriter(workdir)
+  if is_main:
+    _truncate_jsonl(workdir / "metrics.jsonl", after_step=start_step)
+  evaluator = Evaluator(model, task, mesh, batch_size=config.eval_batch_size,
+                        max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
+                        length_bucket_width=config.length_bucket_width,
+                        num_plots=config.num_attention_plots)
+
+  p_train_step = jax.jit(
+      functools.partial(steps.train_step, model=model, tx=tx,
+                        label_smoothing=config.label_smoothing),
+      in_shardings=(replicated, data_sharding, replicated),
+      out_shardings=(replicated, replicated),
+      donate_argnums=0)
+
+  def save(step, state):
+    checkpointer.save(step, state, train_iter.get_state())
+
+  def evaluate(step, state, splits, plot: bool):
+    all_metrics = {}
+    for split in splits:
+      plot_dir = workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION else None
+      metrics = evaluator.evaluate(state.params, split, plot_dir=plot_dir)
+      prefix = "eval" if split == VALIDATION else split
+      writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
+      all_metrics[split] = metrics
+    return all_metrics
+
+  # -- the loop ----------------------------------------------------------------------------------
+  num_steps = config.num_train_steps
+  logging.info("training %s on %d %s device(s), steps %d -> %d", task.name, jax.device_count(),
+               jax.devices()[0].device_kind, start_step, num_steps)
+  pending_loss = None  # (step, loss sum) of the last dispatched step, checked one step late
+  interval_metrics, interval_tokens = [], 0
+  interval_start, interval_first_step = time.perf_counter(), start_step
+  excluded = 0.0  # seconds of evaluation and checkpointing within the current log interval
+  stopped = False
+
+  def check_finite():
+    if pending_loss is not None and not np.isfinite(float(pending_loss[1])):
+      raise FloatingPointError(
+          f"non-finite training loss at step {pending_loss[0]}; stopping. The last good "
+          f"checkpoint is step {checkpointer.latest_step()} in {workdir / 'checkpoints'}")
+
+  with _StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
+    for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
+      local_batch = next(train_iter)
+      interval_tokens += int(np.count_nonzero(local_batch["tgt_out"]))
+      batch = mesh_lib.to_global(local_batch, data_sharding)
+      state, metrics = p_train_step(state, batch, dropout_rng)
+      check_finite()  # the previous step's loss: finished by now, so this does not stall
+      pending_loss = (step, metrics["loss"][0])
+      interval_metrics.append(metrics)
+      if step == start_step + 1:
+        jax.block_until_ready(metrics)
+        logging.info("first step finished %.1f s after start (data, init, compile)",
+                     time.perf_counter() - started)
+
+      stop = stop_request.is_set(step)
+      if step % config.log_every_steps == 0 or step == num_steps or stop:
+        check_finite()
+        elapsed = time.perf_counter() - interval_start - excluded
+        scalars = _train_scalars(interval_metrics, interval_tokens * jax.process_count(),
+                                 step - interval_first_step, elapsed)
+        scalars["train/learning_rate"] = float(schedule(step - 1))
+        writer.write(step, scalars)
+        logging.info("%s", _progress_line(step, num_steps, scalars))
+        interval_metrics, interval_tokens = [], 0
+      if stop:
+        check_finite()
+        save(step, state)
+        checkpointer.wait()
+        logging.warning("stopped by signal at step %d; checkpoint saved in %s; re-run the same "
+                        "command to resume", step, workdir / "checkpoints")
+        stopped = True
+        break
+      paused = time.perf_counter()
+      if step % config.eval_every_steps == 0 and step != num_steps:
+        evaluate(step, state, [VALIDATION], plot=True)
+      if step % config.checkpoint_every_steps == 0 or step == num_steps:
+        check_finite()
+        save(step, state)
+      excluded += time.perf_counter() - paused
+      if step % config.log_every_steps == 0:
+        interval_start, interval_first_step, excluded = time.perf_counter(), step, 0.0
+
+  if stopped:
+    checkpointer.close()
+    writer.close()
+    return None
+
+  # -- final evaluation --------------------------------------------------------------------------
+  final_step = int(state.step)
+  splits = [VALIDATION] + [s for s in task.eval_splits if s != VALIDATION]
+  results = {"step": final_step, **evaluate(final_step, state, splits, plot=True)}
+  plot_dir = workdir / "plots" / f"step_{final_step:06d}"
+  results["attention_plots"] = [  # relative to the workdir
+      str(p.relative_to(workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))]
+  checkpointer.wait()
+  checkpointer.close()
+  writer.close()
+  if is_main:
+    (workdir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    logging.info("results written to %s", workdir / "results.json")
+  return results
+
+
+def _init_state(rng, *, model, tx) -> steps.TrainState:
+  ids = jnp.ones((1, 2), jnp.int32)
+  params = model.init(rng, ids, jnp.array([2], jnp.int32), ids)["params"]
+  return steps.create_train_state(params, tx)
+
+
+def _train_scalars(interval_metrics, num_tokens: int, num_steps: int, elapsed: float) -> dict:
+  summed = steps.sum_metrics(jax.device_get(interval_metrics))
+  scalars = {f"train/{k}": v for k, v in steps.normalize(summed).items()}
+  scalars["train/steps_per_sec"] = num_steps / max(elapsed, 1e-9)
+  scalars["train/tgt_tokens_per_sec"] = num_tokens / max(elapsed, 1e-9)
+  return scalars
+
+
+def _progress_line(step: int, num_steps: int, scalars: dict) -> str:
+  rate = scalars["train/steps_per_sec"]
+  eta = (num_steps - step) / rate if rate > 0 else float("inf")
+  return (f"step {step}/{num_steps}  loss {scalars['train/loss']:.4f}  "
+          f"acc {scalars['train/accuracy']:.4f}  {rate:.2f} steps/s  "
+          f"{scalars['train/tgt_tokens_per_sec']:,.0f} tgt tokens/s  ETA {_duration(eta)}")
+
+
+def _duration(seconds: float) -> str:
+  if not np.isfinite(seconds):
+    return "?"
+  minutes, seconds = divmod(int(round(seconds)), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def results_table(results: dict) -> str:
+  """The headline metrics of every split of `results` as an aligned text table."""
+  splits = [s for s in results if isinstance(results[s], dict)]
+  names = []
+  for split in splits:
+    names += [k for k in results[split] if "/" not in k and k != "count" and k not in names]
+  rows = [["split", "count", *names]]
+  for split in splits:
+    metrics = results[split]
+    rows.append([split, f"{metrics.get('count', '')}",
+                 *[_format(metrics[n]) if n in metrics else "" for n in names]])
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w)
+                             for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
+
+
+def _format(value: float) -> str:
+  return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:
+  import flax  # noqa: PLC0415
+
+  record = {
+      "config": config.to_dict(),
+      "versions": {"jax": jax.__version__, "flax": flax.__version__},
+      "devices": {"kind": jax.devices()[0].device_kind, "platform": jax.default_backend(),
+                  "count": jax.device_count(), "processes": jax.process_count()},
+      "task": {"name": task.name, "src_vocab_size": task.src_vocab.size,
+               "tgt_vocab_size": task.tgt_vocab.size,
+               "bucket_shapes": np.asarray(task.bucket_shapes).tolist(),
+               "eval_splits": list(task.eval_splits), "metrics": list(task.metrics)},
+      "num_params": num_params,
+  }
+  if path.exists():
+    previous = json.loads(path.read_text()).get("config", {})
+    changed = sorted(_diff(previous, record["config"]))
+    if changed:
+      logging.warning("config differs from the one this workdir was started with: %s",
+                      ", ".join(changed))
+  path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+  keys = set(a) | set(b)
+  out = []
+  for key in keys:
+    x, y = a.get(key), b.get(key)
+    if isinstance(x, dict) and isinstance(y, dict):
+      out += _diff(x, y, f"{prefix}{key}.")
+    elif x != y and not (isinstance(x, list) and isinstance(y, tuple) and list(y) == x):
+      out.append(f"{prefix}{key}")
+  return out
+
+
+def _truncate_jsonl(path: Path, after_step: int) -> None:
+  """Drops records of steps after `after_step` (logged by a run that died before checkpointing
+  them), so a resumed run's metrics.jsonl reads as one uninterrupted run."""
+  if not path.exists():
+    return
+  lines = path.read_text().splitlines()
+  kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= after_step]
+  if len(kept) != len(lines):
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+@contextlib.contextmanager
+def _finish_saves_on_error(checkpointer: Checkpointer):
+  """If the loop raises (e.g. a non-finite loss), saves already started still complete, so the
+  last good checkpoint is on disk when the error reaches the user."""
+  try:
+    yield
+  except BaseException:
+    checkpointer.wait()
+    raise
+
+
+class _StopOnSignal:
+  """Turns SIGTERM and SIGINT into a stop request the loop honours at the next step boundary.
+
+  A second SIGINT raises KeyboardInterrupt at once. In a multi-host run every host stops at the
+  same step: JAX's preemption sync point (set up by `jax.distributed.initialize`) agrees on it.
+  Handlers are only installed from the main thread and are restored on exit.
+  """
+
+  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self._event = threading.Event()
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    if signum == signal.SIGINT and self._event.is_set():
+      raise KeyboardInterrupt
+    logging.warning("received %s; stopping after this step", signal.Signals(signum).name)
+    self._event.set()
+
+  def is_set(self, step: int) -> bool:
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # noqa: PLC0415
+
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._event.is_set()
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self._SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False

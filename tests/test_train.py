@@ -1,0 +1,180 @@
+"""The training loop: outputs, resume after a crash or SIGTERM, non-finite loss, config errors.
+
+One tiny `dates:quick` run (4 steps on the 4 fake CPU devices, checkpoints at steps 2 and 4) is the
+reference; the other runs repeat it with an interruption and must end with the same results.json.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from attn_seq2seq import train
+from attn_seq2seq.checkpoint import Checkpointer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(arg="quick"):
+  sys.path.insert(0, str(ROOT))
+  try:
+    from configs import dates  # noqa: PLC0415
+  finally:
+    sys.path.pop(0)
+  return dates.get_config(arg)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="module")
+def make_config(data_dir):
+  def make(**overrides):
+    config = load_config()
+    config.data.data_dir = data_dir
+    config.update(overrides)
+    return config
+  return make
+
+
+@pytest.fixture(scope="module")
+def reference(make_config, tmp_path_factory):
+  """An uninterrupted run: (workdir, results)."""
+  workdir = tmp_path_factory.mktemp("reference")
+  return workdir, train.train_and_evaluate(make_config(), workdir)
+
+
+def read_results(workdir):
+  return json.loads((Path(workdir) / "results.json").read_text())
+
+
+def test_run_writes_every_output(reference):
+  workdir, results = reference
+  record = json.loads((workdir / "config.json").read_text())
+  assert record["config"]["num_train_steps"] == 4
+  assert record["versions"]["jax"] == jax.__version__ and "flax" in record["versions"]
+  assert record["devices"] == {"kind": jax.devices()[0].device_kind, "platform": "cpu",
+                               "count": 4, "processes": 1}
+  lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  train_steps = [r["step"] for r in lines if "train/loss" in r]
+  assert train_steps == [2, 4]
+  assert all(np.isfinite(r["train/loss"]) and r["train/tgt_tokens_per_sec"] > 0
+             for r in lines if "train/loss" in r)
+  assert any("eval/exact_match" in r for r in lines) and any("test/exact_match" in r for r in lines)
+  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [2, 4]
+  assert (workdir / "src_vocab.json").exists() and (workdir / "tgt_vocab.json").exists()
+  assert read_results(workdir) == json.loads(json.dumps(results))
+  assert set(results) == {"step", "validation", "test", "attention_plots"}
+  assert results["step"] == 4
+  for split in ("validation", "test"):
+    metrics = results[split]
+    assert {"loss", "perplexity", "next_token_accuracy", "exact_match", "count"} <= set(metrics)
+    assert any(k.startswith("by_length/") for k in metrics)
+  assert list((workdir / "plots" / "step_000002").glob("validation_*.png"))  # mid-run evaluation
+  for plot in results["attention_plots"]:
+    assert (workdir / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config, tmp_path,
+                                                         monkeypatch):
+  """Killed right after its first checkpoint (step 2), then re-run with the same command."""
+  original_save = Checkpointer.save
+
+  def save_then_die(self, step, state, data_state):
+    original_save(self, step, state, data_state)
+    self.wait()
+    raise SystemExit("killed")
+
+  monkeypatch.setattr(Checkpointer, "save", save_then_die)
+  with pytest.raises(SystemExit, match="killed"):
+    train.train_and_evaluate(make_config(), tmp_path)
+  assert not (tmp_path / "results.json").exists()
+  monkeypatch.undo()
+
+  assert Checkpointer(tmp_path / "checkpoints").latest_step() == 2
+  results = train.train_and_evaluate(make_config(), tmp_path)
+  assert results == reference[1]
+  assert read_results(tmp_path) == read_results(reference[0])
+  steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert steps == sorted(steps)  # one consistent history
+
+
+def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path, monkeypatch):
+  from attn_seq2seq.data.pipeline import TrainBatches  # noqa: PLC0415
+
+  original_next = TrainBatches.__next__
+  served = []
+
+  def next_then_sigterm(self):  # the signal arrives while step 3 is being prepared
+    served.append(1)
+    if len(served) == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return original_next(self)
+
+  monkeypatch.setattr(TrainBatches, "__next__", next_then_sigterm)
+  previous_handler = signal.getsignal(signal.SIGTERM)
+  assert train.train_and_evaluate(make_config(), tmp_path) is None
+  assert signal.getsignal(signal.SIGTERM) is previous_handler
+  monkeypatch.undo()
+
+  checkpointer = Checkpointer(tmp_path / "checkpoints")
+  assert checkpointer.latest_step() == 3
+  template = jax.eval_shape(lambda: reference_state_template(make_config()))
+  state, data_state = checkpointer.restore(template)
+  assert int(state.step) == 3 and data_state["batch"] == 3
+  assert train.train_and_evaluate(make_config(), tmp_path) == reference[1]
+
+
+def reference_state_template(config):
+  """The train state's structure for `config` (shapes only; used under eval_shape)."""
+  from attn_seq2seq import optim, steps  # noqa: PLC0415
+  from attn_seq2seq.data import load_task  # noqa: PLC0415
+  from attn_seq2seq.models import build_model  # noqa: PLC0415
+
+  task = load_task(config.data)
+  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size)
+  tx, _ = optim.make_optimizer(config)
+  ids = jax.numpy.ones((1, 2), "int32")
+  params = model.init(jax.random.key(0), ids, jax.numpy.array([2]), ids)["params"]
+  return steps.create_train_state(params, tx)
+
+
+def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
+  """An infinite learning rate turns the parameters to inf/NaN at step 1; step 2's loss is NaN."""
+  config = make_config(optimizer="sgd", learning_rate=float("inf"), grad_clip_norm=0.0,
+                       checkpoint_every_steps=1)
+  with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
+    train.train_and_evaluate(config, tmp_path)
+  assert Checkpointer(tmp_path / "checkpoints").all_steps() == [1]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"batch_size": 6}, r"^batch_size=6 is not divisible by the number of devices \(4\)"),
+    ({"eval_batch_size": 10}, r"^eval_batch_size=10 is not divisible"),
+    ({"optimizer": "adamm"}, r"^unknown optimizer 'adamm'; valid choices: adam, adamw, adadelta, sgd$"),
+    ({"lr_schedule": "linear"}, r"^unknown lr_schedule 'linear'; valid choices: constant, warmup_rsqrt, cosine$"),
+])
+def test_bad_choices_are_one_line_errors(make_config, override, message):
+  with pytest.raises(ValueError, match=message) as error:
+    train.check_config(make_config(**override))
+  assert "\n" not in str(error.value)
+
+
+def test_main_reports_an_unknown_override_in_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "attn_seq2seq.main", "--config=configs/dates.py:quick",
+       f"--workdir={tmp_path}", "--config.lerning_rate=0.1"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      'error: unknown config field config.lerning_rate; did you mean "learning_rate" instead of '
+      '"lerning_rate"?']

@@ -32,7 +32,8 @@ def machine() -> dict:
   cpu = platform.processor()
   if os.path.exists('/proc/cpuinfo'):
     with open('/proc/cpuinfo') as f:
-      cpu = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), cpu)
+      models = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    cpu = models[0] if models else cpu
   return {
       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
       'platform': platform.platform(),
@@ -88,7 +89,7 @@ def main() -> None:
   args = parser.parse_args()
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or scratch
-    results = {'machine': machine(), 'data_dir': 'fresh temporary' if not args.data_dir else data_dir}
+    results = {'machine': machine(), 'data_dir': args.data_dir or 'fresh temporary'}
     for name in DATASETS:
       results[name] = measure(name, data_dir, args.batch_size, args.num_batches)
   print(json.dumps(results, indent=2))

@@ -81,7 +81,8 @@ def array_record_bytes(builder):
 
 def prepare(config, data_dir):
   data_dir = str(data_dir)
-  return records.prepare(lambda: algorithmic.Algorithmic(config=config, data_dir=data_dir), data_dir)
+  make = lambda: algorithmic.Algorithmic(config=config, data_dir=data_dir)
+  return records.prepare(make, data_dir)
 
 
 def test_prepare_is_reproducible_and_reused(tmp_path, monkeypatch):
@@ -91,7 +92,8 @@ def test_prepare_is_reproducible_and_reused(tmp_path, monkeypatch):
   other_seed = prepare(tiny_config('reverse', name='reverse_tiny_s1', seed=1), tmp_path / 'a')
   assert array_record_bytes(other_seed).values() != array_record_bytes(first).values()
 
-  expected = [source for source, _ in algorithmic.generate_splits(tiny_config('reverse'))['test_long']]
+  test_long = algorithmic.generate_splits(tiny_config('reverse'))['test_long']
+  expected = [source for source, _ in test_long]
   mtimes = {f: os.stat(f).st_mtime_ns for f in first.data_path.iterdir()}
   monkeypatch.setattr(algorithmic, 'generate_splits', lambda config: pytest.fail('regenerated'))
   reused = prepare(tiny_config('reverse', name='reverse_tiny'), tmp_path / 'a')

@@ -80,7 +80,8 @@ def test_training_uses_every_pronunciation_and_evaluation_lists_them_all(prepare
   batches, seen = task.train_batches(batch_size=512, seed=0), set()
   while batches.get_state()['epoch'] == 0:
     batch = next(batches)
-    for example, tgt_out, length in zip(batch['example_ids'], batch['tgt_out'], batch['tgt_lengths']):
+    rows = zip(batch['example_ids'], batch['tgt_out'], batch['tgt_lengths'])
+    for example, tgt_out, length in rows:
       seen.add((int(example), task.tgt_vocab.decode(tgt_out[:length])))
   assert seen == train_pairs
   references = task.references('test')

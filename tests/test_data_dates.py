@@ -86,8 +86,13 @@ def test_late_december_gets_its_calendar_year_not_its_week_year():
   assert not any('Y' in pattern for pattern in dates.FORMATS)
 
 
-def test_generation_is_deterministic_in_the_seed():
-  small = dict(num_train=50, num_eval=5)
-  first = dates.generate_splits(dates.DatesConfig(name='a', **small))
-  assert first == dates.generate_splits(dates.DatesConfig(name='a', **small))
-  assert first != dates.generate_splits(dates.DatesConfig(name='b', seed=1, **small))
+def test_the_same_seed_gives_byte_identical_files_and_another_seed_other_dates(tmp_path):
+  def array_records(name, seed, data_dir):
+    config = dates.DatesConfig(name=name, seed=seed, num_train=50, num_eval=5)
+    make = lambda: dates.Dates(config=config, data_dir=data_dir)
+    builder = records.prepare(make, str(data_dir))
+    return [f.read_bytes() for f in sorted(builder.data_path.glob('*.array_record*'))]
+
+  first = array_records('small', 0, tmp_path / 'a')
+  assert len(first) == 3 and first == array_records('small', 0, tmp_path / 'b')
+  assert first != array_records('small_seed1', 1, tmp_path / 'a')

@@ -19,7 +19,8 @@ def random_split(num_pairs=1_000, max_len=30, seed=0, variants=1) -> pipeline.En
   example_ids = np.repeat(np.arange(num_pairs), variants)
   tgt_lengths = rng.integers(1, max_len + 1, example_ids.size).astype(np.int32)
   src_ids = np.concatenate([4 + np.arange(n) for n in src_lengths]).astype(np.int32)
-  tgt_ids = np.concatenate([4 + r + np.arange(n) for r, n in enumerate(tgt_lengths)]).astype(np.int32)
+  tgt_ids = np.concatenate([4 + r + np.arange(n) for r, n in enumerate(tgt_lengths)])
+  tgt_ids = tgt_ids.astype(np.int32)
   return pipeline.EncodedSplit.from_flat(src_ids, src_lengths, tgt_ids, tgt_lengths, example_ids)
 
 
@@ -59,15 +60,17 @@ def check_rows(batch, data):
     src = data.src_ids[data.src_starts[pair]:data.src_starts[pair] + src_len]
     tgt = data.tgt_ids[data.tgt_starts[pair]:data.tgt_starts[pair] + tgt_len]
     assert batch['src_lengths'][b] == src_len and batch['tgt_lengths'][b] == tgt_len + 1
-    np.testing.assert_array_equal(batch['src_ids'][b], np.pad(src, (0, batch['src_ids'].shape[1] - src_len)))
-    width = batch['tgt_in'].shape[1]
-    np.testing.assert_array_equal(batch['tgt_in'][b], np.pad([BOS_ID, *tgt], (0, width - tgt_len - 1)))
-    np.testing.assert_array_equal(batch['tgt_out'][b], np.pad([*tgt, EOS_ID], (0, width - tgt_len - 1)))
+    pad_src = (0, batch['src_ids'].shape[1] - src_len)
+    pad_tgt = (0, batch['tgt_in'].shape[1] - tgt_len - 1)
+    np.testing.assert_array_equal(batch['src_ids'][b], np.pad(src, pad_src))
+    np.testing.assert_array_equal(batch['tgt_in'][b], np.pad([BOS_ID, *tgt], pad_tgt))
+    np.testing.assert_array_equal(batch['tgt_out'][b], np.pad([*tgt, EOS_ID], pad_tgt))
 
 
 def test_train_batch_layout(data, shapes):
   for batch in take(pipeline.TrainBatches(data, shapes, batch_size=16), 20):
-    assert set(batch) == {'src_ids', 'src_lengths', 'tgt_in', 'tgt_out', 'tgt_lengths', 'example_ids'}
+    assert set(batch) == {'src_ids', 'src_lengths', 'tgt_in', 'tgt_out', 'tgt_lengths',
+                          'example_ids'}
     assert all(v.dtype == np.int32 and v.shape[0] == 16 for v in batch.values())
     assert batch['tgt_in'].shape == batch['tgt_out'].shape
     assert (batch['example_ids'] >= 0).all()  # Training batches hold real rows only.
@@ -111,7 +114,8 @@ def test_a_state_from_another_pipeline_is_rejected(data, shapes):
 
 
 def test_train_shapes_are_bounded_by_the_bucket_count(data, shapes):
-  seen = {(b['src_ids'].shape, b['tgt_in'].shape) for b in take(pipeline.TrainBatches(data, shapes, 8), 400)}
+  batches = take(pipeline.TrainBatches(data, shapes, 8), 400)
+  seen = {(b['src_ids'].shape, b['tgt_in'].shape) for b in batches}
   assert len(seen) <= NUM_BUCKETS
   assert all(s[0][0] == 8 for s in seen)
 

@@ -1,4 +1,4 @@
-"""Reading prepared TFDS splits: the fast raw-proto reader equals TFDS's own decoding, without TF."""
+"""Reading prepared TFDS splits: the raw-proto reader equals TFDS's own decoding, without TF."""
 
 import sys
 import threading
@@ -40,7 +40,8 @@ def test_fast_reader_equals_tfds_decoding_without_tensorflow(tmp_path):
   for i, example in enumerate(decoded):
     assert columns['word'][i] == [example['word'].decode()]
     assert columns['variants'][i] == [v.decode() for v in example['variants']]
-    assert columns['word'][i] == [EXAMPLES[i]['word']] and columns['variants'][i] == EXAMPLES[i]['variants']
+    assert columns['word'][i] == [EXAMPLES[i]['word']]
+    assert columns['variants'][i] == EXAMPLES[i]['variants']
   assert 'tensorflow' not in sys.modules
 
 

@@ -41,8 +41,10 @@ def test_data_config_has_every_field_commented_and_overridable():
 
 @pytest.mark.parametrize('name, message', [
     ('imagenet', "unknown dataset 'imagenet'; valid: algorithmic, dates, cmudict_g2p, *_translate"),
-    ('algorithmic/reverse_huge', "unknown algorithmic builder config 'reverse_huge'; valid: .*reverse_medium"),
-    ('cmudict_g2p/stressed', "unknown cmudict_g2p builder config 'stressed'; valid: no_stress, with_stress"),
+    ('algorithmic/reverse_huge',
+     "unknown algorithmic builder config 'reverse_huge'; valid: .*reverse_medium"),
+    ('cmudict_g2p/stressed',
+     "unknown cmudict_g2p builder config 'stressed'; valid: no_stress, with_stress"),
     ('dates/big', "unknown dates builder config 'big'; valid: default"),
 ])
 def test_unknown_dataset_or_builder_config_names_the_valid_choices(name, message):
@@ -136,6 +138,7 @@ def test_dates_task_is_character_level(data_dir):
   assert task.eval_splits == ('test',) and task.gold_alignment is None
   assert task.src_vocab.kind == task.tgt_vocab.kind == 'char'
   assert set(task.tgt_vocab.tokens(range(4, task.tgt_vocab.size))) == set('0123456789-')
-  assert len(task.bucket_shapes) <= 8 and (task.bucket_shapes[:, 1] == 11).all()  # 'yyyy-mm-dd' + EOS.
+  assert len(task.bucket_shapes) <= 8
+  assert (task.bucket_shapes[:, 1] == 11).all()  # 'yyyy-mm-dd' + EOS.
   batch = next(task.train_batches(16))
   assert np.array_equal(batch['tgt_lengths'], np.full(16, 11))

@@ -52,7 +52,8 @@ class SerializedSource:
 def serve(split_pairs):
   def as_data_source(builder, split, **kwargs):
     assert kwargs['deserialize_method'] == tfds.decode.DeserializeMethod.RAW_BYTES
-    return SerializedSource([builder.info.features.serialize_example(p) for p in split_pairs[split]])
+    serialize = builder.info.features.serialize_example
+    return SerializedSource([serialize(pair) for pair in split_pairs[split]])
   return tfds.testing.mock_data(as_data_source_fn=as_data_source)
 
 
@@ -72,7 +73,8 @@ def task(data_dir):
 def test_task_metadata_comes_from_the_catalogue_builder(task):
   assert task.splits == ('train', 'validation', 'test') and task.eval_splits == ('test',)
   assert {'bleu', 'chrf', 'exact_match'} <= set(task.metrics) and task.gold_alignment is None
-  assert isinstance(task.src_vocab, data.SentencePieceVocabulary) and task.src_vocab is task.tgt_vocab
+  assert isinstance(task.src_vocab, data.SentencePieceVocabulary)
+  assert task.src_vocab is task.tgt_vocab  # One joint model.
   assert task.num_filtered == NUM_LONG
   assert 'tensorflow' not in sys.modules
 
@@ -88,7 +90,8 @@ def test_eval_batches_decode_back_to_the_german_and_english_text(task):
         seen.add(int(example))
   assert seen == set(range(25))
   assert task.reference_texts('test')[3] == [SPLIT_PAIRS['test'][3]['en']]
-  assert ''.join(task.references('test')[3][0]).replace('▁', ' ').strip() == SPLIT_PAIRS['test'][3]['en']
+  pieces = task.references('test')[3][0]
+  assert ''.join(pieces).replace('▁', ' ').strip() == SPLIT_PAIRS['test'][3]['en']
 
 
 def test_training_batches_come_from_the_length_filtered_train_split(task):
@@ -107,7 +110,8 @@ def test_sentencepiece_model_is_saved_with_the_run(task, tmp_path):
 
 
 def test_unknown_translation_dataset_or_pair_names_the_valid_choices():
-  with pytest.raises(ValueError, match=r"unknown translation dataset 'wmt99_translate'; valid: .*wmt14_translate"):
+  with pytest.raises(ValueError, match=r"unknown translation dataset 'wmt99_translate'; "
+                                       r'valid: .*wmt14_translate'):
     data.get_data_config(name='wmt99_translate/de-en')
   with pytest.raises(ValueError, match=r"builder config 'xx-en'; valid: cs-en, de-en"):
     data.get_data_config(name='wmt14_translate/xx-en')
@@ -116,5 +120,6 @@ def test_unknown_translation_dataset_or_pair_names_the_valid_choices():
 def test_an_empty_split_is_an_error_naming_the_non_empty_ones(data_dir):
   cfg = data.get_data_config(name='wmt14_translate/de-en', data_dir=data_dir, spm_vocab_size=64)
   with serve({**SPLIT_PAIRS, 'validation': []}):
-    with pytest.raises(ValueError, match="split 'validation' .* is empty; non-empty splits: train, test"):
+    with pytest.raises(ValueError,
+                       match="split 'validation' .* is empty; non-empty splits: train, test"):
       data.load_task(cfg)

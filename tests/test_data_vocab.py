@@ -14,8 +14,9 @@ TEXTS = ['monday 14 august 1995', 'tue 3 may 2001', '14.08.95', 'août 1995 ün�
 
 @pytest.fixture(scope='module')
 def spm_vocab():
-  sentences = [f'the {w} sat on the {v} number {i}' for i, (w, v) in enumerate(
-      (w, v) for w in ('cat', 'dog', 'bird', 'fish', 'horse') for v in ('mat', 'log', 'chair'))] * 20
+  animals, things = ('cat', 'dog', 'bird', 'fish', 'horse'), ('mat', 'log', 'chair')
+  pairs = [(w, v) for w in animals for v in things]
+  sentences = [f'the {w} sat on the {v} number {i}' for i, (w, v) in enumerate(pairs)] * 20
   return SentencePieceVocabulary.train(sentences, vocab_size=60)
 
 

@@ -55,7 +55,7 @@ def _preset_configs() -> list[AlgorithmicConfig]:
       min_len = max(min_len, _MIN_ADDITION_LEN) if task == 'addition' else min_len
       configs.append(AlgorithmicConfig(
           name=f'{task}_{variant}', task=task, min_len=min_len, max_len=max_len,
-          description=f'{task}, source lengths {min_len}-{max_len} (test_long up to {2 * max_len})'))
+          description=f'{task}, source lengths {min_len}-{max_len}, test_long to {2 * max_len}'))
   return configs
 
 
@@ -67,34 +67,44 @@ def _num_sources(config: AlgorithmicConfig, length: int) -> int:
   return sum(with_digits(a) * with_digits(length - 1 - a) for a in range(1, length - 1))
 
 
-def _draw_sources(config: AlgorithmicConfig, rng: np.random.Generator, n: int, min_len: int,
-                  max_len: int) -> list[np.ndarray]:
-  """`n` random sources with lengths uniform in [min_len, max_len], as symbol/digit arrays.
+def _number(rng: np.random.Generator, digits: int) -> str:
+  """A uniform random decimal number of exactly `digits` digits (no leading zero)."""
+  first = rng.integers(0 if digits == 1 else 1, 10)
+  return str(first) + ''.join(map(str, rng.integers(0, 10, digits - 1).tolist()))
 
-  An addition source is a digit array with -1 standing for '+'.
-  """
+
+_RULES = {'copy': lambda symbols: symbols, 'reverse': lambda symbols: symbols[::-1],
+          'sort': np.sort}  # Target symbols from source symbols.
+
+
+def _draw_pairs(config: AlgorithmicConfig, rng: np.random.Generator, n: int, min_len: int,
+                max_len: int) -> list[tuple[str, str]]:
+  """`n` random (source, target) pairs, source lengths uniform in [min_len, max_len]."""
   lengths = rng.integers(min_len, max_len + 1, n)
-  high = 10 if config.task == 'addition' else config.num_symbols
-  rows = np.split(rng.integers(0, high, lengths.sum()), np.cumsum(lengths)[:-1])
   if config.task == 'addition':
-    plus_at = rng.integers(1, lengths - 1)  # The first operand has plus_at digits, 1 .. len - 2.
-    for row, p in zip(rows, plus_at):
-      row[p] = -1
-      for first in (0, p + 1):  # No leading zeros in multi-digit operands.
-        last = p if first == 0 else len(row)
-        if last - first > 1 and row[first] == 0:
-          row[first] = rng.integers(1, 10)
-  return rows
+    pairs = []
+    for length in lengths.tolist():
+      first = int(rng.integers(1, length - 1))  # Digits of the first operand: 1 .. length - 2.
+      a, b = _number(rng, first), _number(rng, length - 1 - first)
+      pairs.append((f'{a}+{b}', str(int(a) + int(b))))
+    return pairs
+  rows = np.split(rng.integers(0, config.num_symbols, lengths.sum()), np.cumsum(lengths)[:-1])
+  join = lambda symbols: ' '.join(map(str, symbols.tolist()))
+  return [(join(row), join(_RULES[config.task](row))) for row in rows]
 
 
-def _to_pair(task: str, row: np.ndarray) -> tuple[str, str]:
-  """The (source, target) texts of one drawn source."""
-  if task == 'addition':
-    source = ''.join('+' if d < 0 else str(d) for d in row.tolist())
-    a, b = source.split('+')
-    return source, str(int(a) + int(b))
-  target = {'copy': row, 'reverse': row[::-1], 'sort': np.sort(row)}[task]
-  return ' '.join(map(str, row.tolist())), ' '.join(map(str, target.tolist()))
+def _check_capacity(config: AlgorithmicConfig, sizes: dict[str, int],
+                    ranges: dict[str, tuple[int, int]]) -> None:
+  """Asks for at most half the distinct sources of each length range (rejection stays cheap)."""
+  for lengths in set(ranges.values()):
+    splits = [split for split in SPLITS if ranges[split] == lengths]
+    needed = sum(sizes[split] for split in splits)
+    available = sum(_num_sources(config, n) for n in range(lengths[0], lengths[1] + 1))
+    if 2 * needed > available:
+      raise ValueError(f'algorithmic/{config.task}: {needed} distinct sources of lengths '
+                       f'{lengths[0]}-{lengths[1]} requested for {", ".join(splits)}, at most '
+                       f'half of the {available} that exist is allowed; lower the split sizes '
+                       'or widen the lengths')
 
 
 def generate_splits(config: AlgorithmicConfig) -> dict[str, list[tuple[str, str]]]:
@@ -103,13 +113,7 @@ def generate_splits(config: AlgorithmicConfig) -> dict[str, list[tuple[str, str]
            'test_long': config.num_eval}
   ranges = {split: (config.min_len, config.max_len) for split in SPLITS}
   ranges['test_long'] = (config.max_len + 1, 2 * config.max_len)
-  for lengths, splits in (((config.min_len, config.max_len), SPLITS[:3]), (ranges['test_long'], SPLITS[3:])):
-    available = sum(_num_sources(config, n) for n in range(lengths[0], lengths[1] + 1))
-    needed = sum(sizes[s] for s in splits)
-    if 2 * needed > available:  # Keeps rejection sampling of duplicates cheap.
-      raise ValueError(f'algorithmic/{config.task}: {needed} distinct sources of lengths '
-                       f'{lengths[0]}-{lengths[1]} requested for {splits}, at most half of the '
-                       f'{available} that exist is allowed; lower the split sizes or widen lengths')
+  _check_capacity(config, sizes, ranges)
   rng = np.random.default_rng(config.seed)
   seen = set()
   splits = {}
@@ -117,8 +121,7 @@ def generate_splits(config: AlgorithmicConfig) -> dict[str, list[tuple[str, str]
     pairs = []
     while len(pairs) < sizes[split]:
       missing = sizes[split] - len(pairs)
-      for row in _draw_sources(config, rng, missing + missing // 4 + 16, *ranges[split]):
-        pair = _to_pair(config.task, row)
+      for pair in _draw_pairs(config, rng, missing + missing // 4 + 16, *ranges[split]):
         if pair[0] not in seen and len(pairs) < sizes[split]:
           seen.add(pair[0])
           pairs.append(pair)

@@ -56,8 +56,8 @@ def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buck
   # Corners worth trying: a corner whose last row or column holds no pair it fits is beaten by
   # the smaller corner next to it. The full corner is always kept.
   occupied = counts > 0
-  row_first = np.where(occupied.any(1), occupied.argmax(1), tgt_widths.size)  # [A] first pair's column.
-  col_first = np.where(occupied.any(0), occupied.argmax(0), src_widths.size)  # [B] first pair's row.
+  row_first = np.where(occupied.any(1), occupied.argmax(1), tgt_widths.size)  # [A] 1st pair's col.
+  col_first = np.where(occupied.any(0), occupied.argmax(0), src_widths.size)  # [B] 1st pair's row.
   a, b = np.meshgrid(np.arange(src_widths.size), np.arange(tgt_widths.size), indexing='ij')
   useful = (row_first[a] <= b) & (col_first[b] <= a)  # [A, B]
   a, b = a[useful], b[useful]  # [C] corners, the full corner last (row-major order).
@@ -86,7 +86,8 @@ def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buck
   return np.stack([src_widths[a[corners]], tgt_widths[b[corners]]], axis=1)[::-1].astype(np.int64)
 
 
-def assign_buckets(shapes: np.ndarray, src_lengths: np.ndarray, tgt_lengths: np.ndarray) -> np.ndarray:
+def assign_buckets(shapes: np.ndarray, src_lengths: np.ndarray,
+                   tgt_lengths: np.ndarray) -> np.ndarray:
   """[N] index of the first shape each pair fits (S >= src, T >= tgt + 1), or -1 if none."""
   fits = ((src_lengths[:, None] <= shapes[None, :, 0])
           & (tgt_lengths[:, None] + 1 <= shapes[None, :, 1]))  # [N, K]

@@ -7,8 +7,10 @@ Dataset names are TFDS-style '<dataset>[/<builder config>]':
   '<name>_translate/<pair>'                  any translation set of the TFDS catalogue, e.g.
                                              'wmt14_translate/de-en' (translate.py; needs the
                                              network on first use)
-Fields left None take the dataset's default when the task is loaded, so overriding `name` alone
-(e.g. `--config.data.name=cmudict_g2p/no_stress`) gives a consistent config.
+Fields left None take the dataset's (or its builder config's) default when the task is loaded,
+so overriding `name` alone (e.g. `--config.data.name=cmudict_g2p/no_stress`) stays consistent.
+There is no shuffle buffer to size: training draws a full seeded permutation per epoch, seeded by
+`train_batches(seed=...)`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import dataclasses
 import os
 
 import ml_collections
-from ml_collections import config_dict
+from ml_collections.config_dict import placeholder
 
 from attn_seq2seq.data import algorithmic, cmudict_g2p, dates
 
@@ -40,21 +42,21 @@ def get_data_config(name: str = 'dates', **overrides) -> ml_collections.ConfigDi
   dataset_spec(name)  # Fails early on an unknown name.
   cfg = ml_collections.ConfigDict()
   cfg.name = name  # '<dataset>/<builder config>', see this module's docstring.
-  cfg.data_dir = os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')  # TFDS data, prepared on first use.
-  cfg.src_tokenizer = config_dict.placeholder(str)  # 'char', 'word' or 'sentencepiece'; None: dataset default.
-  cfg.tgt_tokenizer = config_dict.placeholder(str)  # As src_tokenizer, for targets.
+  cfg.data_dir = os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')  # Prepared on first use.
+  cfg.src_tokenizer = placeholder(str)  # 'char', 'word' or 'sentencepiece'; None: dataset's.
+  cfg.tgt_tokenizer = placeholder(str)  # As src_tokenizer, for targets.
   cfg.spm_vocab_size = 8_000  # Pieces of the joint source+target SentencePiece model.
   cfg.spm_max_sentences = 1_000_000  # Training sentences sampled (seeded) to fit SentencePiece.
-  cfg.max_src_len = config_dict.placeholder(int)  # Longer training sources are dropped (counted); None: dataset default.
-  cfg.max_tgt_len = config_dict.placeholder(int)  # Longer training targets are dropped (counted); None: dataset default.
-  cfg.num_buckets = 8  # Most distinct (S, T) training batch shapes; eval adds <= 1 outlier shape per split.
-  cfg.bucket_multiple = 1  # Bucket shapes round up to a multiple of this (8 suits TPUs).
-  cfg.min_len = config_dict.placeholder(int)  # algorithmic: shortest source; None: builder config's.
-  cfg.max_len = config_dict.placeholder(int)  # algorithmic: longest source (test_long: up to 2x); None: builder config's.
-  cfg.num_symbols = config_dict.placeholder(int)  # algorithmic: symbol vocabulary; None: builder config's.
-  cfg.num_train = config_dict.placeholder(int)  # algorithmic, dates: training pairs; None: builder config's.
-  cfg.num_eval = config_dict.placeholder(int)  # algorithmic, dates: pairs per eval split; None: builder config's.
-  cfg.data_seed = config_dict.placeholder(int)  # Generation/split seed of our builders; None: builder config's (0).
+  cfg.max_src_len = placeholder(int)  # Longer training sources are dropped; None: dataset's.
+  cfg.max_tgt_len = placeholder(int)  # Longer training targets are dropped; None: dataset's.
+  cfg.num_buckets = 8  # Most (S, T) training shapes; eval adds <= 1 outlier shape per split.
+  cfg.bucket_multiple = 1  # Shapes round up to a multiple of this (8 suits TPUs).
+  cfg.min_len = placeholder(int)  # algorithmic: shortest source; None: builder config's.
+  cfg.max_len = placeholder(int)  # algorithmic: longest source (test_long: up to 2x).
+  cfg.num_symbols = placeholder(int)  # algorithmic: symbols of copy/reverse/sort.
+  cfg.num_train = placeholder(int)  # algorithmic, dates: training pairs.
+  cfg.num_eval = placeholder(int)  # algorithmic, dates: pairs per evaluation split.
+  cfg.data_seed = placeholder(int)  # algorithmic, dates, cmudict_g2p: generation/split seed.
   cfg.lock()  # A misspelt override is a KeyError.
   cfg.update(overrides)
   return cfg

@@ -107,7 +107,7 @@ class Task:
 
   def train_batches(self, batch_size: int, seed: int = 0, shard_index: int = 0,
                     num_shards: int = 1) -> pipeline.TrainBatches:
-    """Infinite training batches; `batch_size` is global, each host gets batch_size // num_shards."""
+    """Infinite training batches; `batch_size` is global: a host gets batch_size // num_shards."""
     return pipeline.TrainBatches(self._train, self.bucket_shapes, batch_size, seed, shard_index,
                                  num_shards)
 

@@ -16,7 +16,8 @@ SPLITS = ('train', 'validation', 'test')  # The splits of every `*_translate` bu
 
 
 def _translation_datasets() -> list[str]:
-  return sorted(n for n in tfds.core.registered.list_imported_builders() if n.endswith('_translate'))
+  names = tfds.core.registered.list_imported_builders()
+  return sorted(name for name in names if name.endswith('_translate'))
 
 
 def check_name(dataset: str, config: str) -> None:

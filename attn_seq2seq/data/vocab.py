@@ -150,7 +150,8 @@ class TokenVocabulary(Vocabulary):
     codepoints = np.frombuffer(text.encode('utf-32-le'), np.uint32)
     if not self._sorted_codepoints.size:
       return np.full(codepoints.shape, UNK_ID, np.int32)
-    pos = np.searchsorted(self._sorted_codepoints, codepoints).clip(max=self._sorted_codepoints.size - 1)
+    last = self._sorted_codepoints.size - 1
+    pos = np.searchsorted(self._sorted_codepoints, codepoints).clip(max=last)
     found = self._sorted_codepoints[pos] == codepoints
     return np.where(found, self._codepoint_ids[pos], UNK_ID).astype(np.int32)
 

@@ -1,8 +1,8 @@
 """Human-readable dates -> ISO dates, the task of the DeepLearning.ai sequence-models course.
 
-"monday 14 august 1995" -> "1995-08-14". As in the course, a date is drawn with Faker, formatted
-by Babel (en_US) with one of the same 24 formats ('full' ten times over), lower-cased and stripped
-of commas. Two deliberate differences:
+"monday 14 august 1995" -> "1995-08-14". As in the course, a date is drawn with (seeded) Faker,
+formatted by Babel (en_US) with one of the same 24 formats ('full' ten times over), lower-cased and
+stripped of commas. Two deliberate differences:
 
 - The course's explicit patterns use Babel's `Y`, the *week-based* year: for a late-December
   date in the first week of the next year it prints the next year, so about 0.4% of the course's
@@ -63,8 +63,10 @@ def generate_splits(config: DatesConfig) -> dict[str, list[tuple[str, str]]]:
   locale = babel.Locale.parse('en_US')
   sizes = {'train': config.num_train, 'validation': config.num_eval, 'test': config.num_eval}
   pairs = {}  # source -> target, in generation (random) order.
+  num_days = (LAST_DATE - FIRST_DATE).days
   while len(pairs) < sum(sizes.values()):
-    date = fake.date_between_dates(FIRST_DATE, LAST_DATE)
+    # Uniform over days, as fake.date_between_dates but 5x faster (no timestamp round trip).
+    date = FIRST_DATE + datetime.timedelta(days=fake.random_int(0, num_days))
     pairs.setdefault(format_date(date, pick.choice(FORMATS), locale), date.isoformat())
   pairs = list(pairs.items())
   splits, start = {}, 0

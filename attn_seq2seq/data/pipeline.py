@@ -16,6 +16,10 @@ that bucket's first pairs of the epoch, so no batch has dummy rows) and shuffles
 The position is just (epoch, batch in epoch): restoring it replays exactly the batches an
 uninterrupted run would have seen. With several hosts, every host plans the same global batches and
 keeps its own contiguous slice of rows.
+
+Evaluation (`eval_batches`) puts every pair in the smallest bucket shape that fits it, in example
+order, and pads each shape's last batch with dummy rows; pairs longer than every training shape
+(e.g. all of `test_long`) share one extra outlier shape (`eval_shapes`), added only when needed.
 """
 
 from __future__ import annotations

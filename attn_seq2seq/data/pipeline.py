@@ -138,7 +138,7 @@ class TrainBatches(Iterator[Batch]):
     if (buckets < 0).any():
       raise ValueError(f'{(buckets < 0).sum()} training pairs fit no bucket shape')
     self._data, self._shapes, self._buckets = data, shapes, buckets
-    self._batch_size, self._seed = batch_size, seed
+    self._batch_size, self._seed = int(batch_size), int(seed)  # Plain ints: JSON state.
     self._shard_index, self._num_shards = shard_index, num_shards
     self._epoch, self._batch = 0, 0
     self._plan_epoch, self._plan = -1, None

@@ -40,7 +40,7 @@ def test_encode_decode_round_trip(level):
 @pytest.mark.parametrize('level', ['char', 'word'])
 def test_unknown_symbols_become_unk_without_crashing(level):
   vocab = TokenVocabulary.build(['ab ab', 'ba'], level)
-  text = 'ab zz ☃ ba'
+  text = 'ab zz ☃ ba \udcff'  # The last is how Python decodes a non-UTF-8 byte (surrogateescape).
   ids = vocab.encode(text)
   flat, lengths = vocab.encode_batch([text, '', 'zz'])
   assert UNK_ID in ids and all(0 <= i < vocab.size for i in ids)
@@ -90,6 +90,8 @@ def test_sentencepiece_has_the_reserved_ids_and_round_trips(spm_vocab):
   assert min(ids) > UNK_ID and spm_vocab.decode(ids + [EOS_ID] + ids) == text
   assert spm_vocab.tokens(ids) == spm_vocab.tokenize(text)
   assert UNK_ID in spm_vocab.encode('☃')
+  assert spm_vocab.encode_batch(['dog \udcff'])[0].tolist() == spm_vocab.encode('dog \udcff')
+  assert UNK_ID in spm_vocab.encode('dog \udcff')  # A non-UTF-8 byte, as surrogateescape reads it.
 
 
 def test_invalid_vocabularies_are_rejected():

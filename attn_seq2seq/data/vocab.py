@@ -14,6 +14,7 @@ import collections
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -26,6 +27,20 @@ EOS_ID = 2
 UNK_ID = 3
 RESERVED_TOKENS = ('<pad>', '<s>', '</s>', '<unk>')  # Indexed by the ids above.
 TOKEN_LEVELS = ('char', 'word')
+
+
+def _codepoints(text: str) -> np.ndarray:
+  """[len(text)] uint32 code points; lone surrogates (undecodable input bytes) pass through."""
+  return np.frombuffer(text.encode('utf-32-le', 'surrogatepass'), np.uint32)
+
+
+def _without_surrogates(text: str) -> str:
+  """`text` with each lone surrogate (an undecodable input byte) as '⁇', SentencePiece's own
+  rendering of unk: SentencePiece rejects surrogates, and would silently drop U+FFFD."""
+  return _SURROGATES.sub('\u2047', text)
+
+
+_SURROGATES = re.compile('[\ud800-\udfff]')
 
 
 class Vocabulary(abc.ABC):
@@ -115,7 +130,7 @@ class TokenVocabulary(Vocabulary):
   def build(cls, texts: Iterable[str], level: str) -> TokenVocabulary:
     """A vocabulary of every token in `texts`, most frequent first (ties alphabetically)."""
     if level == 'char':
-      codepoints = np.frombuffer(''.join(texts).encode('utf-32-le'), np.uint32)
+      codepoints = _codepoints(''.join(texts))
       unique, unique_counts = np.unique(codepoints, return_counts=True)
       counts = dict(zip(map(chr, unique.tolist()), unique_counts.tolist()))
     elif level == 'word':
@@ -147,7 +162,7 @@ class TokenVocabulary(Vocabulary):
 
   def _encode_chars(self, text: str) -> np.ndarray:
     """Ids [len(text)] of every character: a binary search over the code points, no Python loop."""
-    codepoints = np.frombuffer(text.encode('utf-32-le'), np.uint32)
+    codepoints = _codepoints(text)
     if not self._sorted_codepoints.size:
       return np.full(codepoints.shape, UNK_ID, np.int32)
     last = self._sorted_codepoints.size - 1
@@ -196,13 +211,13 @@ class SentencePieceVocabulary(Vocabulary):
     return self._sp.get_piece_size()
 
   def tokenize(self, text: str) -> list[str]:
-    return self._sp.encode(text, out_type=str)
+    return self._sp.encode(_without_surrogates(text), out_type=str)
 
   def encode(self, text: str) -> list[int]:
-    return self._sp.encode(text)
+    return self._sp.encode(_without_surrogates(text))
 
   def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    pieces = self._sp.encode(list(texts))
+    pieces = self._sp.encode([_without_surrogates(text) for text in texts])
     lengths = np.fromiter(map(len, pieces), np.int32, len(pieces))
     ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int32, int(lengths.sum()))
     return ids, lengths

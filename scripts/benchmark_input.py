@@ -11,6 +11,7 @@ summed over source and target (tgt_out) of the training batches.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -87,11 +88,11 @@ def main() -> None:
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--num_batches', type=int, default=2000)
   args = parser.parse_args()
-  with tempfile.TemporaryDirectory() as scratch:
-    data_dir = args.data_dir or scratch
-    results = {'machine': machine(), 'data_dir': args.data_dir or 'fresh temporary'}
+  results = {'machine': machine(), 'data_dir': args.data_dir or 'fresh temporary'}
+  # TFDS reports preparation on stdout; keep stdout for the JSON alone.
+  with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(sys.stderr):
     for name in DATASETS:
-      results[name] = measure(name, data_dir, args.batch_size, args.num_batches)
+      results[name] = measure(name, args.data_dir or scratch, args.batch_size, args.num_batches)
   print(json.dumps(results, indent=2))
 
 

@@ -1,0 +1,252 @@
+"""Greedy and beam search: behaviour on a tiny model trained here to reverse digit strings.
+
+One model shape (hidden 32) serves every test, so each search compiles once per option set. The
+training run (70 Adam steps in one jitted `lax.scan`) is deliberately short: the model reverses most
+strings but greedy search still errs, so beam search has something to find (trained to convergence,
+the two agree everywhere and the beam-versus-greedy test would prove nothing).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from attn_seq2seq.decode import (BOS_ID, EOS_ID, PAD_ID, beam_search, decode_throughput,
+                                 greedy_search, length_penalty)
+from attn_seq2seq.models import build_model, get_model_config
+from attn_seq2seq.models.encoders import reverse_within_lengths
+
+VOCAB = 14  # PAD, BOS, EOS, UNK and the digits 4..13
+MIN_LEN, MAX_LEN = 2, 7
+CONFIG = dict(embed_size=16, hidden_size=32, attention_size=32)
+MODEL = build_model(get_model_config(**CONFIG), VOCAB, VOCAB)
+LIMITS = dict(max_len_a=1.0, max_len_b=3.0)  # a reversal needs src_len + 1 tokens
+GREEDY = dict(alpha=0.6, **LIMITS)
+BEAM5 = dict(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
+NBEST = dict(beam_size=5, alpha=0.6, n_best=5, **LIMITS)
+
+
+def reversal_batch(key, batch, src_len=MAX_LEN):
+  """Random digit strings and their reversals: `src_ids, src_lengths, tgt_in, tgt_out`, with
+  `tgt_in = BOS + reversed` and `tgt_out = reversed + EOS`, both `[batch, src_len + 1]`."""
+  len_key, digit_key = jax.random.split(key)
+  src_lengths = jax.random.randint(len_key, (batch,), MIN_LEN, MAX_LEN + 1)
+  digits = jax.random.randint(digit_key, (batch, src_len), 4, VOCAB)
+  src_ids = jnp.where(jnp.arange(src_len) < src_lengths[:, None], digits, PAD_ID)
+  reversed_ids = reverse_within_lengths(src_ids, src_lengths)  # padding stays at the end
+  tgt_in = jnp.concatenate([jnp.full((batch, 1), BOS_ID), reversed_ids], axis=1)
+  tgt_out = jnp.concatenate([reversed_ids, jnp.full((batch, 1), PAD_ID)], axis=1)
+  tgt_out = jnp.where(jnp.arange(src_len + 1) == src_lengths[:, None], EOS_ID, tgt_out)
+  return src_ids, src_lengths, tgt_in, tgt_out
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def rescore(model, variables, src_ids, src_lengths, tokens):
+  """Teacher-forced rescoring of search outputs `tokens [n, steps]` (PAD after EOS): per-token
+  log-probabilities `[n, steps]` and attention `[n, steps, src_len]`."""
+  tgt_in = jnp.concatenate([jnp.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], axis=1)
+  logits, attn = model.apply(variables, src_ids, src_lengths, tgt_in)
+  lp = jnp.take_along_axis(jax.nn.log_softmax(logits), tokens[..., None], axis=-1)[..., 0]
+  return lp, attn
+
+
+def assert_rescores_exactly(model, variables, src_ids, src_lengths, out):
+  """The search's log-probabilities and attention of every returned output equal teacher forcing's.
+  `out` has `[batch, ...]` outputs (`...` empty for greedy, `[n_best]` for beam search)."""
+  per_source = out.lengths[0].size
+  tokens = out.tokens.reshape(-1, out.tokens.shape[-1])  # [batch * n_best, steps]
+  src_ids, src_lengths = (jnp.repeat(x, per_source, axis=0) for x in (src_ids, src_lengths))
+  lp, attn = rescore(model, variables, src_ids, src_lengths, tokens)
+  valid = np.arange(tokens.shape[1]) < np.asarray(out.lengths).reshape(-1, 1)  # [n, steps]
+  np.testing.assert_allclose(out.log_probs.reshape(-1), np.sum(np.where(valid, lp, 0.0), axis=1),
+                             atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(out.attn_weights.reshape(attn.shape),
+                             np.where(valid[..., None], attn, 0.0), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained():
+  src_ids, src_lengths, tgt_in, _ = reversal_batch(jax.random.key(0), 2)
+  params = jax.jit(MODEL.init)(jax.random.key(1), src_ids, src_lengths, tgt_in)["params"]
+  optimizer = optax.adam(3e-3)
+
+  def loss_fn(params, batch):
+    src_ids, src_lengths, tgt_in, tgt_out = batch
+    logits, _ = MODEL.apply({"params": params}, src_ids, src_lengths, tgt_in)
+    mask = jnp.arange(tgt_out.shape[1]) <= src_lengths[:, None]
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, tgt_out)
+    return jnp.sum(losses * mask) / jnp.sum(mask)
+
+  def train_step(state, key):
+    params, opt_state = state
+    loss, grads = jax.value_and_grad(loss_fn)(params, reversal_batch(key, 64))
+    updates, opt_state = optimizer.update(grads, opt_state)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  @jax.jit
+  def train(params):
+    keys = jax.random.split(jax.random.key(2), 70)
+    (params, _), losses = jax.lax.scan(train_step, (params, optimizer.init(params)), keys)
+    return params, losses
+
+  params, losses = train(params)
+  assert losses[-20:].mean() < 0.3 * losses[:20].mean()
+  return {"params": params}
+
+
+@pytest.fixture(scope="module")
+def test_set():
+  return reversal_batch(jax.random.key(3), 200, src_len=MAX_LEN + 1)  # one column of extra padding
+
+
+@pytest.fixture(scope="module")
+def data(test_set):
+  return test_set[:2]  # src_ids, src_lengths
+
+
+@pytest.fixture(scope="module")
+def greedy(trained, data):
+  return greedy_search(MODEL, trained, *data, **GREEDY)
+
+
+@pytest.fixture(scope="module")
+def nbest(trained, data):
+  return beam_search(MODEL, trained, *data, **NBEST)
+
+
+def with_eos_bias(variables, bias):
+  """`variables` with the output bias of EOS set to `bias` (+big: always ends; -big: never)."""
+  params = jax.tree.map(lambda x: x, variables["params"])
+  params["decoder"]["output"]["bias"] = params["decoder"]["output"]["bias"].at[EOS_ID].set(bias)
+  return {"params": params}
+
+
+def max_lens(src_lengths):
+  return np.ceil(LIMITS["max_len_a"] * np.asarray(src_lengths) + LIMITS["max_len_b"]).astype(int)
+
+
+def assert_well_formed(out):
+  """Every output ends with its first EOS at `lengths - 1`, PAD after it, no attention after it."""
+  tokens, lengths = np.asarray(out.tokens), np.asarray(out.lengths)
+  steps = np.arange(tokens.shape[-1])
+  is_eos = tokens == EOS_ID
+  np.testing.assert_array_equal(np.argmax(is_eos, axis=-1), lengths - 1)
+  np.testing.assert_array_equal(tokens[steps >= lengths[..., None]], PAD_ID)
+  np.testing.assert_array_equal(np.asarray(out.attn_weights)[steps >= lengths[..., None]], 0.0)
+
+
+def test_trained_model_reverses_most_strings(greedy, test_set):
+  tgt_out = test_set[3]
+  correct = np.all(np.asarray(greedy.tokens[:, : tgt_out.shape[1]]) == np.asarray(tgt_out), axis=1)
+  assert correct.mean() > 0.5  # the tests below need a model that is far from random
+
+
+def test_beam_size_one_is_exactly_greedy(trained, data, greedy):
+  beam = beam_search(MODEL, trained, *data, beam_size=1, alpha=GREEDY["alpha"], n_best=1, **LIMITS)
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(beam, name)[:, 0], getattr(greedy, name), err_msg=name)
+  assert int(beam.steps) == int(greedy.steps)
+
+
+def test_greedy_log_prob_and_attention_match_teacher_forcing(trained, data, greedy):
+  assert_well_formed(greedy)
+  assert_rescores_exactly(MODEL, trained, *data, greedy)
+  assert int(greedy.steps) == int(np.max(greedy.lengths))  # stopped when the last sentence ended
+
+
+def test_n_best_is_sorted_distinct_and_rescores_exactly(trained, data, nbest):
+  assert_well_formed(nbest)
+  scores = np.asarray(nbest.scores)
+  assert np.all(np.diff(scores, axis=1) <= 0)
+  penalty = length_penalty(nbest.lengths, NBEST["alpha"])
+  np.testing.assert_allclose(scores, nbest.log_probs / penalty, rtol=1e-6)
+  tokens = np.asarray(nbest.tokens)
+  for hyps in tokens:
+    assert len({h.tobytes() for h in hyps}) == len(hyps)
+  assert_rescores_exactly(MODEL, trained, *data, nbest)  # checks the reordered attention histories
+
+
+def test_beam_finds_at_least_greedy_log_prob(trained, data, greedy):
+  beam = beam_search(MODEL, trained, *data, **BEAM5)
+  beam_lp, greedy_lp = np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs)
+  tol = 1e-5  # the same path scored in batches of another shape
+  assert beam_lp.mean() >= greedy_lp.mean() - tol
+  assert np.mean(beam_lp >= greedy_lp - tol) >= 0.99
+  assert np.any(beam_lp > greedy_lp + 1e-3)  # not vacuous: beam search found better outputs
+
+
+def test_search_stops_at_length_limit(trained, data):
+  never_ends = with_eos_bias(trained, -1e4)
+  limit = max_lens(data[1])
+  greedy = greedy_search(MODEL, never_ends, *data, **GREEDY)
+  beam = beam_search(MODEL, never_ends, *data, **BEAM5)
+  for out, lengths in ((greedy, greedy.lengths), (beam, beam.lengths[:, 0])):
+    assert_well_formed(out)
+    np.testing.assert_array_equal(lengths, limit)
+    assert int(out.steps) == limit.max()
+  assert np.all(np.isfinite(beam.log_probs))
+
+
+def test_length_limit_of_one_leaves_only_eos(trained, data):
+  out = beam_search(MODEL, trained, *data, beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0,
+                    max_len_b=1.0)
+  assert int(out.steps) == 1
+  np.testing.assert_array_equal(out.tokens[:, 0, 0], EOS_ID)
+  np.testing.assert_array_equal(out.lengths, [[1, 0]] * len(data[1]))  # the second slot is empty
+  np.testing.assert_array_equal(out.tokens[:, 1], PAD_ID)
+  assert np.all(np.isneginf(out.log_probs[:, 1]))
+
+
+def test_search_stops_when_every_sentence_has_ended(trained, data):
+  always_ends = with_eos_bias(trained, 1e4)
+  for out in (greedy_search(MODEL, always_ends, *data, **GREEDY),
+              beam_search(MODEL, always_ends, *data, **BEAM5)):
+    assert int(out.steps) == 1
+    np.testing.assert_array_equal(out.tokens[..., 0], EOS_ID)
+
+
+def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbest):
+  src_ids, src_lengths = data
+  order = np.random.default_rng(0).permutation(len(src_lengths))
+  padded = jnp.pad(src_ids[order], ((0, 0), (0, 5)))  # 5 more padding columns
+  other = beam_search(MODEL, trained, padded, src_lengths[order], **NBEST)
+  steps, src_len = nbest.tokens.shape[-1], src_ids.shape[1]
+  np.testing.assert_array_equal(other.tokens[..., :steps], nbest.tokens[order])
+  np.testing.assert_array_equal(other.tokens[..., steps:], PAD_ID)
+  np.testing.assert_allclose(other.log_probs, nbest.log_probs[order], atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(other.attn_weights[..., :steps, :src_len], nbest.attn_weights[order],
+                             atol=1e-6)
+  np.testing.assert_array_equal(other.attn_weights[..., src_len:], 0.0)
+
+
+def test_jit_compiles_once_per_shape(trained, data):
+  greedy_search(MODEL, trained, *data, **GREEDY)
+  compiled = greedy_search._cache_size()
+  src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(4), *data[0].shape)
+  greedy_search(MODEL, with_eos_bias(trained, 0.0), src_ids, src_lengths, **GREEDY)
+  assert greedy_search._cache_size() == compiled
+
+
+@pytest.mark.parametrize("decoder, cell", [("luong", "lstm"), ("fixed_context", "gru")])
+def test_other_decoders_rescore_exactly(decoder, cell):
+  """Beam reordering of every carry layout (Luong's input feeding, LSTM memory, no attention)."""
+  model = build_model(get_model_config(decoder=decoder, cell=cell, embed_size=8, hidden_size=16,
+                                       attention_size=16), VOCAB, VOCAB)
+  src_ids, src_lengths, tgt_in, _ = reversal_batch(jax.random.key(5), 8)
+  variables = jax.jit(model.init)(jax.random.key(6), src_ids, src_lengths, tgt_in)
+  out = beam_search(model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0,
+                    **LIMITS)
+  assert_well_formed(out)
+  assert_rescores_exactly(model, variables, src_ids, src_lengths, out)
+
+
+def test_decode_throughput_reports_sentences_per_second(trained, data, greedy):
+  batches = [{"src_ids": data[0], "src_lengths": data[1]}] * 2
+  greedy_stats = decode_throughput(MODEL, trained, batches, beam_size=1, **GREEDY)
+  assert greedy_stats["steps"] == 2 * int(greedy.steps)
+  for stats in (greedy_stats, decode_throughput(MODEL, trained, batches, **BEAM5)):
+    assert stats["sentences"] == 2 * len(data[1])
+    assert stats["sentences_per_second"] > 0 and stats["tokens_per_second"] > 0

@@ -25,6 +25,13 @@ from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
 
 DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
 
+# What the backward pass of the decoder scan keeps from the forward pass: the outputs of the plain
+# matmuls ([batch, features], small). Everything else, notably the additive scorer's
+# tanh [batch, src_len, attention] of every step, is recomputed. Stacking such per-step tensors
+# over time made XLA:CPU copy the whole [tgt_len, batch, src_len, attention] buffer at every step
+# (3 ms per step at the reference size, more than the rest of the step together).
+REMAT_POLICY = jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+
 
 class MaxoutReadout(nn.Module):
   """Deep output with maxout (Goodfellow et al. 2013) as in Cho et al. 2014 and Bahdanau et al.
@@ -94,7 +101,8 @@ class Decoder(nn.Module):
     """Teacher forcing: `tgt_embedded [batch, tgt_len, embed]` ->
     `(logits [batch, tgt_len, vocab], attn_weights [batch, tgt_len, src_len])`."""
     xs = self.step_inputs(encoded, tgt_embedded).swapaxes(0, 1)  # [tgt_len, batch, gates]
-    _, (outputs, attn) = jax.lax.scan(self.make_step(encoded), self.initial_carry(encoded), xs)
+    step = jax.checkpoint(self.make_step(encoded), prevent_cse=False, policy=REMAT_POLICY)
+    _, (outputs, attn) = jax.lax.scan(step, self.initial_carry(encoded), xs)
     outputs = jax.tree.map(lambda x: x.swapaxes(0, 1), outputs)  # batch-major
     return self.readout(outputs, tgt_embedded, encoded, train), attn.swapaxes(0, 1)
 

@@ -38,6 +38,14 @@ def strip_output(ids: np.ndarray) -> np.ndarray:
   return ids[: stop[0]] if stop.size else ids
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted_eval_step(model, mesh):
+  """One jitted eval step per (model, mesh), shared by every Evaluator (compiled once)."""
+  return jax.jit(functools.partial(steps.eval_step, model=model),
+                 in_shardings=(mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)),
+                 out_shardings=mesh_lib.replicated(mesh))
+
+
 class Evaluator:
   """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape."""
 
@@ -47,9 +55,7 @@ class Evaluator:
     self._model, self._task, self._mesh = model, task, mesh
     self._batch_size = batch_size
     self._data_sharding = mesh_lib.data_sharding(mesh)
-    self._eval_step = jax.jit(functools.partial(steps.eval_step, model=model),
-                              in_shardings=(mesh_lib.replicated(mesh), self._data_sharding),
-                              out_shardings=mesh_lib.replicated(mesh))
+    self._eval_step = _jitted_eval_step(model, mesh)
     self._max_len_a, self._max_len_b = max_len_a, max_len_b
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots

@@ -11,6 +11,9 @@ import optax
 
 OPTIMIZERS = ("adam", "adamw", "adadelta", "sgd")
 SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
+# The config fields `make_optimizer` reads.
+OPTIMIZER_FIELDS = ("optimizer", "learning_rate", "lr_schedule", "warmup_steps", "num_train_steps",
+                    "grad_clip_norm", "weight_decay", "momentum", "adam_b1", "adam_b2", "adam_eps")
 
 
 def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:

@@ -25,7 +25,9 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +68,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir = Path(workdir)
   check_config(config)
   mesh = mesh_lib.make_mesh()
-  replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
+  data_sharding = mesh_lib.data_sharding(mesh)
   is_main = jax.process_index() == 0
 
   # -- data ---------------------------------------------------------------------------------------
@@ -80,14 +82,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     task.save_vocabs(workdir)
 
   # -- model, optimizer, state -------------------------------------------------------------------
-  from attn_seq2seq.models import build_model, count_params, param_table  # noqa: PLC0415
+  from attn_seq2seq.models import count_params, param_table  # noqa: PLC0415
 
-  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size, dtype=config.dtype)
-  tx, schedule = optim.make_optimizer(config)
+  fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   seed_key = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.fold_in(seed_key, 0), jax.random.fold_in(seed_key, 1)
-  state = jax.jit(functools.partial(_init_state, model=model, tx=tx),
-                  out_shardings=replicated)(init_rng)
+  state = fns.init(init_rng)
   logging.info("model parameters:\n%s", param_table(state.params))
   if is_main:
     _write_config(workdir / "config.json", config, task, count_params(state.params))
@@ -104,17 +104,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   writer = MetricWriter(workdir)
   if is_main:
     _truncate_jsonl(workdir / "metrics.jsonl", after_step=start_step)
-  evaluator = Evaluator(model, task, mesh, batch_size=config.eval_batch_size,
+  evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
                         max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
                         length_bucket_width=config.length_bucket_width,
                         num_plots=config.num_attention_plots)
-
-  p_train_step = jax.jit(
-      functools.partial(steps.train_step, model=model, tx=tx,
-                        label_smoothing=config.label_smoothing),
-      in_shardings=(replicated, data_sharding, replicated),
-      out_shardings=(replicated, replicated),
-      donate_argnums=0)
 
   def save(step, state):
     checkpointer.save(step, state, train_iter.get_state())
@@ -150,7 +143,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       local_batch = next(train_iter)
       interval_tokens += int(np.count_nonzero(local_batch["tgt_out"]))
       batch = mesh_lib.to_global(local_batch, data_sharding)
-      state, metrics = p_train_step(state, batch, dropout_rng)
+      state, metrics = fns.train_step(state, batch, dropout_rng)
       check_finite()  # the previous step's loss: finished by now, so this does not stall
       pending_loss = (step, metrics["loss"][0])
       interval_metrics.append(metrics)
@@ -165,7 +158,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         elapsed = time.perf_counter() - interval_start - excluded
         scalars = _train_scalars(interval_metrics, interval_tokens * jax.process_count(),
                                  step - interval_first_step, elapsed)
-        scalars["train/learning_rate"] = float(schedule(step - 1))
+        scalars["train/learning_rate"] = float(fns.schedule(step - 1))
         writer.write(step, scalars)
         logging.info("%s", _progress_line(step, num_steps, scalars))
         interval_metrics, interval_tokens = [], 0
@@ -206,6 +199,43 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     (workdir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     logging.info("results written to %s", workdir / "results.json")
   return results
+
+
+class TrainFunctions(NamedTuple):
+  """The model and its jitted functions for one config (see `make_train_functions`)."""
+
+  model: Any  # the Seq2Seq module
+  schedule: Callable[[int], float]  # step -> learning rate
+  init: Callable  # rng -> replicated TrainState
+  train_step: Callable  # (state, global batch, dropout rng) -> (state, metrics); state donated
+
+
+def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
+                         tgt_vocab_size: int, mesh) -> TrainFunctions:
+  """The model, schedule, and jitted init and train step of `config` on `mesh`.
+
+  Cached on everything they depend on (the model, the optimizer fields, label smoothing, the
+  mesh), so running the same config again in one process (a resumed run, a sweep over seeds,
+  the tests) reuses the compiled executables instead of compiling again.
+  """
+  from attn_seq2seq.models import build_model  # noqa: PLC0415
+
+  model = build_model(config.model, src_vocab_size, tgt_vocab_size, dtype=config.dtype)
+  settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
+  return _train_functions(model, settings, float(config.label_smoothing), mesh)
+
+
+@functools.lru_cache(maxsize=8)
+def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh):
+  tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
+  replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
+  init = jax.jit(functools.partial(_init_state, model=model, tx=tx), out_shardings=replicated)
+  train_step = jax.jit(
+      functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing),
+      in_shardings=(replicated, data_sharding, replicated),
+      out_shardings=(replicated, replicated),
+      donate_argnums=0)
+  return TrainFunctions(model, schedule, init, train_step)
 
 
 def _init_state(rng, *, model, tx) -> steps.TrainState:

@@ -24,10 +24,10 @@ def get_config(arg: str | None = None):
   config.lr_schedule = "cosine"  # decays to 0 at num_train_steps
   config.warmup_steps = 500  # linear warmup
   config.num_train_steps = 30_000  # about 30 epochs
-  config.eval_every_steps = 2_000
-  config.checkpoint_every_steps = 2_000
+  config.eval_every_steps = 2_000  # validation WER/PER and heatmaps
+  config.checkpoint_every_steps = 2_000  # orbax checkpoint interval
   config.decode_max_len_a = 1.5  # phones per letter, with slack
-  config.decode_max_len_b = 5.0
+  config.decode_max_len_b = 5.0  # (greedy limit: ceil(a * len + b))
   if "quick" in variants:
     make_quick(config)
   return config

@@ -23,11 +23,11 @@ def get_config(arg: str | None = None):
   config.model.attention_size = 256  # additive scorer's hidden layer
   config.batch_size = 64  # global batch
   config.learning_rate = 1e-3  # adam
-  config.num_train_steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]
+  config.num_train_steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]  # longer sources need more updates
   config.decode_max_len_a = 1.0  # outputs are as long as the source ...
   config.decode_max_len_b = 5.0  # ... plus EOS and some slack
   if "quick" in variants:
     make_quick(config)
     config.data.num_train = 200  # generated in well under a second
-    config.data.num_eval = 16
+    config.data.num_eval = 16  # pairs per evaluation split
   return config

@@ -23,11 +23,11 @@ def get_config(arg: str | None = None):
   config.warmup_steps = 100  # linear warmup
   config.num_train_steps = 5_000  # about 6 epochs
   config.eval_every_steps = 1_000  # validation exact match and heatmaps
-  config.checkpoint_every_steps = 1_000
+  config.checkpoint_every_steps = 1_000  # orbax checkpoint interval
   config.decode_max_len_a = 0.0  # the output is always 10 characters + EOS
-  config.decode_max_len_b = 12.0
+  config.decode_max_len_b = 12.0  # (greedy limit: ceil(a * len + b))
   if "quick" in variants:
     make_quick(config)
     config.data.num_train = 200  # generated in about a second
-    config.data.num_eval = 16
+    config.data.num_eval = 16  # pairs per evaluation split
   return config

@@ -25,17 +25,17 @@ def get_config(arg: str | None = None):
   config.model.attention_size = 256  # additive scorer's hidden layer
   config.batch_size = 64  # global batch
   config.learning_rate = 1e-3  # adam
-  config.num_train_steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]
+  config.num_train_steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]  # longer sources need more updates
   config.decode_max_len_a = 1.0  # outputs are as long as the source ...
   config.decode_max_len_b = 5.0  # ... plus EOS and some slack
   if "benchmark" in variants:
     config.data.min_len = 10  # reference task: source lengths 10-30
-    config.data.max_len = 30
+    config.data.max_len = 30  # (test_long: 31-60)
     config.data.num_symbols = 100  # 100-symbol vocabulary
     config.data.num_train = 50_000  # 50,000 training pairs
     config.num_train_steps = 5_000  # about 6 epochs
   if "quick" in variants:
     make_quick(config)
     config.data.num_train = 200  # generated in well under a second
-    config.data.num_eval = 16
+    config.data.num_eval = 16  # pairs per evaluation split
   return config

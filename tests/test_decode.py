@@ -244,9 +244,9 @@ def test_other_decoders_rescore_exactly(decoder, cell):
 
 
 def test_decode_throughput_reports_sentences_per_second(trained, data, greedy):
-  batches = [{"src_ids": data[0], "src_lengths": data[1]}] * 2
-  greedy_stats = decode_throughput(MODEL, trained, batches, beam_size=1, **GREEDY)
-  assert greedy_stats["steps"] == 2 * int(greedy.steps)
+  batches = [{"src_ids": data[0], "src_lengths": data[1]}] * 3
+  greedy_stats = decode_throughput(MODEL, trained, batches, beam_size=1, threads=2, **GREEDY)
+  assert greedy_stats["steps"] == 3 * int(greedy.steps)
   for stats in (greedy_stats, decode_throughput(MODEL, trained, batches, **BEAM5)):
-    assert stats["sentences"] == 2 * len(data[1])
+    assert stats["sentences"] == 3 * len(data[1])
     assert stats["sentences_per_second"] > 0 and stats["tokens_per_second"] > 0

@@ -31,10 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attn_seq2seq.data import BOS_ID, EOS_ID, PAD_ID
 from attn_seq2seq.models import Seq2Seq
-
-# The token ids of `attn_seq2seq.data.vocab`; import them from there once the data package lands.
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
 @jax.tree_util.register_dataclass
@@ -235,9 +233,10 @@ def decode_throughput(model: Seq2Seq, variables, batches: Sequence[Mapping], *, 
   backend and pass `threads=os.cpu_count()` (JAX releases the GIL while a computation runs).
 
   Each batch shape is compiled and run once first; then all batches are decoded `repeats` times and
-  the fastest pass is reported. Every row of a batch counts as a sentence. Returns
-  `{'sentences', 'seconds', 'sentences_per_second', 'tokens_per_second', 'steps'}` (output tokens
-  include EOS; `steps` sums the decoder loop steps over batches).
+  the fastest pass is reported. Every row counts as a sentence except the data pipeline's dummy
+  padding rows (`example_ids == -1`, when the batch has them). Returns `{'sentences', 'seconds',
+  'sentences_per_second', 'tokens_per_second', 'steps'}` (output tokens include EOS; `steps` sums
+  the decoder loop steps over batches).
   """
   if beam_size == 1:
     search = functools.partial(greedy_search, model, alpha=alpha, **search_kwargs)
@@ -254,10 +253,14 @@ def decode_throughput(model: Seq2Seq, variables, batches: Sequence[Mapping], *, 
   with concurrent.futures.ThreadPoolExecutor(threads) as pool:
     for _ in range(repeats):
       start = time.perf_counter()
-      outputs = [out for share in pool.map(decode, shares) for out in share]
+      outputs = [None] * len(inputs)
+      for i, share in enumerate(pool.map(decode, shares)):
+        outputs[i::threads] = share  # back in batch order
       seconds = min(seconds, time.perf_counter() - start)
-  sentences = sum(src_ids.shape[0] for src_ids, _ in inputs)
-  tokens = sum(int(np.sum(out.lengths if beam_size == 1 else out.lengths[:, 0])) for out in outputs)
+  real = [np.asarray(b.get("example_ids", np.zeros(len(b["src_lengths"])))) >= 0 for b in batches]
+  sentences = int(sum(np.sum(r) for r in real))
+  lengths = [out.lengths if beam_size == 1 else out.lengths[:, 0] for out in outputs]
+  tokens = int(sum(np.sum(np.where(r, n, 0)) for r, n in zip(real, lengths)))
   return {
       "sentences": sentences,
       "seconds": seconds,

@@ -37,6 +37,7 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.adam_b2 = 0.999  # adam / adamw: second-moment decay
   config.adam_eps = 1e-8  # adam / adamw: denominator epsilon
   config.label_smoothing = 0.0  # uniform label smoothing of the training loss (0 = none)
+  config.dropout = 0.0  # dropout rate of the model (embeddings, between layers, before output)
 
   config.log_every_steps = 100  # progress line + train/* scalars
   config.eval_every_steps = 1_000  # validation loss, greedy exact match, attention heatmaps
@@ -47,7 +48,8 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
   config.decode_max_len_b = 10.0  # (see decode.greedy_search)
 
-  config.model = get_model_config()  # see attn_seq2seq/models/config.py (incl. dropout)
+  config.model = get_model_config()  # see attn_seq2seq/models/config.py
+  config.model.dropout = config.get_ref("dropout")  # follows `config.dropout` (one knob)
   config.data = get_data_config(data_name, **data_overrides)  # see attn_seq2seq/data/config.py
   return config
 

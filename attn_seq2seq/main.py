@@ -12,6 +12,11 @@ import logging as py_logging
 import os
 import sys
 
+# LAPACK (used once, by the orthogonal initialisers' QR) runs on OpenBLAS, whose worker threads
+# spin against XLA's own thread pool: on a busy 2-core machine a 256x256 QR then takes seconds
+# instead of milliseconds. One OpenBLAS thread is plenty; XLA's matmuls do not use OpenBLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 

@@ -77,6 +77,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   resuming = (workdir / "checkpoints").exists() and (workdir / data.task.SRC_VOCAB_FILE).exists()
   vocabs = data.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
   task = data.load_task(config.data, vocabs=vocabs)
+  startup = {"data": time.perf_counter() - started}
   if is_main:
     workdir.mkdir(parents=True, exist_ok=True)
     task.save_vocabs(workdir)
@@ -87,7 +88,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   seed_key = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.fold_in(seed_key, 0), jax.random.fold_in(seed_key, 1)
-  state = fns.init(init_rng)
+  state = jax.block_until_ready(fns.init(init_rng))
+  startup["init"] = time.perf_counter() - started - sum(startup.values())
   logging.info("model parameters:\n%s", param_table(state.params))
   if is_main:
     _write_config(workdir / "config.json", config, task, count_params(state.params))
@@ -149,8 +151,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       interval_metrics.append(metrics)
       if step == start_step + 1:
         jax.block_until_ready(metrics)
-        logging.info("first step finished %.1f s after start (data, init, compile)",
-                     time.perf_counter() - started)
+        startup["first step"] = time.perf_counter() - started - sum(startup.values())
+        logging.info("first step finished %.1f s after start (%s)", time.perf_counter() - started,
+                     ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()))
 
       stop = stop_request.is_set(step)
       if step % config.log_every_steps == 0 or step == num_steps or stop:
@@ -229,7 +232,8 @@ def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
 def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh):
   tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
   replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
-  init = jax.jit(functools.partial(_init_state, model=model, tx=tx), out_shardings=replicated)
+  init = jax.jit(functools.partial(_init_state, model=model, tx=tx), out_shardings=replicated,
+                 compiler_options={"xla_backend_optimization_level": 0})
   train_step = jax.jit(
       functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing),
       in_shardings=(replicated, data_sharding, replicated),

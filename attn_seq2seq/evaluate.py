@@ -1,0 +1,139 @@
+r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
+
+    python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
+        [--beam_size=5 --alpha=0.6] [--checkpoint_step=S]
+
+Decodes every example of the split (the `Evaluator` of training: data-parallel over all devices,
+the run's `eval_batch_size` rounded up to a multiple of the device count, its output length
+limit) and computes the task's metrics: teacher-forced loss and perplexity, then exact match,
+token accuracy and the task's own families (BLEU/chrF, WER/PER, alignment quality for copy and
+reverse), overall and per source-length bucket (`by_length/<lo>-<hi>/<metric>`).
+
+The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
+training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, with `/step<S>` appended when
+the checkpoint is not the step of the run's final results. Other entries are kept. The headline
+metrics and the per-length rows are printed as a table.
+"""
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+from absl import app, flags, logging
+
+from attn_seq2seq import decode
+from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq import run as run_lib
+from attn_seq2seq.evaluator import Evaluator
+from attn_seq2seq.metrics import BY_LENGTH
+from attn_seq2seq.train import results_table
+
+RESULTS_FILE = "results.json"
+
+_RUN_FLAGS = run_lib.define_flags()
+flags.adopt_module_key_flags(run_lib)
+_SPLIT = flags.DEFINE_string("split", "test", "Split of the run's task to score, e.g. test or "
+                             "test_long.")
+
+
+def results_key(split: str, beam_size: int = 1, alpha: float = 0.0,
+                step_suffix: int | None = None) -> str:
+  """Where results.json keeps a split's metrics: `<split>` for greedy search,
+  `<split>/beam<K>[/alpha<A>]` for beam search, then `/step<S>` if `step_suffix` is given."""
+  key = split
+  if beam_size > 1:
+    key += f"/beam{beam_size}" + (f"/alpha{alpha:g}" if alpha else "")
+  return key if step_suffix is None else f"{key}/step{step_suffix}"
+
+
+def evaluate_run(run: run_lib.Run, split: str, *, beam_size: int = 1,
+                 alpha: float = 0.0) -> dict[str, float]:
+  """The metrics of `run` on `split` (see the module docstring); greedy search for
+  `beam_size == 1`, else beam search. Raises `RunError` for a split the task does not have."""
+  from attn_seq2seq import data  # noqa: PLC0415  (TFDS)
+
+  task = data.load_task(run.config.data, vocabs=(run.src_vocab, run.tgt_vocab))
+  if split not in task.splits:
+    raise run_lib.RunError(f"{task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
+  mesh = mesh_lib.make_mesh()
+  num_devices = mesh.devices.size
+  config = run.config
+  kwargs = {"batch_size": -(-config.eval_batch_size // num_devices) * num_devices,
+            "max_len_a": config.decode_max_len_a, "max_len_b": config.decode_max_len_b,
+            "length_bucket_width": config.length_bucket_width}
+  if beam_size == 1:
+    evaluator = Evaluator(run.model, task, mesh, **kwargs)
+  else:
+    evaluator = BeamSearchEvaluator(run.model, task, mesh, beam_size=beam_size, alpha=alpha,
+                                    **kwargs)
+  return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
+
+
+class BeamSearchEvaluator(Evaluator):
+  """An `Evaluator` whose free-running decoding is beam search, scored by its best hypothesis.
+
+  `Evaluator` decodes greedily and takes no search function (yet), so this subclass replaces its
+  decoding hook `_greedy(params, batch) -> (tokens, attn_weights)`; batching, sharding,
+  teacher-forced metrics and scoring stay the Evaluator's own.
+  """
+
+  def __init__(self, model, task, mesh, *, beam_size: int, alpha: float, max_len_a: float,
+               max_len_b: float, **kwargs):
+    super().__init__(model, task, mesh, max_len_a=max_len_a, max_len_b=max_len_b, **kwargs)
+    self._beam_search = functools.partial(decode.beam_search, model, beam_size=beam_size,
+                                          alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b)
+
+  def _greedy(self, params, batch):
+    out = self._beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
+    return out.tokens[:, 0], out.attn_weights[:, 0]
+
+
+def write_results(workdir: str | Path, split: str, metrics: dict, *, beam_size: int,
+                  alpha: float, step: int) -> str:
+  """Stores `metrics` in the run's results.json under `results_key` (with `/step<S>` unless
+  `step` is the step of the final results there), keeping every other entry; the file is
+  replaced atomically. Returns the key."""
+  path = Path(workdir) / RESULTS_FILE
+  results = json.loads(path.read_text()) if path.exists() else {}
+  key = results_key(split, beam_size, alpha, None if results.get("step") == step else step)
+  results[key] = metrics
+  temporary = path.with_name(f".{RESULTS_FILE}.tmp")
+  temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+  os.replace(temporary, path)
+  return key
+
+
+def metrics_table(key: str, metrics: dict) -> str:
+  """The headline metrics of `key`, then one row per non-empty source-length bucket."""
+  rows = {key: metrics}
+  for name, value in metrics.items():
+    if name.startswith(f"{BY_LENGTH}/"):
+      _, label, metric = name.split("/")
+      rows.setdefault(f"  length {label}", {})[metric] = value
+  return results_table({name: row for name, row in rows.items() if row["count"]})
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
+  workdir, beam_size, alpha = (_RUN_FLAGS.workdir.value, _RUN_FLAGS.beam_size.value,
+                               _RUN_FLAGS.alpha.value)
+  try:
+    run = run_lib.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
+    metrics = evaluate_run(run, _SPLIT.value, beam_size=beam_size, alpha=alpha)
+  except run_lib.RunError as e:
+    sys.exit(f"error: {e}")
+  key = write_results(workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha,
+                      step=run.step)
+  print(metrics_table(key, metrics))
+  print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,213 @@
+"""A trained run, loaded back from its workdir for decoding: `load_run`, and the CLI flags that
+select it.
+
+    run = load_run("runs/dates")                       # latest checkpoint, default device
+    run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
+
+Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.json` -> the model
+(`models.build_model`), the saved vocabularies, and the parameters of one checkpoint step. Only
+the parameters are restored (no optimizer state, no data position), onto `sharding`: a run trained
+on 8 devices loads on a 1-CPU laptop and the other way round. The workdir is only read.
+
+Whatever is missing or unreadable (the workdir, config.json, a vocabulary, the checkpoint or one
+of its files) raises `RunError` with a one-line message naming the path, which the CLIs print
+without a traceback.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import gc
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import flags
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+class RunError(Exception):
+  """A run that cannot be loaded (workdir, config, vocabulary, checkpoint) or used as asked (e.g.
+  a split its task does not have); the message is one line naming the path or the choices."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A trained model ready to decode.
+
+  workdir:   the run directory.
+  config:    the experiment config the run was trained with (`config.json`'s "config").
+  record:    all of `config.json` (also versions, devices and task facts such as bucket shapes).
+  model:     the `Seq2Seq` module.
+  src_vocab, tgt_vocab: the run's saved vocabularies.
+  params:    the parameter pytree of checkpoint `step`, placed on the requested sharding.
+  step:      the checkpoint step the parameters come from.
+  """
+
+  workdir: Path
+  config: ml_collections.ConfigDict
+  record: dict
+  model: Any
+  src_vocab: Any
+  tgt_vocab: Any
+  params: Any
+  step: int
+
+  @property
+  def variables(self) -> dict:
+    """`{'params': params}`, what `model.apply` and the searches take."""
+    return {"params": self.params}
+
+
+def load_run(workdir: str | Path, step: int | None = None,
+             sharding: jax.sharding.Sharding | None = None) -> Run:
+  """Loads the run in `workdir` with the parameters of checkpoint `step` (default: the latest),
+  placed on `sharding` (default: the first device). Raises `RunError` (see the module docstring)."""
+  from attn_seq2seq import data  # noqa: PLC0415  (TFDS import: only when a run is loaded)
+  from attn_seq2seq.models import build_model  # noqa: PLC0415
+
+  workdir = Path(workdir)
+  if not workdir.is_dir():
+    raise RunError(f"no run directory {workdir}")
+  record = _read_json(workdir / CONFIG_FILE)
+  try:
+    config = ml_collections.ConfigDict(record["config"])
+    task = record["task"]
+    model = build_model(config.model, task["src_vocab_size"], task["tgt_vocab_size"],
+                        dtype=config.dtype)
+  except (KeyError, TypeError, ValueError) as e:
+    raise RunError(f"{workdir / CONFIG_FILE} is not a config written by attn_seq2seq.main "
+                   f"({type(e).__name__}: {e})") from None
+  try:
+    src_vocab, tgt_vocab = data.load_vocabs(workdir)
+  except (OSError, ValueError, KeyError) as e:
+    raise RunError(f"cannot read the vocabularies of {workdir}: {_first_line(e)}") from None
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  params, step = restore_params(workdir / CHECKPOINT_DIR, _abstract_params(model, sharding), step)
+  return Run(workdir, config, record, model, src_vocab, tgt_vocab, params, step)
+
+
+def restore_params(directory: Path, abstract_params: Any, step: int | None = None
+                   ) -> tuple[Any, int]:
+  """`(params, step)`: the parameters of checkpoint `step` (default: the latest) in `directory`,
+  a `checkpoint.Checkpointer` directory, shaped and placed as `abstract_params`
+  (`jax.ShapeDtypeStruct`s with shardings). Restores the `params` field of the saved train state
+  only (orbax partial restore). Raises `RunError` naming the path."""
+  import orbax.checkpoint as ocp  # noqa: PLC0415
+
+  if not directory.is_dir():
+    raise RunError(f"no checkpoint directory {directory}")
+  options = ocp.CheckpointManagerOptions(create=False, enable_async_checkpointing=False)
+  with ocp.CheckpointManager(directory.absolute(), options=options,
+                             item_names=("state", "data")) as manager:
+    steps = sorted(manager.all_steps())
+    if not steps:
+      raise RunError(f"no checkpoint in {directory}")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+      raise RunError(f"no checkpoint step {step} in {directory}; steps: "
+                     f"{', '.join(map(str, steps))}")
+    target = {"params": abstract_params}
+    args = ocp.args.PyTreeRestore(target, partial_restore=True,
+                                  restore_args=ocp.checkpoint_utils.construct_restore_args(target))
+    try:
+      with _quiet_failed_restore():
+        restored = manager.restore(step, args=ocp.args.Composite(state=args))
+    except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for a bad file)
+      raise RunError(f"cannot restore checkpoint {directory / str(step)}: "
+                     f"{type(e).__name__}: {_first_line(e)}") from None
+  return restored["state"]["params"], step
+
+
+@contextlib.contextmanager
+def _quiet_failed_restore():
+  """Keeps a corrupt checkpoint to one error message instead of pages of tracebacks.
+
+  When one array fails to read, orbax raises that error, but its other reads are still in
+  flight: their callbacks fail later with "Event loop is closed" (reported through
+  `sys.unraisablehook`, possibly after the error has propagated) and their asyncio tasks, never
+  awaited, are logged when collected. Both kinds of report, and only those, are dropped while
+  restoring and, after a failure, for the rest of the process.
+  """
+  previous_hook, asyncio_logger = sys.unraisablehook, logging.getLogger("asyncio")
+  sys.unraisablehook = functools.partial(_drop_closed_loop_errors, previous_hook)
+  asyncio_logger.addFilter(_drop_orphaned_task_errors)
+  try:
+    yield
+  except BaseException:
+    gc.collect()  # the orphaned tasks are logged (and dropped) now
+    raise
+  sys.unraisablehook = previous_hook
+  asyncio_logger.removeFilter(_drop_orphaned_task_errors)
+
+
+def _drop_closed_loop_errors(previous_hook, unraisable) -> None:
+  error = unraisable.exc_value
+  if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+    previous_hook(unraisable)
+
+
+def _drop_orphaned_task_errors(record: logging.LogRecord) -> bool:
+  return not record.getMessage().startswith("Task exception was never retrieved")
+
+
+def _abstract_params(model, sharding) -> Any:
+  """The parameter shapes of `model` (no computation), as `ShapeDtypeStruct`s on `sharding`."""
+  ids, lengths = jnp.ones((1, 2), jnp.int32), jnp.array([2], jnp.int32)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, lengths, ids)["params"])
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+def _read_json(path: Path) -> dict:
+  try:
+    return json.loads(path.read_text())
+  except FileNotFoundError:
+    raise RunError(f"no {path.name} in {path.parent}: not a run directory") from None
+  except (OSError, ValueError) as e:
+    raise RunError(f"cannot read {path}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException, max_chars: int = 300) -> str:
+  """The first line of `e`'s message, without tensorstore's JSON spec, at most `max_chars`."""
+  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+  line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
+  return line if len(line) <= max_chars else line[: max_chars - 3] + "..."
+
+
+# -- command-line flags shared by `translate` and `evaluate` ------------------------------------
+
+
+class RunFlags(NamedTuple):
+  """Holders of the flags that select a run, a checkpoint and a search."""
+
+  workdir: flags.FlagHolder
+  checkpoint_step: flags.FlagHolder
+  beam_size: flags.FlagHolder
+  alpha: flags.FlagHolder
+
+
+@functools.cache
+def define_flags() -> RunFlags:
+  """Defines the shared flags on absl's global `FLAGS` (once per process, however many CLI
+  modules ask: both CLIs are imported together in tests) and returns their holders. A function,
+  not import-time definitions, so that importing `load_run` defines no flags."""
+  holders = RunFlags(
+      workdir=flags.DEFINE_string("workdir", None, "Run directory written by attn_seq2seq.main."),
+      checkpoint_step=flags.DEFINE_integer(
+          "checkpoint_step", None, "Checkpoint step to load (default: the latest)."),
+      beam_size=flags.DEFINE_integer(
+          "beam_size", 1, "1: greedy search; K > 1: beam search keeping K hypotheses.",
+          lower_bound=1),
+      alpha=flags.DEFINE_float(
+          "alpha", 0.0, "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
+          lower_bound=0.0),
+  )
+  flags.mark_flag_as_required("workdir")
+  return holders

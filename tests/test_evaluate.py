@@ -1,0 +1,126 @@
+"""The evaluate CLI: metrics of a split under greedy or beam search go into results.json under
+their own key, next to everything already there.
+
+One tiny `reverse:short,quick` run (4 steps on the 4 fake CPU devices, checkpoints at steps 2 and
+4) is trained once; each test works on a copy of its workdir.
+"""
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from attn_seq2seq import evaluate, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  sys.path.insert(0, str(ROOT))
+  try:
+    from configs import reverse  # noqa: PLC0415
+  finally:
+    sys.path.pop(0)
+  config = reverse.get_config("short,quick")
+  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+  config.eval_every_steps = 100  # no evaluation before the final one
+  config.num_attention_plots = 0
+  workdir = tmp_path_factory.mktemp("run")
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture
+def workdir(trained, tmp_path):
+  copy = tmp_path / "run"
+  shutil.copytree(trained, copy)
+  return copy
+
+
+def read_results(workdir: Path) -> dict:
+  return json.loads((workdir / "results.json").read_text())
+
+
+def run_main(**flag_values):
+  """Runs `evaluate.main` in-process with these flags (and defaults for the others)."""
+  argv = ["evaluate", *(f"--{name}={value}" for name, value in flag_values.items())]
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(argv)
+    evaluate.main(argv[:1])
+
+
+def assert_close(got: dict, want: dict):
+  assert set(got) == set(want)
+  for name, value in want.items():
+    assert math.isclose(got[name], value, rel_tol=1e-5, abs_tol=1e-6), name
+
+
+def test_results_key_names_split_search_and_step():
+  assert evaluate.results_key("test") == "test"
+  assert evaluate.results_key("test", beam_size=1, alpha=0.6) == "test"  # greedy ignores alpha
+  assert evaluate.results_key("test_long", beam_size=5) == "test_long/beam5"
+  assert evaluate.results_key("test", beam_size=5, alpha=0.6, step_suffix=2) == (
+      "test/beam5/alpha0.6/step2")
+
+
+def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
+  trained = read_results(workdir)
+  damaged = json.loads(json.dumps(trained))
+  damaged["test"] = {"exact_match": -1.0}
+  (workdir / "results.json").write_text(json.dumps(damaged))
+  run_main(workdir=workdir, split="test")
+  results = read_results(workdir)
+  assert {k: v for k, v in results.items() if k != "test"} == {
+      k: v for k, v in trained.items() if k != "test"}
+  assert_close(results["test"], trained["test"])
+  table = capsys.readouterr().out.splitlines()
+  assert table[0].split()[:2] == ["split", "count"] and table[1].split()[0] == "test"
+  assert any(line.split()[:2] == ["length", "1-9"] for line in table)
+
+
+def test_beam_search_metrics_go_under_their_own_key(workdir):
+  trained = read_results(workdir)
+  run_main(workdir=workdir, split="test_long", beam_size=3, alpha=0.6)
+  results = read_results(workdir)
+  assert set(results) == {*trained, "test_long/beam3/alpha0.6"}
+  assert {k: results[k] for k in trained} == trained
+  beam, greedy = results["test_long/beam3/alpha0.6"], trained["test_long"]
+  assert set(beam) == set(greedy)  # every metric, overall and per length bucket
+  assert beam["count"] == greedy["count"] == 16
+  for teacher_forced in ("loss", "perplexity", "next_token_accuracy"):  # search-independent
+    assert math.isclose(beam[teacher_forced], greedy[teacher_forced], rel_tol=1e-5)
+  assert 0.0 <= beam["exact_match"] <= 1.0 and 0.0 <= beam["gold_attention_mass"] <= 1.0
+
+
+def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
+  run_main(workdir=workdir, split="validation", checkpoint_step=2)
+  results = read_results(workdir)
+  assert "validation/step2" in results and results["step"] == 4
+  assert results["validation/step2"]["count"] == 16
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("unknown_split", "algorithmic/reverse_short has no split 'dev'; splits: train, validation, "
+                      "test, test_long"),
+    ("no_checkpoint", "no checkpoint directory {workdir}/checkpoints"),
+    ("corrupt_config", "cannot read {workdir}/config.json: "),
+], ids=["unknown_split", "no_checkpoint", "corrupt_config"])
+def test_bad_inputs_are_one_line_errors(workdir, problem, message):
+  split = "dev" if problem == "unknown_split" else "test"
+  if problem == "no_checkpoint":
+    shutil.rmtree(workdir / "checkpoints")
+  if problem == "corrupt_config":
+    (workdir / "config.json").write_text('{"config": ')
+  before = read_results(workdir)
+  with pytest.raises(SystemExit) as exit_info:
+    run_main(workdir=workdir, split=split)
+  assert str(exit_info.value.code).startswith(f"error: {message.format(workdir=workdir)}")
+  assert "\n" not in str(exit_info.value.code)
+  assert read_results(workdir) == before

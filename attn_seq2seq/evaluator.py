@@ -69,8 +69,7 @@ class Evaluator:
                                max_len_b=self._max_len_b)
     return out.tokens, out.attn_weights
 
-  def evaluate(self, params, split: str, *, decode: bool = True, plot_dir: str | Path | None = None
-               ) -> dict[str, float]:
+  def evaluate(self, params, split: str, *, plot_dir: str | Path | None = None) -> dict[str, float]:
     """Metrics of `params` on `split` (see the module docstring); heatmaps of the first
     `num_plots` examples of the split into `plot_dir` (process 0) when given."""
     task = self._task
@@ -82,10 +81,12 @@ class Evaluator:
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
       tf_metrics.append(self._eval_step(params, batch))
-      if not decode:
-        continue
-      tokens, attn = mesh_lib.to_host(self._greedy(params, batch))
-      example_ids, lengths = mesh_lib.to_host((batch["example_ids"], batch["src_lengths"]))
+      tokens, attn = self._greedy(params, batch)  # [B, L], [B, L, S] on the devices
+      tokens, example_ids, lengths = mesh_lib.to_host(
+          (tokens, batch["example_ids"], batch["src_lengths"]))
+      real = example_ids[example_ids >= 0]
+      if keep_attention or (real.size and real.min() < self._num_plots):
+        attn = mesh_lib.to_host(attn)  # only fetched when scored or plotted
       for row in np.flatnonzero(example_ids >= 0):
         example = int(example_ids[row])
         hyps[example] = strip_output(tokens[row])
@@ -98,8 +99,6 @@ class Evaluator:
     results = steps.normalize(summed)
     results["loss"] = results.pop("nll")
     results["perplexity"] = math.exp(min(results["loss"], 100.0))
-    if not decode:
-      return results
 
     order = sorted(hyps)
     if len(order) != task.num_examples(split):

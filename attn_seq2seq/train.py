@@ -103,9 +103,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
   start_step = int(state.step)
 
-  writer = MetricWriter(workdir)
   if is_main:
     _truncate_jsonl(workdir / "metrics.jsonl", after_step=start_step)
+  writer = MetricWriter(workdir)
   evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
                         max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
                         length_bucket_width=config.length_bucket_width,
@@ -118,7 +118,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     all_metrics = {}
     for split in splits:
       plot_dir = workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION else None
+      began = time.perf_counter()
       metrics = evaluator.evaluate(state.params, split, plot_dir=plot_dir)
+      logging.info("%s at step %d: %s (%.1f s)", split, step, "  ".join(
+          f"{k} {v:.4f}" for k, v in metrics.items() if "/" not in k and k != "count"),
+          time.perf_counter() - began)
       prefix = "eval" if split == VALIDATION else split
       writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
       all_metrics[split] = metrics
@@ -154,6 +158,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         startup["first step"] = time.perf_counter() - started - sum(startup.values())
         logging.info("first step finished %.1f s after start (%s)", time.perf_counter() - started,
                      ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()))
+        # Throughput is measured from here: the first step's compilation is not training speed.
+        interval_start, interval_first_step, interval_tokens = time.perf_counter(), step, 0
 
       stop = stop_request.is_set(step)
       if step % config.log_every_steps == 0 or step == num_steps or stop:

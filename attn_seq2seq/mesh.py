@@ -75,6 +75,13 @@ def to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> di
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
 
 
+def global_shapes(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict:
+  """`jax.ShapeDtypeStruct`s of the global arrays `to_global(local_batch, sharding)` makes."""
+  hosts = jax.process_count()
+  return {k: jax.ShapeDtypeStruct((v.shape[0] * hosts, *v.shape[1:]), v.dtype, sharding=sharding)
+          for k, v in local_batch.items()}
+
+
 def to_host(tree):
   """Fully gathered numpy copies of (possibly multi-host sharded) arrays, on every host."""
   if jax.process_count() == 1:

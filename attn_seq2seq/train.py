@@ -88,20 +88,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   seed_key = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.fold_in(seed_key, 0), jax.random.fold_in(seed_key, 1)
-  state = jax.block_until_ready(fns.init(init_rng))
-  startup["init"] = time.perf_counter() - started - sum(startup.values())
-  logging.info("model parameters:\n%s", param_table(state.params))
-  if is_main:
-    _write_config(workdir / "config.json", config, task, count_params(state.params))
+  abstract_state = fns.abstract_state(init_rng)  # shapes and shardings only
 
   checkpointer = Checkpointer(workdir / "checkpoints", config.max_checkpoints_to_keep)
   train_iter = task.train_batches(config.batch_size, seed=config.seed,
                                   shard_index=jax.process_index(), num_shards=jax.process_count())
-  if (latest := checkpointer.latest_step()) is not None:
-    state, data_state = checkpointer.restore(state, latest)
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    state, data_state = checkpointer.restore(abstract_state, latest)
     train_iter.set_state(data_state)
     logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
+  # Compile the first step in the background while the state is initialised and the logs set up.
+  first_batch = next(train_iter)
+  first_compile = _Background(functools.partial(
+      _compile, fns.train_step, abstract_state,
+      mesh_lib.global_shapes(first_batch, data_sharding), dropout_rng))
+  if latest is None:
+    state = jax.block_until_ready(fns.init(init_rng))
   start_step = int(state.step)
+  startup["init"] = time.perf_counter() - started - sum(startup.values())
+  logging.info("model parameters:\n%s", param_table(state.params))
+  if is_main:
+    _write_config(workdir / "config.json", config, task, count_params(state.params))
 
   if is_main:
     _truncate_jsonl(workdir / "metrics.jsonl", after_step=start_step)
@@ -146,7 +154,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   with _StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
     for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
-      local_batch = next(train_iter)
+      if step == start_step + 1:
+        local_batch = first_batch
+        first_compile.result()  # compiled by now, or compiling: wait rather than compile twice
+      else:
+        local_batch = next(train_iter)
       interval_tokens += int(np.count_nonzero(local_batch["tgt_out"]))
       batch = mesh_lib.to_global(local_batch, data_sharding)
       state, metrics = fns.train_step(state, batch, dropout_rng)
@@ -217,6 +229,13 @@ class TrainFunctions(NamedTuple):
   schedule: Callable[[int], float]  # step -> learning rate
   init: Callable  # rng -> replicated TrainState
   train_step: Callable  # (state, global batch, dropout rng) -> (state, metrics); state donated
+  state_sharding: Any  # of every leaf of the state: replicated
+
+  def abstract_state(self, rng) -> steps.TrainState:
+    """The state `init(rng)` would return, as `jax.ShapeDtypeStruct`s with shardings (no compute)."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.state_sharding),
+        jax.eval_shape(self.init, rng))
 
 
 def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
@@ -245,7 +264,34 @@ def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, m
       in_shardings=(replicated, data_sharding, replicated),
       out_shardings=(replicated, replicated),
       donate_argnums=0)
-  return TrainFunctions(model, schedule, init, train_step)
+  return TrainFunctions(model, schedule, init, train_step, replicated)
+
+
+def _compile(jitted, *abstract_args) -> None:
+  """Compiles `jitted` for these argument shapes; the executable lands in its jit cache."""
+  jitted.lower(*abstract_args).compile()
+
+
+class _Background:
+  """Runs `fn()` in a daemon thread; `result()` waits and re-raises its exception, if any.
+  (XLA compiles without holding the GIL, so this overlaps with work in the main thread.)"""
+
+  def __init__(self, fn: Callable[[], Any]):
+    self._result, self._error = None, None
+    self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+    self._thread.start()
+
+  def _run(self, fn):
+    try:
+      self._result = fn()
+    except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
+      self._error = e
+
+  def result(self):
+    self._thread.join()
+    if self._error is not None:
+      raise self._error
+    return self._result
 
 
 def _init_state(rng, *, model, tx) -> steps.TrainState:

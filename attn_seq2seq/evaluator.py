@@ -5,7 +5,7 @@
 
 One pass over the split (every example exactly once; the pipeline's dummy filler rows are
 masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `decode.greedy_search`
-(one `lax.while_loop` inside XLA), both on the data-parallel mesh. The host then scores the decoded
+(one `lax.while_loop` inside XLA; or any `search` passed in), both on the data-parallel mesh. The host then scores the decoded
 outputs with the task's metric families (`metrics.compute_metrics`: exact match, token accuracy,
 WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws attention
 heatmaps of a few fixed examples.
@@ -16,6 +16,7 @@ forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (de
 
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -50,7 +51,11 @@ class Evaluator:
   """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape."""
 
   def __init__(self, model, task, mesh, *, batch_size: int, max_len_a: float = 2.0,
-               max_len_b: float = 10.0, length_bucket_width: int = 10, num_plots: int = 0):
+               max_len_b: float = 10.0, length_bucket_width: int = 10, num_plots: int = 0,
+               search: Callable | None = None):
+    """`search(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
+    (default: greedy search with the length limit ceil(max_len_a * src_len + max_len_b));
+    e.g. a beam search returning its best hypotheses."""
     mesh_lib.check_batch_size(batch_size, mesh, "eval_batch_size")
     self._model, self._task, self._mesh = model, task, mesh
     self._batch_size = batch_size
@@ -60,6 +65,7 @@ class Evaluator:
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots
     self._source_tokens = {}
+    self._search = search or self._greedy
 
   def _greedy(self, params, batch):
     from attn_seq2seq import decode  # noqa: PLC0415
@@ -81,7 +87,7 @@ class Evaluator:
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
       tf_metrics.append(self._eval_step(params, batch))
-      tokens, attn = self._greedy(params, batch)  # [B, L], [B, L, S] on the devices
+      tokens, attn = self._search(params, batch)  # [B, L], [B, L, S] on the devices
       tokens, example_ids, lengths = mesh_lib.to_host(
           (tokens, batch["example_ids"], batch["src_lengths"]))
       real = example_ids[example_ids >= 0]

@@ -98,11 +98,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     state, data_state = checkpointer.restore(abstract_state, latest)
     train_iter.set_state(data_state)
     logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
-  # Compile the first step in the background while the state is initialised and the logs set up.
-  first_batch = next(train_iter)
-  first_compile = _Background(functools.partial(
-      _compile, fns.train_step, abstract_state,
-      mesh_lib.global_shapes(first_batch, data_sharding), dropout_rng))
+  if (latest or 0) < config.num_train_steps:
+    # Compile the first step in the background while the state is initialised, logs set up.
+    first_batch = next(train_iter)
+    first_compile = _Background(functools.partial(
+        _compile, fns.train_step, abstract_state,
+        mesh_lib.global_shapes(first_batch, data_sharding), dropout_rng))
   if latest is None:
     state = jax.block_until_ready(fns.init(init_rng))
   start_step = int(state.step)
@@ -140,10 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   num_steps = config.num_train_steps
   logging.info("training %s on %d %s device(s), steps %d -> %d", task.name, jax.device_count(),
                jax.devices()[0].device_kind, start_step, num_steps)
+  meter = _Interval(start_step)
   pending_loss = None  # (step, loss sum) of the last dispatched step, checked one step late
-  interval_metrics, interval_tokens = [], 0
-  interval_start, interval_first_step = time.perf_counter(), start_step
-  excluded = 0.0  # seconds of evaluation and checkpointing within the current log interval
   stopped = False
 
   def check_finite():
@@ -154,35 +153,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   with _StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
     for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
-      if step == start_step + 1:
+      first = step == start_step + 1
+      if first:
         local_batch = first_batch
         first_compile.result()  # compiled by now, or compiling: wait rather than compile twice
       else:
         local_batch = next(train_iter)
-      interval_tokens += int(np.count_nonzero(local_batch["tgt_out"]))
       batch = mesh_lib.to_global(local_batch, data_sharding)
       state, metrics = fns.train_step(state, batch, dropout_rng)
       check_finite()  # the previous step's loss: finished by now, so this does not stall
       pending_loss = (step, metrics["loss"][0])
-      interval_metrics.append(metrics)
-      if step == start_step + 1:
+      meter.add(metrics, np.count_nonzero(local_batch["tgt_out"]) * jax.process_count())
+      if first:
         jax.block_until_ready(metrics)
         startup["first step"] = time.perf_counter() - started - sum(startup.values())
         logging.info("first step finished %.1f s after start (%s)", time.perf_counter() - started,
                      ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()))
-        # Throughput is measured from here: the first step's compilation is not training speed.
-        interval_start, interval_first_step, interval_tokens = time.perf_counter(), step, 0
+        meter.restart_clock(step)  # compilation is not training speed
 
       stop = stop_request.is_set(step)
       if step % config.log_every_steps == 0 or step == num_steps or stop:
         check_finite()
-        elapsed = time.perf_counter() - interval_start - excluded
-        scalars = _train_scalars(interval_metrics, interval_tokens * jax.process_count(),
-                                 step - interval_first_step, elapsed)
+        scalars = meter.scalars(step)
         scalars["train/learning_rate"] = float(fns.schedule(step - 1))
         writer.write(step, scalars)
         logging.info("%s", _progress_line(step, num_steps, scalars))
-        interval_metrics, interval_tokens = [], 0
+        meter.restart(step)
       if stop:
         check_finite()
         save(step, state)
@@ -191,15 +187,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                         "command to resume", step, workdir / "checkpoints")
         stopped = True
         break
-      paused = time.perf_counter()
-      if step % config.eval_every_steps == 0 and step != num_steps:
-        evaluate(step, state, [VALIDATION], plot=True)
-      if step % config.checkpoint_every_steps == 0 or step == num_steps:
-        check_finite()
-        save(step, state)
-      excluded += time.perf_counter() - paused
-      if step % config.log_every_steps == 0:
-        interval_start, interval_first_step, excluded = time.perf_counter(), step, 0.0
+      with meter.paused():  # evaluation and checkpointing are not training throughput
+        if step % config.eval_every_steps == 0 and step != num_steps:
+          evaluate(step, state, [VALIDATION], plot=True)
+        if step % config.checkpoint_every_steps == 0 or step == num_steps:
+          check_finite()
+          save(step, state)
 
   if stopped:
     checkpointer.close()
@@ -257,6 +250,7 @@ def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
 def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh):
   tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
   replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
+  # `init` runs once: compile it fast (-O0) rather than make it run fast.
   init = jax.jit(functools.partial(_init_state, model=model, tx=tx), out_shardings=replicated,
                  compiler_options={"xla_backend_optimization_level": 0})
   train_step = jax.jit(
@@ -300,12 +294,42 @@ def _init_state(rng, *, model, tx) -> steps.TrainState:
   return steps.create_train_state(params, tx)
 
 
-def _train_scalars(interval_metrics, num_tokens: int, num_steps: int, elapsed: float) -> dict:
-  summed = steps.sum_metrics(jax.device_get(interval_metrics))
-  scalars = {f"train/{k}": v for k, v in steps.normalize(summed).items()}
-  scalars["train/steps_per_sec"] = num_steps / max(elapsed, 1e-9)
-  scalars["train/tgt_tokens_per_sec"] = num_tokens / max(elapsed, 1e-9)
-  return scalars
+class _Interval:
+  """Training metrics and throughput between two progress lines, with paused time excluded."""
+
+  def __init__(self, step: int):
+    self.restart(step)
+
+  def restart(self, step: int) -> None:
+    """A new interval after `step`: metrics and clock."""
+    self._metrics = []
+    self.restart_clock(step)
+
+  def restart_clock(self, step: int) -> None:
+    """Throughput counts from after `step` (e.g. the first one, which compiled); metrics stay."""
+    self._first_step, self._start, self._paused, self._tokens = step, time.perf_counter(), 0.0, 0
+
+  def add(self, metrics, num_tokens: int) -> None:
+    """One step's device metrics (fetched lazily, at `scalars`) and its real target tokens."""
+    self._metrics.append(metrics)
+    self._tokens += int(num_tokens)
+
+  @contextlib.contextmanager
+  def paused(self):
+    began = time.perf_counter()
+    try:
+      yield
+    finally:
+      self._paused += time.perf_counter() - began
+
+  def scalars(self, step: int) -> dict[str, float]:
+    """`train/*` means of the (sum, count) metrics, steps/s and target tokens/s."""
+    summed = steps.sum_metrics(jax.device_get(self._metrics))
+    scalars = {f"train/{k}": v for k, v in steps.normalize(summed).items()}
+    elapsed = max(time.perf_counter() - self._start - self._paused, 1e-9)
+    scalars["train/steps_per_sec"] = (step - self._first_step) / elapsed
+    scalars["train/tgt_tokens_per_sec"] = self._tokens / elapsed
+    return scalars
 
 
 def _progress_line(step: int, num_steps: int, scalars: dict) -> str:

@@ -81,8 +81,8 @@ def main(argv):
     results = train.train_and_evaluate(config, _WORKDIR.value)
   except FloatingPointError as e:
     sys.exit(f"error: {e}")
-  if results is None:  # stopped by a signal; the checkpoint is saved
-    return
+  if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
+    sys.exit("stopped before the end of training; re-run the same command to resume")
   print(train.results_table(results))
   if results["attention_plots"]:
     print(f"attention heatmap: {os.path.join(_WORKDIR.value, results['attention_plots'][0])}")

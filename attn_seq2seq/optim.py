@@ -6,6 +6,7 @@
 Unknown names are a one-line ValueError that lists the valid choices.
 """
 
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -38,7 +39,8 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   if config.lr_schedule == "constant":
     after = optax.constant_schedule(lr)
   else:  # warmup_rsqrt
-    after = lambda step: lr * (max(warmup, 1) / (step + max(warmup, 1))) ** 0.5
+    w = max(warmup, 1)
+    after = lambda step: lr * jnp.sqrt(w / jnp.maximum(step + w, w))  # step >= 0 after warmup
   if warmup == 0:
     return after
   ramp = optax.linear_schedule(0.0, lr, warmup)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from attn_seq2seq import mesh as mesh_lib
@@ -132,3 +133,28 @@ def test_batch_not_divisible_by_devices_is_a_one_line_error():
   with pytest.raises(ValueError, match=r"batch_size=6 is not divisible by the number of devices \(4\)") as e:
     mesh_lib.check_batch_size(6, mesh_lib.make_mesh())
   assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("constant", {0: 0.0, 50: 0.5, 100: 1.0, 400: 1.0, 1000: 1.0}),
+    ("warmup_rsqrt", {0: 0.0, 50: 0.5, 100: 1.0, 400: 0.5, 1000: 0.1 ** 0.5}),  # sqrt(100 / step)
+    ("cosine", {0: 0.0, 50: 0.5, 100: 1.0, 550: 0.5, 1000: 0.0}),
+])
+def test_schedules_warm_up_linearly_then_follow_their_shape(name, expected):
+  schedule = optim.make_schedule(train_config(lr_schedule=name, learning_rate=1.0,
+                                              warmup_steps=100, num_train_steps=1000))
+  for step, lr in expected.items():
+    np.testing.assert_allclose(float(schedule(step)), lr, atol=1e-6, err_msg=f"{name} at {step}")
+
+
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_every_optimizer_descends_on_a_quadratic(name):
+  tx, _ = optim.make_optimizer(train_config(optimizer=name, learning_rate=0.1, weight_decay=0.01,
+                                            momentum=0.9))
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  loss = lambda p: 0.5 * jnp.sum(p["w"] ** 2)
+  opt_state = tx.init(params)
+  for _ in range(3):
+    updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
+    params = optax.apply_updates(params, updates)
+  assert float(loss(params)) < 0.5 * 14.0

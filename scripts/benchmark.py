@@ -1,0 +1,239 @@
+"""Training and decoding speed of one config, as JSON, against this machine's matmul peak.
+
+    python scripts/benchmark.py --config=configs/reverse.py:benchmark [--output=FILE]
+
+Measures, in one process:
+  * startup: seconds from process start to the first finished training step (imports, data,
+    init, compile), and the compile time of the first step;
+  * training throughput in steady state (every bucket shape compiled beforehand): steps/s,
+    target tokens/s (EOS included), target words/s (EOS excluded), source tokens/s;
+  * achieved GFLOP/s by the reference FLOP model below, and its fraction of the float32 matmul
+    peak measured in the same run (the best of a few square matmuls, all cores);
+  * greedy and beam-5 decoding throughput (sentences/s, compilation excluded) on the first
+    `--decode_sentences` validation sentences in batches of `--decode_batch_size`.
+
+FLOP model (the "useful" work of the issue's reference architecture): 2 x the multiply-adds of
+the encoder's input and recurrent matmuls (both directions), the key projection (once per
+sentence), and per target step the query projection, scores, context, decoder cell (embedding
+and context input, recurrent), readout and output layer; real (unpadded) tokens only; training
+= 3 x forward. It counts the textbook formulation, whatever the implementation computes.
+
+Decoding uses the parameters of `--workdir`'s latest checkpoint if given; otherwise the freshly
+initialised model with EOS suppressed until the output is one token longer than its source (the
+length of a perfect `reverse`/`copy` output), so every search runs the steps a trained model
+would.
+"""
+
+import time
+
+_PROCESS_START = time.perf_counter()
+
+import datetime  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/reverse.py:benchmark",
+                                          "Config to benchmark.", lock_config=True)
+_STEPS = flags.DEFINE_integer("steps", 40, "Timed training steps (after compilation).")
+_DECODE_SENTENCES = flags.DEFINE_integer("decode_sentences", 1000, "Validation sentences decoded.")
+_DECODE_BATCH = flags.DEFINE_integer("decode_batch_size", 64, "Sentences per search batch.")
+_BEAM = flags.DEFINE_integer("beam_size", 5, "Beam size of the beam-search measurement.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Trained run whose parameters decoding uses.")
+_OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON here.")
+
+
+def matmul_peak_gflops(n: int = 2048, seconds: float = 1.0) -> float:
+  """Best float32 GFLOP/s of an `[n, n] x [n, n]` jitted matmul over repeated runs."""
+  import jax  # noqa: PLC0415
+  import jax.numpy as jnp  # noqa: PLC0415
+
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  matmul = jax.jit(lambda a: a @ a)
+  matmul(a).block_until_ready()
+  best, deadline = float("inf"), time.perf_counter() + seconds
+  while time.perf_counter() < deadline:
+    start = time.perf_counter()
+    matmul(a).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * n**3 / best / 1e9
+
+
+def forward_macs(model_config, src_len: int, tgt_len: int, tgt_vocab: int) -> int:
+  """Multiply-adds of one forward pass of one sentence pair under the reference FLOP model."""
+  if model_config.decoder != "bahdanau":
+    raise ValueError(f"the FLOP model covers the bahdanau decoder, not {model_config.decoder!r}")
+  e, h, a = model_config.embed_size, model_config.hidden_size, model_config.attention_size
+  gates = {"gru": 3, "lstm": 4}[model_config.cell] * h
+  dirs = 2 if model_config.bidirectional else 1
+  key = dirs * h
+  encoder = 0
+  for layer in range(model_config.num_layers):
+    inputs = e if layer == 0 else key
+    encoder += dirs * (inputs * gates + h * gates) * src_len
+  additive = model_config.scorer == "additive"
+  keys = key * (a if additive else h) * src_len  # once per sentence
+  query = h * a if additive else 0
+  scores = src_len * (a if additive else h)
+  context = src_len * key
+  cell = (e + key) * gates + h * gates
+  readout = (h + key + e) * 2 * h  # maxout pre-activations
+  output = h * tgt_vocab
+  return encoder + keys + tgt_len * (query + scores + context + cell + readout + output)
+
+
+def train_flops(model_config, batch, tgt_vocab: int) -> float:
+  """Training FLOPs of a batch: 3 x forward, 2 FLOPs per multiply-add, real tokens only."""
+  return 6.0 * sum(forward_macs(model_config, int(s), int(t), tgt_vocab)
+                   for s, t, i in zip(batch["src_lengths"], batch["tgt_lengths"], batch["example_ids"])
+                   if i >= 0)
+
+
+def benchmark_training(config, task, mesh) -> tuple[dict, object]:
+  import jax  # noqa: PLC0415
+  import numpy as np  # noqa: PLC0415
+
+  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq import train  # noqa: PLC0415
+
+  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  seed = jax.random.key(config.seed)
+  state = fns.init(jax.random.fold_in(seed, 0))
+  dropout_rng = jax.device_put(jax.random.fold_in(seed, 1), mesh_lib.replicated(mesh))
+  sharding = mesh_lib.data_sharding(mesh)
+  batches = task.train_batches(config.batch_size, seed=config.seed)
+
+  batch = next(batches)
+  start = time.perf_counter()
+  state, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
+  jax.block_until_ready(metrics)
+  first_step = time.perf_counter()
+
+  # Compile every other bucket shape now, so the timed steps measure steady state only.
+  for src_len, tgt_len in task.bucket_shapes:
+    shaped = {k: np.zeros((config.batch_size, src_len if k == "src_ids" else tgt_len), np.int32)
+              if v.ndim == 2 else np.zeros_like(v) for k, v in batch.items()}
+    fns.train_step.lower(state, mesh_lib.to_global(shaped, sharding), dropout_rng).compile()
+
+  timed = [next(batches) for _ in range(_STEPS.value)]
+  global_batches = [mesh_lib.to_global(b, sharding) for b in timed]
+  jax.block_until_ready(global_batches)
+  start_timed = time.perf_counter()
+  for b in global_batches:
+    state, metrics = fns.train_step(state, b, dropout_rng)
+  jax.block_until_ready(metrics)
+  seconds = time.perf_counter() - start_timed
+
+  real = [b["example_ids"] >= 0 for b in timed]
+  tgt_tokens = sum(int(b["tgt_lengths"][m].sum()) for b, m in zip(timed, real))
+  flops = sum(train_flops(config.model, b, task.tgt_vocab.size) for b in timed)
+  padded = sum(b["tgt_out"].size for b in timed)
+  return {
+      "startup_seconds": first_step - _PROCESS_START,
+      "first_step_compile_and_run_seconds": first_step - start,
+      "steps": len(timed),
+      "steps_per_second": len(timed) / seconds,
+      "tgt_tokens_per_second": tgt_tokens / seconds,
+      "tgt_words_per_second": (tgt_tokens - sum(int(m.sum()) for m in real)) / seconds,
+      "src_tokens_per_second": sum(int(b["src_lengths"][m].sum()) for b, m in zip(timed, real))
+                               / seconds,
+      "tgt_padding_fraction": 1.0 - tgt_tokens / padded,
+      "gflops_per_second": flops / seconds / 1e9,
+  }, state.params
+
+
+def benchmark_decoding(config, task, params) -> dict:
+  import numpy as np  # noqa: PLC0415
+
+  from attn_seq2seq import decode  # noqa: PLC0415
+  from attn_seq2seq.models import build_model  # noqa: PLC0415
+
+  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size, dtype=config.dtype)
+  batches, count = [], 0
+  for batch in task.eval_batches("validation", _DECODE_BATCH.value):
+    keep = np.cumsum(batch["example_ids"] >= 0) + count <= _DECODE_SENTENCES.value
+    batch = dict(batch, example_ids=np.where(keep, batch["example_ids"], -1))
+    count += int((batch["example_ids"] >= 0).sum())
+    batches.append(batch)
+    if count >= _DECODE_SENTENCES.value:
+      break
+  trained = _WORKDIR.value is not None
+  limits = {} if trained else {"max_len_a": 1.0, "max_len_b": 1.0}  # see the module docstring
+  if not trained:
+    params = _suppress_eos(params)
+  results = {"sentences": count, "batch_size": _DECODE_BATCH.value,
+             "params": _WORKDIR.value or "initialised, EOS suppressed until source length + 1"}
+  for name, beam in (("greedy", 1), (f"beam{_BEAM.value}", _BEAM.value)):
+    run = decode.decode_throughput(model, {"params": params}, batches, beam_size=beam, repeats=2,
+                                   **limits)
+    results[name] = {"sentences_per_second": run["sentences_per_second"],
+                     "tokens_per_second": run["tokens_per_second"]}
+  return results
+
+
+def _suppress_eos(params):
+  """A copy of `params` whose output bias makes EOS improbable (the length limit forces it)."""
+  import numpy as np  # noqa: PLC0415
+
+  from attn_seq2seq.data import EOS_ID  # noqa: PLC0415
+
+  bias = np.array(params["decoder"]["output"]["bias"])
+  bias[EOS_ID] -= 1e4
+  output = dict(params["decoder"]["output"], bias=bias)
+  return dict(params, decoder=dict(params["decoder"], output=output))
+
+
+def _machine() -> dict:
+  import jax  # noqa: PLC0415
+
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return {"cpu": cpu, "cores": os.cpu_count(), "platform": jax.default_backend(),
+          "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
+          "jax": jax.__version__, "python": platform.python_version()}
+
+
+def main(argv):
+  del argv
+  import jax  # noqa: PLC0415
+
+  from attn_seq2seq import data  # noqa: PLC0415
+  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+
+  config = _CONFIG.value
+  task = data.load_task(config.data)
+  mesh = mesh_lib.make_mesh()
+  training, params = benchmark_training(config, task, mesh)
+  if _WORKDIR.value:
+    from attn_seq2seq.run import load_run  # noqa: PLC0415
+    params = load_run(_WORKDIR.value).params
+  decoding = benchmark_decoding(config, task, jax.device_get(params))
+  peak = matmul_peak_gflops()
+  training["fraction_of_matmul_peak"] = training["gflops_per_second"] / peak
+  report = {
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+      "machine": _machine(),
+      "config": config.to_dict(),
+      "matmul_peak_gflops_per_second": peak,
+      "training": training,
+      "decoding": decoding,
+  }
+  text = json.dumps(report, indent=2, default=str)
+  print(text)
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -65,31 +65,18 @@ def evaluate_run(run: run_lib.Run, split: str, *, beam_size: int = 1,
   kwargs = {"batch_size": -(-config.eval_batch_size // num_devices) * num_devices,
             "max_len_a": config.decode_max_len_a, "max_len_b": config.decode_max_len_b,
             "length_bucket_width": config.length_bucket_width}
-  if beam_size == 1:
-    evaluator = Evaluator(run.model, task, mesh, **kwargs)
-  else:
-    evaluator = BeamSearchEvaluator(run.model, task, mesh, beam_size=beam_size, alpha=alpha,
-                                    **kwargs)
+  search = None  # the Evaluator's greedy search
+  if beam_size > 1:
+    beam_search = functools.partial(decode.beam_search, run.model, beam_size=beam_size,
+                                    alpha=alpha, max_len_a=config.decode_max_len_a,
+                                    max_len_b=config.decode_max_len_b)
+
+    def search(params, batch):  # scored by the best hypothesis
+      out = beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
+      return out.tokens[:, 0], out.attn_weights[:, 0]
+
+  evaluator = Evaluator(run.model, task, mesh, search=search, **kwargs)
   return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
-
-
-class BeamSearchEvaluator(Evaluator):
-  """An `Evaluator` whose free-running decoding is beam search, scored by its best hypothesis.
-
-  `Evaluator` decodes greedily and takes no search function (yet), so this subclass replaces its
-  decoding hook `_greedy(params, batch) -> (tokens, attn_weights)`; batching, sharding,
-  teacher-forced metrics and scoring stay the Evaluator's own.
-  """
-
-  def __init__(self, model, task, mesh, *, beam_size: int, alpha: float, max_len_a: float,
-               max_len_b: float, **kwargs):
-    super().__init__(model, task, mesh, max_len_a=max_len_a, max_len_b=max_len_b, **kwargs)
-    self._beam_search = functools.partial(decode.beam_search, model, beam_size=beam_size,
-                                          alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b)
-
-  def _greedy(self, params, batch):
-    out = self._beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
-    return out.tokens[:, 0], out.attn_weights[:, 0]
 
 
 def write_results(workdir: str | Path, split: str, metrics: dict, *, beam_size: int,

@@ -13,6 +13,8 @@ from typing import Any
 
 import jax
 
+ITEMS = ("state", "data")  # the two items of every checkpoint step (see the module docstring)
+
 
 class Checkpointer:
   """Saves and restores `(state, data_state)` pairs under `directory`, one subdirectory per step."""
@@ -24,7 +26,7 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
     self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                          item_names=("state", "data"))
+                                          item_names=ITEMS)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()

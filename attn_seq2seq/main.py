@@ -71,6 +71,9 @@ def main(argv):
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
   from attn_seq2seq import train  # noqa: PLC0415
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
 
   config = _CONFIG.value
   try:

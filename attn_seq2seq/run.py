@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import ml_collections
 from absl import flags
 
+from attn_seq2seq import checkpoint
+
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 
@@ -106,7 +108,7 @@ def restore_params(directory: Path, abstract_params: Any, step: int | None = Non
     raise RunError(f"no checkpoint directory {directory}")
   options = ocp.CheckpointManagerOptions(create=False, enable_async_checkpointing=False)
   with ocp.CheckpointManager(directory.absolute(), options=options,
-                             item_names=("state", "data")) as manager:
+                             item_names=checkpoint.ITEMS) as manager:
     steps = sorted(manager.all_steps())
     if not steps:
       raise RunError(f"no checkpoint in {directory}")

@@ -30,7 +30,7 @@ from attn_seq2seq import mesh as mesh_lib
 from attn_seq2seq import run as run_lib
 from attn_seq2seq.evaluator import Evaluator
 from attn_seq2seq.metrics import BY_LENGTH
-from attn_seq2seq.train import results_table
+from attn_seq2seq.progress import results_table
 
 RESULTS_FILE = "results.json"
 

@@ -70,7 +70,7 @@ def main(argv):
   from attn_seq2seq import mesh  # noqa: PLC0415  (imports jax)
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
-  from attn_seq2seq import train  # noqa: PLC0415
+  from attn_seq2seq import progress, train  # noqa: PLC0415
   import tensorflow_datasets as tfds  # noqa: PLC0415
 
   tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
@@ -86,7 +86,7 @@ def main(argv):
     sys.exit(f"error: {e}")
   if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
     sys.exit("stopped before the end of training; re-run the same command to resume")
-  print(train.results_table(results))
+  print(progress.results_table(results))
   if results["attention_plots"]:
     print(f"attention heatmap: {os.path.join(_WORKDIR.value, results['attention_plots'][0])}")
 

@@ -22,7 +22,6 @@ non-finite loss raises `FloatingPointError` naming the step, before anything is 
 import contextlib
 import functools
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ import numpy as np
 from absl import logging
 
 from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import optim, steps
+from attn_seq2seq import optim, preemption, progress, steps
 from attn_seq2seq.checkpoint import Checkpointer
 from attn_seq2seq.evaluator import Evaluator
 from attn_seq2seq.metric_writer import MetricWriter
@@ -141,7 +140,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   num_steps = config.num_train_steps
   logging.info("training %s on %d %s device(s), steps %d -> %d", task.name, jax.device_count(),
                jax.devices()[0].device_kind, start_step, num_steps)
-  meter = _Interval(start_step)
+  meter = progress.Interval(start_step)
   pending_loss = None  # (step, loss sum) of the last dispatched step, checked one step late
   stopped = False
 
@@ -151,7 +150,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
           f"non-finite training loss at step {pending_loss[0]}; stopping. The last good "
           f"checkpoint is step {checkpointer.latest_step()} in {workdir / 'checkpoints'}")
 
-  with _StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
+  with preemption.StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
     for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
       first = step == start_step + 1
       if first:
@@ -177,7 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         scalars = meter.scalars(step)
         scalars["train/learning_rate"] = float(fns.schedule(step - 1))
         writer.write(step, scalars)
-        logging.info("%s", _progress_line(step, num_steps, scalars))
+        logging.info("%s", progress.progress_line(step, num_steps, scalars))
         meter.restart(step)
       if stop:
         check_finite()
@@ -294,80 +293,6 @@ def _init_state(rng, *, model, tx) -> steps.TrainState:
   return steps.create_train_state(params, tx)
 
 
-class _Interval:
-  """Training metrics and throughput between two progress lines, with paused time excluded."""
-
-  def __init__(self, step: int):
-    self.restart(step)
-
-  def restart(self, step: int) -> None:
-    """A new interval after `step`: metrics and clock."""
-    self._metrics = []
-    self.restart_clock(step)
-
-  def restart_clock(self, step: int) -> None:
-    """Throughput counts from after `step` (e.g. the first one, which compiled); metrics stay."""
-    self._first_step, self._start, self._paused, self._tokens = step, time.perf_counter(), 0.0, 0
-
-  def add(self, metrics, num_tokens: int) -> None:
-    """One step's device metrics (fetched lazily, at `scalars`) and its real target tokens."""
-    self._metrics.append(metrics)
-    self._tokens += int(num_tokens)
-
-  @contextlib.contextmanager
-  def paused(self):
-    began = time.perf_counter()
-    try:
-      yield
-    finally:
-      self._paused += time.perf_counter() - began
-
-  def scalars(self, step: int) -> dict[str, float]:
-    """`train/*` means of the (sum, count) metrics, steps/s and target tokens/s."""
-    summed = steps.sum_metrics(jax.device_get(self._metrics))
-    scalars = {f"train/{k}": v for k, v in steps.normalize(summed).items()}
-    elapsed = max(time.perf_counter() - self._start - self._paused, 1e-9)
-    scalars["train/steps_per_sec"] = (step - self._first_step) / elapsed
-    scalars["train/tgt_tokens_per_sec"] = self._tokens / elapsed
-    return scalars
-
-
-def _progress_line(step: int, num_steps: int, scalars: dict) -> str:
-  rate = scalars["train/steps_per_sec"]
-  eta = (num_steps - step) / rate if rate > 0 else float("inf")
-  return (f"step {step}/{num_steps}  loss {scalars['train/loss']:.4f}  "
-          f"acc {scalars['train/accuracy']:.4f}  {rate:.2f} steps/s  "
-          f"{scalars['train/tgt_tokens_per_sec']:,.0f} tgt tokens/s  ETA {_duration(eta)}")
-
-
-def _duration(seconds: float) -> str:
-  if not np.isfinite(seconds):
-    return "?"
-  minutes, seconds = divmod(int(round(seconds)), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
-
-
-def results_table(results: dict) -> str:
-  """The headline metrics of every split of `results` as an aligned text table."""
-  splits = [s for s in results if isinstance(results[s], dict)]
-  names = []
-  for split in splits:
-    names += [k for k in results[split] if "/" not in k and k != "count" and k not in names]
-  rows = [["split", "count", *names]]
-  for split in splits:
-    metrics = results[split]
-    rows.append([split, f"{metrics.get('count', '')}",
-                 *[_format(metrics[n]) if n in metrics else "" for n in names]])
-  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-  return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w)
-                             for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
-
-
-def _format(value: float) -> str:
-  return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:
   import flax  # noqa: PLC0415
 
@@ -423,42 +348,3 @@ def _finish_saves_on_error(checkpointer: Checkpointer):
   except BaseException:
     checkpointer.wait()
     raise
-
-
-class _StopOnSignal:
-  """Turns SIGTERM and SIGINT into a stop request the loop honours at the next step boundary.
-
-  A second SIGINT raises KeyboardInterrupt at once. In a multi-host run every host stops at the
-  same step: JAX's preemption sync point (set up by `jax.distributed.initialize`) agrees on it.
-  Handlers are only installed from the main thread and are restored on exit.
-  """
-
-  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self):
-    self._event = threading.Event()
-    self._previous = {}
-
-  def _handle(self, signum, frame):
-    if signum == signal.SIGINT and self._event.is_set():
-      raise KeyboardInterrupt
-    logging.warning("received %s; stopping after this step", signal.Signals(signum).name)
-    self._event.set()
-
-  def is_set(self, step: int) -> bool:
-    if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # noqa: PLC0415
-
-      return multihost_utils.reached_preemption_sync_point(step)
-    return self._event.is_set()
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      for sig in self._SIGNALS:
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
-    return False

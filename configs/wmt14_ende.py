@@ -2,7 +2,8 @@
 
     python -m attn_seq2seq.main --config=configs/wmt14_ende.py --workdir=runs/wmt14
 
-The TFDS builder `wmt14_translate/de-en` translates along its supervised keys, German -> English.
+English -> German, as in Luong et al. 2015 (Bahdanau et al. 2015 used English -> French): the TFDS builder
+`wmt14_translate/de-en` read in the direction `src_lang='en'`.
 The first run downloads and prepares the corpus (network needed) and fits a joint SentencePiece
 model on the training split; both are reused after. Scored by BLEU and chrF (sacrebleu).
 
@@ -15,6 +16,7 @@ from attn_seq2seq.config import base_config, make_quick, parse_variants
 def get_config(arg: str | None = None):
   variants = parse_variants(arg, ("quick",))
   config = base_config("wmt14_translate/de-en")
+  config.data.src_lang = "en"  # English -> German (the builder's own direction is de -> en)
   config.dtype = "bfloat16"  # accelerators: bf16 compute, f32 params and loss
   config.data.spm_vocab_size = 32_000  # joint German-English SentencePiece pieces
   config.data.max_src_len = 80  # drop longer training pairs (in pieces)

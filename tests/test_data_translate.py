@@ -123,3 +123,17 @@ def test_an_empty_split_is_an_error_naming_the_non_empty_ones(data_dir):
     with pytest.raises(ValueError,
                        match="split 'validation' .* is empty; non-empty splits: train, test"):
       data.load_task(cfg)
+
+
+def test_src_lang_reverses_the_direction(data_dir):
+  cfg = data.get_data_config(name='wmt14_translate/de-en', data_dir=data_dir, spm_vocab_size=64,
+                             src_lang='en')
+  with serve(SPLIT_PAIRS):
+    task = data.load_task(cfg)
+  batch = next(iter(task.eval_batches('test', batch_size=8)))
+  pair = SPLIT_PAIRS['test'][batch['example_ids'][0]]
+  assert task.src_vocab.decode(batch['src_ids'][0]) == pair['en']
+  assert task.tgt_vocab.decode(batch['tgt_out'][0]) == pair['de']
+  cfg.src_lang = 'fr'
+  with serve(SPLIT_PAIRS), pytest.raises(ValueError, match="unknown src_lang 'fr'.*valid: de, en"):
+    data.load_task(cfg)

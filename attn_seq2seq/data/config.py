@@ -45,6 +45,7 @@ def get_data_config(name: str = 'dates', **overrides) -> ml_collections.ConfigDi
   cfg.data_dir = os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')  # Prepared on first use.
   cfg.src_tokenizer = placeholder(str)  # 'char', 'word' or 'sentencepiece'; None: dataset's.
   cfg.tgt_tokenizer = placeholder(str)  # As src_tokenizer, for targets.
+  cfg.src_lang = placeholder(str)  # Translation: source language of the pair; None: builder's.
   cfg.spm_vocab_size = 8_000  # Pieces of the joint source+target SentencePiece model.
   cfg.spm_max_sentences = 1_000_000  # Training sentences sampled (seeded) to fit SentencePiece.
   cfg.max_src_len = placeholder(int)  # Longer training sources are dropped; None: dataset's.

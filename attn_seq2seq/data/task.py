@@ -167,7 +167,7 @@ def load_task(cfg: ml_collections.ConfigDict,
   builder = records.prepare(_builder_factory(spec, cfg, data_dir), data_dir)
   if spec.family == 'translate':
     from attn_seq2seq.data import translate  # The TFDS catalogue, imported only when needed.
-    source_key, target_key = translate.language_keys(builder)
+    source_key, target_key = translate.language_keys(builder, cfg.src_lang)
   else:
     source_key, target_key = _FEATURE_KEYS[spec.family]
   texts = {}

@@ -2,8 +2,8 @@
 
     python -m attn_seq2seq.main --config=configs/wmt14_ende.py --workdir=runs/wmt14
 
-English -> German, as in Luong et al. 2015 (Bahdanau et al. 2015 used English -> French): the TFDS builder
-`wmt14_translate/de-en` read in the direction `src_lang='en'`.
+English -> German, as in Luong et al. 2015 (Bahdanau et al. 2015 used English -> French):
+the TFDS builder `wmt14_translate/de-en` read in the direction `src_lang='en'`.
 The first run downloads and prepares the corpus (network needed) and fits a joint SentencePiece
 model on the training split; both are reused after. Scored by BLEU and chrF (sacrebleu).
 

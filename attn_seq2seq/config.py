@@ -63,8 +63,26 @@ def parse_variants(arg: str | None, valid: tuple[str, ...]) -> set[str]:
   return variants
 
 
+ALGORITHMIC_LENGTHS = ("short", "medium", "long")
+
+
+def algorithmic_config(task: str, length: str, num_train_steps: int) -> ml_collections.ConfigDict:
+  """What the algorithmic tasks (copy, reverse, sort, addition) share, for `length` in
+  ALGORITHMIC_LENGTHS; each `configs/<task>.py` adds its own output-length limit."""
+  config = base_config(f"algorithmic/{task}_{length}")
+  config.data.num_buckets = 4  # few compiled shapes; padding stays modest
+  config.model.embed_size = 128  # symbol embeddings
+  config.model.hidden_size = 256  # per encoder direction and decoder
+  config.model.attention_size = 256  # additive scorer's hidden layer
+  config.batch_size = 64  # global batch
+  config.learning_rate = 1e-3  # adam
+  config.num_train_steps = num_train_steps  # longer sources need more updates
+  return config
+
+
 def make_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Shrinks `config` in place to a smoke test: a tiny model, a few steps, little data."""
+  """Shrinks `config` in place to a smoke test: a tiny model, a few steps, little data (and for
+  the generated datasets, little to generate)."""
   config.model.embed_size = 16
   config.model.hidden_size = 16
   config.model.attention_size = 16
@@ -76,4 +94,7 @@ def make_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 2
   config.num_attention_plots = 1
   config.data.num_buckets = 1
+  if config.data.name.split("/")[0] in ("algorithmic", "dates"):
+    config.data.num_train = 200  # generated in about a second
+    config.data.num_eval = 16  # pairs per evaluation split
   return config

@@ -8,26 +8,18 @@ Variants (comma-separated after the colon): `short` (sources of 3-20 characters,
 the longest training source.
 """
 
-from attn_seq2seq.config import base_config, make_quick, parse_variants
-
-LENGTHS = ("short", "medium", "long")
+from attn_seq2seq.config import ALGORITHMIC_LENGTHS as LENGTHS
+from attn_seq2seq.config import algorithmic_config, make_quick, parse_variants
 
 
 def get_config(arg: str | None = None):
   variants = parse_variants(arg, (*LENGTHS, "quick"))
   length = next((v for v in LENGTHS if v in variants), "short")
-  config = base_config(f"algorithmic/addition_{length}")
-  config.data.num_buckets = 4  # few compiled shapes; padding stays modest
+  steps = {"short": 10_000, "medium": 20_000, "long": 40_000}[length]  # longer: more
+  config = algorithmic_config("addition", length, num_train_steps=steps)
   config.model.embed_size = 64  # 10 digits and '+': small embeddings suffice
-  config.model.hidden_size = 256  # per encoder direction and decoder
-  config.model.attention_size = 256  # additive scorer's hidden layer
-  config.batch_size = 64  # global batch
-  config.learning_rate = 1e-3  # adam
-  config.num_train_steps = {"short": 10_000, "medium": 20_000, "long": 40_000}[length]  # longer sources need more updates
   config.decode_max_len_a = 1.0  # a sum has at most as many digits as its source ...
   config.decode_max_len_b = 2.0  # ... plus a carry and EOS
   if "quick" in variants:
     make_quick(config)
-    config.data.num_train = 200  # generated in well under a second
-    config.data.num_eval = 16  # pairs per evaluation split
   return config

@@ -28,6 +28,4 @@ def get_config(arg: str | None = None):
   config.decode_max_len_b = 12.0  # (greedy limit: ceil(a * len + b))
   if "quick" in variants:
     make_quick(config)
-    config.data.num_train = 200  # generated in about a second
-    config.data.num_eval = 16  # pairs per evaluation split
   return config

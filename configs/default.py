@@ -36,6 +36,4 @@ def get_config(arg: str | None = None):
   config.decode_max_len_b = 12.0  # ... so a fixed limit of 12 tokens
   if "quick" in variants:
     make_quick(config)
-    config.data.num_train = 200  # generated in about a second
-    config.data.num_eval = 16  # pairs per evaluation split
   return config

@@ -5,8 +5,8 @@ gate pre-activations `[..., num_gates * hidden]` (for all time steps at once whe
 depend on the recurrence), so the body of a time scan does exactly one fused matmul
 `[batch, hidden] x [hidden, num_gates * hidden]` plus elementwise gate arithmetic.
 
-Inside `jax.lax.scan` only pure functions run: the `Cell` module hands out its weights as a plain dict
-(`cell.weights()`, called outside the scan) and `cell.step(weights, carry, x_proj)` is pure.
+Inside `jax.lax.scan` only pure functions run: the `Cell` module hands out its weights as a plain
+dict (`cell.weights()`, called outside the scan) and `cell.step(weights, carry, x_proj)` is pure.
 A carry is a dict: `{'h': [batch, hidden]}` for the GRU, `{'h': ..., 'c': ...}` for the LSTM.
 """
 
@@ -44,7 +44,8 @@ class Cell(nn.Module):
   def weights(self) -> dict[str, jax.Array]:
     """The recurrent kernel `[hidden, gates*hidden]` and bias `[gates*hidden]`, cast to `dtype`."""
     size = self.gates_size
-    kernel = self.param("recurrent_kernel", _recurrent_init(self.num_gates), (self.hidden_size, size))
+    kernel = self.param("recurrent_kernel", _recurrent_init(self.num_gates),
+                        (self.hidden_size, size))
     bias = self.param("recurrent_bias", lambda key, shape: self.initial_bias(), (size,))
     return {"kernel": kernel.astype(self.dtype), "bias": bias.astype(self.dtype)}
 

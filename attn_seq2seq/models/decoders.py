@@ -187,7 +187,8 @@ class LuongDecoder(AttentionDecoder):
 
   def setup(self):
     super().setup()
-    self.W_c = self.param("W_c", nn.initializers.lecun_normal(), (self.key_size + self.hidden_size, self.hidden_size))
+    self.W_c = self.param("W_c", nn.initializers.lecun_normal(),
+                          (self.key_size + self.hidden_size, self.hidden_size))
     if self.input_feeding:
       self.feed_input = self.param(
           "feed_input", nn.initializers.lecun_normal(), (self.hidden_size, self.rnn.gates_size))
@@ -260,7 +261,8 @@ class FixedContextDecoder(FixedInitDecoder):
     return self.embed_input(tgt_embedded) + summary_proj
 
   def readout(self, outputs, tgt_embedded, encoded, train):
-    summary = jnp.broadcast_to(encoded["summary"][:, None, :], tgt_embedded.shape[:2] + encoded["summary"].shape[-1:])
+    summary = encoded["summary"][:, None, :]  # [batch, 1, summary]
+    summary = jnp.broadcast_to(summary, tgt_embedded.shape[:2] + summary.shape[-1:])
     t = self.deep_output(jnp.concatenate([outputs["h"], tgt_embedded, summary], -1))
     return self.logits(t, train)
 

@@ -3,8 +3,9 @@
 Both searches are one jitted `lax.while_loop` over target positions, batched over sentences, and
 return the attention matrix of every output (tensorflow/nmt #358 could not under beam search).
 The source is encoded once per sentence (`Seq2Seq.encode` also projects the attention keys); beam
-search tiles the encoded source and the initial carry over the beams with `jnp.repeat`, so the
-loop body is one `decode_step` plus O(batch * beam * vocab) bookkeeping.
+search repeats only the initial carry over the beams, whose queries then attend to their
+sentence's one copy of the encoded source (`Seq2Seq.decode_step`), so the loop body is one
+`decode_step` plus O(batch * beam * vocab) bookkeeping.
 
 Length limit: sentence `b` outputs at most `max_len[b] = ceil(max_len_a * src_lengths[b] +
 max_len_b)` tokens, EOS included (clipped to `[1, max_steps]`). At its last position only EOS is
@@ -67,16 +68,17 @@ def _normalise(log_probs: jax.Array, lengths: jax.Array, alpha: float) -> jax.Ar
 
 
 def _setup(model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies):
-  """Encodes once; returns the step function, the encoded source and initial carry repeated
-  `copies` times on the batch axis (`[batch * copies, ...]`), `max_lens [batch]` and `max_steps`."""
+  """Encodes once; returns the step function, the encoded source (`[batch, ...]`), the initial
+  carry repeated `copies` times on the batch axis (`[batch * copies, ...]`), `max_lens [batch]`
+  and `max_steps`."""
   if max_steps is None:
     max_steps = max(1, math.ceil(max_len_a * src_ids.shape[1] + max_len_b))
   limit = jnp.ceil(max_len_a * src_lengths.astype(jnp.float32) + max_len_b).astype(jnp.int32)
   max_lens = jnp.clip(limit, 1, max_steps)  # [batch]
   encoded = model.apply(variables, src_ids, src_lengths, method=model.encode)
   carry = model.apply(variables, encoded, method=model.initial_state)
-  if copies > 1:
-    encoded, carry = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), (encoded, carry))
+  if copies > 1:  # the beams' carries; the beams share the encoded source (see decode_step)
+    carry = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), carry)
   step_fn = functools.partial(model.apply, variables, method=model.decode_step)
   return step_fn, encoded, carry, max_lens, max_steps
 

@@ -44,8 +44,8 @@ def test_scorer_matches_numpy_equation(name, key_size):
   q = rng.normal(size=(BATCH, QUERY)).astype(np.float32)
   h = rng.normal(size=(BATCH, SRC_LEN, key_size)).astype(np.float32)
 
-  def run(scorer, q, h):
-    return scorer.score(scorer.weights(), q, scorer.project_keys(h))
+  def run(scorer, q, h):  # one query per sentence: [batch, 1, query] -> [batch, src_len]
+    return scorer.score(scorer.weights(), q[:, None], scorer.project_keys(h))[:, 0]
 
   variables = scorer.init(jax.random.key(0), q, h, method=run)
   scores = scorer.apply(variables, q, h, method=run)
@@ -68,7 +68,7 @@ def test_context_is_the_weighted_sum_of_encoder_states():
   weights = rng.dirichlet(np.ones(5), size=2).astype(np.float32)
   values = rng.normal(size=(2, 5, 3)).astype(np.float32)
   expected = np.stack([sum(weights[b, s] * values[b, s] for s in range(5)) for b in range(2)])
-  np.testing.assert_allclose(attend(weights, values), expected, rtol=1e-6)
+  np.testing.assert_allclose(attend(weights[:, None], values)[:, 0], expected, rtol=1e-6)
 
 
 def test_location_scorer_gives_zero_weight_beyond_its_reach():
@@ -76,8 +76,8 @@ def test_location_scorer_gives_zero_weight_beyond_its_reach():
   q, h = jnp.ones((1, QUERY)), jnp.ones((1, 5, KEY))
 
   def run(scorer, q, h):
-    return masked_softmax(scorer.score(scorer.weights(), q, scorer.project_keys(h)),
-                          jnp.ones((1, 5), bool))
+    return masked_softmax(scorer.score(scorer.weights(), q[:, None], scorer.project_keys(h)),
+                          jnp.ones((1, 5), bool))[:, 0]
 
   weights = scorer.apply(scorer.init(jax.random.key(0), q, h, method=run), q, h, method=run)
   np.testing.assert_array_equal(weights[0, 3:], 0.0)

@@ -107,8 +107,10 @@ class Decoder(nn.Module):
     return self.readout(outputs, tgt_embedded, encoded, train), attn.swapaxes(0, 1)
 
   def step(self, encoded, carry, prev_embedded):
-    """One search step: `prev_embedded [batch, embed]` ->
-    `(carry, logits [batch, vocab], attn_weights [batch, src_len])`."""
+    """One search step: `prev_embedded [rows, embed]` ->
+    `(carry, logits [rows, vocab], attn_weights [rows, src_len])`. `rows` is the batch of
+    `encoded`, or a multiple of it (beam search: the beams of a sentence, consecutive rows, share
+    its encoded source)."""
     x = self.step_inputs(encoded, prev_embedded[:, None])[:, 0]
     carry, (outputs, attn) = self.make_step(encoded)(carry, x)
     outputs = jax.tree.map(lambda x: x[:, None], outputs)
@@ -134,13 +136,19 @@ class AttentionDecoder(Decoder):
     return self.attention.project_keys(enc_outputs)
 
   def _attend(self, encoded):
-    """A pure `query [batch, hidden] -> (context [batch, key], attn [batch, src_len])`."""
+    """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`.
+
+    `rows` is the batch, or batch x beam in beam search, where the beams of a sentence are
+    consecutive rows sharing its (untiled) encoded source."""
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
+    batch, src_len = mask.shape
 
     def attend_fn(query):
-      attn = masked_softmax(score(w, query, keys), mask)  # [batch, src_len]
-      return attend(attn, values), attn
+      q = query.reshape(batch, -1, query.shape[-1])  # [batch, beams, hidden]
+      attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
+      context = attend(attn, values)  # [batch, beams, key]
+      return context.reshape(query.shape[0], -1), attn.reshape(query.shape[0], src_len)
 
     return attend_fn
 
@@ -232,11 +240,11 @@ class FixedInitDecoder(Decoder):
 
   def make_step(self, encoded):
     cell_w, cell_step = self.rnn.weights(), self.rnn.step
-    no_attn = jnp.zeros(encoded["src_mask"].shape, jnp.float32)
+    src_len = encoded["src_mask"].shape[1]
 
     def step(carry, x_t):
       rnn = cell_step(cell_w, carry["rnn"], x_t)
-      return {"rnn": rnn}, ({"h": rnn["h"]}, no_attn)
+      return {"rnn": rnn}, ({"h": rnn["h"]}, jnp.zeros((x_t.shape[0], src_len), jnp.float32))
 
     return step
 
@@ -257,14 +265,20 @@ class FixedContextDecoder(FixedInitDecoder):
     self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
 
   def step_inputs(self, encoded, tgt_embedded):
-    summary_proj = self.summary_input(encoded["summary"])[:, None, :]  # [batch, 1, gates]
-    return self.embed_input(tgt_embedded) + summary_proj
+    summary_proj = self.summary_input(_per_row(encoded["summary"], tgt_embedded.shape[0]))
+    return self.embed_input(tgt_embedded) + summary_proj[:, None, :]  # [rows, tgt_len, gates]
 
   def readout(self, outputs, tgt_embedded, encoded, train):
-    summary = encoded["summary"][:, None, :]  # [batch, 1, summary]
+    summary = _per_row(encoded["summary"], tgt_embedded.shape[0])[:, None, :]  # [rows, 1, sum]
     summary = jnp.broadcast_to(summary, tgt_embedded.shape[:2] + summary.shape[-1:])
     t = self.deep_output(jnp.concatenate([outputs["h"], tgt_embedded, summary], -1))
     return self.logits(t, train)
+
+
+def _per_row(x: jax.Array, rows: int) -> jax.Array:
+  """`[batch, ...]` -> `[rows, ...]`: each sentence's entry repeated for its beams (rows =
+  batch x beams, the beams of a sentence consecutive)."""
+  return x if x.shape[0] == rows else jnp.repeat(x, rows // x.shape[0], axis=0)
 
 
 _CLASSES = {

@@ -1,10 +1,12 @@
 """Attention scorers, the masked softmax and the context vector.
 
-Notation: query `q [batch, query]` is a decoder state, `h_s [batch, src_len, key]` are encoder
-states. Every scorer splits its work in two so the decoder's time scan stays lean:
+Notation: queries `q [batch, queries, query]` are decoder states, `h_s [batch, src_len, key]` are
+encoder states. `queries` is 1 in teacher forcing and the beam size in beam search: the beams of
+a sentence share its keys and states instead of each holding a copy. Every scorer splits its
+work in two so the decoder's time scan stays lean:
   * `project_keys(enc_outputs)` runs once per sentence, before the decoder scan;
-  * `score(w, q, keys) -> [batch, src_len]` runs at every decoder step; it is a pure function of the
-    weight dict `w = scorer.weights()` (fetched outside the scan).
+  * `score(w, q, keys) -> [batch, queries, src_len]` runs at every decoder step; it is a pure
+    function of the weight dict `w = scorer.weights()` (fetched outside the scan).
 Dot-family scorers need `query == key`; when the sizes differ (a bidirectional encoder of `hidden`
 per direction feeding a decoder of `hidden`), the keys are first mapped to the query size by a
 learned linear map, once per sentence.
@@ -23,17 +25,20 @@ SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
 def masked_softmax(scores: jax.Array, src_mask: jax.Array) -> jax.Array:
   """Softmax over real positions: weights are exactly 0 on padding and sum to 1 over the rest.
 
-  scores, src_mask: `[batch, src_len]`. Masks with `finfo.min`, not `-inf`, so a row without real
-  positions (a dummy padding row) gives zeros instead of NaN. Computed in float32.
+  scores: `[batch, ..., src_len]`, src_mask: `[batch, src_len]`. Masks with `finfo.min`, not
+  `-inf`, so a row without real positions (a dummy padding row) gives zeros instead of NaN.
+  Computed in float32.
   """
+  src_mask = src_mask.reshape(src_mask.shape[:1] + (1,) * (scores.ndim - 2) + src_mask.shape[1:])
   scores = scores.astype(jnp.float32)
   scores = jnp.where(src_mask, scores, jnp.finfo(jnp.float32).min)
   return jax.nn.softmax(scores, axis=-1) * src_mask
 
 
 def attend(attn_weights: jax.Array, enc_outputs: jax.Array) -> jax.Array:
-  """Context `c = sum_s a_s h_s`: `[batch, src_len] x [batch, src_len, key] -> [batch, key]`."""
-  return jnp.einsum("bs,bsk->bk", attn_weights.astype(enc_outputs.dtype), enc_outputs)
+  """Context `c = sum_s a_s h_s`: `[batch, queries, src_len] x [batch, src_len, key]
+  -> [batch, queries, key]`."""
+  return jnp.einsum("bqs,bsk->bqk", attn_weights.astype(enc_outputs.dtype), enc_outputs)
 
 
 class Scorer(nn.Module):
@@ -67,7 +72,7 @@ class Dot(Scorer):
 
   @staticmethod
   def score(w, q, keys):
-    return jnp.einsum("bq,bsq->bs", q, keys)  # [batch, src_len]
+    return jnp.einsum("bnq,bsq->bns", q, keys)  # [batch, queries, src_len]
 
 
 class ScaledDot(Scorer):
@@ -78,7 +83,7 @@ class ScaledDot(Scorer):
 
   @staticmethod
   def score(w, q, keys):
-    return jnp.einsum("bq,bsq->bs", q, keys) * w["scale"]  # [batch, src_len]
+    return jnp.einsum("bnq,bsq->bns", q, keys) * w["scale"]  # [batch, queries, src_len]
 
 
 class General(Dot):
@@ -111,8 +116,8 @@ class Additive(Scorer):
 
   @staticmethod
   def score(w, q, keys):
-    hidden = jnp.tanh(keys + (q @ w["W_a"])[:, None, :])  # [batch, src_len, attention]
-    return hidden @ w["v_a"]  # [batch, src_len]
+    hidden = jnp.tanh(keys[:, None] + (q @ w["W_a"])[:, :, None])  # [batch, queries, src_len, attn]
+    return hidden @ w["v_a"]  # [batch, queries, src_len]
 
 
 class Cosine(Scorer):
@@ -135,7 +140,7 @@ class Cosine(Scorer):
 
   @staticmethod
   def score(w, q, keys):
-    return jnp.einsum("bq,bsq->bs", _l2_normalize(q), keys) * w["scale"]  # [batch, src_len]
+    return jnp.einsum("bnq,bsq->bns", _l2_normalize(q), keys) * w["scale"]  # [b, queries, s]
 
 
 class Location(Scorer):
@@ -159,11 +164,12 @@ class Location(Scorer):
   @staticmethod
   def score(w, q, keys):
     src_len, max_len = keys.shape[1], w["b_a"].shape[0]
-    scores = q @ w["W_a"] + w["b_a"]  # [batch, max_src_len]
+    scores = q @ w["W_a"] + w["b_a"]  # [batch, queries, max_src_len]
     if src_len <= max_len:
-      return scores[:, :src_len]
-    unreachable = jnp.full((q.shape[0], src_len - max_len), jnp.finfo(scores.dtype).min, scores.dtype)
-    return jnp.concatenate([scores, unreachable], axis=1)  # [batch, src_len]
+      return scores[..., :src_len]
+    unreachable = jnp.full(q.shape[:2] + (src_len - max_len,), jnp.finfo(scores.dtype).min,
+                           scores.dtype)
+    return jnp.concatenate([scores, unreachable], axis=-1)  # [batch, queries, src_len]
 
 
 def _l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:

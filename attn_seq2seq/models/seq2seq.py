@@ -91,8 +91,10 @@ class Seq2Seq(nn.Module):
     return self.dec.initial_carry(encoded)
 
   def decode_step(self, encoded: dict, carry: dict, prev_ids: jax.Array):
-    """One search step: `prev_ids [batch]` ->
-    `(carry, logits [batch, tgt_vocab] float32, attn_weights [batch, src_len])`."""
+    """One search step: `prev_ids [rows]` ->
+    `(carry, logits [rows, tgt_vocab] float32, attn_weights [rows, src_len])`, where `rows` is
+    `encoded`'s batch or, for beam search, batch x beams: the beams of sentence b are rows
+    b * beams ... (b + 1) * beams - 1 of `carry` and share `encoded`'s row b (never tiled)."""
     return self.dec.step(encoded, carry, self.tgt_embed(prev_ids))
 
 

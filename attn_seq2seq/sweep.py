@@ -1,0 +1,254 @@
+"""Sweeps: many runs of `attn_seq2seq.main`, defined in `experiments/*.py`, validated up front,
+launched one subprocess per run, resumable. `scripts/run_sweep.py` is the command line:
+
+    python scripts/run_sweep.py --sweep=experiments/scorers.py --root=runs/scorers
+
+A sweep file defines `get_sweep(arg=None) -> list[dict]`, one dict per run, e.g.
+
+    {"name": "luong_dot_h128_s0",     # unique and filesystem-safe: the run's workdir is ROOT/<name>
+     "config": "configs/dates.py",    # `--config` of attn_seq2seq.main (relative to the repo root)
+     "overrides": {"model.scorer": "dot", "model.hidden_size": 128, "seed": 0}}  # --config.<k>=<v>
+
+`arg` is the text after the colon (`--sweep=experiments/scorers.py:quick`). Other keys of a run
+(e.g. `size_matched_to`) describe it and are only recorded in ROOT/sweep.json.
+
+A run is validated by `run_config`, which parses the run's exact command-line flags the way
+`attn_seq2seq.main` will and applies the same config checks, so every bad key or value of a sweep
+is a one-line `SweepError` before anything trains. A run whose workdir holds `results.json` is
+finished and never launched again; an unfinished one is relaunched with the same command, which
+resumes from its latest checkpoint.
+"""
+
+import contextlib
+import datetime
+import difflib
+import importlib.util
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ml_collections
+from absl import flags
+from ml_collections import config_flags
+
+from attn_seq2seq import progress, train
+from attn_seq2seq.data.config import dataset_spec
+
+RESULTS_FILE = "results.json"  # written by train_and_evaluate at the end of a run
+LOG_FILE = "log.txt"  # stdout + stderr of every launch of a run, appended, in its workdir
+SWEEP_FILE = "sweep.json"  # the expanded runs, the command and the date, in ROOT
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_POLL_SECONDS = 0.2
+
+
+class SweepError(Exception):
+  """A sweep that cannot be run as defined; the message is one line naming the run and the key."""
+
+
+def load_sweep(spec: str) -> list[dict]:
+  """The runs of `spec` = 'experiments/<file>.py[:arg]' (`get_sweep(arg)`), with checked names."""
+  path, _, arg = spec.partition(":")
+  if not Path(path).is_file():
+    raise SweepError(f"no sweep file {path}")
+  module_spec = importlib.util.spec_from_file_location(f"sweep_{Path(path).stem}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  try:
+    runs = module.get_sweep(arg or None)
+  except ValueError as e:  # e.g. an unknown variant
+    raise SweepError(f"{spec}: {e}") from None
+  check_runs(runs)
+  return runs
+
+
+def check_runs(runs: list[dict]) -> None:
+  """Every run has a name, a config and overrides; names are unique and filesystem-safe."""
+  if not runs:
+    raise SweepError("the sweep has no runs")
+  seen = set()
+  for i, run in enumerate(runs):
+    if not isinstance(run, dict) or not {"name", "config", "overrides"} <= run.keys():
+      raise SweepError(f"run {i} is not a dict with keys name, config, overrides: {run!r}")
+    name = run["name"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+      raise SweepError(f"run name {name!r} is not filesystem-safe: use letters, digits, . _ - "
+                       "and start with a letter or digit")
+    if name in seen:
+      raise SweepError(f"run name {name} is used twice")
+    seen.add(name)
+
+
+def config_args(run: dict) -> list[str]:
+  """The config flags of `run`: `--config=<file>[:variant]`, then `--config.<key>=<value>`."""
+  return [f"--config={run['config']}",
+          *(f"--config.{key}={value}" for key, value in run["overrides"].items())]
+
+
+def command(run: dict, root: str | Path) -> list[str]:
+  """The command line that trains `run` in ROOT/<name>."""
+  return [sys.executable, "-m", "attn_seq2seq.main", f"--workdir={Path(root) / run['name']}",
+          *config_args(run)]
+
+
+def run_config(run: dict) -> ml_collections.ConfigDict:
+  """The config `attn_seq2seq.main` will train for `run`, or a one-line `SweepError`.
+
+  Loads the config file, checks that every override names an existing field, parses the exact
+  flags of `config_args` (so a value is parsed as main parses it: `'abc'` for an int field is an
+  error), then runs `train.check_config` (names of decoder, scorer, cell, optimizer, ...) and
+  checks the dataset name. Batch divisibility is left to each run, which knows its own devices.
+  """
+  name = run["name"]
+  base = _parse_config_flags(config_args({**run, "overrides": {}}), name)
+  for key in run["overrides"]:
+    _check_field(base, key, name)
+  config = _parse_config_flags(config_args(run), name)
+  try:
+    train.check_config(config, num_devices=1)
+    dataset_spec(config.data.name)  # an overridden dataset name is otherwise checked at load
+  except ValueError as e:
+    raise SweepError(f"run {name}: {e}") from None
+  return config
+
+
+def _parse_config_flags(args: list[str], name: str) -> ml_collections.ConfigDict:
+  argv = ["attn_seq2seq.main", *args]
+  flag_values = flags.FlagValues()  # not absl's global FLAGS: nothing leaks between runs
+  config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                  flag_values=flag_values, lock_config=True, sys_argv=argv)
+  try:
+    flag_values(argv)
+  except Exception as e:  # noqa: BLE001  (whatever parsing raises is a bad run definition)
+    raise SweepError(f"run {name}: {_one_line(e)}") from None
+  return flag_values.config
+
+
+def _check_field(config: ml_collections.ConfigDict, key: str, name: str) -> None:
+  node, parts = config, key.split(".")
+  for i, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      fields = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      close = difflib.get_close_matches(part, fields, n=1)
+      hint = f"; did you mean {'.'.join(parts[:i] + close)}?" if close else ""
+      raise SweepError(f"run {name}: unknown config field {key}{hint}")
+    node = node[part]
+
+
+def _one_line(e: BaseException) -> str:
+  """The first line of `e`, followed by its root cause when that is not already in it (a config
+  file that raised: flag parsing reports a traceback, the cause is its last line)."""
+  root = e
+  while root.__context__ is not None:
+    root = root.__context__
+  first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  cause = str(root).strip().splitlines()[0] if root is not e and str(root).strip() else ""
+  return first if cause in first else f"{first} {cause}"
+
+
+def is_finished(workdir: str | Path) -> bool:
+  return (Path(workdir) / RESULTS_FILE).exists()
+
+
+def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[str]) -> Path:
+  """ROOT/sweep.json: the sweep spec, the command that ran it, the date and every expanded run
+  with its command line."""
+  root = Path(root)
+  root.mkdir(parents=True, exist_ok=True)
+  record = {
+      "sweep": spec,
+      "command": shlex.join(argv),
+      "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+      "runs": [{**run, "command": shlex.join(command(run, root))} for run in runs],
+  }
+  path = root / SWEEP_FILE
+  path.write_text(json.dumps(record, indent=2) + "\n")
+  return path
+
+
+def launch(runs: list[dict], root: str | Path, parallel: int = 1,
+           echo: Callable[[str], None] = print) -> dict[str, str]:
+  """Trains every unfinished run of `runs`, each as its own subprocess (`command`), at most
+  `parallel` at a time, in order; each one's output is appended to ROOT/<name>/log.txt.
+
+  A failing run is reported and the others go on. Ctrl-C or SIGTERM stops the sweep: running
+  runs get SIGTERM (main checkpoints and exits) and are waited for. Runs live in their own
+  process sessions, so a terminal's Ctrl-C reaches them only through this function.
+
+  Returns name -> 'finished' (already had results.json), 'done', 'failed (exit N)' or 'stopped';
+  runs not reached after a stop are absent.
+  """
+  root = Path(root)
+  status = {run["name"]: "finished" for run in runs if is_finished(root / run["name"])}
+  queue = [run for run in runs if run["name"] not in status]
+  echo(f"{len(runs)} runs: {len(status)} finished, {len(queue)} to run")
+  num_to_run, running = len(queue), {}  # running: name -> (process, log file, start time)
+  try:
+    with _sigterm_as_keyboard_interrupt():
+      while queue or running:
+        while queue and len(running) < parallel:
+          run = queue.pop(0)
+          running[run["name"]] = _start(run, root)
+          echo(f"[{num_to_run - len(queue)}/{num_to_run}] started {run['name']} "
+               f"(log: {root / run['name'] / LOG_FILE})")
+        time.sleep(_POLL_SECONDS)
+        for name, (process, log, started) in list(running.items()):
+          if process.poll() is None:
+            continue
+          log.close()
+          del running[name]
+          took = progress.duration(time.monotonic() - started)
+          if process.returncode == 0:
+            status[name] = "done"
+            echo(f"done {name} in {took}")
+          else:
+            status[name] = f"failed (exit {process.returncode})"
+            echo(f"FAILED {name} after {took} (exit {process.returncode}): "
+                 f"{_last_line(root / name / LOG_FILE)}")
+  except KeyboardInterrupt:
+    echo(f"stopping {len(running)} running run(s); each saves a checkpoint")
+    for process, _, _ in running.values():
+      process.terminate()  # SIGTERM: main saves a checkpoint and exits
+    for name, (process, log, _) in running.items():
+      process.wait()
+      log.close()
+      status[name] = "stopped"
+  return status
+
+
+def _start(run: dict, root: Path) -> tuple[subprocess.Popen, object, float]:
+  workdir = root / run["name"]
+  workdir.mkdir(parents=True, exist_ok=True)
+  args = command(run, root)
+  log = open(workdir / LOG_FILE, "a")  # noqa: SIM115  (closed when the run ends)
+  log.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')} {shlex.join(args)}\n")
+  log.flush()
+  process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+  return process, log, time.monotonic()
+
+
+def _last_line(path: Path, max_bytes: int = 4096) -> str:
+  """The last non-empty line of a log (e.g. main's 'error: ...')."""
+  with open(path, "rb") as f:
+    f.seek(max(0, f.seek(0, 2) - max_bytes))
+    lines = f.read().decode(errors="replace").strip().splitlines()
+  return lines[-1] if lines else ""
+
+
+@contextlib.contextmanager
+def _sigterm_as_keyboard_interrupt():
+  """While active (main thread only), SIGTERM stops the sweep the way Ctrl-C does."""
+  def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,33 @@
+"""Summarizes a sweep root: a Markdown table of every group of seeds and metric-versus-length plots.
+
+    python scripts/summarize.py --root=DIR [--metric=exact_match] [--split=test] [--out=DIR]
+
+Reads DIR/*/results.json and config.json; runs that differ only in seed form a group. Prints the
+table (varied config fields, seeds, parameter count, mean ± std of --metric on every evaluation
+split, ranked by --split) and writes it to OUT/summary.md, the numbers to OUT/summary.json, and
+one `<metric>_vs_length_<split>.png` per evaluation split (one line per group, mean over seeds).
+Unfinished runs are listed. OUT defaults to DIR. See attn_seq2seq/summary.py.
+"""
+
+import argparse
+import sys
+
+from attn_seq2seq import summary
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--root", required=True, help="sweep root (run_sweep.py --root)")
+  parser.add_argument("--metric", default="exact_match", help="metric of results.json")
+  parser.add_argument("--split", default="test", help="evaluation split that ranks the groups")
+  parser.add_argument("--out", help="output directory (default: --root)")
+  args = parser.parse_args(argv)
+  try:
+    print(summary.summarize(args.root, args.metric, args.split, args.out))
+  except (OSError, ValueError) as e:
+    sys.exit(f"error: {e}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

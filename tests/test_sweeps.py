@@ -1,0 +1,264 @@
+"""Sweeps: every experiments/*.py expands to valid runs (the baselines size-matched to attention);
+run_sweep.py validates up front, trains, and resumes; summarize.py groups seeds into a table and
+length plots.
+
+The only training is two `quick` runs (4 steps each, as subprocesses of run_sweep.py, in parallel);
+the summary is tested on a hand-made sweep root.
+"""
+
+import contextlib
+import importlib.util
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attn_seq2seq import summary, sweep
+from attn_seq2seq.models import SCORERS, count_params
+from attn_seq2seq.models.params import abstract_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
+SPECS = [f"experiments/{p.name}{arg}" for p in SWEEP_FILES for arg in ("", ":quick")]
+
+
+def load_module(path: Path):
+  spec = importlib.util.spec_from_file_location(f"test_sweeps_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def in_repo_root():
+  """Sweeps name their configs relative to the repository root, as the commands are run."""
+  with pytest.MonkeyPatch.context() as patch:
+    patch.chdir(ROOT)
+    yield
+
+
+@pytest.fixture(scope="module")
+def sweeps(in_repo_root):
+  return {spec: sweep.load_sweep(spec) for spec in SPECS}
+
+
+def field(config, key: str):
+  for part in key.split("."):
+    config = config[part]
+  return config
+
+
+# -- sweep definitions --------------------------------------------------------------------------
+
+
+def test_expected_sweeps_exist_and_document_their_command():
+  assert {"attention_vs_fixed", "scorers"} <= {p.stem for p in SWEEP_FILES}
+  for path in SWEEP_FILES:
+    docstring = load_module(path).__doc__
+    assert f"python scripts/run_sweep.py --sweep=experiments/{path.name}" in docstring
+    assert "python scripts/summarize.py --root=" in docstring
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_names_are_unique_and_filesystem_safe(spec, sweeps):
+  names = [run["name"] for run in sweeps[spec]]
+  assert len(names) == len(set(names))
+  assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) for name in names)
+  if spec.endswith(":quick"):
+    assert len(names) <= 8 and all("quick" in run["config"] for run in sweeps[spec])
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_every_override_applies_to_its_config(spec, sweeps):
+  for run in sweeps[spec]:
+    config = sweep.run_config(run)  # what run_sweep.py validates with
+    for key, value in run["overrides"].items():
+      assert field(config, key) == value, (run["name"], key)
+
+
+def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
+  runs = sweeps["experiments/attention_vs_fixed.py"]
+  assert {r["overrides"]["model.decoder"] for r in runs} == {
+      "bahdanau", "luong", "fixed_init", "fixed_context"}
+  assert {r["overrides"]["seed"] for r in runs} == {0, 1, 2}
+  assert len({r["overrides"]["model.attention_size"] for r in runs}) >= 2  # the budgets
+
+
+@pytest.mark.parametrize("spec", ["experiments/attention_vs_fixed.py",
+                                  "experiments/attention_vs_fixed.py:quick"])
+def test_size_matched_runs_are_within_2_percent(spec, sweeps):
+  vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
+  runs = {run["name"]: run for run in sweeps[spec] if run["overrides"]["seed"] == 0}
+
+  def num_params(run):
+    config = sweep.run_config(run)
+    return count_params(abstract_params(config.model, vocab_size(config), vocab_size(config)))
+
+  matched = [run for run in runs.values() if run["size_matched_to"] != run["name"]]
+  assert {run["overrides"]["model.decoder"] for run in matched} == {
+      "luong", "fixed_init", "fixed_context"}
+  for run in matched:
+    target = num_params(runs[run["size_matched_to"]])
+    assert abs(num_params(run) / target - 1) < 0.02, run["name"]
+
+
+def test_scorers_sweep_covers_every_scorer_with_one_decoder(sweeps):
+  runs = sweeps["experiments/scorers.py"]
+  assert {r["overrides"]["model.scorer"] for r in runs} == set(SCORERS)
+  assert len({r["overrides"]["model.decoder"] for r in runs}) == 1
+  assert len({r["overrides"]["model.hidden_size"] for r in runs}) >= 2
+  assert {r["overrides"]["seed"] for r in runs} == {0, 1, 2}
+
+
+# -- run_sweep.py -------------------------------------------------------------------------------
+
+QUICK = "experiments/attention_vs_fixed.py:quick"
+TRAINED = ("bahdanau_h16_s0", "fixed_context_h16_s0")
+
+
+@pytest.fixture(scope="module")
+def run_sweep():
+  return load_module(ROOT / "scripts/run_sweep.py").main
+
+
+@pytest.fixture(scope="module")
+def trained(run_sweep, tmp_path_factory):
+  """Two quick runs of the attention_vs_fixed sweep, trained side by side: (root, output)."""
+  root = tmp_path_factory.mktemp("sweep")
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv("TFDS_DATA_DIR", str(tmp_path_factory.mktemp("tfds")))  # the runs' data
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+      status = run_sweep([f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_",
+                          "--parallel=2"])
+  assert status == 0, output.getvalue()
+  return root, output.getvalue()
+
+
+def test_run_sweep_trains_selected_runs_and_records_the_sweep(trained):
+  root, output = trained
+  for name in TRAINED:
+    assert (root / name / "results.json").exists(), output
+    assert "--config=configs/reverse.py" in (root / name / sweep.LOG_FILE).read_text()
+  assert not (root / "luong_h16_s0").exists()  # not selected by --only
+  record = json.loads((root / sweep.SWEEP_FILE).read_text())
+  assert record["sweep"] == QUICK and "--only=" in record["command"] and record["date"]
+  assert [run["name"] for run in record["runs"]] == [
+      run["name"] for run in sweep.load_sweep(QUICK)]
+  assert "2/2 runs finished" in output
+
+
+def test_trained_baseline_has_the_attention_models_parameter_count(trained):
+  """The sweep's matching used the vocabulary and parameter count the runs really have."""
+  root, _ = trained
+  vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
+  bahdanau, fixed = (json.loads((root / name / "config.json").read_text()) for name in TRAINED)
+  assert bahdanau["task"]["src_vocab_size"] == vocab_size(sweep.run_config(
+      sweep.load_sweep(QUICK)[0]))
+  assert abs(fixed["num_params"] / bahdanau["num_params"] - 1) < 0.02
+
+
+def test_run_sweep_again_skips_finished_runs(trained, run_sweep, capsys):
+  root, _ = trained
+  logs = {name: (root / name / sweep.LOG_FILE).read_text() for name in TRAINED}
+  assert run_sweep([f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_"]) == 0
+  assert "2 finished, 0 to run" in capsys.readouterr().out
+  assert logs == {name: (root / name / sweep.LOG_FILE).read_text() for name in TRAINED}
+  run_sweep([f"--sweep={QUICK}", f"--root={root}", "--dry_run"])
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 4 and sum(line.startswith("# finished: ") for line in lines) == 2
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("model.hiden_size", 32,
+     "run bad: unknown config field model.hiden_size; did you mean model.hidden_size?"),
+    ("model.hidden_size", "abc", "run bad: flag --config.model.hidden_size=abc: "),
+    ("model.decoder", "banana", "run bad: unknown decoder 'banana'; valid choices: "),
+])
+def test_bad_override_is_a_one_line_error_before_anything_trains(key, value, message, run_sweep,
+                                                                  tmp_path):
+  good = {"name": "good", "config": "configs/dates.py:quick", "overrides": {"seed": 1}}
+  bad = {"name": "bad", "config": "configs/dates.py:quick", "overrides": {key: value}}
+  sweep_file = tmp_path / "bad_sweep.py"
+  sweep_file.write_text(f"def get_sweep(arg=None):\n  return {[good, bad]!r}\n")
+  with pytest.raises(SystemExit) as error:
+    run_sweep([f"--sweep={sweep_file}", f"--root={tmp_path / 'root'}"])
+  assert str(error.value).startswith(f"error: {message}")
+  assert "\n" not in str(error.value)
+  assert not (tmp_path / "root").exists()
+
+
+# -- summarize.py -------------------------------------------------------------------------------
+
+# name -> (decoder, hidden size, seed, test exact match, test_long exact match)
+FAKE_RUNS = {
+    "bahdanau_s0": ("bahdanau", 256, 0, 0.5, 0.30),
+    "bahdanau_s1": ("bahdanau", 256, 1, 0.7, 0.20),
+    "bahdanau_s2": ("bahdanau", 256, 2, 0.9, 0.10),
+    "fixed_init_s0": ("fixed_init", 382, 0, 0.2, 0.50),
+    "fixed_init_s1": ("fixed_init", 382, 1, 0.4, 0.50),
+}
+
+
+def write_fake_run(workdir: Path, decoder, hidden_size, seed, test, test_long, finished=True):
+  workdir.mkdir(parents=True)
+  config = {"seed": seed, "model": {"decoder": decoder, "hidden_size": hidden_size},
+            "data": {"name": "algorithmic/reverse_medium", "data_dir": f"/data/{seed}"}}
+  record = {"config": config, "num_params": 1000 + hidden_size,
+            "task": {"eval_splits": ["test", "test_long"]}}
+  (workdir / "config.json").write_text(json.dumps(record))
+  if finished:
+    split = lambda em: {"exact_match": em, "count": 10, "by_length/1-9/exact_match": em,
+                        "by_length/1-9/count": 4, "by_length/10-19/exact_match": em / 2,
+                        "by_length/10-19/count": 6}
+    results = {"step": 10, "validation": split(test), "test": split(test),
+               "test_long": split(test_long)}
+    (workdir / "results.json").write_text(json.dumps(results))
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+  root = tmp_path_factory.mktemp("fake_sweep")
+  for name, values in FAKE_RUNS.items():
+    write_fake_run(root / name, *values)
+  write_fake_run(root / "luong_s0", "luong", 300, 0, 0, 0, finished=False)  # still training
+  names = [*FAKE_RUNS, "luong_s0", "never_started"]
+  (root / sweep.SWEEP_FILE).write_text(json.dumps({"runs": [{"name": n} for n in names]}))
+  return root
+
+
+def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
+  summarize = load_module(ROOT / "scripts/summarize.py").main
+  assert summarize([f"--root={fake_root}", f"--out={tmp_path}"]) == 0
+  record = json.loads((tmp_path / "summary.json").read_text())
+  assert record["varied_fields"] == ["model.decoder", "model.hidden_size"]  # not seed, data_dir
+  first, second = record["groups"]  # ranked by test exact match, best first
+  assert first["fields"] == {"model.decoder": "bahdanau", "model.hidden_size": 256}
+  assert first["seeds"] == [0, 1, 2] and first["num_params"] == 1256
+  assert first["metrics"]["test"]["mean"] == pytest.approx(0.7)
+  assert first["metrics"]["test"]["std"] == pytest.approx(0.2)
+  assert first["metrics"]["test_long"]["mean"] == pytest.approx(0.2)
+  assert second["seeds"] == [0, 1]
+  assert second["metrics"]["test"]["std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+  assert record["unfinished"] == ["luong_s0", "never_started"]
+
+  markdown = (tmp_path / "summary.md").read_text()
+  assert markdown in capsys.readouterr().out
+  assert "| decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |" \
+      in markdown
+  assert "| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 | 0.2000 ± 0.1000 |" in markdown
+  assert "Unfinished (no results.json): luong_s0, never_started" in markdown
+  for split in ("test", "test_long"):
+    assert (tmp_path / f"exact_match_vs_length_{split}.png").stat().st_size > 0
+  assert not (tmp_path / "exact_match_vs_length_validation.png").exists()
+
+
+def test_summarize_ranks_by_the_chosen_split(fake_root, tmp_path):
+  summary.summarize(fake_root, split="test_long", out=tmp_path)
+  groups = json.loads((tmp_path / "summary.json").read_text())["groups"]
+  assert [g["fields"]["model.decoder"] for g in groups] == ["fixed_init", "bahdanau"]
+  with pytest.raises(ValueError, match="no metric 'bleu' in the results; valid: "):
+    summary.summarize(fake_root, metric="bleu", out=tmp_path)

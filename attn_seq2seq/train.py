@@ -100,9 +100,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   if (latest or 0) < config.num_train_steps:
     # Compile the first step in the background while the state is initialised, logs set up.
     first_batch = next(train_iter)
-    first_compile = _Background(functools.partial(
-        _compile, fns.train_step, abstract_state,
-        mesh_lib.global_shapes(first_batch, data_sharding), dropout_rng))
+    first_compile = compile_in_background(
+        fns.train_step, abstract_state, mesh_lib.global_shapes(first_batch, data_sharding),
+        dropout_rng)
   if latest is None:
     state = jax.block_until_ready(fns.init(init_rng))
   start_step = int(state.step)
@@ -260,9 +260,10 @@ def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, m
   return TrainFunctions(model, schedule, init, train_step, replicated)
 
 
-def _compile(jitted, *abstract_args) -> None:
-  """Compiles `jitted` for these argument shapes; the executable lands in its jit cache."""
-  jitted.lower(*abstract_args).compile()
+def compile_in_background(jitted, *abstract_args) -> "_Background":
+  """Starts compiling `jitted` for these argument shapes (`jax.ShapeDtypeStruct`s) in a thread;
+  `.result()` waits. The executable lands in `jitted`'s cache, so the first call runs at once."""
+  return _Background(lambda: jitted.lower(*abstract_args).compile())
 
 
 class _Background:

@@ -16,3 +16,29 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_opt
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
+
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def quick_reverse_run(tmp_path_factory) -> Path:
+  """The workdir of a trained `configs/reverse.py:short,quick` run (a few steps of a tiny model),
+  shared by the tests of the tools that read trained runs. Tests that change it copy it first."""
+  from attn_seq2seq import train  # noqa: PLC0415
+
+  sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+  try:
+    from configs import reverse  # noqa: PLC0415
+  finally:
+    sys.path.pop(0)
+  config = reverse.get_config("short,quick")
+  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+  config.eval_every_steps = 100  # no evaluation before the final one
+  config.num_attention_plots = 0
+  workdir = tmp_path_factory.mktemp("run")
+  train.train_and_evaluate(config, workdir)
+  return workdir

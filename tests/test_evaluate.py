@@ -8,38 +8,19 @@ One tiny `reverse:short,quick` run (4 steps on the 4 fake CPU devices, checkpoin
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from attn_seq2seq import evaluate, train
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
-  config.eval_every_steps = 100  # no evaluation before the final one
-  config.num_attention_plots = 0
-  workdir = tmp_path_factory.mktemp("run")
-  train.train_and_evaluate(config, workdir)
-  return workdir
+from attn_seq2seq import evaluate
 
 
 @pytest.fixture
-def workdir(trained, tmp_path):
+def workdir(quick_reverse_run, tmp_path):
   copy = tmp_path / "run"
-  shutil.copytree(trained, copy)
+  shutil.copytree(quick_reverse_run, copy)
   return copy
 
 

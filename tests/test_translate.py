@@ -18,7 +18,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from attn_seq2seq import decode, train
+from attn_seq2seq import decode
 from attn_seq2seq import run as run_lib
 from attn_seq2seq import translate
 from attn_seq2seq.data import UNK_ID
@@ -27,19 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
-  config.eval_every_steps = 100  # no evaluation before the final one
-  config.num_attention_plots = 0
-  workdir = tmp_path_factory.mktemp("run")
-  train.train_and_evaluate(config, workdir)
-  return workdir
+def workdir(quick_reverse_run):
+  return quick_reverse_run  # read-only here (see conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 
 from attn_seq2seq import mesh as mesh_lib
 from attn_seq2seq import steps, train
+from tfds_mock import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
@@ -66,30 +67,6 @@ WMT_PAIRS = {  # toy German -> English pairs served through tfds.testing.mock_da
 }
 
 
-class _Source:
-  def __init__(self, records):
-    self._records = records
-
-  def __len__(self):
-    return len(self._records)
-
-  def __getitem__(self, index):
-    return self._records[index]
-
-  def __getitems__(self, indices):
-    return [self._records[i] for i in indices]
-
-
-def _mock_wmt():
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  def as_data_source(builder, split, **kwargs):
-    serialize = builder.info.features.serialize_example
-    return _Source([serialize(pair) for pair in WMT_PAIRS[split]])
-
-  return tfds.testing.mock_data(as_data_source_fn=as_data_source)
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
@@ -100,7 +77,7 @@ def test_quick_config_trains_one_step(name, data_dir):
   from attn_seq2seq import data  # noqa: PLC0415
   config = load(name).get_config("quick")
   config.data.data_dir = data_dir
-  with _mock_wmt() if config.data.name.startswith("wmt") else contextlib.nullcontext():
+  with serve(WMT_PAIRS) if config.data.name.startswith("wmt") else contextlib.nullcontext():
     task = data.load_task(config.data)
   mesh = mesh_lib.make_mesh()
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)

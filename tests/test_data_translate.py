@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from attn_seq2seq import data
+from tfds_mock import serve
 
 LEXICON = {'der': 'the', 'hund': 'dog', 'katze': 'cat', 'sieht': 'sees', 'baum': 'tree',
            'und': 'and', 'haus': 'house', 'ist': 'is', 'groß': 'big', 'klein': 'small'}
@@ -31,30 +31,6 @@ def toy_pairs(num_pairs, seed, long=0):
 
 SPLIT_PAIRS = {'train': toy_pairs(300, 0, long=NUM_LONG), 'validation': toy_pairs(20, 1),
                'test': toy_pairs(25, 2)}
-
-
-class SerializedSource:
-  """A random-access source of serialized records, like TFDS's array_record source."""
-
-  def __init__(self, records):
-    self._records = records
-
-  def __len__(self):
-    return len(self._records)
-
-  def __getitem__(self, index):
-    return self._records[index]
-
-  def __getitems__(self, indices):
-    return [self._records[i] for i in indices]
-
-
-def serve(split_pairs):
-  def as_data_source(builder, split, **kwargs):
-    assert kwargs['deserialize_method'] == tfds.decode.DeserializeMethod.RAW_BYTES
-    serialize = builder.info.features.serialize_example
-    return SerializedSource([serialize(pair) for pair in split_pairs[split]])
-  return tfds.testing.mock_data(as_data_source_fn=as_data_source)
 
 
 @pytest.fixture(scope='module')

@@ -112,19 +112,7 @@ def build_model(model_config: ml_collections.ConfigDict, src_vocab_size: int, tg
   _check_choice("dtype", dtype, tuple(DTYPES))
   if model_config.num_layers < 1:
     raise ValueError(f"num_layers must be >= 1, got {model_config.num_layers}")
-  return Seq2Seq(
-      src_vocab_size=src_vocab_size,
-      tgt_vocab_size=tgt_vocab_size,
-      cell=model_config.cell,
-      embed_size=model_config.embed_size,
-      hidden_size=model_config.hidden_size,
-      num_layers=model_config.num_layers,
-      bidirectional=model_config.bidirectional,
-      decoder=model_config.decoder,
-      scorer=model_config.scorer,
-      attention_size=model_config.attention_size,
-      input_feeding=model_config.input_feeding,
-      max_src_len=model_config.max_src_len,
-      dropout=model_config.dropout,
-      dtype=DTYPES[dtype],
-  )
+  fields = ("cell", "embed_size", "hidden_size", "num_layers", "bidirectional", "decoder",
+            "scorer", "attention_size", "input_feeding", "max_src_len", "dropout")
+  return Seq2Seq(src_vocab_size, tgt_vocab_size, **{f: model_config[f] for f in fields},
+                 dtype=DTYPES[dtype])

@@ -16,6 +16,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from attn_seq2seq.data.pairs_builder import TextPairsBuilder
+
 TASKS = ('copy', 'reverse', 'sort', 'addition')
 LENGTH_VARIANTS = {'short': (1, 20), 'medium': (1, 50), 'long': (1, 100)}
 SPLITS = ('train', 'validation', 'test', 'test_long')
@@ -129,28 +131,12 @@ def generate_splits(config: AlgorithmicConfig) -> dict[str, list[tuple[str, str]
   return splits
 
 
-class Algorithmic(tfds.core.GeneratorBasedBuilder):
+class Algorithmic(TextPairsBuilder):
   """Copy, reverse, sort and addition at short, medium and long source lengths."""
 
   VERSION = tfds.core.Version('1.0.0')
   BUILDER_CONFIGS = _preset_configs()
   DEFAULT_CONFIG_NAME = 'reverse_medium'
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=__doc__,
-        features=tfds.features.FeaturesDict({'source': tfds.features.Text(),
-                                             'target': tfds.features.Text()}),
-        supervised_keys=('source', 'target'),
-        disable_shuffling=True,  # Records are generated in random order already.
-    )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    del dl_manager  # Generated offline.
-    return {split: self._generate_examples(pairs)
-            for split, pairs in generate_splits(self.builder_config).items()}
-
-  def _generate_examples(self, pairs: list[tuple[str, str]]):
-    for index, (source, target) in enumerate(pairs):
-      yield index, {'source': source, 'target': target}
+  def generate_splits(self):
+    return generate_splits(self.builder_config)

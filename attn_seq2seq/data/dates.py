@@ -25,6 +25,8 @@ import babel.dates
 import faker
 import tensorflow_datasets as tfds
 
+from attn_seq2seq.data.pairs_builder import TextPairsBuilder
+
 FIRST_DATE = datetime.date(1970, 1, 1)
 LAST_DATE = datetime.date(2069, 12, 31)
 # The course's list with `Y` (week-based year) replaced by `y` (calendar year).
@@ -76,28 +78,12 @@ def generate_splits(config: DatesConfig) -> dict[str, list[tuple[str, str]]]:
   return splits
 
 
-class Dates(tfds.core.GeneratorBasedBuilder):
+class Dates(TextPairsBuilder):
   """Human-readable dates in 24 formats paired with their ISO 8601 form."""
 
   VERSION = tfds.core.Version('1.0.0')
   BUILDER_CONFIGS = [DatesConfig(name='default', description='100k train, 5k validation, 5k test')]
+  HOMEPAGE = 'https://www.coursera.org/learn/nlp-sequence-models'
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=__doc__,
-        features=tfds.features.FeaturesDict({'source': tfds.features.Text(),
-                                             'target': tfds.features.Text()}),
-        supervised_keys=('source', 'target'),
-        disable_shuffling=True,  # Records are generated in random order already.
-        homepage='https://www.coursera.org/learn/nlp-sequence-models',
-    )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    del dl_manager  # Generated offline.
-    return {split: self._generate_examples(pairs)
-            for split, pairs in generate_splits(self.builder_config).items()}
-
-  def _generate_examples(self, pairs: list[tuple[str, str]]):
-    for index, (source, target) in enumerate(pairs):
-      yield index, {'source': source, 'target': target}
+  def generate_splits(self):
+    return generate_splits(self.builder_config)

@@ -95,6 +95,7 @@ def plot_metric_vs_length(
     *,
     title: str | None = None,
     xlabel: str = "source length (tokens)",
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> Path:
     """Saves one line per run of a metric against source length (Bahdanau et al. 2015, Fig. 2).
 
@@ -106,15 +107,21 @@ def plot_metric_vs_length(
       metric_name: y-axis label, e.g. 'BLEU' or 'exact match'.
       title: optional title.
       xlabel: x-axis label.
+      bands: optional curve label -> (lower, upper) values at the curve's x, drawn as a shaded
+        band in the curve's colour (e.g. a confidence interval over seeds); NaN leaves a gap.
 
     Returns:
       The path written.
     """
+    bands = bands or {}
     if not curves:
         raise ValueError("plot_metric_vs_length needs at least one curve")
     for label, (xs, values) in curves.items():
         if len(xs) != len(values):
             raise ValueError(f"curve {label!r} has {len(xs)} x values but {len(values)} values")
+    for label, (lower, upper) in bands.items():
+        if label not in curves or not len(lower) == len(upper) == len(curves[label][0]):
+            raise ValueError(f"band {label!r} needs a curve of that label and one bound per x")
 
     all_xs = [x for xs, _ in curves.values() for x in xs]
     categorical = not all(isinstance(x, Real) for x in all_xs)
@@ -127,13 +134,16 @@ def plot_metric_vs_length(
     ax = fig.add_subplot()
     for k, (label, (xs, values)) in enumerate(curves.items()):
         positions = [position[str(x)] for x in xs] if categorical else xs
-        ax.plot(
+        (line,) = ax.plot(
             positions,
             values,
             marker=_MARKERS[k % len(_MARKERS)],
             linestyle=_LINESTYLES[k % len(_LINESTYLES)],
             label=label,
         )
+        if label in bands:
+            lower, upper = (np.asarray(b, dtype=np.float64) for b in bands[label])
+            ax.fill_between(positions, lower, upper, color=line.get_color(), alpha=0.15, lw=0)
     if categorical:
         rotation = 45 if len(categories) > 8 else 0
         ax.set_xticks(np.arange(len(categories)), categories, rotation=rotation)

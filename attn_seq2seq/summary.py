@@ -7,10 +7,14 @@ Reads ROOT/<run>/config.json and results.json (see `train.train_and_evaluate`). 
 differ only in `seed` (and in `data.data_dir`, where the data happen to live) form a group. A
 group's row gives the config fields that vary across the root (e.g. `decoder`, `hidden_size`), its
 number of seeds, its parameter count, and the mean ± sample standard deviation over seeds of the
-metric on every evaluation split of the task (e.g. test, test_long); rows are ranked by the mean
-on `split`, best first. The plots draw the metric against source length, one line per group
-(mean over seeds), one PNG per evaluation split: Bahdanau et al. 2015, Fig. 2.
+metric on every evaluation split of the task (e.g. test, test_long), with a 95% confidence
+interval for the mean (Student's t with n - 1 degrees of freedom: mean ± t * std / sqrt(n));
+rows are ranked by the mean on `split`, best first. The plots draw the metric against source
+length, one line per group (mean over seeds) in a band of the same interval, one PNG per
+evaluation split: Bahdanau et al. 2015, Fig. 2.
 
+A stacked run (several seeds trained as one program) keeps each member in
+`ROOT/<run>/members/<member>/`, laid out like a run of its own: each member is read as one run.
 A run directory without results.json, or a run of ROOT/sweep.json without a directory, is listed
 as unfinished rather than dropped.
 """
@@ -18,9 +22,11 @@ as unfinished rather than dropped.
 import collections
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from attn_seq2seq import plots
 from attn_seq2seq.metrics.buckets import parse_bucket_label
@@ -29,6 +35,8 @@ from attn_seq2seq.sweep import RESULTS_FILE, SWEEP_FILE
 CONFIG_FILE = "config.json"
 IGNORED_FIELDS = ("seed", "data.data_dir")  # not part of what a group is
 LOWER_IS_BETTER = ("loss", "perplexity", "wer", "per", "alignment_error_rate")
+MEMBERS_DIR = "members"  # ROOT/<run>/members/<member>/: the seeds of a stacked run
+CONFIDENCE = 0.95  # of the t-intervals over seeds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +58,21 @@ class Group:
   runs: list[RunResult]
 
   def stats(self, split: str, metric: str) -> dict | None:
-    """{'mean', 'std' (sample std; None for one seed), 'n', 'values'}, or None without values."""
+    """`describe` of the runs' values of `metric` on `split`, or None if no run has it."""
     values = [r.results[split][metric] for r in self.runs if metric in r.results.get(split, {})]
-    if not values:
-      return None
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "std": std, "n": len(values), "values": values}
+    return describe(values) if values else None
+
+
+def describe(values: list[float]) -> dict:
+  """{'mean', 'std' (sample std), 'ci95' ([low, high]: Student's t interval of the mean), 'n',
+  'values'}; std and ci95 are None for a single value."""
+  n, mean = len(values), float(np.mean(values))
+  if n < 2:
+    return {"mean": mean, "std": None, "ci95": None, "n": n, "values": list(values)}
+  std = float(np.std(values, ddof=1))
+  half = float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * std / np.sqrt(n)
+  return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n,
+          "values": list(values)}
 
 
 def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
@@ -65,6 +82,8 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
            if p.is_dir() and ((p / CONFIG_FILE).exists() or (p / RESULTS_FILE).exists())}
   if (root / SWEEP_FILE).exists():
     names |= {run["name"] for run in json.loads((root / SWEEP_FILE).read_text())["runs"]}
+  names = {f"{name}/{MEMBERS_DIR}/{member.name}" if (root / name / MEMBERS_DIR).is_dir() else name
+           for name in names for member in _members(root / name)}
   finished, unfinished = [], []
   for name in sorted(names):
     workdir = root / name
@@ -76,6 +95,12 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
                               tuple(record["task"]["eval_splits"]),
                               json.loads((workdir / RESULTS_FILE).read_text())))
   return finished, unfinished
+
+
+def _members(workdir: Path) -> list[Path]:
+  """The member directories of a stacked run; [workdir] itself for any other run."""
+  members = workdir / MEMBERS_DIR
+  return sorted(p for p in members.iterdir() if p.is_dir()) if members.is_dir() else [workdir]
 
 
 def group_runs(runs: list[RunResult]) -> tuple[list[str], list[Group]]:
@@ -90,43 +115,95 @@ def group_runs(runs: list[RunResult]) -> tuple[list[str], list[Group]]:
                   for members in groups.values()]
 
 
-def summarize(root: str | Path, metric: str = "exact_match", split: str = "test",
-              out: str | Path | None = None) -> str:
-  """Writes summary.md, summary.json and one `<metric>_vs_length_<split>.png` per evaluation
-  split into `out` (default: ROOT); returns the Markdown. Unknown metric or split: ValueError."""
-  root, out = Path(root), Path(out or root)
+@dataclasses.dataclass(frozen=True)
+class Summary:
+  """A sweep root read and grouped: what `summarize` and `report` write out."""
+
+  root: Path
+  metrics: tuple[str, ...]  # the first ranks the groups
+  split: str  # the evaluation split that ranks the groups
+  splits: tuple[str, ...]  # evaluation splits of the task, e.g. ('test', 'test_long')
+  varied: list[str]  # config fields that differ between groups
+  names: dict[str, str]  # varied field -> short column name
+  groups: list[Group]  # ranked, best first
+  num_runs: int
+  unfinished: list[str]
+
+  def label(self, group: Group) -> str:
+    """'decoder=luong, hidden_size=75': the group's values of the varied fields."""
+    fields = ", ".join(f"{self.names[k]}={_format(v)}" for k, v in group.fields.items())
+    return fields or f"mean of {len(group.runs)} run(s)"
+
+  def table(self, metric: str) -> list[str]:
+    """Markdown rows: varied fields, seeds, params, then per split 'mean ± std [95% CI]'."""
+    header = [self.names[k] for k in self.varied] + ["seeds", "params"] + [
+        f"{split} {metric}" for split in self.splits]
+    rows = [[_format(g.fields[k]) for k in self.varied]
+            + [str(len(g.runs)), f"{g.runs[0].num_params:,}"]
+            + [_mean_std_ci(g.stats(split, metric)) for split in self.splits]
+            for g in self.groups]
+    align = ["---"] * len(self.varied) + ["---:"] * (len(header) - len(self.varied))
+    return ["| " + " | ".join(row) + " |" for row in (header, align, *rows)]
+
+  def record(self) -> dict:
+    """The numbers as JSON: per group its fields, runs, seeds, parameter count and stats."""
+    return {
+        "root": str(self.root), "metrics": list(self.metrics), "split": self.split,
+        "varied_fields": self.varied, "confidence": CONFIDENCE,
+        "groups": [{"fields": g.fields, "runs": [r.name for r in g.runs],
+                    "seeds": [r.config.get("seed") for r in g.runs],
+                    "num_params": g.runs[0].num_params,
+                    "metrics": {m: {s: g.stats(s, m) for s in self.splits}
+                                for m in self.metrics}} for g in self.groups],
+        "unfinished": self.unfinished,
+    }
+
+
+def read_summary(root: str | Path, metrics: str | Sequence[str] = "exact_match",
+                 split: str = "test") -> Summary:
+  """Reads and groups the runs of `root`; `metrics` is one name, a comma-separated list or a
+  sequence. An unknown metric or split is a one-line ValueError naming the choices."""
+  root = Path(root)
+  if not root.is_dir():
+    raise ValueError(f"no sweep root {root}")
+  metrics = tuple(m.strip() for m in metrics.split(",")) if isinstance(metrics, str) else tuple(
+      metrics)
   runs, unfinished = load_runs(root)
   varied, groups = group_runs(runs)
-  splits = list(dict.fromkeys(s for run in runs for s in run.eval_splits))
+  splits = tuple(dict.fromkeys(s for run in runs for s in run.eval_splits))
   if runs:
     _check_choice("split", split, splits)
-    _check_choice("metric", metric, sorted({k for run in runs for s in splits
-                                            for k in run.results.get(s, {}) if "/" not in k}))
-  groups = rank(groups, split, metric)
-  out.mkdir(parents=True, exist_ok=True)
-  names = _short_names(varied)
-  written = [path.name for path in plot_length_curves(groups, names, splits, metric, out)]
+    known = sorted({k for run in runs for s in splits for k in run.results.get(s, {})
+                    if "/" not in k})
+    for metric in metrics:
+      _check_choice("metric", metric, known)
+  return Summary(root, metrics, split, splits, varied, _short_names(varied),
+                 rank(groups, split, metrics[0]), len(runs), unfinished)
 
-  lines = [f"# {root}: {metric}", "",
-           f"{len(groups)} group(s) of {len(runs)} finished run(s), ranked by {split}; "
-           "mean ± sample std over seeds.", ""]
-  if groups:
-    lines += _table(groups, varied, names, splits, metric) + [""]
-  if unfinished:
-    lines += [f"Unfinished (no results.json): {', '.join(unfinished)}", ""]
+
+def summarize(root: str | Path, metric: str | Sequence[str] = "exact_match", split: str = "test",
+              out: str | Path | None = None) -> str:
+  """Writes summary.md, summary.json and one `<metric>_vs_length_<split>.png` per metric and
+  evaluation split into `out` (default: ROOT); returns the Markdown. Unknown metric or split:
+  ValueError."""
+  summary = read_summary(root, metric, split)
+  out = Path(out or summary.root)
+  out.mkdir(parents=True, exist_ok=True)
+  written = [path.name for m in summary.metrics for path in plot_length_curves(summary, m, out)]
+  lines = [f"# {summary.root}: {', '.join(summary.metrics)}", "",
+           f"{len(summary.groups)} group(s) of {summary.num_runs} finished run(s), ranked by "
+           f"{summary.split}; mean ± sample std over seeds [{CONFIDENCE:.0%} confidence interval "
+           "of the mean, Student's t].", ""]
+  for m in summary.metrics:
+    lines += summary.table(m) + [""] if summary.groups else []
+  if summary.unfinished:
+    lines += [f"Unfinished (no results.json): {', '.join(summary.unfinished)}", ""]
   if written:
     lines += ["Plots: " + ", ".join(written), ""]
   markdown = "\n".join(lines)
   (out / "summary.md").write_text(markdown)
-  record = {
-      "root": str(root), "metric": metric, "split": split, "varied_fields": varied,
-      "groups": [{"fields": g.fields, "runs": [r.name for r in g.runs],
-                  "seeds": [r.config.get("seed") for r in g.runs],
-                  "num_params": g.runs[0].num_params,
-                  "metrics": {s: g.stats(s, metric) for s in splits}} for g in groups],
-      "unfinished": unfinished, "plots": written,
-  }
-  (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n")
+  (out / "summary.json").write_text(json.dumps({**summary.record(), "plots": written},
+                                               indent=2) + "\n")
   return markdown
 
 
@@ -141,31 +218,32 @@ def rank(groups: list[Group], split: str, metric: str) -> list[Group]:
   return sorted(groups, key=key)
 
 
-def plot_length_curves(groups: list[Group], names: dict[str, str], splits: list[str], metric: str,
-                       out: Path) -> list[Path]:
-  """One `<metric>_vs_length_<split>.png` per split with per-length values: a line per group."""
+def plot_length_curves(summary: Summary, metric: str, out: Path,
+                       groups: Sequence[Group] | None = None) -> list[Path]:
+  """One `<metric>_vs_length_<split>.png` per split with per-length values: a line per group
+  (default: every group) at the mean over seeds, in a band of the 95% t-interval."""
   written = []
-  for split in splits:
-    curves = {_label(group, names): curve for group in groups
-              if (curve := _mean_length_curve(group, split, metric))}
+  for split in summary.splits:
+    curves, bands = {}, {}
+    for group in summary.groups if groups is None else groups:
+      curve = length_curve(group, split, metric)
+      if curve:
+        label = summary.label(group)
+        curves[label] = curve[0], [c["mean"] for c in curve[1]]
+        bands[label] = tuple([np.nan if c["ci95"] is None else c["ci95"][i] for c in curve[1]]
+                             for i in (0, 1))
     if curves:
       name = metric.replace("_", " ")
       written.append(plots.plot_metric_vs_length(
-          curves, out / f"{metric}_vs_length_{split}.png", name,
-          title=f"{split}: {name} by source length, mean over seeds"))
+          curves, out / f"{metric}_vs_length_{split}.png", name, bands=bands,
+          title=f"{split}: {name} by source length\n(mean over seeds, band: "
+                f"{CONFIDENCE:.0%} t-interval)"))
   return written
 
 
-def _table(groups, varied, names, splits, metric) -> list[str]:
-  header = [names[k] for k in varied] + ["seeds", "params"] + [f"{s} {metric}" for s in splits]
-  rows = [[_format(g.fields[k]) for k in varied] + [str(len(g.runs)), f"{g.runs[0].num_params:,}"]
-          + [_mean_std(g.stats(s, metric)) for s in splits] for g in groups]
-  align = ["---"] * len(varied) + ["---:"] * (len(header) - len(varied))
-  return ["| " + " | ".join(row) + " |" for row in (header, align, *rows)]
-
-
-def _mean_length_curve(group: Group, split: str, metric: str) -> tuple[list, list] | None:
-  """(bucket labels, mean over the group's runs), or None if no run has per-length values."""
+def length_curve(group: Group, split: str, metric: str) -> tuple[list[str], list[dict]] | None:
+  """(bucket labels, `describe` of the group's runs per bucket), or None if no run has
+  per-length values."""
   values = collections.defaultdict(list)
   for run in group.runs:
     try:
@@ -177,7 +255,7 @@ def _mean_length_curve(group: Group, split: str, metric: str) -> tuple[list, lis
   if not values:
     return None
   labels = sorted(values, key=lambda label: parse_bucket_label(label)[0])
-  return labels, [float(np.mean(values[label])) for label in labels]
+  return labels, [describe(values[label]) for label in labels]
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -196,15 +274,14 @@ def _short_names(keys: list[str]) -> dict[str, str]:
   return {k: k.rsplit(".", 1)[-1] if last[k.rsplit(".", 1)[-1]] == 1 else k for k in keys}
 
 
-def _label(group: Group, names: dict[str, str]) -> str:
-  fields = ", ".join(f"{names[k]}={_format(v)}" for k, v in group.fields.items())
-  return fields or f"mean of {len(group.runs)} run(s)"
-
-
-def _mean_std(stats: dict | None) -> str:
+def _mean_std_ci(stats: dict | None) -> str:
+  """'0.7000 ± 0.2000 [0.2032, 1.1968]': mean ± sample std [95% t-interval]."""
   if stats is None:
     return "–"
-  return f"{stats['mean']:.4f}" + ("" if stats["std"] is None else f" ± {stats['std']:.4f}")
+  if stats["std"] is None:
+    return f"{stats['mean']:.4f}"
+  low, high = stats["ci95"]
+  return f"{stats['mean']:.4f} ± {stats['std']:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def _format(value) -> str:

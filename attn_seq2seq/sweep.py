@@ -37,12 +37,13 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from attn_seq2seq import progress, train
+from attn_seq2seq import machine, progress, train
 from attn_seq2seq.data.config import dataset_spec
 
 RESULTS_FILE = "results.json"  # written by train_and_evaluate at the end of a run
 LOG_FILE = "log.txt"  # stdout + stderr of every launch of a run, appended, in its workdir
 SWEEP_FILE = "sweep.json"  # the expanded runs, the command and the date, in ROOT
+LAUNCHES_FILE = "launches.jsonl"  # one line per launch of a run and per sweep invocation, in ROOT
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _POLL_SECONDS = 0.2
 
@@ -188,6 +189,14 @@ def launch(runs: list[dict], root: str | Path, parallel: int = 1,
   queue = [run for run in runs if run["name"] not in status]
   echo(f"{len(runs)} runs: {len(status)} finished, {len(queue)} to run")
   num_to_run, running = len(queue), {}  # running: name -> (process, log file, start time)
+  sweep_started = _now(), time.monotonic()
+
+  def ended(name: str, started: float) -> str:
+    """Records the launch of `name` that began at `started` (status[name] set) in LAUNCHES_FILE."""
+    seconds = time.monotonic() - started
+    record_launch(root, {"run": name, "status": status[name], "seconds": round(seconds, 1)})
+    return progress.duration(seconds)
+
   try:
     with _sigterm_as_keyboard_interrupt():
       while queue or running:
@@ -202,23 +211,41 @@ def launch(runs: list[dict], root: str | Path, parallel: int = 1,
             continue
           log.close()
           del running[name]
-          took = progress.duration(time.monotonic() - started)
           if process.returncode == 0:
             status[name] = "done"
-            echo(f"done {name} in {took}")
+            echo(f"done {name} in {ended(name, started)}")
           else:
             status[name] = f"failed (exit {process.returncode})"
-            echo(f"FAILED {name} after {took} (exit {process.returncode}): "
+            echo(f"FAILED {name} after {ended(name, started)} (exit {process.returncode}): "
                  f"{_last_line(root / name / LOG_FILE)}")
   except KeyboardInterrupt:
     echo(f"stopping {len(running)} running run(s); each saves a checkpoint")
     for process, _, _ in running.values():
       process.terminate()  # SIGTERM: main saves a checkpoint and exits
-    for name, (process, log, _) in running.items():
+    for name, (process, log, started) in running.items():
       process.wait()
       log.close()
       status[name] = "stopped"
+      ended(name, started)
+  finally:
+    record_launch(root, {"sweep": "launch", "started": sweep_started[0],
+                         "seconds": round(time.monotonic() - sweep_started[1], 1),
+                         "launched": [name for name, s in status.items() if s != "finished"],
+                         "host": machine.host()})
   return status
+
+
+def record_launch(root: Path, record: dict) -> None:
+  """Appends `record` (with the time it ends) as one line of ROOT/LAUNCHES_FILE: the record of
+  wall time per run and per sweep invocation that `report` publishes. Only the launcher writes
+  it, one whole line per write."""
+  Path(root).mkdir(parents=True, exist_ok=True)
+  with open(Path(root) / LAUNCHES_FILE, "a") as f:
+    f.write(json.dumps({"ended": _now(), **record}) + "\n")
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _start(run: dict, root: Path) -> tuple[subprocess.Popen, object, float]:

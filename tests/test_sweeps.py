@@ -238,22 +238,48 @@ def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
   first, second = record["groups"]  # ranked by test exact match, best first
   assert first["fields"] == {"model.decoder": "bahdanau", "model.hidden_size": 256}
   assert first["seeds"] == [0, 1, 2] and first["num_params"] == 1256
-  assert first["metrics"]["test"]["mean"] == pytest.approx(0.7)
-  assert first["metrics"]["test"]["std"] == pytest.approx(0.2)
-  assert first["metrics"]["test_long"]["mean"] == pytest.approx(0.2)
+  assert first["metrics"]["exact_match"]["test"]["mean"] == pytest.approx(0.7)
+  assert first["metrics"]["exact_match"]["test"]["std"] == pytest.approx(0.2)
+  assert first["metrics"]["exact_match"]["test_long"]["mean"] == pytest.approx(0.2)
   assert second["seeds"] == [0, 1]
-  assert second["metrics"]["test"]["std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+  assert second["metrics"]["exact_match"]["test"]["std"] == pytest.approx(
+      np.std([0.2, 0.4], ddof=1))
   assert record["unfinished"] == ["luong_s0", "never_started"]
 
   markdown = (tmp_path / "summary.md").read_text()
   assert markdown in capsys.readouterr().out
   assert "| decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |" \
       in markdown
-  assert "| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 | 0.2000 ± 0.1000 |" in markdown
+  assert ("| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 [0.2032, 1.1968] "
+          "| 0.2000 ± 0.1000 [-0.0484, 0.4484] |") in markdown
   assert "Unfinished (no results.json): luong_s0, never_started" in markdown
   for split in ("test", "test_long"):
     assert (tmp_path / f"exact_match_vs_length_{split}.png").stat().st_size > 0
   assert not (tmp_path / "exact_match_vs_length_validation.png").exists()
+
+
+@pytest.mark.parametrize("values, t_quantile", [
+    ([0.5, 0.7, 0.9], 4.303),  # t(0.975, 2 dof) from a printed table
+    ([0.2, 0.4], 12.706),  # t(0.975, 1 dof)
+    ([0.1, 0.2, 0.4, 0.3, 0.6, 0.5], 2.571),  # t(0.975, 5 dof)
+])
+def test_confidence_interval_is_the_students_t_interval(values, t_quantile):
+  stats = summary.describe(values)
+  half = t_quantile * np.std(values, ddof=1) / np.sqrt(len(values))  # by hand
+  assert stats["ci95"] == pytest.approx([np.mean(values) - half, np.mean(values) + half], abs=1e-3)
+  assert summary.describe([0.5])["ci95"] is None  # one seed: no interval
+
+
+def test_stacked_run_members_are_read_as_runs_of_one_group(tmp_path):
+  for seed, (test, test_long) in enumerate([(0.5, 0.1), (0.7, 0.2), (0.9, 0.3)]):
+    write_fake_run(tmp_path / "bahdanau" / summary.MEMBERS_DIR / f"seed_{seed}", "bahdanau", 256,
+                   seed, test, test_long)
+  (tmp_path / "bahdanau" / "results.json").write_text("{}")  # the stacked run is finished
+  write_fake_run(tmp_path / "fixed_init_s0", "fixed_init", 382, 0, 0.2, 0.0)
+  result = summary.read_summary(tmp_path)
+  bahdanau = next(g for g in result.groups if g.fields["model.decoder"] == "bahdanau")
+  assert bahdanau.stats("test", "exact_match")["n"] == 3
+  assert [r.name for r in bahdanau.runs] == [f"bahdanau/members/seed_{k}" for k in range(3)]
 
 
 def test_summarize_ranks_by_the_chosen_split(fake_root, tmp_path):

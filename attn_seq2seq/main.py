@@ -5,7 +5,9 @@
 
 Re-running the same command on the same workdir resumes from the latest checkpoint. SIGTERM or
 Ctrl-C saves a checkpoint and exits. Multi-host: pass --multihost (or set JAX_COORDINATOR_ADDRESS)
-on every host; `jax.distributed.initialize()` runs before anything else touches JAX.
+on every host; `jax.distributed.initialize()` runs before anything else touches JAX. Compiled
+steps are cached on disk for the next run: --compilation_cache=DIR|none (default
+~/.cache/attn_seq2seq/jax; see attn_seq2seq/compilation_cache.py).
 """
 
 import logging as py_logging
@@ -20,12 +22,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from attn_seq2seq import compilation_cache
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/dates.py:quick.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIHOST = flags.DEFINE_bool(
     "multihost", None, "Call jax.distributed.initialize() (default: if JAX_COORDINATOR_ADDRESS "
     "is set).")
+_COMPILATION_CACHE = flags.DEFINE_string("compilation_cache", None, compilation_cache.FLAG_HELP)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -70,6 +75,7 @@ def main(argv):
   from attn_seq2seq import mesh  # noqa: PLC0415  (imports jax)
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
+  compilation_cache.enable(_COMPILATION_CACHE.value)  # before the first compilation
   from attn_seq2seq import progress, train  # noqa: PLC0415
   import tensorflow_datasets as tfds  # noqa: PLC0415
 

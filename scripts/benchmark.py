@@ -10,7 +10,11 @@ Measures, in one process:
   * achieved GFLOP/s by the reference FLOP model below, and its fraction of the float32 matmul
     peak measured in the same run (the best of a few square matmuls, all cores);
   * greedy and beam-5 decoding throughput (sentences/s, compilation excluded) on
-    `--decode_sentences` validation sentences, length-sorted into batches of `--decode_batch_size`.
+    `--decode_sentences` validation sentences, length-sorted into batches of `--decode_batch_size`;
+  * with `--cache_startup` (the default), the startup of two more runs in fresh processes, the
+    same config with JAX's persistent compilation cache in a new directory: the first run fills
+    it, the second (what every later run of a sweep pays) loads its compiled steps from it.
+    The measurements above run without the cache.
 
 FLOP model (the "useful" work of the issue's reference architecture): 2 x the multiply-adds of
 the encoder's input and recurrent matmuls (both directions), the key projection (once per
@@ -46,6 +50,12 @@ _DECODE_BATCH = flags.DEFINE_integer("decode_batch_size", 64, "Sentences per sea
 _BEAM = flags.DEFINE_integer("beam_size", 5, "Beam size of the beam-search measurement.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained run whose parameters decoding uses.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON here.")
+_CACHE_STARTUP = flags.DEFINE_bool(
+    "cache_startup", True, "Also measure the startup of a first and a second identical run "
+    "with the persistent compilation cache (two more processes).")
+_STARTUP_ONLY = flags.DEFINE_string(
+    "startup_only", None, "Internal (--cache_startup): print the startup JSON of one run using "
+    "this compilation cache directory, and exit.")
 
 
 def matmul_peak_gflops(n: int = 2048, seconds: float = 2.0) -> float:
@@ -154,6 +164,50 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
   }, state.params
 
 
+def first_step_seconds(config, task, mesh) -> dict:
+  """Startup of a run, as `benchmark_training` (and train_and_evaluate) start: seconds from
+  process start, and from init, to the first finished training step."""
+  import jax  # noqa: PLC0415
+
+  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq import train  # noqa: PLC0415
+
+  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  seed = jax.random.key(config.seed)
+  init_rng = jax.random.fold_in(seed, 0)
+  dropout_rng = jax.device_put(jax.random.fold_in(seed, 1), mesh_lib.replicated(mesh))
+  sharding = mesh_lib.data_sharding(mesh)
+  batch = next(task.train_batches(config.batch_size, seed=config.seed))
+  start = time.perf_counter()
+  compiling = train.compile_in_background(
+      fns.train_step, fns.abstract_state(init_rng), mesh_lib.global_shapes(batch, sharding),
+      dropout_rng)
+  state = fns.init(init_rng)
+  compiling.result()
+  _, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
+  jax.block_until_ready(metrics)
+  end = time.perf_counter()
+  return {"startup_seconds": end - _PROCESS_START, "init_compile_and_first_step_seconds":
+          end - start}
+
+
+def startup_with_compilation_cache(argv: list[str]) -> dict:
+  """Startup of two identical runs in fresh processes (this command with `--startup_only`)
+  sharing a new, empty compilation cache: the first compiles and fills it, the second loads."""
+  import subprocess  # noqa: PLC0415
+  import tempfile  # noqa: PLC0415
+
+  with tempfile.TemporaryDirectory(prefix="benchmark_jax_cache_") as cache:
+    runs = []
+    for _ in range(2):
+      args = [sys.executable, *argv, f"--startup_only={cache}"]
+      out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+      runs.append(json.loads(out.strip().splitlines()[-1]))
+    entries = len(os.listdir(cache))
+  return {"cache": "a new directory: empty for the first run, filled by it for the second",
+          "cache_entries": entries, "first_run": runs[0], "second_run": runs[1]}
+
+
 def benchmark_decoding(config, task, params) -> dict:
   import numpy as np  # noqa: PLC0415
 
@@ -236,12 +290,16 @@ def main(argv):
   del argv
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq import data  # noqa: PLC0415
+  from attn_seq2seq import compilation_cache, data  # noqa: PLC0415
   from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
 
+  compilation_cache.enable(_STARTUP_ONLY.value or "none")  # measurements below: no cache
   config = _CONFIG.value
   task = data.load_task(config.data)
   mesh = mesh_lib.make_mesh()
+  if _STARTUP_ONLY.value:
+    print(json.dumps(first_step_seconds(config, task, mesh)))
+    return
   training, params = benchmark_training(config, task, mesh)
   peaks = [matmul_peak_gflops()]
   if _WORKDIR.value:
@@ -251,6 +309,8 @@ def main(argv):
   peaks.append(matmul_peak_gflops())
   peak = max(peaks)  # a busy moment can only lower a measurement
   training["fraction_of_matmul_peak"] = training["gflops_per_second"] / peak
+  if _CACHE_STARTUP.value:  # last: its two processes would slow the measurements above
+    training["startup_with_compilation_cache"] = startup_with_compilation_cache(sys.argv)
   report = {
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "command": " ".join([os.path.basename(sys.executable), *sys.argv]),

@@ -5,6 +5,9 @@
   this cuts compile time by about 2.5x. Tests check invariants, never speed.
 * One OpenBLAS thread: NumPy's QR (orthogonal initialisers) otherwise contends with XLA's threads
   and the pytest-xdist workers, and sometimes takes seconds instead of milliseconds.
+* The runs the tests start as subprocesses (`attn_seq2seq.main`, sweeps, Ray tasks) use a
+  throwaway compilation cache, never the user's ~/.cache/attn_seq2seq/jax (set after JAX's
+  import, so the tests' own process compiles without one).
 """
 
 import os
@@ -16,6 +19,14 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_opt
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
+
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="attn_seq2seq_jax_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 import sys  # noqa: E402

@@ -134,6 +134,13 @@ class Summary:
     fields = ", ".join(f"{self.names[k]}={_format(v)}" for k, v in group.fields.items())
     return fields or f"mean of {len(group.runs)} run(s)"
 
+  def find(self, **fields) -> list[Group]:
+    """The groups whose runs have these config values, e.g. `find(model__decoder='luong')`
+    (dots in field names written as double underscores)."""
+    wanted = {k.replace("__", "."): v for k, v in fields.items()}
+    return [g for g in self.groups
+            if all(g.runs[0].config.get(k) == v for k, v in wanted.items())]
+
   def table(self, metric: str) -> list[str]:
     """Markdown rows: varied fields, seeds, params, then per split 'mean ± std [95% CI]'."""
     header = [self.names[k] for k in self.varied] + ["seeds", "params"] + [

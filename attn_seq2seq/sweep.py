@@ -55,17 +55,22 @@ class SweepError(Exception):
 def load_sweep(spec: str) -> list[dict]:
   """The runs of `spec` = 'experiments/<file>.py[:arg]' (`get_sweep(arg)`), with checked names."""
   path, _, arg = spec.partition(":")
+  try:
+    runs = load_module(path).get_sweep(arg or None)
+  except ValueError as e:  # e.g. an unknown variant
+    raise SweepError(f"{spec}: {e}") from None
+  check_runs(runs)
+  return runs
+
+
+def load_module(path: str | Path):
+  """The sweep file at `path` (experiments/<file>.py) as a module."""
   if not Path(path).is_file():
     raise SweepError(f"no sweep file {path}")
   module_spec = importlib.util.spec_from_file_location(f"sweep_{Path(path).stem}", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  try:
-    runs = module.get_sweep(arg or None)
-  except ValueError as e:  # e.g. an unknown variant
-    raise SweepError(f"{spec}: {e}") from None
-  check_runs(runs)
-  return runs
+  return module
 
 
 def check_runs(runs: list[dict]) -> None:

@@ -140,6 +140,11 @@ class Task:
     self._check_split(split)
     return self._texts[split].targets
 
+  def source_texts(self, split: str) -> list[str]:
+    """Per example id, its source string (as a user would type it)."""
+    self._check_split(split)
+    return self._texts[split].sources
+
   def source_tokens(self, split: str) -> list[list[str]]:
     """Per example id, its source token strings (plot axes)."""
     self._check_split(split)

@@ -22,7 +22,7 @@ from attn_seq2seq.models.params import abstract_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
-SPECS = [f"experiments/{p.name}{arg}" for p in SWEEP_FILES for arg in ("", ":quick")]
+SPECS = [f"experiments/{p.name}{arg}" for p in SWEEP_FILES for arg in ("", ":cpu", ":quick")]
 
 
 def load_module(path: Path):
@@ -88,6 +88,7 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
 
 
 @pytest.mark.parametrize("spec", ["experiments/attention_vs_fixed.py",
+                                  "experiments/attention_vs_fixed.py:cpu",
                                   "experiments/attention_vs_fixed.py:quick"])
 def test_size_matched_runs_are_within_2_percent(spec, sweeps):
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size

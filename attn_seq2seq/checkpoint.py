@@ -6,14 +6,35 @@
 A thin wrapper over `orbax.checkpoint.CheckpointManager`: keeps the last N, saves asynchronously
 (the device-to-host copy happens before `save` returns, so the donated state may be reused), and
 restores onto the shardings of a template state. No pickle anywhere.
+
+Resuming (`restore_latest`) takes the newest intact step: a step that cannot be read (a truncated
+array file, missing metadata, an empty step directory) or does not fit the model (another hidden
+size) is skipped with one warning naming it and its cause, and moved to
+`<workdir>/damaged_checkpoints/<step>` (kept for inspection, out of the way of new saves). When
+no step is usable, `CheckpointError` names the directory and the cause; for a model that does not
+fit, the first parameter whose shape differs, with both shapes.
 """
 
+import contextlib
+import functools
+import gc
+import logging
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import jax
+from absl import logging as absl_logging
 
 ITEMS = ("state", "data")  # the two items of every checkpoint step (see the module docstring)
+
+
+DAMAGED_DIR = "damaged_checkpoints"  # beside the checkpoint directory, see the module docstring
+
+
+class CheckpointError(Exception):
+  """No usable checkpoint to resume from; the message is one line naming the directory."""
 
 
 class Checkpointer:
@@ -52,6 +73,47 @@ class Checkpointer:
         state=args.StandardRestore(abstract), data=args.JsonRestore()))
     return restored["state"], restored["data"]
 
+  def restore_latest(self, template_state: Any) -> tuple[Any, Any, int] | None:
+    """`(state, data_state, step)` of the newest intact step shaped as `template_state`, or None
+    if there is no checkpoint; unusable newer steps are skipped with a warning and moved aside
+    (see the module docstring). Raises `CheckpointError` if no step is usable."""
+    directory = Path(self._manager.directory)
+    problems = []  # (step, cause), newest first
+    for step in sorted(self.all_steps(), reverse=True):
+      cause = incompatibility(directory / str(step), template_state)
+      if cause is None:
+        try:
+          with quiet_failed_restore():
+            state, data_state = self.restore(template_state, step)
+        except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for bad files)
+          cause = f"unreadable: {type(e).__name__}: {first_line(e)}"
+      if cause is None:
+        for bad_step, bad_cause in problems:
+          moved = self._move_aside(directory / str(bad_step))
+          absl_logging.warning("skipped checkpoint step %d in %s (%s); resuming from step %d "
+                               "(the damaged step is kept in %s)", bad_step, directory, bad_cause,
+                               step, moved)
+        if problems:
+          self._manager.reload()
+        return state, data_state, step
+      problems.append((step, cause))
+    if not problems:
+      return None
+    (step, cause), others = problems[0], [s for s, _ in problems[1:]]
+    raise CheckpointError(
+        f"no usable checkpoint in {directory}: step {step}: {cause}"
+        + (f" (steps {', '.join(map(str, others))} too)" if others else "")
+        + "; use a new workdir, or move the checkpoints away to train from scratch")
+
+  def _move_aside(self, step_dir: Path) -> Path:
+    target = step_dir.parent.parent / DAMAGED_DIR / step_dir.name
+    if jax.process_index() == 0 and step_dir.exists():
+      target.parent.mkdir(exist_ok=True)
+      if target.exists():
+        shutil.rmtree(target)
+      shutil.move(step_dir, target)
+    return target
+
   def wait(self) -> None:
     """Blocks until every started save is on disk."""
     self._manager.wait_until_finished()
@@ -64,3 +126,104 @@ def _abstract(x):
   if isinstance(x, jax.ShapeDtypeStruct):
     return x
   return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))
+
+
+def incompatibility(step_dir: Path, template_state: Any) -> str | None:
+  """Why the saved train state in `step_dir` cannot be restored as `template_state` (missing or
+  unreadable metadata, a parameter missing or shaped differently, naming it and both shapes), or
+  None when its metadata fits."""
+  import orbax.checkpoint as ocp  # noqa: PLC0415
+
+  state_dir = step_dir / ITEMS[0]
+  if not (state_dir / "_METADATA").is_file():
+    return f"unreadable: no {state_dir / '_METADATA'}" + (
+        " (empty step directory)" if not any(step_dir.iterdir()) else "")
+  try:
+    with _quiet_orbax_warnings():
+      metadata = ocp.StandardCheckpointer().metadata(state_dir)
+    saved = _shapes(getattr(metadata, "item_metadata", metadata))
+  except Exception as e:  # noqa: BLE001
+    return f"unreadable metadata: {type(e).__name__}: {first_line(e)}"
+  wanted = _shapes(template_state)
+  for name, shape in wanted.items():
+    if name not in saved:
+      return f"incompatible model: parameter {name} is not in the checkpoint"
+    if saved[name] is not None and tuple(saved[name]) != tuple(shape):
+      return (f"incompatible model: parameter {name} has shape {tuple(saved[name])} in the "
+              f"checkpoint but {tuple(shape)} in the model")
+  extra = sorted(set(saved) - set(wanted))
+  if extra:
+    return f"incompatible model: the checkpoint has parameter {extra[0]}, the model does not"
+  return None
+
+
+def _shapes(tree: Any) -> dict[str, tuple | None]:
+  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {"/".join(_key_name(k) for k in path): getattr(leaf, "shape", None) for path, leaf in flat}
+
+
+def _key_name(key) -> str:
+  for attr in ("name", "key", "idx"):
+    if hasattr(key, attr):
+      return str(getattr(key, attr))
+  return str(key)
+
+
+class _DropOrbaxWarnings(logging.Filter):
+  def filter(self, record: logging.LogRecord) -> bool:
+    return "orbax" not in record.pathname
+
+
+@contextlib.contextmanager
+def _quiet_orbax_warnings():
+  """Orbax warns about its own metadata files (e.g. `_CHECKPOINT_METADATA` of an old layout)
+  while reading metadata; the caller reports what matters."""
+  handler_filter = _DropOrbaxWarnings()
+  absl_logger = logging.getLogger("absl")
+  absl_logger.addFilter(handler_filter)
+  try:
+    yield
+  finally:
+    absl_logger.removeFilter(handler_filter)
+
+
+@contextlib.contextmanager
+def quiet_failed_restore():
+  """Keeps a corrupt checkpoint to one error message instead of pages of tracebacks.
+
+  When one array fails to read, orbax raises that error, but its other reads are still in
+  flight: their callbacks fail later with "Event loop is closed", their coroutines are closed
+  with an exception (both reported through `sys.unraisablehook`, possibly after the error has
+  propagated) and their asyncio tasks, never awaited, are logged when collected. These reports,
+  and only these, are dropped while restoring and, after a failure, for the rest of the process.
+  """
+  previous_hook, asyncio_logger = sys.unraisablehook, logging.getLogger("asyncio")
+  sys.unraisablehook = functools.partial(_drop_orphaned_read_errors, previous_hook)
+  asyncio_logger.addFilter(_drop_orphaned_task_errors)
+  try:
+    yield
+  except BaseException:
+    gc.collect()  # the orphaned tasks are logged (and dropped) now
+    raise
+  sys.unraisablehook = previous_hook
+  asyncio_logger.removeFilter(_drop_orphaned_task_errors)
+
+
+def _drop_orphaned_read_errors(previous_hook, unraisable) -> None:
+  error, culprit = unraisable.exc_value, unraisable.object
+  closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+  orphaned_read = (getattr(culprit, "cr_code", None) is not None
+                   and "orbax" in getattr(culprit.cr_code, "co_filename", ""))
+  if not (closed_loop or orphaned_read):
+    previous_hook(unraisable)
+
+
+def _drop_orphaned_task_errors(record: logging.LogRecord) -> bool:
+  return not record.getMessage().startswith("Task exception was never retrieved")
+
+
+def first_line(e: BaseException, max_chars: int = 300) -> str:
+  """The first line of `e`'s message, without tensorstore's JSON spec, at most `max_chars`."""
+  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+  line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
+  return line if len(line) <= max_chars else line[: max_chars - 3] + "..."

@@ -13,7 +13,7 @@ allowed, so every output ends with EOS, and a forced EOS is scored with its mode
 like any other token. `max_steps` is static and sizes the output buffers (default: the limit of a
 source as long as `src_ids`), so a search compiles once per (batch, src_len) shape and option set.
 The loop stops as soon as every sentence has finished: it runs for the longest output of the
-batch, not for `max_steps`.
+batch, not for `max_steps`, and never for more than `max_steps`, whatever the scores.
 
 Scores: `log_probs` is the model log-probability of an output (the sum of its token
 log-probabilities, EOS included); `scores = log_probs / length_penalty(lengths, alpha)`, the GNMT
@@ -125,7 +125,7 @@ def greedy_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: ja
       "tokens": jnp.full((batch, max_steps), PAD_ID, jnp.int32),
       "attn": jnp.zeros((batch, max_steps, src_len), jnp.float32),
   }
-  s = jax.lax.while_loop(lambda s: ~jnp.all(s["finished"]), body, init)
+  s = jax.lax.while_loop(lambda s: (s["t"] < max_steps) & ~jnp.all(s["finished"]), body, init)
   return SearchOutput(s["tokens"], s["lengths"], s["log_probs"],
                       _normalise(s["log_probs"], s["lengths"], alpha), s["attn"], s["t"])
 
@@ -157,8 +157,9 @@ def beam_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.
   """
   if not 1 <= n_best <= beam_size:
     raise ValueError(f"need 1 <= n_best <= beam_size, got n_best={n_best}, beam_size={beam_size}")
-  if alpha < 0:
-    raise ValueError(f"alpha must be >= 0 (the stopping bound assumes it), got {alpha}")
+  if not (math.isfinite(alpha) and alpha >= 0):
+    raise ValueError(f"alpha={alpha} is out of range; allowed: a finite number >= 0 (the "
+                     "stopping bound assumes it)")
   step_fn, encoded, carry, max_lens, max_steps = _setup(
       model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies=beam_size)
   batch, src_len = src_ids.shape
@@ -215,7 +216,8 @@ def beam_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.
       "tokens": jnp.full((flat, max_steps), PAD_ID, jnp.int32),
       "attn": jnp.zeros((flat, max_steps, src_len), jnp.float32),
   }
-  s = jax.lax.while_loop(lambda s: ~jnp.all(done(s)), body, init)
+  # Bounded by max_steps whatever the scores (NaN scores never compare as done).
+  s = jax.lax.while_loop(lambda s: (s["t"] < max_steps) & ~jnp.all(done(s)), body, init)
   best = lambda x: x.reshape((batch, k) + x.shape[1:])[:, :n_best]  # [flat, ...] -> [b, n, ...]
   return SearchOutput(best(s["tokens"]), s["lengths"][:, :n_best], s["log_probs"][:, :n_best],
                       s["scores"][:, :n_best], best(s["attn"]), s["t"])

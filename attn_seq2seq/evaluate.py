@@ -1,7 +1,10 @@
 r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
 
     python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
-        [--beam_size=5 --alpha=0.6] [--checkpoint_step=S]
+        [--beam_size=5 --alpha=0.6] [--checkpoint_step=S] [--data_dir=DIR]
+
+The dataset is read from `--data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets),
+never from a path recorded in the run's config.json: a workdir is data, not instructions.
 
 Decodes every example of the split (the `Evaluator` of training: data-parallel over all devices,
 the run's `eval_batch_size` rounded up to a multiple of the device count, its output length
@@ -11,12 +14,13 @@ reverse), overall and per source-length bucket (`by_length/<lo>-<hi>/<metric>`).
 
 The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
 training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, with `/step<S>` appended when
-the checkpoint is not the step of the run's final results. Other entries are kept. The headline
-metrics and the per-length rows are printed as a table.
+the checkpoint is not the step of the run's final results. Other entries are kept: the file is
+merged under a lock and replaced atomically (`workdir.merge_results`), and an unreadable
+results.json is reported before anything is decoded. The headline metrics and the per-length rows
+are printed as a table.
 """
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -25,9 +29,10 @@ from pathlib import Path
 import jax
 from absl import app, flags, logging
 
-from attn_seq2seq import decode
+from attn_seq2seq import cli, decode
 from attn_seq2seq import mesh as mesh_lib
 from attn_seq2seq import run as run_lib
+from attn_seq2seq import workdir as workdir_lib
 from attn_seq2seq.evaluator import Evaluator
 from attn_seq2seq.metrics import BY_LENGTH
 from attn_seq2seq.progress import results_table
@@ -38,6 +43,9 @@ _RUN_FLAGS = run_lib.define_flags()
 flags.adopt_module_key_flags(run_lib)
 _SPLIT = flags.DEFINE_string("split", "test", "Split of the run's task to score, e.g. test or "
                              "test_long.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
+    "~/tensorflow_datasets); prepared there if missing.")
 
 
 def results_key(split: str, beam_size: int = 1, alpha: float = 0.0,
@@ -50,13 +58,29 @@ def results_key(split: str, beam_size: int = 1, alpha: float = 0.0,
   return key if step_suffix is None else f"{key}/step{step_suffix}"
 
 
-def evaluate_run(run: run_lib.Run, split: str, *, beam_size: int = 1,
-                 alpha: float = 0.0) -> dict[str, float]:
+def default_data_dir() -> str:
+  """$TFDS_DATA_DIR, else ~/tensorflow_datasets (TFDS's own default)."""
+  return os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+
+
+def evaluate_run(run: run_lib.Run, split: str, *, beam_size: int = 1, alpha: float = 0.0,
+                 data_dir: str | None = None) -> dict[str, float]:
   """The metrics of `run` on `split` (see the module docstring); greedy search for
-  `beam_size == 1`, else beam search. Raises `RunError` for a split the task does not have."""
+  `beam_size == 1`, else beam search. The dataset is read from `data_dir` (default:
+  `default_data_dir()`), never from the run's recorded config. Raises `RunError` for a split the
+  task does not have or data that cannot be read."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS)
 
-  task = data.load_task(run.config.data, vocabs=(run.src_vocab, run.tgt_vocab))
+  data_config = run.config.data.copy_and_resolve_references()
+  data_config.data_dir = data_dir or default_data_dir()
+  data_path = os.path.expanduser(data_config.data_dir)
+  if os.path.exists(data_path) and not os.path.isdir(data_path):
+    raise run_lib.RunError(f"data directory {data_config.data_dir} is a file; pass --data_dir "
+                           "or set TFDS_DATA_DIR to a directory")
+  try:
+    task = data.load_task(data_config, vocabs=(run.src_vocab, run.tgt_vocab))
+  except data.DataError as e:
+    raise run_lib.RunError(str(e)) from None
   if split not in task.splits:
     raise run_lib.RunError(f"{task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
   mesh = mesh_lib.make_mesh()
@@ -84,13 +108,9 @@ def write_results(workdir: str | Path, split: str, metrics: dict, *, beam_size: 
   """Stores `metrics` in the run's results.json under `results_key` (with `/step<S>` unless
   `step` is the step of the final results there), keeping every other entry; the file is
   replaced atomically. Returns the key."""
-  path = Path(workdir) / RESULTS_FILE
-  results = json.loads(path.read_text()) if path.exists() else {}
+  results = workdir_lib.read_results(workdir)
   key = results_key(split, beam_size, alpha, None if results.get("step") == step else step)
-  results[key] = metrics
-  temporary = path.with_name(f".{RESULTS_FILE}.tmp")
-  temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-  os.replace(temporary, path)
+  workdir_lib.merge_results(workdir, {key: metrics})
   return key
 
 
@@ -112,15 +132,17 @@ def main(argv: Sequence[str]) -> None:
   workdir, beam_size, alpha = (_RUN_FLAGS.workdir.value, _RUN_FLAGS.beam_size.value,
                                _RUN_FLAGS.alpha.value)
   try:
+    workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
     run = run_lib.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
-    metrics = evaluate_run(run, _SPLIT.value, beam_size=beam_size, alpha=alpha)
-  except run_lib.RunError as e:
+    metrics = evaluate_run(run, _SPLIT.value, beam_size=beam_size, alpha=alpha,
+                           data_dir=_DATA_DIR.value)
+    key = write_results(workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha,
+                        step=run.step)
+  except (run_lib.RunError, workdir_lib.WorkdirError) as e:
     sys.exit(f"error: {e}")
-  key = write_results(workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha,
-                      step=run.step)
   print(metrics_table(key, metrics))
   print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

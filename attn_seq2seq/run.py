@@ -14,13 +14,10 @@ of its files) raises `RunError` with a one-line message naming the path, which t
 without a traceback.
 """
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import json
-import logging
-import sys
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -120,44 +117,12 @@ def restore_params(directory: Path, abstract_params: Any, step: int | None = Non
     args = ocp.args.PyTreeRestore(target, partial_restore=True,
                                   restore_args=ocp.checkpoint_utils.construct_restore_args(target))
     try:
-      with _quiet_failed_restore():
+      with checkpoint.quiet_failed_restore():
         restored = manager.restore(step, args=ocp.args.Composite(state=args))
     except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for a bad file)
       raise RunError(f"cannot restore checkpoint {directory / str(step)}: "
                      f"{type(e).__name__}: {_first_line(e)}") from None
   return restored["state"]["params"], step
-
-
-@contextlib.contextmanager
-def _quiet_failed_restore():
-  """Keeps a corrupt checkpoint to one error message instead of pages of tracebacks.
-
-  When one array fails to read, orbax raises that error, but its other reads are still in
-  flight: their callbacks fail later with "Event loop is closed" (reported through
-  `sys.unraisablehook`, possibly after the error has propagated) and their asyncio tasks, never
-  awaited, are logged when collected. Both kinds of report, and only those, are dropped while
-  restoring and, after a failure, for the rest of the process.
-  """
-  previous_hook, asyncio_logger = sys.unraisablehook, logging.getLogger("asyncio")
-  sys.unraisablehook = functools.partial(_drop_closed_loop_errors, previous_hook)
-  asyncio_logger.addFilter(_drop_orphaned_task_errors)
-  try:
-    yield
-  except BaseException:
-    gc.collect()  # the orphaned tasks are logged (and dropped) now
-    raise
-  sys.unraisablehook = previous_hook
-  asyncio_logger.removeFilter(_drop_orphaned_task_errors)
-
-
-def _drop_closed_loop_errors(previous_hook, unraisable) -> None:
-  error = unraisable.exc_value
-  if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
-    previous_hook(unraisable)
-
-
-def _drop_orphaned_task_errors(record: logging.LogRecord) -> bool:
-  return not record.getMessage().startswith("Task exception was never retrieved")
 
 
 def _abstract_params(model, sharding) -> Any:
@@ -176,11 +141,7 @@ def _read_json(path: Path) -> dict:
     raise RunError(f"cannot read {path}: {_first_line(e)}") from None
 
 
-def _first_line(e: BaseException, max_chars: int = 300) -> str:
-  """The first line of `e`'s message, without tensorstore's JSON spec, at most `max_chars`."""
-  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-  line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
-  return line if len(line) <= max_chars else line[: max_chars - 3] + "..."
+_first_line = checkpoint.first_line
 
 
 # -- command-line flags shared by `translate` and `evaluate` ------------------------------------
@@ -211,5 +172,8 @@ def define_flags() -> RunFlags:
           "alpha", 0.0, "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
           lower_bound=0.0),
   )
+  flags.register_validator(
+      "alpha", lambda alpha: math.isfinite(alpha) and alpha >= 0,
+      message="--alpha must be a finite number >= 0 (0: no length normalisation)")
   flags.mark_flag_as_required("workdir")
   return holders

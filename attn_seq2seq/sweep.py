@@ -161,9 +161,33 @@ def is_finished(workdir: str | Path) -> bool:
   return (Path(workdir) / RESULTS_FILE).exists()
 
 
+def changed_runs(root: str | Path, runs: list[dict]) -> list[str]:
+  """How the runs recorded in ROOT/sweep.json differ from `runs` (the sweep file's definition
+  now): `'<name> (changed)'`, `'<name> (added)'`, `'<name> (removed)'`; [] if there is no
+  sweep.json or nothing differs. The recorded command lines are not compared."""
+  path = Path(root) / SWEEP_FILE
+  if not path.exists():
+    return []
+  try:
+    recorded = json.loads(path.read_text())["runs"]
+    before = {run["name"]: _definition(run) for run in recorded}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise SweepError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+  now = {run["name"]: _definition(run) for run in runs}
+  return ([f"{name} (changed)" for name in now if name in before and before[name] != now[name]]
+          + [f"{name} (added)" for name in now if name not in before]
+          + [f"{name} (removed)" for name in before if name not in now])
+
+
+def _definition(run: dict) -> dict:
+  """A run's definition as JSON would store it, without its recorded command line."""
+  return json.loads(json.dumps({k: v for k, v in run.items() if k != "command"}, default=str))
+
+
 def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[str]) -> Path:
   """ROOT/sweep.json: the sweep spec, the command that ran it, the date and every expanded run
-  with its command line."""
+  with its command line. A definition it replaces (`--allow_changed`) is kept under
+  `previous_definitions`."""
   root = Path(root)
   root.mkdir(parents=True, exist_ok=True)
   record = {
@@ -173,6 +197,10 @@ def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[s
       "runs": [{**run, "command": shlex.join(command(run, root))} for run in runs],
   }
   path = root / SWEEP_FILE
+  if changed_runs(root, runs):
+    old = json.loads(path.read_text())
+    history = old.pop("previous_definitions", [])
+    record["previous_definitions"] = [*history, old]
   path.write_text(json.dumps(record, indent=2) + "\n")
   return path
 
@@ -261,8 +289,20 @@ def _start(run: dict, root: Path) -> tuple[subprocess.Popen, object, float]:
   log.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')} {shlex.join(args)}\n")
   log.flush()
   process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=_die_with_parent)
   return process, log, time.monotonic()
+
+
+def _die_with_parent() -> None:
+  """In the child, before exec: SIGTERM when the launcher dies, even by SIGKILL (Linux
+  PR_SET_PDEATHSIG; elsewhere a no-op), so no trainer outlives its sweep (main saves a
+  checkpoint on SIGTERM; the re-run resumes it)."""
+  try:
+    import ctypes  # noqa: PLC0415
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
 
 
 def _last_line(path: Path, max_bytes: int = 4096) -> str:

@@ -10,7 +10,7 @@ dropped), and tokenised with the run's saved source vocabulary; a symbol outside
 values beam search with GNMT length normalisation `--alpha`; the output length limit is the run's
 (`decode_max_len_a * source length + decode_max_len_b`).
 
-* An empty line (no tokens) gives an empty output line.
+* An empty line (no tokens, or only whitespace) gives an empty output line.
 * A line longer than `--max_src_len` tokens is reported by line number on stderr and gives an
   empty output line. Default: for the location scorer, the source positions it can address;
   otherwise twice the longest training source (the range the `test_long` splits probe).
@@ -41,6 +41,7 @@ from typing import BinaryIO, TextIO
 import numpy as np
 from absl import app, flags, logging
 
+from attn_seq2seq import cli
 from attn_seq2seq import run as run_lib
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
@@ -143,7 +144,8 @@ class Translator:
     src_vocab, tgt_vocab = self.run.src_vocab, self.run.tgt_vocab
     flat_ids, lengths = src_vocab.encode_batch(lines)
     ids = np.split(flat_ids, np.cumsum(lengths)[:-1])
-    todo = [i for i, n in enumerate(lengths) if 0 < n <= self.max_src_len]
+    todo = [i for i, n in enumerate(lengths)
+            if 0 < n <= self.max_src_len and lines[i].strip()]  # whitespace only: empty
     outputs = dict(zip(todo, self._decode([ids[i] for i in todo])))
     translations = []
     for i, line in enumerate(lines):
@@ -247,11 +249,35 @@ def main(argv: Sequence[str]) -> None:
   except (run_lib.RunError, ValueError) as e:
     sys.exit(f"error: {e}")
   try:
+    _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
     with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
       translate_stream(translator, source, sink, batch_size=_BATCH_SIZE.value,
                        attention_dir=_ATTENTION_DIR.value)
   except InputError as e:
     sys.exit(f"error: {e}")
+
+
+def _check_paths(input_path: str | None, output_path: str | None,
+                 attention_dir: str | None) -> None:
+  """`InputError` before anything is read or written: --output naming the --input file (opening
+  it for writing would empty the input), an output whose directory does not exist, an
+  --attention_dir that is a file."""
+  if input_path is not None and output_path is not None:
+    same = Path(input_path).resolve() == Path(output_path).resolve() or (
+        Path(output_path).exists() and Path(input_path).exists()
+        and Path(input_path).samefile(output_path))
+    if same:
+      raise InputError(f"--output={output_path} is the --input file; writing it would erase the "
+                       "input: choose another output file")
+  if output_path is not None:
+    if Path(output_path).is_dir():
+      raise InputError(f"cannot write --output {output_path}: it is a directory")
+    if not Path(output_path).absolute().parent.is_dir():
+      raise InputError(f"cannot write --output {output_path}: no directory "
+                       f"{Path(output_path).absolute().parent}")
+  if attention_dir is not None and Path(attention_dir).exists() and not Path(
+      attention_dir).is_dir():
+    raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
 
 
 def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]:
@@ -274,4 +300,4 @@ def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

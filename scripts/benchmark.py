@@ -44,10 +44,14 @@ from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/reverse.py:benchmark",
                                           "Config to benchmark.", lock_config=True)
-_STEPS = flags.DEFINE_integer("steps", 40, "Timed training steps (after compilation).")
-_DECODE_SENTENCES = flags.DEFINE_integer("decode_sentences", 1000, "Validation sentences decoded.")
-_DECODE_BATCH = flags.DEFINE_integer("decode_batch_size", 64, "Sentences per search batch.")
-_BEAM = flags.DEFINE_integer("beam_size", 5, "Beam size of the beam-search measurement.")
+_STEPS = flags.DEFINE_integer("steps", 40, "Timed training steps (after compilation).",
+                              lower_bound=1)
+_DECODE_SENTENCES = flags.DEFINE_integer("decode_sentences", 1000, "Validation sentences decoded.",
+                                         lower_bound=1)
+_DECODE_BATCH = flags.DEFINE_integer("decode_batch_size", 64, "Sentences per search batch.",
+                                     lower_bound=1)
+_BEAM = flags.DEFINE_integer("beam_size", 5, "Beam size of the beam-search measurement.",
+                             lower_bound=1)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained run whose parameters decoding uses.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON here.")
 _CACHE_STARTUP = flags.DEFINE_bool(
@@ -329,4 +333,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from attn_seq2seq import cli  # noqa: PLC0415
+
+  app.run(main, flags_parser=cli.parse_flags)

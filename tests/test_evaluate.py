@@ -24,6 +24,13 @@ def workdir(quick_reverse_run, tmp_path):
   return copy
 
 
+@pytest.fixture(autouse=True)
+def data_dir(quick_reverse_run, monkeypatch):
+  """evaluate reads the dataset from --data_dir or TFDS_DATA_DIR, never from config.json."""
+  record = json.loads((quick_reverse_run / "config.json").read_text())
+  monkeypatch.setenv("TFDS_DATA_DIR", record["config"]["data"]["data_dir"])
+
+
 def read_results(workdir: Path) -> dict:
   return json.loads((workdir / "results.json").read_text())
 

@@ -149,8 +149,9 @@ def reference_state_template(config):
 
 
 def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
-  """An infinite learning rate turns the parameters to inf/NaN at step 1; step 2's loss is NaN."""
-  config = make_config(optimizer="sgd", learning_rate=float("inf"), grad_clip_norm=0.0,
+  """A learning rate beyond float32 (finite as a config value, inf on the device) turns the
+  parameters to inf/NaN at step 1; step 2's loss is NaN."""
+  config = make_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0,
                        checkpoint_every_steps=1)
   with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
     train.train_and_evaluate(config, tmp_path)

@@ -7,6 +7,7 @@
 
 from attn_seq2seq.data.config import get_data_config
 from attn_seq2seq.data.pipeline import Batch, TrainBatches
+from attn_seq2seq.data.records import DataError
 from attn_seq2seq.data.task import Task, load_task, load_vocabs
 from attn_seq2seq.data.vocab import (
     BOS_ID,
@@ -19,6 +20,6 @@ from attn_seq2seq.data.vocab import (
 )
 
 __all__ = [
-    'BOS_ID', 'EOS_ID', 'PAD_ID', 'UNK_ID', 'Batch', 'SentencePieceVocabulary', 'Task',
+    'BOS_ID', 'EOS_ID', 'PAD_ID', 'UNK_ID', 'Batch', 'DataError', 'SentencePieceVocabulary', 'Task',
     'TokenVocabulary', 'TrainBatches', 'Vocabulary', 'get_data_config', 'load_task', 'load_vocabs',
 ]

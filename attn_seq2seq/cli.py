@@ -1,0 +1,62 @@
+"""What every command line of the package shares: flag errors as one line on stderr.
+
+    app.run(main, flags_parser=cli.parse_flags)
+
+absl reports a bad flag with a "FATAL Flags parsing error" line and a help hint, and a config
+file that fails to load (missing, a directory, no `get_config`, raising) as a traceback through
+`ml_collections`. `parse_flags` turns each into `error: <one line naming the flag and value>` and
+exit status 1.
+"""
+
+import sys
+from pathlib import Path
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing whose errors (a misspelt `--config.` override, an unknown config variant,
+  a config file that is missing or is a directory or has no `get_config`, a value out of a flag's
+  bounds) are one line on stderr instead of a traceback."""
+  from absl import flags  # noqa: PLC0415
+
+  problem = _config_file_problem(argv)
+  if problem:
+    sys.exit(f"error: {problem}")
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # noqa: BLE001  (anything raised while parsing is a usage error)
+    sys.exit(f"error: {one_line(e, argv)}")
+
+
+def _config_file_problem(argv: list[str]) -> str | None:
+  """What is wrong with the file of `--config=FILE[:ARG]`, if anything can be told up front."""
+  values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+  values += [argv[i + 1] for i, a in enumerate(argv[1:-1], start=1) if a == "--config"]
+  for value in values:
+    path = Path(value.split(":", 1)[0])
+    if not path.exists():
+      return f"--config={value}: no such config file {path}"
+    if path.is_dir():
+      return f"--config={value}: {path} is a directory; allowed: a Python file defining get_config"
+  return None
+
+
+def one_line(e: BaseException, argv: list[str]) -> str:
+  """The message of a flag-parsing error `e` as one line (see `parse_flags`)."""
+  cause = e
+  while cause is not None and not isinstance(cause, KeyError):
+    cause = cause.__context__
+  if cause is not None and cause.args and isinstance(cause.args[0], str):
+    # ml_collections: "'lerning_rate'\nDid you mean "learning_rate" instead of "lerning_rate"?"
+    field, _, hint = cause.args[0].partition("\n")
+    name = field.strip("'")
+    overrides = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+    path = next((a[len("--"):] for a in overrides if a.split(".")[-1] == name), f"config.{name}")
+    return f"unknown config field {path}" + (f"; {hint[0].lower()}{hint[1:]}" if hint else "")
+  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+  if "has no attribute 'get_config'" in str(e):
+    config = next((a for a in argv if a.startswith("--config=")), "--config")
+    return f"{config}: the file does not define get_config(arg)"
+  if "Error whilst parsing config file" in str(e):  # the config file raised: keep its message
+    return f"{lines[0].split(': Error whilst')[0]}: {lines[-1].split(': ', 1)[-1]}"
+  parts = " ".join(lines).split(": ")
+  return ": ".join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1])

@@ -10,6 +10,7 @@ comma-separated list of variants such as `quick` (the smoke-test size), e.g.
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from attn_seq2seq.models.config import get_model_config
 
@@ -19,7 +20,9 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   from attn_seq2seq.data.config import get_data_config  # noqa: PLC0415
 
   config = ml_collections.ConfigDict()
-  config.seed = 0  # model init, dropout and training-data order all derive from it
+  config.seed = 0  # model init, dropout and (unless data_order_seed is set) training-data order
+  config.data_order_seed = placeholder(int)  # training-data order; None: follows `seed`
+  config.seeds = ()  # stacked run of these seeds, e.g. --config.seeds=0,1,2 (members.py); (): solo
   config.dtype = "float32"  # computation dtype: float32 | bfloat16 (accelerators); params stay f32
 
   config.batch_size = 64  # global: split over all devices of all hosts (must divide evenly)

@@ -12,6 +12,10 @@ heatmaps of a few fixed examples.
 
 Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
 forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
+
+`evaluate_stack(params, split, plot_dirs=...)` evaluates the members of a stacked run (params with
+a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and greedy
+search are vmapped over the members, and it returns one such dict per member.
 """
 
 import functools
@@ -22,8 +26,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from attn_seq2seq import members, steps
 from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import steps
 
 EOS_ID, PAD_ID = 2, 0
 
@@ -40,11 +44,27 @@ def strip_output(ids: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _jitted_eval_step(model, mesh):
-  """One jitted eval step per (model, mesh), shared by every Evaluator (compiled once)."""
-  return jax.jit(functools.partial(steps.eval_step, model=model),
+def _jitted_eval_step(model, mesh, stacked: bool = False):
+  """One jitted eval step per (model, mesh), shared by every Evaluator (compiled once);
+  `stacked`: vmapped over `[members, ...]` params."""
+  eval_step = functools.partial(steps.eval_step, model=model)
+  return jax.jit(members.stack_eval_step(eval_step) if stacked else eval_step,
                  in_shardings=(mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)),
                  out_shardings=mesh_lib.replicated(mesh))
+
+
+@functools.lru_cache(maxsize=8)
+def _stacked_greedy(model, max_len_a: float, max_len_b: float):
+  """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
+  [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
+  from attn_seq2seq import decode  # noqa: PLC0415
+
+  def greedy(params, src_ids, src_lengths):
+    out = decode.greedy_search(model, {"params": params}, src_ids, src_lengths,
+                               max_len_a=max_len_a, max_len_b=max_len_b)
+    return out.tokens, out.attn_weights
+
+  return jax.jit(jax.vmap(greedy, in_axes=(0, None, None)))
 
 
 class Evaluator:
@@ -78,30 +98,61 @@ class Evaluator:
   def evaluate(self, params, split: str, *, plot_dir: str | Path | None = None) -> dict[str, float]:
     """Metrics of `params` on `split` (see the module docstring); heatmaps of the first
     `num_plots` examples of the split into `plot_dir` (process 0) when given."""
+    return self._evaluate(params, split, [plot_dir], stacked=False)[0]
+
+  def evaluate_stack(self, params, split: str, *,
+                     plot_dirs: list[str | Path | None]) -> list[dict[str, float]]:
+    """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
+    eval step and greedy search); `plot_dirs` has one entry (or None) per member."""
+    if self._search != self._greedy:
+      raise ValueError("evaluate_stack decodes with greedy search only; evaluate one member's "
+                       "params with evaluate() to use another search")
+    return self._evaluate(params, split, list(plot_dirs), stacked=True)
+
+  def _evaluate(self, params, split: str, plot_dirs: list, stacked: bool) -> list[dict]:
     task = self._task
     keep_attention = "alignment" in task.metrics
+    num_members = len(plot_dirs)
+    if stacked:
+      eval_step = _jitted_eval_step(self._model, self._mesh, stacked=True)
+      greedy = _stacked_greedy(self._model, self._max_len_a, self._max_len_b)
+      search = lambda params, batch: greedy(params, batch["src_ids"], batch["src_lengths"])
+    else:  # one member: host arrays get a member axis of 1, device code is untouched
+      eval_step, search = self._eval_step, self._search
     tf_metrics = []
-    hyps, attention, src_lengths = {}, {}, {}
+    hyps, attention, src_lengths = ([{} for _ in plot_dirs] for _ in range(3))
     batches = task.eval_batches(split, self._batch_size, shard_index=jax.process_index(),
                                 num_shards=jax.process_count())
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
-      tf_metrics.append(self._eval_step(params, batch))
-      tokens, attn = self._search(params, batch)  # [B, L], [B, L, S] on the devices
+      tf_metrics.append(eval_step(params, batch))
+      tokens, attn = search(params, batch)  # [(members,) B, L], [(members,) B, L, S] on devices
       tokens, example_ids, lengths = mesh_lib.to_host(
           (tokens, batch["example_ids"], batch["src_lengths"]))
       real = example_ids[example_ids >= 0]
       if keep_attention or (real.size and real.min() < self._num_plots):
         attn = mesh_lib.to_host(attn)  # only fetched when scored or plotted
+        attn = attn if stacked else attn[None]
+      tokens = tokens if stacked else tokens[None]  # [members, B, L]
       for row in np.flatnonzero(example_ids >= 0):
         example = int(example_ids[row])
-        hyps[example] = strip_output(tokens[row])
-        src_lengths[example] = int(lengths[row])
-        if keep_attention or example < self._num_plots:
-          # [output tokens incl. EOS, source length]
-          attention[example] = attn[row, : len(hyps[example]) + 1, : lengths[row]]
+        for m in range(num_members):
+          hyps[m][example] = strip_output(tokens[m, row])
+          src_lengths[m][example] = int(lengths[row])
+          if keep_attention or example < self._num_plots:
+            # [output tokens incl. EOS, source length]
+            attention[m][example] = attn[m, row, : len(hyps[m][example]) + 1, : lengths[row]]
 
-    summed = steps.sum_metrics(jax.device_get(tf_metrics))
+    summed = jax.device_get(tf_metrics)
+    summed = members.split_metrics(summed, num_members) if stacked else [summed]
+    return [self._score(split, steps.sum_metrics(summed[m]), hyps[m], attention[m],
+                        src_lengths[m], plot_dirs[m]) for m in range(num_members)]
+
+  def _score(self, split: str, summed, hyps: dict, attention: dict, src_lengths: dict,
+             plot_dir) -> dict[str, float]:
+    """The results of one model: teacher-forced sums and decoded outputs by example id."""
+    task = self._task
+    keep_attention = "alignment" in task.metrics
     results = steps.normalize(summed)
     results["loss"] = results.pop("nll")
     results["perplexity"] = math.exp(min(results["loss"], 100.0))

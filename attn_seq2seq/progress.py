@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from attn_seq2seq import steps
+from attn_seq2seq import members, steps
 
 
 class Interval:
@@ -40,7 +40,16 @@ class Interval:
 
   def scalars(self, step: int) -> dict[str, float]:
     """`train/*` means of the (sum, count) metrics, steps/s and target tokens/s."""
-    summed = steps.sum_metrics(jax.device_get(self._metrics))
+    return self._scalars(step, jax.device_get(self._metrics))
+
+  def member_scalars(self, step: int, num_members: int) -> list[dict[str, float]]:
+    """`scalars` of each member of a stacked run (metrics with `[members]` leaves; every member
+    trains on all the target tokens)."""
+    per_member = members.split_metrics(jax.device_get(self._metrics), num_members)
+    return [self._scalars(step, metrics) for metrics in per_member]
+
+  def _scalars(self, step: int, host_metrics: list) -> dict[str, float]:
+    summed = steps.sum_metrics(host_metrics)
     scalars = {f"train/{k}": v for k, v in steps.normalize(summed).items()}
     elapsed = max(time.perf_counter() - self._start - self._paused, 1e-9)
     scalars["train/steps_per_sec"] = (step - self._first_step) / elapsed

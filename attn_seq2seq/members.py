@@ -1,0 +1,147 @@
+"""Stacked seeds: several seeds of one config trained as one compiled program.
+
+    python -m attn_seq2seq.main --config=configs/dates.py --workdir=runs/dates_s012 \
+        --config.seeds=0,1,2
+
+`config.seeds` (a tuple; empty = a solo run of `config.seed`, exactly as before) lists the
+members. Their parameters and optimizer states carry a leading member axis `[members, ...]`; the
+train and eval steps are `jax.vmap`ped over it inside the same jitted, mesh-sharded step as a solo
+run (members replicated, the batch split over 'data'), and every member sees the same batches.
+Member k has the initialisation and the dropout stream of the solo run with seed k (init key
+`fold_in(key(k), 0)`, dropout key `fold_in(key(k), 1)`); the training-data order is
+`config.data_order_seed` (None: follows `config.seed`) for all of them. So member k *is* the solo
+run `--config.seed=k --config.data_order_seed=<the stack's data order seed>`: the same initial
+parameters bit for bit, then the same training up to float32 rounding (a vmapped matmul may sum
+in another order).
+
+Workdir of a stacked run:
+    config.json, src_vocab.json, tgt_vocab.json   the stacked run's config (with `seeds`)
+    checkpoints/<step>/                           the whole stack ([members, ...]) + data position
+    members/seed_<k>/                             one solo-run workdir per member: config.json (its
+                                                  `seed`, `seeds` empty, `data_order_seed` set),
+                                                  vocabularies, metrics.jsonl, tensorboard/,
+                                                  plots/, results.json, exactly as a solo run's
+    results.json                                  {"members": ["members/seed_0", ...], "step": N}
+                                                  written last: the stack has finished
+"""
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from attn_seq2seq import steps
+
+MEMBERS_DIR = "members"  # <workdir>/members/seed_<k>/: one solo-run workdir per member
+
+
+class Member(NamedTuple):
+  """One model of a run: the run itself (solo) or one member of a stack."""
+
+  seed: int  # its init and dropout seed
+  index: int | None  # its position on the member axis; None: a solo run (no member axis)
+  workdir: Path  # where its config.json, metrics, plots and results.json go
+  config: ml_collections.ConfigDict  # what its config.json records
+
+
+def member_seeds(config: ml_collections.ConfigDict) -> tuple[int, ...] | None:
+  """The seeds of a stacked run, or None for a solo run (`seeds` empty); a one-line ValueError
+  for a repeated or non-integer seed."""
+  seeds = tuple(config.get("seeds") or ())
+  if not seeds:
+    return None
+  if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    raise ValueError(f"seeds={seeds} must be integers, e.g. --config.seeds=0,1,2")
+  if len(set(seeds)) != len(seeds):
+    raise ValueError(f"seeds={seeds} repeats a seed; each member needs its own seed")
+  return seeds
+
+
+def data_order_seed(config: ml_collections.ConfigDict) -> int:
+  """The seed of the training-data order: `data_order_seed`, or `seed` when that is None."""
+  order = config.get("data_order_seed")
+  return config.seed if order is None else int(order)
+
+
+def member_dir(workdir: str | Path, seed: int) -> Path:
+  return Path(workdir) / MEMBERS_DIR / f"seed_{seed}"
+
+
+def members_of(config: ml_collections.ConfigDict, workdir: str | Path) -> list[Member]:
+  """The models `config` trains in `workdir`: itself, or one `Member` per seed of the stack."""
+  seeds = member_seeds(config)
+  if seeds is None:
+    return [Member(config.seed, None, Path(workdir), config)]
+  return [Member(seed, k, member_dir(workdir, seed), member_config(config, seed))
+          for k, seed in enumerate(seeds)]
+
+
+def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
+  """The config of the solo run that member `seed` of stacked `config` equals: `seed` set,
+  `seeds` empty, the stack's data order made explicit in `data_order_seed`."""
+  member = config.copy_and_resolve_references()
+  member.data_order_seed = data_order_seed(config)
+  member.seed = seed
+  member.seeds = ()
+  return member
+
+
+def seed_keys(seeds: tuple[int, ...] | int, stream: int) -> jax.Array:
+  """`fold_in(key(seed), stream)` (0: init, 1: dropout): one key, or `[members]` keys."""
+  if isinstance(seeds, int):
+    return jax.random.fold_in(jax.random.key(seeds), stream)
+  return jnp.stack([jax.random.fold_in(jax.random.key(s), stream) for s in seeds])
+
+
+def take(tree: Any, index: int | None) -> Any:
+  """Member `index` of a stacked pytree (`[members, ...]` leaves); the tree itself for None."""
+  return tree if index is None else jax.tree.map(lambda x: x[index], tree)
+
+
+# -- stacking the steps ---------------------------------------------------------------------------
+
+
+def stack_init(init_one):
+  """`rngs [members] -> TrainState` with `[members, ...]` params and optimizer state and a scalar
+  step, from `init_one(rng) -> TrainState`. `lax.map`, not vmap: each member is initialised by
+  exactly the solo computation (bit-identical parameters; a vmapped QR would round differently)."""
+  def init(rngs):
+    state = jax.lax.map(init_one, rngs)
+    return state._replace(step=state.step[0])
+  return init
+
+
+def stack_train_step(train_step):
+  """`train_step(state, batch, rng)` vmapped over the members: `state` has `[members, ...]`
+  params and optimizer state and a scalar step, `rng` is `[members]` dropout keys, the batch is
+  shared. Returns `(state, metrics)` with `[members]` metric sums and counts."""
+  axes = steps.TrainState(step=None, params=0, opt_state=0)
+  return jax.vmap(train_step, in_axes=(axes, None, 0), out_axes=(axes, 0))
+
+
+def stack_eval_step(eval_step):
+  """`eval_step(params, batch)` vmapped over `[members, ...]` params; the batch is shared."""
+  return jax.vmap(eval_step, in_axes=(0, None))
+
+
+def split_metrics(metrics: Any, num_members: int) -> list[Any]:
+  """Host-side metrics with `[members]` leaves -> one pytree of scalars per member."""
+  return [jax.tree.map(lambda x, k=k: np.asarray(x)[k], metrics) for k in range(num_members)]
+
+
+# -- the record of a finished stack ---------------------------------------------------------------
+
+
+def stack_results(members: list[Member], workdir: Path, step: int) -> dict:
+  """The stacked run's own results.json: where its members' results are, and the final step."""
+  return {"members": [str(m.workdir.relative_to(workdir)) for m in members], "step": step}
+
+
+def read_member_results(workdir: str | Path, results: dict) -> dict[str, dict]:
+  """Member path (relative to `workdir`) -> that member's results.json, for a stack's `results`."""
+  return {path: json.loads((Path(workdir) / path / "results.json").read_text())
+          for path in results["members"]}

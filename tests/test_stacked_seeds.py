@@ -1,0 +1,185 @@
+"""Stacked seeds: member k of a stacked run is the solo run with seed k (same data order).
+
+The step-level test trains a tiny model for 20 steps on fake batches, stacked and solo, on 1 and on
+4 fake CPU devices. The run-level tests train `dates:quick` with `seeds=0,1,2`: the layout, each
+member's outputs against the solo run, and a run killed after its first checkpoint that resumes to
+the same results.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from attn_seq2seq import members, train
+from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq.checkpoint import Checkpointer
+from attn_seq2seq.config import base_config
+from attn_seq2seq.sweep import run_config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_steps import SRC_VOCAB, TGT_VOCAB, fake_batch  # noqa: E402
+
+sys.path.pop(0)
+
+SEEDS = (0, 1, 2)
+
+
+def tiny_config(**overrides) -> ml_collections.ConfigDict:
+  config = base_config("dates")
+  config.model.update(embed_size=16, hidden_size=16, attention_size=16)
+  config.update(dict(dropout=0.1, num_train_steps=20, batch_size=8), **overrides)
+  return config
+
+
+@pytest.mark.parametrize("num_devices", [1, 4])
+def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices):
+  mesh = mesh_lib.make_mesh(jax.devices()[:num_devices])
+  data = mesh_lib.data_sharding(mesh)
+  batches = [mesh_lib.to_global(fake_batch(seed=i), data) for i in range(20)]
+
+  stack = train.make_train_functions(tiny_config(seeds=SEEDS), SRC_VOCAB, TGT_VOCAB, mesh)
+  state = stack.init(members.seed_keys(SEEDS, 0))
+  initial = jax.device_get(state.params)
+  dropout = members.seed_keys(SEEDS, 1)
+  stack_losses = []
+  for batch in batches:
+    state, metrics = stack.train_step(state, batch, dropout)
+    stack_losses.append(np.asarray(metrics["loss"][0]) / np.asarray(metrics["loss"][1]))
+  assert int(state.step) == 20
+  stack_params = jax.device_get(state.params)
+
+  solo = train.make_train_functions(tiny_config(), SRC_VOCAB, TGT_VOCAB, mesh)
+  for k, seed in enumerate(SEEDS):
+    solo_state = solo.init(members.seed_keys(seed, 0))
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(solo_state.params),
+                 members.take(initial, k))  # the same initialisation, bit for bit
+    for step, batch in enumerate(batches):
+      solo_state, metrics = solo.train_step(solo_state, batch, members.seed_keys(seed, 1))
+      loss = float(metrics["loss"][0]) / float(metrics["loss"][1])
+      np.testing.assert_allclose(stack_losses[step][k], loss, rtol=2e-6, err_msg=f"step {step}")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5),
+                 members.take(stack_params, k), jax.device_get(solo_state.params))
+  # Not vacuous: the members differ from each other, and training moved them.
+  first, second = (jax.tree.leaves(members.take(stack_params, k))[0] for k in (0, 1))
+  assert np.abs(first - second).max() > 1e-2
+  assert stack_losses[-1].mean() < stack_losses[0].mean()
+
+
+def test_seeds_and_data_order_seed_are_config_fields():
+  config = base_config("dates")
+  assert members.member_seeds(config) is None and members.data_order_seed(config) == 0
+  config.seed = 5
+  assert members.data_order_seed(config) == 5  # follows `seed` unless set
+  config.data_order_seed = 2
+  assert members.data_order_seed(config) == 2
+  swept = run_config({"name": "s012", "config": "configs/dates.py:quick",
+                      "overrides": {"seeds": "0,1,2"}})  # how a sweep expresses a stacked group
+  assert swept.seeds == SEEDS and swept.seed == 0
+  member = members.member_config(swept, 2)
+  assert (member.seed, member.seeds, member.data_order_seed) == (2, (), 0)
+  with pytest.raises(ValueError, match=r"^seeds=\(0, 0\) repeats a seed") as error:
+    train.check_config(tiny_config(seeds=(0, 0)))
+  assert "\n" not in str(error.value)
+
+
+# -- whole runs -------------------------------------------------------------------------------------
+
+
+def load_config(**overrides):
+  sys.path.insert(0, str(ROOT))
+  try:
+    from configs import dates  # noqa: PLC0415
+  finally:
+    sys.path.pop(0)
+  config = dates.get_config("quick")
+  config.update(dict(log_every_steps=1), **overrides)
+  return config
+
+
+@pytest.fixture(scope="module")
+def make_config(tmp_path_factory):
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  return lambda **overrides: load_config(**{"data": {"data_dir": data_dir}}, **overrides)
+
+
+@pytest.fixture(scope="module")
+def stacked_run(make_config, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("stacked")
+  return workdir, train.train_and_evaluate(make_config(seeds=SEEDS), workdir)
+
+
+def read_json(path):
+  return json.loads(Path(path).read_text())
+
+
+def metrics_lines(workdir):
+  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, tmp_path):
+  workdir, results = stacked_run
+  assert results == {"members": [f"members/seed_{s}" for s in SEEDS], "step": 4}
+  assert read_json(workdir / "results.json") == results
+  assert read_json(workdir / "config.json")["config"]["seeds"] == list(SEEDS)
+  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [2, 4]
+  assert not (workdir / "metrics.jsonl").exists()
+
+  solo = train.train_and_evaluate(make_config(seed=1, data_order_seed=0), tmp_path)
+  member = workdir / "members" / "seed_1"
+  assert read_json(member / "config.json") == read_json(tmp_path / "config.json")
+  assert sorted(p.name for p in member.iterdir()) == sorted(
+      p.name for p in tmp_path.iterdir() if p.name != "checkpoints")
+  assert list((member / "tensorboard").glob("events.out.tfevents.*"))
+  member_results = read_json(member / "results.json")
+  assert member_results["attention_plots"] == solo["attention_plots"]
+  for plot in member_results["attention_plots"]:
+    assert (member / plot).read_bytes()[:4] == b"\x89PNG"
+  for split in ("validation", "test"):
+    assert member_results[split].keys() == solo[split].keys()
+    for name, value in solo[split].items():
+      np.testing.assert_allclose(member_results[split][name], value, rtol=1e-4, err_msg=name)
+  solo_lines, member_lines = metrics_lines(tmp_path), metrics_lines(member)
+  assert [r["step"] for r in member_lines] == [r["step"] for r in solo_lines]
+  for a, b in zip(member_lines, solo_lines):
+    if "train/loss" in a:
+      np.testing.assert_allclose(a["train/loss"], b["train/loss"], rtol=1e-5)
+  losses = [read_json(workdir / "members" / f"seed_{s}" / "results.json")["validation"]["loss"]
+            for s in SEEDS]
+  assert len(set(losses)) == 3  # three different models
+
+
+def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config, tmp_path,
+                                                        monkeypatch):
+  """Killed right after its first checkpoint (step 2), then re-run with the same command."""
+  original_save = Checkpointer.save
+
+  def save_then_die(self, step, state, data_state):
+    original_save(self, step, state, data_state)
+    self.wait()
+    raise SystemExit("killed")
+
+  monkeypatch.setattr(Checkpointer, "save", save_then_die)
+  with pytest.raises(SystemExit, match="killed"):
+    train.train_and_evaluate(make_config(seeds=SEEDS), tmp_path)
+  assert not (tmp_path / "results.json").exists()
+  monkeypatch.undo()
+
+  assert train.train_and_evaluate(make_config(seeds=SEEDS), tmp_path) == stacked_run[1]
+  reference = stacked_run[0]
+  assert read_json(tmp_path / "results.json") == read_json(reference / "results.json")
+  for seed in SEEDS:
+    member = Path("members") / f"seed_{seed}"
+    assert read_json(tmp_path / member / "results.json") == read_json(
+        reference / member / "results.json")
+    assert without_speed(metrics_lines(tmp_path / member)) == without_speed(
+        metrics_lines(reference / member))  # one consistent history, the same numbers
+
+
+def without_speed(lines):
+  return [{k: v for k, v in line.items() if not k.endswith("_per_sec")} for line in lines]

@@ -1,7 +1,8 @@
 """Runs a sweep of `experiments/*.py`: every run as its own `python -m attn_seq2seq.main`.
 
     python scripts/run_sweep.py --sweep=experiments/<file>.py[:arg] --root=DIR \
-        [--only=REGEX] [--dry_run] [--parallel=N]
+        [--only=REGEX] [--dry_run] [--parallel=N] \
+        [--backend=ray [--address=auto] [--cpus_per_run=1] [--gpus_per_run=0] [--retries=2]]
 
 Run from the repository root. Every run of the sweep is validated first (an unknown override key
 or a bad value is a one-line error naming the run and the key, before anything trains); then the
@@ -13,7 +14,9 @@ Re-running the same command resumes an interrupted sweep: finished runs (with re
 skipped and unfinished ones resume from their latest checkpoint. A failing run is reported and the
 others go on; the exit status is non-zero if any run failed or the sweep was stopped. Ctrl-C or
 SIGTERM stops the running runs cleanly (each saves a checkpoint). --dry_run prints the commands.
-Then: python scripts/summarize.py --root=DIR.
+Then: python scripts/summarize.py --root=DIR. --backend=ray runs every run as a task on an
+existing Ray cluster instead (DIR: a path every node mounts), retrying a failed run up to
+--retries times; see attn_seq2seq/sweep_ray.py and the README's "Sweeps on a cluster".
 """
 
 import argparse
@@ -33,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--only", help="run only the runs whose name matches this regex")
   parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
   parser.add_argument("--parallel", type=int, default=1, help="runs at a time")
+  parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                      help="local subprocesses, or tasks on an existing Ray cluster")
+  parser.add_argument("--address", default="auto", help="ray: the cluster (auto, HOST:PORT, "
+                      "ray://HOST:PORT)")
+  parser.add_argument("--cpus_per_run", type=float, default=1.0, help="ray: CPUs of a run")
+  parser.add_argument("--gpus_per_run", type=float, default=0.0, help="ray: GPUs of a run")
+  parser.add_argument("--retries", type=int, default=2,
+                      help="ray: relaunches of a failed or interrupted run (resuming)")
   argv = sys.argv[1:] if argv is None else argv
   args = parser.parse_args(argv)
   # This process only expands and validates (parameter counts trace models): it must never take
@@ -51,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.exit(f"error: --only={args.only} is not a regular expression: {e}")
   if not selected:
     sys.exit(f"error: no run name matches --only={args.only}")
+  if args.backend == "ray":
+    from attn_seq2seq import sweep_ray  # noqa: PLC0415
+
+    try:
+      sweep_ray.check_root(args.root)
+    except ValueError as e:
+      sys.exit(f"error: {e}")
 
   if args.dry_run:
     for run in selected:
@@ -58,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
       print(finished + shlex.join(sweep.command(run, args.root)))
     return 0
   sweep.write_sweep_json(args.root, args.sweep, runs, ["python", "scripts/run_sweep.py", *argv])
-  status = sweep.launch(selected, args.root, parallel=args.parallel)
+  if args.backend == "ray":
+    try:
+      status = sweep_ray.launch(selected, args.root, address=args.address,
+                                cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                                retries=args.retries)
+    except sweep.SweepError as e:
+      sys.exit(f"error: {e}")
+  else:
+    status = sweep.launch(selected, args.root, parallel=args.parallel)
   unfinished = [f"{run['name']} ({status.get(run['name'], 'not started')})" for run in selected
                 if status.get(run["name"]) not in ("done", "finished")]
   print(f"{len(selected) - len(unfinished)}/{len(selected)} runs finished"

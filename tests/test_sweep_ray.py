@@ -1,0 +1,143 @@
+"""The Ray backend of run_sweep.py on a real local Ray cluster (`ray start --head` on 127.0.0.1,
+no mock): a 3-run sweep in which one run's trainer is SIGKILLed part way still finishes every
+run, and the killed run resumes from its checkpoint rather than starting again.
+
+One test, about a minute on 2 cores: the cluster starts (a few seconds), three `dates:quick` runs
+train as Ray tasks, one with 600 steps so the kill lands mid-run; then the cluster is stopped.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from attn_seq2seq import sweep_ray
+
+pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = Path(sys.executable).parent / "ray"
+LONG_RUN = "seed0"  # the run whose trainer is killed: long enough to be killed mid-run
+SWEEP_FILE = f"""
+def get_sweep(arg=None):
+  runs = [{{"name": f"seed{{seed}}", "config": "configs/dates.py:quick",
+           "overrides": {{"seed": seed}}}} for seed in range(3)]
+  runs[0]["overrides"].update({{"num_train_steps": 600, "checkpoint_every_steps": 50,
+                               "log_every_steps": 50, "eval_every_steps": 600}})
+  return runs
+"""
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+  """HOST:PORT of a fresh one-node Ray cluster (2 CPUs), stopped afterwards. Its workers, and so
+  the trainers, get this environment (JAX_PLATFORMS, the throwaway compilation cache of
+  conftest, TFDS_DATA_DIR in tmp_path)."""
+  port = free_port()
+  temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
+  env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "RAY_USAGE_STATS_ENABLED": "0"}
+  head = subprocess.Popen(
+      [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+       "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+       "--object-store-memory=100000000", f"--temp-dir={temp_dir}"],
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      start_new_session=True)  # its own process group: stopped as one below
+  output = []
+  try:
+    for line in head.stdout:  # until the head is up
+      output.append(line)
+      if "Ray runtime started" in line:
+        break
+    else:
+      pytest.fail("ray start --head exited:\n" + "".join(output))
+    yield f"127.0.0.1:{port}"
+  finally:
+    stop_cluster(head)
+    head.stdout.close()
+    subprocess.run(["rm", "-rf", temp_dir], check=False)
+
+
+def stop_cluster(head: subprocess.Popen, grace: float = 5.0) -> None:
+  """SIGTERM to `ray start --block` (it stops the gcs, raylet and workers it started), then
+  SIGKILL to whatever is left of its process group."""
+  head.terminate()
+  try:
+    head.wait(timeout=grace)
+  except subprocess.TimeoutExpired:
+    pass
+  try:
+    os.killpg(head.pid, signal.SIGKILL)
+  except ProcessLookupError:
+    pass
+  head.wait()
+
+
+def trainer_pid(log: Path) -> int | None:
+  """The pid in the header of the run's first Ray attempt, if written yet."""
+  match = re.search(r"# \S+ ray attempt 1 on \S+, pid (\d+):", log.read_text()) \
+      if log.exists() else None
+  return int(match.group(1)) if match else None
+
+
+def checkpoint_steps(workdir: Path) -> list[int]:
+  directory = workdir / "checkpoints"
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) \
+      if directory.is_dir() else []
+
+
+def test_killed_run_resumes_and_the_sweep_finishes(ray_cluster, tmp_path):
+  sweep_file = tmp_path / "three_runs.py"
+  sweep_file.write_text(SWEEP_FILE)
+  root = tmp_path / "root"
+  command = [sys.executable, "scripts/run_sweep.py", f"--sweep={sweep_file}", f"--root={root}",
+             "--backend=ray", f"--address={ray_cluster}", "--cpus_per_run=1", "--retries=1"]
+  driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+  try:
+    long_run = root / LONG_RUN
+    deadline = time.monotonic() + 240
+    killed_after = None
+    while killed_after is None and driver.poll() is None and time.monotonic() < deadline:
+      steps = checkpoint_steps(long_run)
+      pid = trainer_pid(long_run / "log.txt")
+      if steps and pid:  # part way: a checkpoint is saved, the run is not finished
+        assert not (long_run / "results.json").exists(), "the kill came too late"
+        os.kill(pid, signal.SIGKILL)
+        killed_after = steps[-1]
+      time.sleep(0.05)
+    assert killed_after is not None, "the long run never checkpointed"
+    output, _ = driver.communicate(timeout=300)
+  finally:
+    if driver.poll() is None:
+      driver.kill()
+  assert driver.returncode == 0, output
+
+  for seed in range(3):
+    assert (root / f"seed{seed}" / "results.json").exists(), output
+  log = (long_run / "log.txt").read_text()
+  assert "ray attempt 2 on " in log and "trainer exited with -9" in log, log
+  resumed = re.search(r"resumed from step (\d+)", log)
+  assert resumed and int(resumed.group(1)) >= killed_after, log  # resumed, not restarted
+  assert f"{LONG_RUN} failed (exit -9)" in output and "retrying, attempt 2 of 2" in output
+  assert re.search(r"\[ray\] 3/3 done, 0 running, 0 waiting, 0 failed", output), output
+  assert "3/3 runs finished" in output
+
+  # Finished runs are never launched again (no cluster is even needed to find that out).
+  lines = []
+  runs = [{"name": f"seed{seed}"} for seed in range(3)]
+  assert sweep_ray.launch(runs, str(root), address="127.0.0.1:1", echo=lines.append) == {
+      f"seed{seed}": "finished" for seed in range(3)}
+  assert lines == ["3 runs: 3 finished, 0 to run on the Ray cluster"]

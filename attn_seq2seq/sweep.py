@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ml_collections
@@ -155,6 +155,29 @@ def _one_line(e: BaseException) -> str:
   first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
   cause = str(root).strip().splitlines()[0] if root is not e and str(root).strip() else ""
   return first if cause in first else f"{first} {cause}"
+
+
+def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_vocab: int,
+                         tgt_vocab: int, reference: str = "bahdanau",
+                         overrides: dict | None = None) -> dict[str, int]:
+  """decoder -> the hidden size at which it has as many parameters as `reference` at hidden and
+  attention size `budget`, for the config file `config` with `overrides` (e.g. another
+  embedding size) and these vocabulary sizes (exact, from the parameter shapes:
+  `models.matching_hidden_size`)."""
+  from attn_seq2seq.models import count_params, matching_hidden_size  # noqa: PLC0415
+  from attn_seq2seq.models.params import abstract_params  # noqa: PLC0415
+
+  base = run_config({"name": f"{reference}_h{budget}", "config": config, "overrides": {
+      **(overrides or {}), "model.decoder": reference, "model.hidden_size": budget,
+      "model.attention_size": budget}})
+  model = base.model.copy_and_resolve_references()
+  target = count_params(abstract_params(model, src_vocab, tgt_vocab))
+  sizes = {}
+  for decoder in decoders:
+    model.decoder = decoder
+    sizes[decoder] = budget if decoder == reference else matching_hidden_size(
+        model, target, src_vocab, tgt_vocab)
+  return sizes
 
 
 def is_finished(workdir: str | Path) -> bool:

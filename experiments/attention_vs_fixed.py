@@ -46,8 +46,6 @@ from attn_seq2seq import sweep
 from attn_seq2seq.config import ALGORITHMIC_LENGTHS, parse_variants
 from attn_seq2seq.data import algorithmic
 from attn_seq2seq.data.vocab import RESERVED_TOKENS
-from attn_seq2seq.models import count_params, matching_hidden_size
-from attn_seq2seq.models.params import abstract_params
 
 REFERENCE = "bahdanau"  # the model whose parameter count sets each budget
 DECODERS = (REFERENCE, "luong", "fixed_init", "fixed_context")
@@ -87,16 +85,8 @@ def get_sweep(arg: str | None = None) -> list[dict]:
 def matched_hidden_sizes(config: str, budget: int) -> dict[str, int]:
   """decoder -> the hidden size at which it has as many parameters as the reference decoder at
   hidden (and attention) size `budget`."""
-  reference = sweep.run_config({"name": f"{REFERENCE}_h{budget}", "config": config, "overrides": {
-      "model.decoder": REFERENCE, "model.hidden_size": budget, "model.attention_size": budget}})
-  model = reference.model.copy_and_resolve_references()
-  vocab = vocab_size(reference)
-  target = count_params(abstract_params(model, vocab, vocab))
-  sizes = {REFERENCE: budget}
-  for decoder in DECODERS[1:]:
-    model.decoder = decoder
-    sizes[decoder] = matching_hidden_size(model, target, vocab, vocab)
-  return sizes
+  vocab = vocab_size(sweep.run_config({"name": "vocab", "config": config, "overrides": {}}))
+  return sweep.matched_hidden_sizes(config, budget, DECODERS, vocab, vocab, REFERENCE)
 
 
 def vocab_size(config) -> int:

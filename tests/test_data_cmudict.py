@@ -1,8 +1,10 @@
 """CMUdict G2P builder: split by word, ARPAbet targets, every pronunciation kept."""
 
 import contextlib
+import importlib.util
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +89,14 @@ def test_training_uses_every_pronunciation_and_evaluation_lists_them_all(prepare
   references = task.references('test')
   for i, pronunciations in enumerate(splits['test']['pronunciations']):
     assert references[i] == [p.split() for p in pronunciations]
+
+
+def test_the_cmudict_sweeps_vocabulary_sizes_are_the_tasks(prepared):
+  """experiments/cmudict.py size-matches its baseline with these constants, not a data load."""
+  _, _, task = prepared
+  spec = importlib.util.spec_from_file_location(
+      'cmudict_sweep', Path(__file__).resolve().parents[1] / 'experiments/cmudict.py')
+  sweep_module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(sweep_module)
+  assert (sweep_module.SRC_VOCAB, sweep_module.TGT_VOCAB) == (task.src_vocab.size,
+                                                              task.tgt_vocab.size)

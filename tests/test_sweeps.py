@@ -106,6 +106,18 @@ def test_size_matched_runs_are_within_2_percent(spec, sweeps):
     assert abs(num_params(run) / target - 1) < 0.02, run["name"]
 
 
+@pytest.mark.parametrize("spec", ["experiments/cmudict.py", "experiments/cmudict.py:cpu"])
+def test_cmudict_baseline_is_size_matched_within_2_percent(spec, sweeps):
+  module = load_module(ROOT / "experiments/cmudict.py")
+  counts = {}
+  for run in sweeps[spec]:
+    config = sweep.run_config(run)
+    counts[run["overrides"]["model.decoder"]] = count_params(
+        abstract_params(config.model, module.SRC_VOCAB, module.TGT_VOCAB))
+  assert set(counts) == {"bahdanau", "fixed_init"}
+  assert abs(counts["fixed_init"] / counts["bahdanau"] - 1) < 0.02
+
+
 def test_scorers_sweep_covers_every_scorer_with_one_decoder(sweeps):
   runs = sweeps["experiments/scorers.py"]
   assert {r["overrides"]["model.scorer"] for r in runs} == set(SCORERS)

@@ -10,11 +10,12 @@ the longest training source.
 
 from attn_seq2seq.config import ALGORITHMIC_LENGTHS as LENGTHS
 from attn_seq2seq.config import algorithmic_config, make_quick, parse_variants
+from attn_seq2seq.config_checks import one_of
 
 
 def get_config(arg: str | None = None):
   variants = parse_variants(arg, (*LENGTHS, "quick"))
-  length = next((v for v in LENGTHS if v in variants), "short")
+  length = one_of(variants, LENGTHS, "short")  # at most one length
   steps = {"short": 10_000, "medium": 20_000, "long": 40_000}[length]  # longer: more
   config = algorithmic_config("addition", length, num_train_steps=steps)
   config.model.embed_size = 64  # 10 digits and '+': small embeddings suffice

@@ -10,11 +10,12 @@ longest training source.
 
 from attn_seq2seq.config import ALGORITHMIC_LENGTHS as LENGTHS
 from attn_seq2seq.config import algorithmic_config, make_quick, parse_variants
+from attn_seq2seq.config_checks import one_of
 
 
 def get_config(arg: str | None = None):
   variants = parse_variants(arg, (*LENGTHS, "quick"))
-  length = next((v for v in LENGTHS if v in variants), "medium")
+  length = one_of(variants, LENGTHS, "medium")  # at most one length
   steps = {"short": 5_000, "medium": 15_000, "long": 30_000}[length]  # longer: more
   config = algorithmic_config("sort", length, num_train_steps=steps)
   config.decode_max_len_a = 1.0  # outputs are as long as the source ...

@@ -1,6 +1,6 @@
 """Sweeps on an existing Ray cluster: every run of a sweep as one Ray task.
 
-    ray start --head                  # once, on the head node (others: ray start --address=HEAD:6379)
+    ray start --head                   # on the head node; others: ray start --address=HEAD:6379
     python scripts/run_sweep.py --sweep=experiments/scorers.py --root=/shared/runs/scorers \
         --backend=ray [--address=auto|HOST:PORT|ray://HOST:10001] [--cpus_per_run=1] \
         [--gpus_per_run=0] [--retries=2]
@@ -20,8 +20,10 @@ node) is submitted again, at most `--retries` more times, and resumes from its l
 A progress line (runs done / running / waiting / failed, elapsed, ETA from the runs finished so
 far) is printed when a run ends and every PROGRESS_SECONDS. Ctrl-C or SIGTERM cancels the tasks:
 a running task sends its trainer SIGTERM (the trainer saves a checkpoint and exits) and the
-driver waits for that; waiting tasks are dropped. If a worker dies (the driver lost, `ray stop`),
-the kernel sends its trainer SIGTERM (Linux PR_SET_PDEATHSIG), which again checkpoints.
+driver waits for that; waiting tasks are dropped. If the driver dies outright, Ray ends its
+tasks and kills their trainers (SIGKILL): those runs resume from their latest periodic checkpoint
+at the next launch. If a worker dies on its own, the kernel sends its trainer SIGTERM (Linux
+PR_SET_PDEATHSIG), which checkpoints and exits, so no trainer outlives its task.
 
 ROOT must be a path every node mounts (NFS, or a bucket mounted with gcsfuse): the trainer
 writes its workdir through the local filesystem (pathlib, flock), so `gs://` URLs are refused.
@@ -41,6 +43,7 @@ running from waiting runs) and once with the exit status.
 import datetime
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -52,8 +55,9 @@ DEFAULT_RETRIES = 2
 PROGRESS_SECONDS = 30.0  # a progress line at least this often
 _WAIT_SECONDS = 1.0
 
-# Runs a command after asking the kernel to SIGTERM it when its parent, the Ray worker, dies:
-# the trainer then saves a checkpoint instead of training on unseen (Linux; elsewhere a no-op).
+# Runs a command after asking the kernel to SIGTERM it when its parent, the Ray worker, dies
+# (the trainer runs in its own session, out of reach of Ray's per-worker process-group cleanup):
+# it then saves a checkpoint instead of training on unseen (Linux; elsewhere a no-op).
 # argv: [expected parent pid, program, args...]. The Ray task runs on the worker's main thread,
 # so "parent thread" (what the kernel watches) is the worker itself.
 _LAUNCHER = """\
@@ -76,6 +80,10 @@ def train_run(args: list[str], workdir: str, cwd: str, attempt: int) -> Iterator
   (`ray.cancel` raises KeyboardInterrupt here), it sends the trainer SIGTERM, waits for it to
   save its checkpoint and exit, and re-raises.
   """
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # ray.cancel interrupts the task as SIGINT would (`_thread.interrupt_main`), which does
+    # nothing while SIGINT is ignored, as it is under a `ray start` run with nohup or `&`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   if not os.path.isdir(cwd):
     raise FileNotFoundError(f"{cwd} (the driver's working directory, where the configs are) "
                             f"does not exist on {socket.gethostname()}")

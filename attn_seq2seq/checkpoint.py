@@ -46,8 +46,9 @@ class Checkpointer:
     self._ocp = ocp
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
-    self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                          item_names=ITEMS)
+    with _quiet_orbax_warnings():  # e.g. about an empty step directory: restore_latest reports
+      self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options,
+                                            item_names=ITEMS)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -83,7 +84,7 @@ class Checkpointer:
       cause = incompatibility(directory / str(step), template_state)
       if cause is None:
         try:
-          with quiet_failed_restore():
+          with quiet_failed_restore(), _quiet_orbax_warnings():
             state, data_state = self.restore(template_state, step)
         except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for bad files)
           cause = f"unreadable: {type(e).__name__}: {first_line(e)}"
@@ -94,7 +95,8 @@ class Checkpointer:
                                "(the damaged step is kept in %s)", bad_step, directory, bad_cause,
                                step, moved)
         if problems:
-          self._manager.reload()
+          with _quiet_orbax_warnings():
+            self._manager.reload()
         return state, data_state, step
       problems.append((step, cause))
     if not problems:

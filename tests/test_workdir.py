@@ -1,0 +1,213 @@
+"""A workdir is the record of one run: the lock survives nothing but its owner, damaged
+checkpoints fall back to the newest intact step, a half-written metrics line is dropped, and a
+config change is an explicit, recorded decision.
+
+Runs are tiny `reverse:short,quick` models on the 4 fake CPU devices (subprocesses get the same
+4 devices and XLA flags), so an interrupted run can be compared with an uninterrupted one exactly.
+"""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from attn_seq2seq import train
+from attn_seq2seq.checkpoint import Checkpointer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(data_dir=None, **overrides):
+  sys.path.insert(0, str(ROOT))
+  try:
+    from configs import reverse  # noqa: PLC0415
+  finally:
+    sys.path.pop(0)
+  config = reverse.get_config("short,quick")
+  config.eval_every_steps = 100
+  config.num_attention_plots = 0
+  config.update(overrides)
+  if data_dir is not None:
+    config.data.data_dir = data_dir
+  return config
+
+
+@pytest.fixture(scope="module")
+def data_dir(quick_reverse_run):
+  return json.loads((quick_reverse_run / "config.json").read_text())["config"]["data"]["data_dir"]
+
+
+def read(path: Path) -> dict:
+  return json.loads(path.read_text())
+
+
+# -- checkpoint fallback ------------------------------------------------------------------------
+
+STEPS = {"num_train_steps": 6, "checkpoint_every_steps": 2, "log_every_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def reference(data_dir, tmp_path_factory):
+  """An uninterrupted 6-step run: its workdir."""
+  workdir = tmp_path_factory.mktemp("reference")
+  train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def crashed(data_dir, tmp_path_factory):
+  """The same run, killed right after its step-4 checkpoint (steps 2 and 4 on disk)."""
+  workdir = tmp_path_factory.mktemp("crashed")
+  original_save = Checkpointer.save
+
+  def save_then_die(self, step, state, data_state):
+    original_save(self, step, state, data_state)
+    if step == 4:
+      self.wait()
+      raise SystemExit("killed")
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(Checkpointer, "save", save_then_die)
+    with pytest.raises(SystemExit, match="killed"):
+      train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+  assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
+  return workdir
+
+
+def damage(step_dir: Path, how: str) -> None:
+  if how == "truncated_array_file":
+    for array_file in (step_dir / "state" / "d").iterdir():
+      array_file.write_bytes(array_file.read_bytes()[: array_file.stat().st_size // 2])
+  elif how == "missing_metadata":
+    (step_dir / "state" / "_METADATA").unlink()
+  elif how == "empty_step_directory":
+    shutil.rmtree(step_dir)
+    step_dir.mkdir()
+
+
+@pytest.mark.parametrize("how", ["truncated_array_file", "missing_metadata",
+                                 "empty_step_directory"])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warning(
+    how, reference, crashed, data_dir, tmp_path, caplog):
+  workdir = tmp_path / "run"
+  shutil.copytree(crashed, workdir)
+  damage(workdir / "checkpoints" / "4", how)
+  with caplog.at_level(logging.WARNING):
+    results = train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir),
+                                       workdir)
+  warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+              and "checkpoint" in r.getMessage().lower()]
+  assert len(warnings) == 1, warnings
+  assert warnings[0].startswith("skipped checkpoint step 4 in ") and "resuming from step 2" in (
+      warnings[0])
+  assert results == read(reference / "results.json")
+  assert read(workdir / "results.json") == read(reference / "results.json")
+  assert (workdir / "damaged_checkpoints" / "4").is_dir()  # kept for inspection
+
+
+def test_half_written_metrics_line_is_dropped_with_a_warning(reference, crashed, data_dir,
+                                                             tmp_path, caplog):
+  workdir = tmp_path / "run"
+  shutil.copytree(crashed, workdir)
+  with open(workdir / "metrics.jsonl", "a") as f:
+    f.write('{"step": 5, "train/lo')  # what a crash mid-write leaves
+  with caplog.at_level(logging.WARNING):
+    train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+  assert any("not a complete record" in r.getMessage() for r in caplog.records)
+  steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert steps == sorted(steps)
+  assert read(workdir / "results.json") == read(reference / "results.json")
+
+
+def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir,
+                                                                       tmp_path):
+  from attn_seq2seq.workdir import WorkdirError  # noqa: PLC0415
+
+  workdir = tmp_path / "run"
+  shutil.copytree(crashed, workdir)
+  longer = load_config(**{**STEPS, "num_train_steps": 8}, data_dir=data_dir)
+  before = (workdir / "config.json").read_bytes()
+  with pytest.raises(WorkdirError, match=r"num_train_steps=8 \(was 6\).*--allow_config_change"):
+    train.train_and_evaluate(longer, workdir)
+  assert (workdir / "config.json").read_bytes() == before
+  results = train.train_and_evaluate(longer, workdir, allow_config_change=True)
+  assert results["step"] == 8
+  record = read(workdir / "config.json")
+  assert record["config"]["num_train_steps"] == 8
+  [change] = record["config_history"]
+  assert change["changed"] == ["num_train_steps"] and change["config"]["num_train_steps"] == 6
+
+
+def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
+  config = load_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0,
+                       data_dir=data_dir)
+  with pytest.raises(FloatingPointError):
+    train.train_and_evaluate(config, tmp_path)
+  written = (tmp_path / "config.json").read_bytes()
+  with pytest.raises(FloatingPointError):
+    train.train_and_evaluate(config, tmp_path)  # resumes from step 1, stops again
+  assert (tmp_path / "config.json").read_bytes() == written
+
+
+# -- the lock -----------------------------------------------------------------------------------
+
+
+def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exactly(
+    data_dir, tmp_path):
+  """A trains (16 steps, a checkpoint every 2) and is frozen after its first checkpoint; C is
+  refused; B waits for the lock; A is SIGKILLed; B takes the lock over and finishes with the
+  results.json of an uninterrupted run."""
+  overrides = {"num_train_steps": 16, "checkpoint_every_steps": 2, "log_every_steps": 8}
+  reference = tmp_path / "reference"
+  train.train_and_evaluate(load_config(**overrides, data_dir=data_dir), reference)
+
+  workdir = tmp_path / "run"
+  args = [sys.executable, "-m", "attn_seq2seq.main", "--config=configs/reverse.py:short,quick",
+          f"--workdir={workdir}", "--config.eval_every_steps=100",
+          "--config.num_attention_plots=0", "--compilation_cache=none",
+          *(f"--config.{k}={v}" for k, v in overrides.items())]
+  env = {**os.environ, "TFDS_DATA_DIR": data_dir, "JAX_PLATFORMS": "cpu",
+         "JAX_NUM_CPU_DEVICES": "4"}
+  a = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+  b = None
+  try:
+    deadline = time.monotonic() + 120
+    while not (workdir / "checkpoints" / "2").is_dir():
+      assert a.poll() is None and time.monotonic() < deadline, "A ended before checkpointing"
+      time.sleep(0.02)
+    os.kill(a.pid, signal.SIGSTOP)
+    assert not (workdir / "results.json").exists()
+
+    refused = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert f"is in use by pid {a.pid} on host" in refused.stderr.splitlines()[-1]
+
+    with open(tmp_path / "b.log", "w") as log:
+      b = subprocess.Popen([*args, "--lock_timeout=300"], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=log)
+    while "waiting up to 300 s for workdir" not in (tmp_path / "b.log").read_text():
+      assert b.poll() is None and time.monotonic() < deadline + 120, "B did not wait"
+      time.sleep(0.05)
+    os.kill(a.pid, signal.SIGKILL)
+    a.wait()
+    assert b.wait(timeout=300) == 0, (tmp_path / "b.log").read_text()[-2000:]
+  finally:
+    for process in (a, b):
+      if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+  log = (tmp_path / "b.log").read_text()
+  assert f"taking over the stale lock of pid {a.pid}" in log
+  assert "resumed from step" in log
+  assert read(workdir / "results.json") == read(reference / "results.json")
+  assert (workdir / "lock").read_text() == ""  # released
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if "train/loss" in r] == [8, 16]  # one history, not two

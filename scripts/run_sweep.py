@@ -13,7 +13,10 @@ output in DIR/<name>/log.txt. DIR/sweep.json records the expanded runs, this com
 Re-running the same command resumes an interrupted sweep: finished runs (with results.json) are
 skipped and unfinished ones resume from their latest checkpoint. A failing run is reported and the
 others go on; the exit status is non-zero if any run failed or the sweep was stopped. Ctrl-C or
-SIGTERM stops the running runs cleanly (each saves a checkpoint). --dry_run prints the commands.
+SIGTERM stops the running runs cleanly (each saves a checkpoint); if this process is killed
+outright, its runs get SIGTERM too (they never outlive it), and each workdir's lock keeps a second
+trainer off a run. A sweep whose definition differs from the one recorded in DIR/sweep.json is
+refused, naming the differing runs, unless --allow_changed. --dry_run prints the commands.
 Then: python scripts/summarize.py --root=DIR. --backend=ray runs every run as a task on an
 existing Ray cluster instead (DIR: a path every node mounts), retrying a failed run up to
 --retries times; see attn_seq2seq/sweep_ray.py and the README's "Sweeps on a cluster".
@@ -35,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--root", required=True, help="directory of the runs' workdirs")
   parser.add_argument("--only", help="run only the runs whose name matches this regex")
   parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
-  parser.add_argument("--parallel", type=int, default=1, help="runs at a time")
+  parser.add_argument("--parallel", type=int, default=1, help="runs at a time (>= 1)")
+  parser.add_argument("--allow_changed", action="store_true",
+                      help="launch although ROOT/sweep.json records another definition")
   parser.add_argument("--backend", choices=("local", "ray"), default="local",
                       help="local subprocesses, or tasks on an existing Ray cluster")
   parser.add_argument("--address", default="auto", help="ray: the cluster (auto, HOST:PORT, "
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="ray: relaunches of a failed or interrupted run (resuming)")
   argv = sys.argv[1:] if argv is None else argv
   args = parser.parse_args(argv)
+  if args.parallel < 1:
+    sys.exit(f"error: --parallel={args.parallel} is out of range; allowed: an integer >= 1")
   # This process only expands and validates (parameter counts trace models): it must never take
   # an accelerator (and its memory) from the runs.
   jax.config.update("jax_platforms", "cpu")
@@ -75,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
       finished = "# finished: " if sweep.is_finished(f"{args.root}/{run['name']}") else ""
       print(finished + shlex.join(sweep.command(run, args.root)))
     return 0
+  try:
+    changed = sweep.changed_runs(args.root, runs)
+  except sweep.SweepError as e:
+    sys.exit(f"error: {e}")
+  if changed and not args.allow_changed:
+    sys.exit(f"error: {args.sweep} no longer matches the sweep recorded in "
+             f"{args.root}/{sweep.SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
+             "--allow_changed to launch it as defined now (the old definition is kept)")
   sweep.write_sweep_json(args.root, args.sweep, runs, ["python", "scripts/run_sweep.py", *argv])
   if args.backend == "ray":
     try:

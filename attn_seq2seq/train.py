@@ -17,11 +17,16 @@ Re-running the same command on the same workdir resumes from the latest checkpoi
 optimizer state, step, data position; dropout keys are `fold_in(seed key, step)`) and ends with
 the same results as an uninterrupted run. SIGTERM / Ctrl-C save a checkpoint and return; a
 non-finite loss raises `FloatingPointError` naming the step, before anything is saved after it.
+
+Stacked seeds (`config.seeds`, e.g. `--config.seeds=0,1,2`): the seeds train as one program with a
+member axis on the state (see members.py). The workdir then holds config.json, the vocabularies,
+checkpoints/ (the whole stack) and, last, results.json listing the members; each member writes the
+files of a solo run (config.json, metrics.jsonl, tensorboard/, plots/, results.json) into
+members/seed_<k>/.
 """
 
 import contextlib
 import functools
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +40,8 @@ import numpy as np
 from absl import logging
 
 from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import optim, preemption, progress, steps
+from attn_seq2seq import config_checks, members, optim, preemption, progress, steps
+from attn_seq2seq import workdir as workdir_lib
 from attn_seq2seq.checkpoint import Checkpointer
 from attn_seq2seq.evaluator import Evaluator
 from attn_seq2seq.metric_writer import MetricWriter
@@ -46,10 +52,12 @@ VALIDATION = "validation"
 def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
   """Fails fast, with a one-line ValueError, on choices that would only fail later: optimizer,
   schedule, model names, dtype, and batch sizes that do not divide over the devices."""
+  config_checks.check_values(config)  # every numeric field in range, dataset name, data_dir
   optim.make_optimizer(config)
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 
   build_model(config.model, 8, 8, dtype=config.dtype)
+  members.member_seeds(config)  # stacked seeds: integers, none repeated
   num_devices = jax.device_count() if num_devices is None else num_devices
   for name in ("batch_size", "eval_batch_size"):
     if config[name] <= 0 or config[name] % num_devices:
@@ -57,15 +65,33 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
                        f"({num_devices}); use a multiple of {num_devices}")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict | None:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *,
+                       lock_timeout: float = 0.0, allow_config_change: bool = False
+                       ) -> dict | None:
   """Trains and evaluates `config` in `workdir` (see the module docstring).
 
   Returns the final results (as written to results.json), or None if the run was stopped by
-  SIGTERM / SIGINT (a checkpoint was saved; re-run to resume).
+  SIGTERM / SIGINT (a checkpoint was saved; re-run to resume). The workdir is locked while this
+  runs; a finished run's results are returned as they are, nothing is trained or written; a
+  config other than the workdir's is an error unless `allow_config_change` (see workdir.py).
+  Raises `workdir.WorkdirError`, `checkpoint.CheckpointError`, `data.DataError` (one line).
   """
+  check_config(config)
+  with workdir_lib.claim(workdir, config, lock_timeout=lock_timeout,
+                         allow_config_change=allow_config_change,
+                         owner=jax.process_index() == 0) as finished:
+    if finished is not None:
+      logging.info("%s holds a finished run (results.json); nothing to do", workdir)
+      return finished
+    return _train_and_evaluate(config, Path(workdir))
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dict | None:
   started = time.perf_counter()
   workdir = Path(workdir)
   check_config(config)
+  run_members = members.members_of(config, workdir)  # [the run] or one Member per stacked seed
+  stacked = run_members[0].index is not None
   mesh = mesh_lib.make_mesh()
   data_sharding = mesh_lib.data_sharding(mesh)
   is_main = jax.process_index() == 0
@@ -74,27 +100,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS: imported only when data is needed)
 
   resuming = (workdir / "checkpoints").exists() and (workdir / data.task.SRC_VOCAB_FILE).exists()
-  vocabs = data.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
+  vocabs = workdir_lib.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
   task = data.load_task(config.data, vocabs=vocabs)
   startup = {"data": time.perf_counter() - started}
   if is_main:
-    workdir.mkdir(parents=True, exist_ok=True)
-    task.save_vocabs(workdir)
+    for member_workdir in {workdir, *(m.workdir for m in run_members)}:
+      member_workdir.mkdir(parents=True, exist_ok=True)
+      task.save_vocabs(member_workdir)
 
   # -- model, optimizer, state -------------------------------------------------------------------
   from attn_seq2seq.models import count_params, param_table  # noqa: PLC0415
 
   fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
-  seed_key = jax.random.key(config.seed)
-  init_rng, dropout_rng = jax.random.fold_in(seed_key, 0), jax.random.fold_in(seed_key, 1)
+  seeds = tuple(m.seed for m in run_members) if stacked else config.seed
+  init_rng, dropout_rng = members.seed_keys(seeds, 0), members.seed_keys(seeds, 1)  # ([members])
   abstract_state = fns.abstract_state(init_rng)  # shapes and shardings only
 
   checkpointer = Checkpointer(workdir / "checkpoints", config.max_checkpoints_to_keep)
-  train_iter = task.train_batches(config.batch_size, seed=config.seed,
+  train_iter = task.train_batches(config.batch_size, seed=members.data_order_seed(config),
                                   shard_index=jax.process_index(), num_shards=jax.process_count())
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state, data_state = checkpointer.restore(abstract_state, latest)
+  restored = checkpointer.restore_latest(abstract_state)  # the newest intact step, or None
+  latest = None if restored is None else restored[2]
+  if restored is not None:
+    state, data_state, _ = restored
     train_iter.set_state(data_state)
     logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
   if (latest or 0) < config.num_train_steps:
@@ -107,13 +135,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     state = jax.block_until_ready(fns.init(init_rng))
   start_step = int(state.step)
   startup["init"] = time.perf_counter() - started - sum(startup.values())
-  logging.info("model parameters:\n%s", param_table(state.params))
+  member_params = jax.eval_shape(lambda p: members.take(p, 0 if stacked else None), state.params)
+  logging.info("model parameters%s:\n%s", f" (each of {len(run_members)} members)" if stacked
+               else "", param_table(member_params))
   if is_main:
-    _write_config(workdir / "config.json", config, task, count_params(state.params))
+    _write_config(workdir / "config.json", config, task, count_params(member_params))
+    for member in run_members if stacked else []:
+      _write_config(member.workdir / "config.json", member.config, task,
+                    count_params(member_params))
 
   if is_main:
-    _truncate_jsonl(workdir / "metrics.jsonl", after_step=start_step)
-  writer = MetricWriter(workdir)
+    for member in run_members:
+      _truncate_jsonl(member.workdir / "metrics.jsonl", after_step=start_step)
+  writers = [MetricWriter(member.workdir) for member in run_members]
   evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
                         max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
                         length_bucket_width=config.length_bucket_width,
@@ -122,18 +156,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   def save(step, state):
     checkpointer.save(step, state, train_iter.get_state())
 
-  def evaluate(step, state, splits, plot: bool):
-    all_metrics = {}
+  def evaluate(step, state, splits, plot: bool) -> list[dict]:
+    """Per member: split -> metrics (each member's written to its own metrics)."""
+    all_metrics = [{} for _ in run_members]
     for split in splits:
-      plot_dir = workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION else None
+      plot_dirs = [m.workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION
+                   else None for m in run_members]
       began = time.perf_counter()
-      metrics = evaluator.evaluate(state.params, split, plot_dir=plot_dir)
-      logging.info("%s at step %d: %s (%.1f s)", split, step, "  ".join(
-          f"{k} {v:.4f}" for k, v in metrics.items() if "/" not in k and k != "count"),
-          time.perf_counter() - began)
-      prefix = "eval" if split == VALIDATION else split
-      writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
-      all_metrics[split] = metrics
+      if stacked:  # all members in one pass: vmapped eval step and search
+        split_metrics = evaluator.evaluate_stack(state.params, split, plot_dirs=plot_dirs)
+      else:
+        split_metrics = [evaluator.evaluate(state.params, split, plot_dir=plot_dirs[0])]
+      took = time.perf_counter() - began
+      for member, writer, metrics, out in zip(run_members, writers, split_metrics, all_metrics):
+        headline = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                             if "/" not in k and k != "count")
+        logging.info("%s at step %d%s: %s (%.1f s)", split, step,
+                     f" (seed {member.seed})" if stacked else "", headline, took)
+        prefix = "eval" if split == VALIDATION else split
+        writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
+        out[split] = metrics
     return all_metrics
 
   # -- the loop ----------------------------------------------------------------------------------
@@ -145,9 +187,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   stopped = False
 
   def check_finite():
-    if pending_loss is not None and not np.isfinite(float(pending_loss[1])):
+    if pending_loss is not None and not np.all(finite := np.isfinite(np.asarray(pending_loss[1]))):
+      bad = [m.seed for m, ok in zip(run_members, np.atleast_1d(finite)) if not ok]
+      bad = f" (seeds {', '.join(map(str, bad))})" if stacked else ""
       raise FloatingPointError(
-          f"non-finite training loss at step {pending_loss[0]}; stopping. The last good "
+          f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
           f"checkpoint is step {checkpointer.latest_step()} in {workdir / 'checkpoints'}")
 
   with preemption.StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
@@ -161,7 +205,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       batch = mesh_lib.to_global(local_batch, data_sharding)
       state, metrics = fns.train_step(state, batch, dropout_rng)
       check_finite()  # the previous step's loss: finished by now, so this does not stall
-      pending_loss = (step, metrics["loss"][0])
+      pending_loss = (step, metrics["loss"][0])  # ([members])
       meter.add(metrics, np.count_nonzero(local_batch["tgt_out"]) * jax.process_count())
       if first:
         jax.block_until_ready(metrics)
@@ -173,11 +217,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       stop = stop_request.is_set(step)
       if step % config.log_every_steps == 0 or step == num_steps or stop:
         check_finite()
-        scalars = meter.scalars(step)
-        scalars["train/learning_rate"] = float(fns.schedule(step - 1))
-        writer.write(step, scalars)
-        logging.info("%s", progress.progress_line(step, num_steps, scalars))
+        per_member = (meter.member_scalars(step, len(run_members)) if stacked
+                      else [meter.scalars(step)])
+        for scalars, writer in zip(per_member, writers):
+          scalars["train/learning_rate"] = float(fns.schedule(step - 1))
+          writer.write(step, scalars)
+        if stacked:  # one line: the mean over the members
+          mean = {k: float(np.mean([s[k] for s in per_member])) for k in per_member[0]}
+          logging.info("%s  (mean of %d members)", progress.progress_line(step, num_steps, mean),
+                       len(run_members))
+        else:
+          logging.info("%s", progress.progress_line(step, num_steps, per_member[0]))
         meter.restart(step)
+        _warn_if_diverging(step, per_member, task.tgt_vocab.size)
       if stop:
         check_finite()
         save(step, state)
@@ -195,23 +247,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   if stopped:
     checkpointer.close()
-    writer.close()
+    for writer in writers:
+      writer.close()
     return None
 
   # -- final evaluation --------------------------------------------------------------------------
   final_step = int(state.step)
   splits = [VALIDATION] + [s for s in task.eval_splits if s != VALIDATION]
-  results = {"step": final_step, **evaluate(final_step, state, splits, plot=True)}
-  plot_dir = workdir / "plots" / f"step_{final_step:06d}"
-  results["attention_plots"] = [  # relative to the workdir
-      str(p.relative_to(workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))]
+  final = evaluate(final_step, state, splits, plot=True)
   checkpointer.wait()
   checkpointer.close()
-  writer.close()
-  if is_main:
-    (workdir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    logging.info("results written to %s", workdir / "results.json")
+  for writer in writers:
+    writer.close()
+  for member, metrics in zip(run_members, final):
+    results = {"step": final_step, **metrics}
+    plot_dir = member.workdir / "plots" / f"step_{final_step:06d}"
+    results["attention_plots"] = [  # relative to the member's workdir
+        str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))]
+    if is_main:
+      _write_results(member.workdir, results)
+  if stacked:  # last: the stack as a whole has finished
+    results = members.stack_results(run_members, workdir, final_step)
+    if is_main:
+      _write_results(workdir, results)
   return results
+
+
+def _write_results(workdir: Path, results: dict) -> None:
+  workdir_lib.merge_results(workdir, results)  # atomically; entries of `evaluate` are kept
+  logging.info("results written to %s", workdir / "results.json")
 
 
 class TrainFunctions(NamedTuple):
@@ -219,8 +283,8 @@ class TrainFunctions(NamedTuple):
 
   model: Any  # the Seq2Seq module
   schedule: Callable[[int], float]  # step -> learning rate
-  init: Callable  # rng -> replicated TrainState
-  train_step: Callable  # (state, global batch, dropout rng) -> (state, metrics); state donated
+  init: Callable  # rng ([members] rngs if stacked) -> replicated TrainState
+  train_step: Callable  # (state, global batch, dropout rng(s)) -> (state, metrics); state donated
   state_sharding: Any  # of every leaf of the state: replicated
 
   def abstract_state(self, rng) -> steps.TrainState:
@@ -236,24 +300,32 @@ def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
 
   Cached on everything they depend on (the model, the optimizer fields, label smoothing, the
   mesh), so running the same config again in one process (a resumed run, a sweep over seeds,
-  the tests) reuses the compiled executables instead of compiling again.
+  the tests) reuses the compiled executables instead of compiling again. A stacked config
+  (`seeds`) gets `init(rngs [members])` and a train step vmapped over the members, taking
+  `[members]` dropout keys (members.py).
   """
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 
   model = build_model(config.model, src_vocab_size, tgt_vocab_size, dtype=config.dtype)
   settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
-  return _train_functions(model, settings, float(config.label_smoothing), mesh)
+  stacked = members.member_seeds(config) is not None
+  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked)
 
 
 @functools.lru_cache(maxsize=8)
-def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh):
+def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh,
+                     stacked: bool = False):
   tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
   replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
+  init = functools.partial(_init_state, model=model, tx=tx)
+  step = functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing)
+  if stacked:  # a member axis on the state; one program for every member (members.py)
+    init, step = members.stack_init(init), members.stack_train_step(step)
   # `init` runs once: compile it fast (-O0) rather than make it run fast.
-  init = jax.jit(functools.partial(_init_state, model=model, tx=tx), out_shardings=replicated,
+  init = jax.jit(init, out_shardings=replicated,
                  compiler_options={"xla_backend_optimization_level": 0})
   train_step = jax.jit(
-      functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing),
+      step,
       in_shardings=(replicated, data_sharding, replicated),
       out_shardings=(replicated, replicated),
       donate_argnums=0)
@@ -308,36 +380,16 @@ def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_param
                "eval_splits": list(task.eval_splits), "metrics": list(task.metrics)},
       "num_params": num_params,
   }
-  if path.exists():
-    previous = json.loads(path.read_text()).get("config", {})
-    changed = sorted(_diff(previous, record["config"]))
-    if changed:
-      logging.warning("config differs from the one this workdir was started with: %s",
-                      ", ".join(changed))
-  path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-  keys = set(a) | set(b)
-  out = []
-  for key in keys:
-    x, y = a.get(key), b.get(key)
-    if isinstance(x, dict) and isinstance(y, dict):
-      out += _diff(x, y, f"{prefix}{key}.")
-    elif x != y and not (isinstance(x, list) and isinstance(y, tuple) and list(y) == x):
-      out.append(f"{prefix}{key}")
-  return out
+  # Written once, when the run starts; a resumed run keeps it (a NaN stop never rewrites it); a
+  # config change allowed by `workdir.claim` moves the old config into config_history.
+  workdir_lib.record_config(path.parent, record)
 
 
 def _truncate_jsonl(path: Path, after_step: int) -> None:
   """Drops records of steps after `after_step` (logged by a run that died before checkpointing
-  them), so a resumed run's metrics.jsonl reads as one uninterrupted run."""
-  if not path.exists():
-    return
-  lines = path.read_text().splitlines()
-  kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= after_step]
-  if len(kept) != len(lines):
-    path.write_text("".join(line + "\n" for line in kept))
+  them) and a half-written last line, so a resumed run's metrics.jsonl reads as one
+  uninterrupted run (see `workdir.truncate_metrics`)."""
+  workdir_lib.truncate_metrics(path.parent, after_step, path.name)
 
 
 @contextlib.contextmanager
@@ -349,3 +401,14 @@ def _finish_saves_on_error(checkpointer: Checkpointer):
   except BaseException:
     checkpointer.wait()
     raise
+
+
+def _warn_if_diverging(step: int, per_member: list[dict], tgt_vocab_size: int) -> None:
+  """Warns when the training loss is far above a uniform guess's (ln of the target vocabulary
+  size): the model is confidently wrong, usually a learning rate too high."""
+  limit = 10 * max(float(np.log(tgt_vocab_size)), 1.0)
+  losses = [scalars["train/loss"] for scalars in per_member]
+  if any(loss > limit for loss in losses):
+    logging.warning("training loss %s at step %d is more than 10x a uniform guess's (%.2f): the "
+                    "run is diverging; try a lower learning_rate", ", ".join(
+                        f"{loss:.4g}" for loss in losses), step, limit / 10)

@@ -1,6 +1,7 @@
 """Training and decoding speed of one config, as JSON, against this machine's matmul peak.
 
     python scripts/benchmark.py --config=configs/reverse.py:benchmark [--output=FILE]
+    python scripts/benchmark.py --seeds=3          # stacked seeds against solo runs only
 
 Measures, in one process:
   * startup: seconds from process start to the first finished training step (imports, data,
@@ -15,6 +16,11 @@ Measures, in one process:
     same config with JAX's persistent compilation cache in a new directory: the first run fills
     it, the second (what every later run of a sweep pays) loads its compiled steps from it.
     The measurements above run without the cache.
+
+With `--seeds=N`, only this runs instead: the training throughput of one stacked run of N seeds
+(`config.seeds`, see attn_seq2seq/members.py) against N solo runs of the same seeds, one after the
+other, on the same `--steps` batches (every shape compiled beforehand, compilation reported
+apart): sentences/s summed over the members, and the stacked/solo ratio.
 
 FLOP model (the "useful" work of the issue's reference architecture): 2 x the multiply-adds of
 the encoder's input and recurrent matmuls (both directions), the key projection (once per
@@ -57,6 +63,9 @@ _OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON here.")
 _CACHE_STARTUP = flags.DEFINE_bool(
     "cache_startup", True, "Also measure the startup of a first and a second identical run "
     "with the persistent compilation cache (two more processes).")
+_SEEDS = flags.DEFINE_integer(
+    "seeds", 0, "N > 0: only compare one stacked run of N seeds (seed, seed + 1, ...) with N "
+    "solo runs (training throughput, see the module docstring).", lower_bound=0)
 _STARTUP_ONLY = flags.DEFINE_string(
     "startup_only", None, "Internal (--cache_startup): print the startup JSON of one run using "
     "this compilation cache directory, and exit.")
@@ -212,6 +221,79 @@ def startup_with_compilation_cache(argv: list[str]) -> dict:
           "cache_entries": entries, "first_run": runs[0], "second_run": runs[1]}
 
 
+def benchmark_stacked_seeds(config, task, mesh, num_seeds: int) -> dict:
+  """Training throughput of one stacked run of `num_seeds` seeds against as many solo runs, on
+  the same `--steps` batches: sentences/s summed over the members (see the module docstring).
+
+  All the runs are built (and every shape of the batches compiled) first; then each batch is
+  one timed step of every solo run and of the stack, in alternating order, so that a change in
+  the machine's load (other processes) weighs on both sides alike.
+  """
+  from attn_seq2seq import members  # noqa: PLC0415
+  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+
+  seeds = tuple(range(config.seed, config.seed + num_seeds))
+  batches = task.train_batches(config.batch_size, seed=members.data_order_seed(config))
+  timed = [next(batches) for _ in range(_STEPS.value)]
+  sentences = sum(int((b["example_ids"] >= 0).sum()) for b in timed)
+  global_batches = [mesh_lib.to_global(b, mesh_lib.data_sharding(mesh)) for b in timed]
+  solo_config, stack_config = (config.copy_and_resolve_references() for _ in range(2))
+  solo_config.seeds, stack_config.seeds = (), seeds
+  runs = [_Training(solo_config, task, mesh, seed, global_batches) for seed in seeds]
+  runs.append(_Training(stack_config, task, mesh, seeds, global_batches))
+  for i, batch in enumerate(global_batches):
+    for run in runs if i % 2 else runs[::-1]:
+      run.timed_step(batch)
+  solo, stacked = runs[:-1], runs[-1]
+  solo_seconds = sum(run.seconds for run in solo)
+  report = {
+      "seeds": list(seeds),
+      "steps": len(timed),
+      "sentences_per_step": sentences / len(timed),
+      "solo": {"runs": num_seeds, "seconds": solo_seconds,
+               "sentences_per_second": num_seeds * sentences / solo_seconds,
+               "steps_per_second_per_run": [len(timed) / run.seconds for run in solo],
+               "compile_seconds": solo[0].compile_seconds},  # the other runs reuse it
+      "stacked": {"seconds": stacked.seconds,
+                  "sentences_per_second": num_seeds * sentences / stacked.seconds,
+                  "steps_per_second": len(timed) / stacked.seconds,
+                  "compile_seconds": stacked.compile_seconds},
+  }
+  report["stacked_over_solo"] = (report["stacked"]["sentences_per_second"]
+                                 / report["solo"]["sentences_per_second"])
+  return report
+
+
+class _Training:
+  """The solo run of `seeds` (an int) or the stack of `seeds` (a tuple), initialised, with every
+  shape of `batches` compiled (one untimed step each); `timed_step` adds to `seconds`."""
+
+  def __init__(self, config, task, mesh, seeds, batches: list):
+    import jax  # noqa: PLC0415
+
+    from attn_seq2seq import members  # noqa: PLC0415
+    from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+    from attn_seq2seq import train  # noqa: PLC0415
+
+    self._fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+    self._dropout = jax.device_put(members.seed_keys(seeds, 1), mesh_lib.replicated(mesh))
+    self._state = jax.block_until_ready(self._fns.init(members.seed_keys(seeds, 0)))
+    start = time.perf_counter()
+    for batch in {b["src_ids"].shape + b["tgt_out"].shape: b for b in batches}.values():
+      self._state, metrics = self._fns.train_step(self._state, batch, self._dropout)
+      jax.block_until_ready(metrics)
+    self.compile_seconds = time.perf_counter() - start
+    self.seconds = 0.0
+
+  def timed_step(self, batch) -> None:
+    import jax  # noqa: PLC0415
+
+    start = time.perf_counter()
+    self._state, metrics = self._fns.train_step(self._state, batch, self._dropout)
+    jax.block_until_ready(metrics)
+    self.seconds += time.perf_counter() - start
+
+
 def benchmark_decoding(config, task, params) -> dict:
   import numpy as np  # noqa: PLC0415
 
@@ -304,6 +386,9 @@ def main(argv):
   if _STARTUP_ONLY.value:
     print(json.dumps(first_step_seconds(config, task, mesh)))
     return
+  if _SEEDS.value:
+    _report(config, {"stacked_seeds": benchmark_stacked_seeds(config, task, mesh, _SEEDS.value)})
+    return
   training, params = benchmark_training(config, task, mesh)
   peaks = [matmul_peak_gflops()]
   if _WORKDIR.value:
@@ -315,15 +400,19 @@ def main(argv):
   training["fraction_of_matmul_peak"] = training["gflops_per_second"] / peak
   if _CACHE_STARTUP.value:  # last: its two processes would slow the measurements above
     training["startup_with_compilation_cache"] = startup_with_compilation_cache(sys.argv)
+  _report(config, {"matmul_peak_gflops_per_second": peak, "matmul_peak_measurements": peaks,
+                   "training": training, "decoding": decoding})
+
+
+def _report(config, measurements: dict) -> None:
+  """Prints (and writes to `--output`) the JSON report: date, command, machine, config, and
+  `measurements`."""
   report = {
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
       "machine": _machine(),
       "config": config.to_dict(),
-      "matmul_peak_gflops_per_second": peak,
-      "matmul_peak_measurements": peaks,
-      "training": training,
-      "decoding": decoding,
+      **measurements,
   }
   text = json.dumps(report, indent=2, default=str)
   print(text)

@@ -20,6 +20,7 @@ from attn_seq2seq import mesh as mesh_lib
 from attn_seq2seq.checkpoint import Checkpointer
 from attn_seq2seq.config import base_config
 from attn_seq2seq.sweep import run_config
+from attn_seq2seq.workdir import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -133,8 +134,10 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
   solo = train.train_and_evaluate(make_config(seed=1, data_order_seed=0), tmp_path)
   member = workdir / "members" / "seed_1"
   assert read_json(member / "config.json") == read_json(tmp_path / "config.json")
+  stack_only = ("checkpoints", LOCK_FILE)  # the stack's, in its top-level workdir
   assert sorted(p.name for p in member.iterdir()) == sorted(
-      p.name for p in tmp_path.iterdir() if p.name != "checkpoints")
+      p.name for p in tmp_path.iterdir() if p.name not in stack_only)
+  assert all((workdir / name).exists() for name in stack_only)
   assert list((member / "tensorboard").glob("events.out.tfevents.*"))
   member_results = read_json(member / "results.json")
   assert member_results["attention_plots"] == solo["attention_plots"]

@@ -160,12 +160,15 @@ def _read_record(path: Path) -> dict | None:
 
 def config_differences(recorded: dict, config: dict) -> list[tuple[str, Any, Any]]:
   """`(dotted field, recorded value, new value)` for every field that differs, sorted; the
-  LOCATION_FIELDS are ignored, lists and tuples compare equal."""
+  LOCATION_FIELDS are ignored, lists and tuples compare equal, and a field the record lacks
+  whose new value is unset (None or empty, e.g. `seeds`, `data_order_seed`: fields added since
+  the run was recorded, whose defaults keep the old behaviour) is no difference."""
   recorded, config = _normalise(recorded), _normalise(config)
   out = []
   for key in sorted(set(recorded) | set(config)):
-    if key not in LOCATION_FIELDS and recorded.get(key, "<absent>") != config.get(key, "<absent>"):
-      out.append((key, recorded.get(key, "<absent>"), config.get(key, "<absent>")))
+    old, new = recorded.get(key, "<absent>"), config.get(key, "<absent>")
+    if key not in LOCATION_FIELDS and old != new and not (old == "<absent>" and new in (None, [])):
+      out.append((key, old, new))
   return out
 
 

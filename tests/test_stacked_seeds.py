@@ -17,10 +17,10 @@ import pytest
 
 from attn_seq2seq import members, train
 from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq import workdir as workdir_lib
 from attn_seq2seq.checkpoint import Checkpointer
 from attn_seq2seq.config import base_config
 from attn_seq2seq.sweep import run_config
-from attn_seq2seq.workdir import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,6 +89,16 @@ def test_seeds_and_data_order_seed_are_config_fields():
   assert "\n" not in str(error.value)
 
 
+def test_a_run_recorded_before_the_stacking_fields_existed_has_the_same_config():
+  """A solo run's config.json from before `seeds` / `data_order_seed` still matches (resume and
+  finished-run checks), but setting either one is a change."""
+  config = base_config("dates")
+  old = {k: v for k, v in config.to_dict().items() if k not in ("seeds", "data_order_seed")}
+  assert workdir_lib.config_differences(old, config.to_dict()) == []
+  config.seeds = SEEDS
+  assert [k for k, _, _ in workdir_lib.config_differences(old, config.to_dict())] == ["seeds"]
+
+
 # -- whole runs -------------------------------------------------------------------------------------
 
 
@@ -134,7 +144,7 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
   solo = train.train_and_evaluate(make_config(seed=1, data_order_seed=0), tmp_path)
   member = workdir / "members" / "seed_1"
   assert read_json(member / "config.json") == read_json(tmp_path / "config.json")
-  stack_only = ("checkpoints", LOCK_FILE)  # the stack's, in its top-level workdir
+  stack_only = ("checkpoints", workdir_lib.LOCK_FILE)  # the stack's, in its top-level workdir
   assert sorted(p.name for p in member.iterdir()) == sorted(
       p.name for p in tmp_path.iterdir() if p.name not in stack_only)
   assert all((workdir / name).exists() for name in stack_only)

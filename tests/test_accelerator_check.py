@@ -1,0 +1,45 @@
+"""scripts/accelerator_check.sh: its CPU dry run (`--cpu`, tiny configs) runs every step and
+writes every JSON; with --skip_install it uses this interpreter (the install from wheels/ needs
+the folder scripts/prepare_wheels.sh downloads: see the README's "Accelerator check").
+
+    scripts/accelerator_check.sh OUT_DIR --cpu --skip_install
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cpu_dry_run_writes_every_json(tmp_path):
+  env = {**os.environ, "PYTHON": sys.executable}
+  out = tmp_path / "out"
+  result = subprocess.run([str(ROOT / "scripts/accelerator_check.sh"), str(out), "--cpu",
+                           "--skip_install"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stdout + result.stderr
+  check = json.loads((out / "check.json").read_text())
+  assert check["mode"] == "cpu dry run" and check["date"] and check["machine"]["jax"]
+  steps = {step["name"]: step for step in check["steps"]}
+  assert list(steps) == ["benchmark_float32", "benchmark_bfloat16", "benchmark_seeds1",
+                         "benchmark_seeds8", "default_run"]
+  for name, step in steps.items():
+    assert step["status"] == "ok" or step["status"].startswith("skipped: "), (name, step)
+
+  float32 = json.loads((out / "benchmark_float32.json").read_text())
+  bfloat16 = json.loads((out / "benchmark_bfloat16.json").read_text())
+  assert (float32["config"]["dtype"], bfloat16["config"]["dtype"]) == ("float32", "bfloat16")
+  assert float32["machine"]["platform"] == "cpu"
+  cache = float32["training"]["startup_with_compilation_cache"]
+  assert cache["cache_entries"] > 0
+  assert cache["second_run"]["startup_seconds"] > 0 and cache["first_run"]["startup_seconds"] > 0
+  assert "startup_with_compilation_cache" not in bfloat16["training"]
+  for n in (1, 8):
+    if steps[f"benchmark_seeds{n}"]["status"] == "ok":
+      assert json.loads((out / f"benchmark_seeds{n}.json").read_text())
+  results = json.loads((out / "default_results.json").read_text())
+  assert results["step"] > 0 and "exact_match" in results["test"]
+  assert not list(tmp_path.glob("*/venv"))  # --skip_install: nothing installed

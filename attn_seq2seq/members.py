@@ -90,6 +90,20 @@ def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collection
   return member
 
 
+def stack_of(workdir: str | Path) -> tuple[Path, int, int] | None:
+  """`(stack workdir, member index, number of members)` when `workdir` is a member's
+  (`<stack>/members/seed_<k>/` of a stack whose config.json lists k in `seeds`), else None."""
+  workdir = Path(workdir)
+  if workdir.parent.name != MEMBERS_DIR or not workdir.name.startswith("seed_"):
+    return None
+  root = workdir.parent.parent
+  try:
+    seeds = json.loads((root / "config.json").read_text())["config"]["seeds"]
+    return root, seeds.index(int(workdir.name[len("seed_"):])), len(seeds)
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+
+
 def seed_keys(seeds: tuple[int, ...] | int, stream: int) -> jax.Array:
   """`fold_in(key(seed), stream)` (0: init, 1: dropout): one key, or `[members]` keys."""
   if isinstance(seeds, int):

@@ -8,6 +8,8 @@ Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.
 (`models.build_model`), the saved vocabularies, and the parameters of one checkpoint step. Only
 the parameters are restored (no optimizer state, no data position), onto `sharding`: a run trained
 on 8 devices loads on a 1-CPU laptop and the other way round. The workdir is only read.
+A member of a stacked run (`<run>/members/seed_<k>/`, see members.py) loads like a run: its
+parameters are its slice of the stack's checkpoints.
 
 Whatever is missing or unreadable (the workdir, config.json, a vocabulary, the checkpoint or one
 of its files) raises `RunError` with a one-line message naming the path, which the CLIs print
@@ -26,7 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import flags
 
-from attn_seq2seq import checkpoint
+from attn_seq2seq import checkpoint, members
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -89,7 +91,16 @@ def load_run(workdir: str | Path, step: int | None = None,
   except (OSError, ValueError, KeyError) as e:
     raise RunError(f"cannot read the vocabularies of {workdir}: {_first_line(e)}") from None
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  params, step = restore_params(workdir / CHECKPOINT_DIR, _abstract_params(model, sharding), step)
+  abstract = _abstract_params(model, sharding)
+  stack = members.stack_of(workdir)
+  if stack is None:
+    params, step = restore_params(workdir / CHECKPOINT_DIR, abstract, step)
+  else:  # a member of a stacked run: its slice of the stack's checkpoint
+    root, index, size = stack
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((size, *x.shape), x.dtype, sharding=x.sharding), abstract)
+    params, step = restore_params(root / CHECKPOINT_DIR, abstract, step)
+    params = members.take(params, index)
   return Run(workdir, config, record, model, src_vocab, tgt_vocab, params, step)
 
 

@@ -99,7 +99,7 @@ def test_a_run_recorded_before_the_stacking_fields_existed_has_the_same_config()
   assert [k for k, _, _ in workdir_lib.config_differences(old, config.to_dict())] == ["seeds"]
 
 
-# -- whole runs -------------------------------------------------------------------------------------
+# -- whole runs ------------------------------------------------------------------------------------
 
 
 def load_config(**overrides):
@@ -138,7 +138,7 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
   assert results == {"members": [f"members/seed_{s}" for s in SEEDS], "step": 4}
   assert read_json(workdir / "results.json") == results
   assert read_json(workdir / "config.json")["config"]["seeds"] == list(SEEDS)
-  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [2, 4]
+  assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
   assert not (workdir / "metrics.jsonl").exists()
 
   solo = train.train_and_evaluate(make_config(seed=1, data_order_seed=0), tmp_path)
@@ -196,3 +196,25 @@ def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config
 
 def without_speed(lines):
   return [{k: v for k, v in line.items() if not k.endswith("_per_sec")} for line in lines]
+
+
+def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
+  from attn_seq2seq.run import load_run  # noqa: PLC0415
+
+  workdir, _ = stacked_run
+  run = load_run(workdir / "members" / "seed_2")
+  assert run.step == 4 and run.config.seed == 2
+  stack = Checkpointer(workdir / "checkpoints")
+  state, _ = stack.restore(stack_template(workdir), 4)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(run.params),
+               jax.device_get(members.take(state.params, 2)))
+
+
+def stack_template(workdir):
+  """The stacked train state's shapes and shardings of the run in `workdir`."""
+  record = read_json(workdir / "config.json")
+  config = ml_collections.ConfigDict(record["config"])
+  config.seeds = tuple(config.seeds)
+  fns = train.make_train_functions(config, record["task"]["src_vocab_size"],
+                                   record["task"]["tgt_vocab_size"], mesh_lib.make_mesh())
+  return fns.abstract_state(members.seed_keys(config.seeds, 0))

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -129,9 +130,14 @@ def plot_metric_vs_length(
         categories = _ordered_categories([str(x) for x in all_xs])
         position = {category: i for i, category in enumerate(categories)}
 
-    fig = Figure(figsize=(6.4, 4.2), dpi=_DPI, layout="constrained")
+    legend_beside = len(curves) > 4  # then the legend goes beside the axes, hiding no curve
+    fig = Figure(figsize=(9.6 if legend_beside else 6.4, 4.2), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    # Ten curves fit the default colour cycle; more take tab20's dark shades, then its light ones.
+    tab20 = matplotlib.colormaps["tab20"]
+    colours = [tab20((2 * k) % 20 + (2 * k // 20) % 2) if len(curves) > 10 else None
+               for k in range(len(curves))]
     for k, (label, (xs, values)) in enumerate(curves.items()):
         positions = [position[str(x)] for x in xs] if categorical else xs
         (line,) = ax.plot(
@@ -139,6 +145,7 @@ def plot_metric_vs_length(
             values,
             marker=_MARKERS[k % len(_MARKERS)],
             linestyle=_LINESTYLES[k % len(_LINESTYLES)],
+            color=colours[k],
             label=label,
         )
         if label in bands:
@@ -152,7 +159,10 @@ def plot_metric_vs_length(
     if title is not None:
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if legend_beside:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    else:
+        ax.legend()
     return _save(fig, path)
 
 

@@ -130,9 +130,15 @@ class Summary:
   unfinished: list[str]
 
   def label(self, group: Group) -> str:
-    """'decoder=luong, hidden_size=75': the group's values of the varied fields."""
-    fields = ", ".join(f"{self.names[k]}={_format(v)}" for k, v in group.fields.items())
+    """'decoder=luong, hidden_size=75': the group's values of the varied fields, leaving out a
+    field that always equals a later one (e.g. attention_size, when it follows hidden_size)."""
+    fields = ", ".join(f"{self.names[k]}={_format(group.fields[k])}" for k in self.varied
+                       if not self._repeated_later(k))
     return fields or f"mean of {len(group.runs)} run(s)"
+
+  def _repeated_later(self, key: str) -> bool:
+    later = self.varied[self.varied.index(key) + 1 :]
+    return any(all(g.fields[k] == g.fields[key] for g in self.groups) for k in later)
 
   def find(self, **fields) -> list[Group]:
     """The groups whose runs have these config values, e.g. `find(model__decoder='luong')`

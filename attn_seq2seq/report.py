@@ -135,7 +135,8 @@ def attention_heatmaps(summary: summary_lib.Summary, out: Path,
 def _provenance(summary: summary_lib.Summary, command: Sequence[str],
                 launches: list[dict]) -> list[str]:
   """Command, date, machine, versions and wall time, as Markdown bullet lines."""
-  invocations = [r for r in launches if "sweep" in r]
+  # Invocations that trained something; a re-run that only rewrites the report adds nothing.
+  invocations = [r for r in launches if "sweep" in r and r["launched"]]
   runs = [r for r in launches if "run" in r]
   host = invocations[-1]["host"] if invocations else {}
   record = json.loads((summary.root / summary.groups[0].runs[0].name / "config.json").read_text())
@@ -146,7 +147,7 @@ def _provenance(summary: summary_lib.Summary, command: Sequence[str],
   lines = [
       f"- **Command:** `{shlex.join(command)}` (sweep `{sweep_spec}`)",
       f"- **Date:** {invocations[0]['started'] if invocations else '?'} to "
-      f"{launches[-1]['ended'] if launches else '?'} (UTC)",
+      f"{runs[-1]['ended'] if runs else '?'} (UTC)",
       f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
       f"{devices.get('platform', '?')} ({devices.get('count', '?')} × {devices.get('kind', '?')})",
       f"- **Versions:** Python {host.get('python', '?')}, jax {host.get('jax', '?')}, flax "

@@ -56,11 +56,14 @@ def sweep_root(quick_reverse_run, tmp_path_factory):
                           ("fixed_init_s1", 12.0), ("fixed_init_s1", 8.0)]:
       f.write(json.dumps({"ended": "2026-11-30T01:00:00+00:00", "run": name, "status": "done",
                           "seconds": seconds}) + "\n")
+    host = {"cpu": "Test CPU", "cores": 2, "python": "3.11", "jax": "0.10.2", "flax": "0.12.8"}
     f.write(json.dumps({"ended": "2026-11-30T01:02:00+00:00", "sweep": "launch",
-                        "started": "2026-11-30T01:00:00+00:00", "seconds": 95.0,
-                        "launched": [], "host": {"cpu": "Test CPU", "cores": 2,
-                                                 "python": "3.11", "jax": "0.10.2",
-                                                 "flax": "0.12.8"}}) + "\n")
+                        "started": "2026-11-30T00:58:00+00:00", "seconds": 95.0,
+                        "launched": ["bahdanau_s0"], "host": host}) + "\n")
+    # A later re-run that found every run finished (e.g. to rewrite the report) trains nothing.
+    f.write(json.dumps({"ended": "2026-11-30T02:00:00+00:00", "sweep": "launch",
+                        "started": "2026-11-30T02:00:00+00:00", "seconds": 1.0,
+                        "launched": [], "host": host}) + "\n")
   return root, record["config"]["data"]["data_dir"]
 
 
@@ -78,6 +81,7 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   assert "- **Command:** `python x.py --a=1`" in text
   assert "Test CPU, 2 cores" in text and "jax 0.10.2" in text
   assert "1m35s in total over 1 invocation(s)" in text  # the launcher's records
+  assert "2026-11-30T00:58:00+00:00 to 2026-11-30T01:00:00+00:00" in text  # first to last run
   assert "| fixed_init_s1 | 1 | " in text and "| 0m20s | 2 |" in text  # two launches summed
   assert "Student's t" in text and "[" in text  # intervals in the tables
   for metric in ("exact_match", "token_accuracy"):

@@ -33,7 +33,9 @@ from attn_seq2seq.metrics.buckets import parse_bucket_label
 from attn_seq2seq.sweep import RESULTS_FILE, SWEEP_FILE
 
 CONFIG_FILE = "config.json"
-IGNORED_FIELDS = ("seed", "data.data_dir")  # not part of what a group is
+# Not part of what a group is: the seed mechanism (a stack's members record their shared data
+# order; solo runs follow their seed) and where the data happen to live.
+IGNORED_FIELDS = ("seed", "seeds", "data_order_seed", "data.data_dir")
 LOWER_IS_BETTER = ("loss", "perplexity", "wer", "per", "alignment_error_rate")
 MEMBERS_DIR = "members"  # ROOT/<run>/members/<member>/: the seeds of a stacked run
 CONFIDENCE = 0.95  # of the t-intervals over seeds

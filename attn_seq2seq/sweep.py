@@ -157,6 +157,37 @@ def _one_line(e: BaseException) -> str:
   return first if cause in first else f"{first} {cause}"
 
 
+def seed_group(name: str, config: str, overrides: dict, seeds: Sequence[int], *, stacked: bool,
+               size_matched_to: str | None = None) -> list[dict]:
+  """The runs of one group of seeds: one stacked run `name` training every seed as one program
+  (`--config.seeds=0,1,2`, see members.py), or one run `<name>_s<seed>` per seed. A stacked
+  group shares one data order; solo runs each follow their own seed. `size_matched_to` names
+  the reference group; it gets the same suffix."""
+  if stacked:
+    matched = {} if size_matched_to is None else {"size_matched_to": size_matched_to}
+    return [{"name": name, "config": config,
+             "overrides": {**overrides, "seeds": ",".join(map(str, seeds))}, **matched}]
+  return [{"name": f"{name}_s{seed}", "config": config, "overrides": {**overrides, "seed": seed},
+           **({} if size_matched_to is None else {"size_matched_to": f"{size_matched_to}_s{seed}"})}
+          for seed in seeds]
+
+
+def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
+  """Whether a sweep's groups of seeds are stacked runs: the `stacked` / `solo` variant if
+  given (not both), else the sweep's default."""
+  if {"stacked", "solo"} <= variants:
+    raise ValueError("variants stacked and solo exclude each other; choose one")
+  return "stacked" in variants or ("solo" not in variants and not solo_by_default)
+
+
+def run_seeds(run: dict) -> tuple[int, ...]:
+  """The seeds a run of a sweep trains: its `seeds` (stacked) or its one `seed` (default 0)."""
+  overrides = run["overrides"]
+  if "seeds" in overrides:
+    return tuple(int(s) for s in str(overrides["seeds"]).split(","))
+  return (int(overrides.get("seed", 0)),)
+
+
 def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_vocab: int,
                          tgt_vocab: int, reference: str = "bahdanau",
                          overrides: dict | None = None) -> dict[str, int]:

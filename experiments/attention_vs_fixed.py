@@ -25,7 +25,10 @@ stays `additive` for both attention decoders, so they differ only in where atten
 Variants (comma-separated after the colon): `cpu`, the preset published in
 docs/results/attention_vs_fixed/ (below); `copy` instead of `reverse`; `short` / `long` for the
 length ranges 1-20 / 1-100 instead of 1-50; `quick`, a 4-run smoke test (quick configs, one tiny
-budget, seed 0).
+budget, seed 0); `stacked` / `solo`, the seeds of a group as one stacked run (one program, one
+compilation, a shared data order; the default of the full preset, where it fills an
+accelerator) or one run per seed (the default of `cpu` and `quick`: on 2 CPU cores a stack
+trains no faster, and the published report was made that way).
 
 The `cpu` preset (12 runs, about 15 minutes on a 2-core CPU, data generation and compilation
 included) asks the same question at laptop scale: `reverse` with sources of 1-20 symbols
@@ -57,7 +60,8 @@ CPU_OVERRIDES = {"num_train_steps": 3_000, "lr_schedule": "cosine", "warmup_step
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick"))
+  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick", "solo",
+                                  "stacked"))
   task = "copy" if "copy" in variants else "reverse"
   cpu = "cpu" in variants
   default_length = "short" if cpu else "medium"
@@ -66,19 +70,16 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   config = f"configs/{task}.py:{length}" + (",quick" if quick else "")
   budgets, seeds = ((16,), (0,)) if quick else ((64,) if cpu else (128, 256), (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
+  stacked = sweep.stacks_seeds(variants, quick or cpu)
 
   runs = []
   for budget in budgets:
     hidden_sizes = matched_hidden_sizes(config, budget)
     for decoder in DECODERS:
-      for seed in seeds:
-        runs.append({
-            "name": f"{decoder}_h{budget}_s{seed}",
-            "config": config,
-            "overrides": {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
-                          "model.attention_size": budget, "seed": seed, **preset},
-            "size_matched_to": f"{REFERENCE}_h{budget}_s{seed}",
-        })
+      overrides = {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
+                   "model.attention_size": budget, **preset}
+      runs += sweep.seed_group(f"{decoder}_h{budget}", config, overrides, seeds, stacked=stacked,
+                               size_matched_to=f"{REFERENCE}_h{budget}")
   return runs
 
 

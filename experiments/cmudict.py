@@ -13,7 +13,8 @@ where it has as many parameters as the attention model (`sweep.matched_hidden_si
 preset is the config's own size (hidden 256, 30,000 steps: an accelerator's job).
 
 Variants: `cpu`, the preset published in docs/results/cmudict/ (below); `quick`, a 2-run smoke
-test.
+test; `stacked` / `solo`, each model's seeds as one stacked run (the full preset's default) or
+one run per seed (the default of `cpu` and `quick`), as in experiments/attention_vs_fixed.py.
 
 The `cpu` preset (6 runs, about 75 minutes on a 2-core CPU, within the 90 allowed) keeps the
 config (dropout 0.2, batch 128, cosine decay) but trains hidden size 128 with embeddings of 64
@@ -42,21 +43,19 @@ CPU_OVERRIDES = {"model.embed_size": 64, "num_train_steps": 15_000, "warmup_step
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("cpu", "quick"))
+  variants = parse_variants(arg, ("cpu", "quick", "solo", "stacked"))
   quick, cpu = "quick" in variants, "cpu" in variants
   config = "configs/cmudict.py" + (":quick" if quick else "")
   budget, seeds = (16, (0,)) if quick else (CPU_HIDDEN if cpu else 256, (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
   hidden_sizes = sweep.matched_hidden_sizes(config, budget, DECODERS, SRC_VOCAB, TGT_VOCAB,
                                             REFERENCE, preset)
-  return [
-      {"name": f"{decoder}_h{budget}_s{seed}",
-       "config": config,
-       "overrides": {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
-                     "model.attention_size": budget, "seed": seed, **preset},
-       "size_matched_to": f"{REFERENCE}_h{budget}_s{seed}"}
-      for decoder in DECODERS for seed in seeds
-  ]
+  stacked = sweep.stacks_seeds(variants, quick or cpu)
+  return [run for decoder in DECODERS for run in sweep.seed_group(
+      f"{decoder}_h{budget}", config,
+      {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
+       "model.attention_size": budget, **preset}, seeds, stacked=stacked,
+      size_matched_to=f"{REFERENCE}_h{budget}")]
 
 
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------

@@ -20,7 +20,9 @@ at hidden sizes 64 and 128.
 
 Variants (comma-separated after the colon): `cpu`, the preset published in docs/results/scorers/
 (below); `bahdanau` for the Bahdanau decoder (previous state as query) instead of Luong's;
-`quick`, a 6-run smoke test (one per scorer, quick config, seed 0).
+`quick`, a 6-run smoke test (one per scorer, quick config, seed 0); `stacked` / `solo`, each
+group's seeds as one stacked run (the full preset's default) or one run per seed (the default of
+`cpu` and `quick`), as in experiments/attention_vs_fixed.py.
 
 The `cpu` preset (36 runs, about 25 minutes on a 2-core CPU, data generation and compilation
 included) uses sources of 1-20 symbols (configs/reverse.py:short), hidden sizes 32 and 64, and
@@ -36,6 +38,7 @@ shared the two cores, so the scorers do differ at this size; 1,500 steps keep th
 within 30 minutes.
 """
 
+from attn_seq2seq import sweep
 from attn_seq2seq.config import parse_variants
 from attn_seq2seq.models import SCORERS
 
@@ -48,21 +51,18 @@ LUONG_ORDER = ("dot", "location", "general")
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("bahdanau", "cpu", "quick"))
+  variants = parse_variants(arg, ("bahdanau", "cpu", "quick", "solo", "stacked"))
   decoder = "bahdanau" if "bahdanau" in variants else "luong"
   quick, cpu = "quick" in variants, "cpu" in variants
   config = "configs/reverse.py:" + ("short" if cpu or quick else "medium") + (
       ",quick" if quick else "")
   hidden_sizes, seeds = ((16,), (0,)) if quick else ((32, 64) if cpu else (64, 128), (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
-  return [
-      {"name": f"{decoder}_{scorer}_h{hidden}_s{seed}",
-       "config": config,
-       "overrides": {"model.decoder": decoder, "model.scorer": scorer,
-                     "model.hidden_size": hidden, "model.attention_size": hidden, "seed": seed,
-                     **preset}}
-      for scorer in SCORERS for hidden in hidden_sizes for seed in seeds
-  ]
+  stacked = sweep.stacks_seeds(variants, quick or cpu)
+  return [run for scorer in SCORERS for hidden in hidden_sizes for run in sweep.seed_group(
+      f"{decoder}_{scorer}_h{hidden}", config,
+      {"model.decoder": decoder, "model.scorer": scorer, "model.hidden_size": hidden,
+       "model.attention_size": hidden, **preset}, seeds, stacked=stacked)]
 
 
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------

@@ -7,6 +7,7 @@ the same results.
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from attn_seq2seq import members, train
+from attn_seq2seq import members, summary, train
 from attn_seq2seq import mesh as mesh_lib
 from attn_seq2seq import workdir as workdir_lib
 from attn_seq2seq.checkpoint import Checkpointer
@@ -218,3 +219,14 @@ def stack_template(workdir):
   fns = train.make_train_functions(config, record["task"]["src_vocab_size"],
                                    record["task"]["tgt_vocab_size"], mesh_lib.make_mesh())
   return fns.abstract_state(members.seed_keys(config.seeds, 0))
+
+
+def test_summarize_reads_a_stacked_run_as_one_group_of_three_seeds(stacked_run, tmp_path):
+  workdir, _ = stacked_run
+  shutil.copytree(workdir, tmp_path / "root" / "dates_stack",
+                  ignore=shutil.ignore_patterns("checkpoints"))
+  result = summary.read_summary(tmp_path / "root")
+  assert result.num_runs == 3 and not result.unfinished
+  (group,) = result.groups
+  assert group.stats("test", "exact_match")["n"] == 3
+  assert sorted(r.config["seed"] for r in group.runs) == list(SEEDS)

@@ -76,6 +76,8 @@ def test_every_override_applies_to_its_config(spec, sweeps):
   for run in sweeps[spec]:
     config = sweep.run_config(run)  # what run_sweep.py validates with
     for key, value in run["overrides"].items():
+      if key == "seeds":  # '0,1,2' on the command line, a tuple in the config
+        value = sweep.run_seeds(run)
       assert field(config, key) == value, (run["name"], key)
 
 
@@ -83,8 +85,16 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
   runs = sweeps["experiments/attention_vs_fixed.py"]
   assert {r["overrides"]["model.decoder"] for r in runs} == {
       "bahdanau", "luong", "fixed_init", "fixed_context"}
-  assert {r["overrides"]["seed"] for r in runs} == {0, 1, 2}
+  assert {seed for r in runs for seed in sweep.run_seeds(r)} == {0, 1, 2}
   assert len({r["overrides"]["model.attention_size"] for r in runs}) >= 2  # the budgets
+  assert all(len(sweep.run_seeds(r)) == 3 for r in runs)  # the full preset stacks its seeds
+  published = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu")
+  assert all(len(sweep.run_seeds(r)) == 1 for r in published)  # the report's runs are solo
+  stacked = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu,stacked")
+  assert [r["name"] for r in stacked] == [f"{d}_h64" for d in (
+      "bahdanau", "luong", "fixed_init", "fixed_context")]
+  with pytest.raises(sweep.SweepError, match="stacked and solo exclude each other"):
+    sweep.load_sweep("experiments/attention_vs_fixed.py:solo,stacked")
 
 
 @pytest.mark.parametrize("spec", ["experiments/attention_vs_fixed.py",
@@ -92,7 +102,7 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
                                   "experiments/attention_vs_fixed.py:quick"])
 def test_size_matched_runs_are_within_2_percent(spec, sweeps):
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
-  runs = {run["name"]: run for run in sweeps[spec] if run["overrides"]["seed"] == 0}
+  runs = {run["name"]: run for run in sweeps[spec] if sweep.run_seeds(run)[0] == 0}
 
   def num_params(run):
     config = sweep.run_config(run)
@@ -123,7 +133,7 @@ def test_scorers_sweep_covers_every_scorer_with_one_decoder(sweeps):
   assert {r["overrides"]["model.scorer"] for r in runs} == set(SCORERS)
   assert len({r["overrides"]["model.decoder"] for r in runs}) == 1
   assert len({r["overrides"]["model.hidden_size"] for r in runs}) >= 2
-  assert {r["overrides"]["seed"] for r in runs} == {0, 1, 2}
+  assert {seed for r in runs for seed in sweep.run_seeds(r)} == {0, 1, 2}
 
 
 # -- run_sweep.py -------------------------------------------------------------------------------

@@ -46,7 +46,6 @@ import time
 _PROCESS_START = time.perf_counter()
 
 import datetime  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -135,26 +134,10 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
   import numpy as np  # noqa: PLC0415
 
   from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
-  from attn_seq2seq import train  # noqa: PLC0415
 
-  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
-  seed = jax.random.key(config.seed)
-  init_rng = jax.random.fold_in(seed, 0)
-  dropout_rng = jax.device_put(jax.random.fold_in(seed, 1), mesh_lib.replicated(mesh))
-  sharding = mesh_lib.data_sharding(mesh)
   batches = task.train_batches(config.batch_size, seed=config.seed)
-
-  # As train_and_evaluate starts: the first step compiles while the state is initialised.
   batch = next(batches)
-  start = time.perf_counter()
-  compiling = train.compile_in_background(
-      fns.train_step, fns.abstract_state(init_rng), mesh_lib.global_shapes(batch, sharding),
-      dropout_rng)
-  state = fns.init(init_rng)
-  compiling.result()
-  state, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
-  jax.block_until_ready(metrics)
-  first_step = time.perf_counter()
+  fns, state, dropout_rng, sharding, startup = _first_step(config, task, mesh, batch)
 
   # Compile every other bucket shape now, so the timed steps measure steady state only.
   for src_len, tgt_len in task.bucket_shapes:
@@ -176,8 +159,7 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
   flops = sum(train_flops(config.model, b, task.tgt_vocab.size) for b in timed)
   padded = sum(b["tgt_out"].size for b in timed)
   return {
-      "startup_seconds": first_step - _PROCESS_START,
-      "init_compile_and_first_step_seconds": first_step - start,
+      **startup,
       "steps": len(timed),
       "steps_per_second": len(timed) / seconds,
       "tgt_tokens_per_second": tgt_tokens / seconds,
@@ -192,6 +174,15 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
 def first_step_seconds(config, task, mesh) -> dict:
   """Startup of a run, as `benchmark_training` (and train_and_evaluate) start: seconds from
   process start, and from init, to the first finished training step."""
+  return _first_step(config, task, mesh, next(task.train_batches(config.batch_size,
+                                                                  seed=config.seed)))[-1]
+
+
+def _first_step(config, task, mesh, batch) -> tuple:
+  """As train_and_evaluate starts: the first step compiles in the background while the state is
+  initialised, then runs on `batch`. Returns (train functions, state after the step, dropout
+  key, data sharding, {'startup_seconds': from process start, 'init_compile_and_first_step_
+  seconds': from init} to the first finished step)."""
   import jax  # noqa: PLC0415
 
   from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
@@ -202,18 +193,17 @@ def first_step_seconds(config, task, mesh) -> dict:
   init_rng = jax.random.fold_in(seed, 0)
   dropout_rng = jax.device_put(jax.random.fold_in(seed, 1), mesh_lib.replicated(mesh))
   sharding = mesh_lib.data_sharding(mesh)
-  batch = next(task.train_batches(config.batch_size, seed=config.seed))
   start = time.perf_counter()
   compiling = train.compile_in_background(
       fns.train_step, fns.abstract_state(init_rng), mesh_lib.global_shapes(batch, sharding),
       dropout_rng)
   state = fns.init(init_rng)
   compiling.result()
-  _, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
+  state, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
   jax.block_until_ready(metrics)
   end = time.perf_counter()
-  return {"startup_seconds": end - _PROCESS_START, "init_compile_and_first_step_seconds":
-          end - start}
+  return fns, state, dropout_rng, sharding, {
+      "startup_seconds": end - _PROCESS_START, "init_compile_and_first_step_seconds": end - start}
 
 
 def startup_with_compilation_cache(argv: list[str]) -> dict:
@@ -351,7 +341,6 @@ class _Training:
 
 
 def benchmark_decoding(config, task, params) -> dict:
-  import numpy as np  # noqa: PLC0415
 
   from attn_seq2seq import decode  # noqa: PLC0415
   from attn_seq2seq.models import build_model  # noqa: PLC0415

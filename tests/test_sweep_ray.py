@@ -25,12 +25,12 @@ pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).parent / "ray"
 LONG_RUN = "seed0"  # the run whose trainer is killed: long enough to be killed mid-run
-SWEEP_FILE = f"""
+SWEEP_FILE = """
 def get_sweep(arg=None):
-  runs = [{{"name": f"seed{{seed}}", "config": "configs/dates.py:quick",
-           "overrides": {{"seed": seed}}}} for seed in range(3)]
-  runs[0]["overrides"].update({{"num_train_steps": 600, "checkpoint_every_steps": 50,
-                               "log_every_steps": 50, "eval_every_steps": 600}})
+  runs = [{"name": f"seed{seed}", "config": "configs/dates.py:quick",
+           "overrides": {"seed": seed}} for seed in range(3)]
+  runs[0]["overrides"].update({"num_train_steps": 600, "checkpoint_every_steps": 50,
+                               "log_every_steps": 50, "eval_every_steps": 600})
   return runs
 """
 

@@ -38,6 +38,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from attn_seq2seq import machine, progress, train
+from attn_seq2seq import workdir as workdir_lib
 from attn_seq2seq.data.config import dataset_spec
 
 RESULTS_FILE = "results.json"  # written by train_and_evaluate at the end of a run
@@ -212,7 +213,13 @@ def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_
 
 
 def is_finished(workdir: str | Path) -> bool:
-  return (Path(workdir) / RESULTS_FILE).exists()
+  """Whether the run in `workdir` has finished, by the trainer's own rule (results.json with a
+  `step`: `workdir.finished_results`); an unreadable results.json is not finished (the
+  relaunched trainer reports it)."""
+  try:
+    return workdir_lib.finished_results(workdir) is not None
+  except workdir_lib.WorkdirError:
+    return False
 
 
 def changed_runs(root: str | Path, runs: list[dict]) -> list[str]:

@@ -311,3 +311,15 @@ def test_summarize_ranks_by_the_chosen_split(fake_root, tmp_path):
   assert [g["fields"]["model.decoder"] for g in groups] == ["fixed_init", "bahdanau"]
   with pytest.raises(ValueError, match="no metric 'bleu' in the results; valid: "):
     summary.summarize(fake_root, metric="bleu", out=tmp_path)
+
+
+def test_a_run_is_finished_by_the_trainers_rule(tmp_path):
+  """results.json with the final `step` is finished; one holding only entries `evaluate` added
+  to an unfinished run, or one that cannot be read, is not (the sweep relaunches it)."""
+  assert not sweep.is_finished(tmp_path / "missing")
+  (tmp_path / "results.json").write_text(json.dumps({"test/beam5": {"exact_match": 0.5}}))
+  assert not sweep.is_finished(tmp_path)
+  (tmp_path / "results.json").write_text("{not json")
+  assert not sweep.is_finished(tmp_path)
+  (tmp_path / "results.json").write_text(json.dumps({"step": 10, "test": {}}))
+  assert sweep.is_finished(tmp_path)

@@ -15,8 +15,9 @@ evaluation split: Bahdanau et al. 2015, Fig. 2.
 
 A stacked run (several seeds trained as one program) keeps each member in
 `ROOT/<run>/members/<member>/`, laid out like a run of its own: each member is read as one run.
-A run directory without results.json, or a run of ROOT/sweep.json without a directory, is listed
-as unfinished rather than dropped.
+A run directory without final results (results.json with its `step`, as `sweep.is_finished`
+reads it), or a run of ROOT/sweep.json without a directory, is listed as unfinished rather than
+dropped.
 """
 
 import collections
@@ -30,7 +31,7 @@ from scipy import stats as scipy_stats
 
 from attn_seq2seq import plots
 from attn_seq2seq.metrics.buckets import parse_bucket_label
-from attn_seq2seq.sweep import RESULTS_FILE, SWEEP_FILE
+from attn_seq2seq.sweep import RESULTS_FILE, SWEEP_FILE, is_finished
 
 CONFIG_FILE = "config.json"
 # Not part of what a group is: the seed mechanism (a stack's members record their shared data
@@ -89,7 +90,7 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
   finished, unfinished = [], []
   for name in sorted(names):
     workdir = root / name
-    if not ((workdir / RESULTS_FILE).exists() and (workdir / CONFIG_FILE).exists()):
+    if not (is_finished(workdir) and (workdir / CONFIG_FILE).exists()):
       unfinished.append(name)
       continue
     record = json.loads((workdir / CONFIG_FILE).read_text())

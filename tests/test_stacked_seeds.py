@@ -26,6 +26,7 @@ from attn_seq2seq.sweep import run_config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_steps import SRC_VOCAB, TGT_VOCAB, fake_batch  # noqa: E402
+from test_train import crash_after_first_checkpoint  # noqa: E402
 
 sys.path.pop(0)
 
@@ -171,18 +172,7 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
 def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config, tmp_path,
                                                         monkeypatch):
   """Killed right after its first checkpoint (step 2), then re-run with the same command."""
-  original_save = Checkpointer.save
-
-  def save_then_die(self, step, state, data_state):
-    original_save(self, step, state, data_state)
-    self.wait()
-    raise SystemExit("killed")
-
-  monkeypatch.setattr(Checkpointer, "save", save_then_die)
-  with pytest.raises(SystemExit, match="killed"):
-    train.train_and_evaluate(make_config(seeds=SEEDS), tmp_path)
-  assert not (tmp_path / "results.json").exists()
-  monkeypatch.undo()
+  crash_after_first_checkpoint(make_config(seeds=SEEDS), tmp_path, monkeypatch)
 
   assert train.train_and_evaluate(make_config(seeds=SEEDS), tmp_path) == stacked_run[1]
   reference = stacked_run[0]

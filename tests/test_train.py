@@ -84,9 +84,9 @@ def test_run_writes_every_output(reference):
     assert (workdir / plot).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config, tmp_path,
-                                                         monkeypatch):
-  """Killed right after its first checkpoint (step 2), then re-run with the same command."""
+def crash_after_first_checkpoint(config, workdir, monkeypatch) -> None:
+  """Trains `config` in `workdir` until its first checkpoint is on disk, then dies there, as a
+  killed process would: nothing after that checkpoint is written."""
   original_save = Checkpointer.save
 
   def save_then_die(self, step, state, data_state):
@@ -96,9 +96,15 @@ def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config,
 
   monkeypatch.setattr(Checkpointer, "save", save_then_die)
   with pytest.raises(SystemExit, match="killed"):
-    train.train_and_evaluate(make_config(), tmp_path)
-  assert not (tmp_path / "results.json").exists()
+    train.train_and_evaluate(config, workdir)
+  assert not (workdir / "results.json").exists()
   monkeypatch.undo()
+
+
+def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config, tmp_path,
+                                                         monkeypatch):
+  """Killed right after its first checkpoint (step 2), then re-run with the same command."""
+  crash_after_first_checkpoint(make_config(), tmp_path, monkeypatch)
 
   assert Checkpointer(tmp_path / "checkpoints").latest_step() == 2
   results = train.train_and_evaluate(make_config(), tmp_path)

@@ -56,9 +56,10 @@ def write_report(root: str | Path, out: str | Path, *, title: str, command: Sequ
   """
   summary = summary_lib.read_summary(root, metrics, split)
   if summary.unfinished or not summary.groups:
+    more = ", ..." if summary.unfinished[5:] else ""
     raise ValueError(f"{root}: {len(summary.unfinished)} unfinished run(s) "
-                     f"({', '.join(summary.unfinished[:5])}{', ...' if summary.unfinished[5:] else ''});"
-                     " finish the sweep before writing its report")
+                     f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
+                     "writing its report")
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   plot_files = [p.name for m in summary.metrics
@@ -127,7 +128,8 @@ def attention_heatmaps(summary: summary_lib.Summary, out: Path,
     label = summary.label(group)
     name = "attention_" + re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") + ".png"
     plots.plot_attention(translation.attn_weights, translation.src_tokens,
-                         translation.tgt_tokens, out / name, title=f"{label} (seed {first.config.get('seed')})")
+                         translation.tgt_tokens, out / name,
+                         title=f"{label} (seed {first.config.get('seed')})")
     written.append((label, name))
   return written
 

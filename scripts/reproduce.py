@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
   path = f"experiments/{args.name}.py"
   spec = path if args.preset == "full" else f"{path}:{args.preset}"
   root = args.root or f"runs/{args.name}_{args.preset}"
-  out = args.out or f"docs/results/{args.name}" + ("" if args.preset == "cpu" else f"_{args.preset}")
+  suffix = "" if args.preset == "cpu" else f"_{args.preset}"
+  out = args.out or f"docs/results/{args.name}{suffix}"
 
   status = subprocess.call([sys.executable, str(REPO / "scripts/run_sweep.py"), f"--sweep={spec}",
                             f"--root={root}", *extra])

@@ -2,7 +2,7 @@
 
     check_values(config)   # one-line ValueError: "model.hidden_size=0 is out of range; allowed: ..."
 
-`FIELD_RANGES` lists every numeric field of `attn_seq2seq.config.base_config` with what it may
+`FIELD_RANGES` lists every numeric field of `attn_seq2seq.experiment_config.base_config` with what it may
 hold; names (optimizer, decoder, scorer, cell, dtype, schedule) are checked where they are used
 (`optim`, `models.build_model`), the dataset name by `data.config.dataset_spec`.
 `train.check_config` runs all of them; `scripts/run_sweep.py` runs it for every run of a sweep.
@@ -107,7 +107,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"{path}={value!r} is not a boolean; allowed: true, false")
   if "data" not in config:
     return
-  from attn_seq2seq.data.config import GENERATION_FIELDS, dataset_spec  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import GENERATION_FIELDS, dataset_spec  # noqa: PLC0415
 
   data = config.data
   try:

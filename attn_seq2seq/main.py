@@ -9,7 +9,7 @@ trainer on a workdir refuses, or waits --lock_timeout seconds). SIGTERM or
 Ctrl-C saves a checkpoint and exits. Multi-host: pass --multihost (or set JAX_COORDINATOR_ADDRESS)
 on every host; `jax.distributed.initialize()` runs before anything else touches JAX. Compiled
 steps are cached on disk for the next run: --compilation_cache=DIR|none (default
-~/.cache/attn_seq2seq/jax; see attn_seq2seq/compilation_cache.py).
+~/.cache/attn_seq2seq/jax; see attn_seq2seq/training/compilation_cache.py).
 """
 
 import logging as py_logging
@@ -24,7 +24,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from attn_seq2seq import cli, compilation_cache
+from attn_seq2seq import cli
+
+from attn_seq2seq.training import compilation_cache
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/dates.py:quick.", lock_config=True)
@@ -53,10 +55,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().addFilter(_QuietOrbax())
-  from attn_seq2seq import mesh  # noqa: PLC0415  (imports jax)
+  from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax)
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
-  from attn_seq2seq import progress, train  # noqa: PLC0415
+  from attn_seq2seq.training import progress, train  # noqa: PLC0415
   import tensorflow_datasets as tfds  # noqa: PLC0415
 
   tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
@@ -67,7 +69,8 @@ def main(argv):
   except ValueError as e:  # a bad choice in the config: one line, no traceback
     sys.exit(f"error: {e}")
   compilation_cache.enable(_COMPILATION_CACHE.value)  # validated first; before any compilation
-  from attn_seq2seq import checkpoint, data, workdir  # noqa: PLC0415
+  from attn_seq2seq.training import checkpoint, workdir  # noqa: PLC0415
+  from attn_seq2seq import data  # noqa: PLC0415
 
   try:
     results = train.train_and_evaluate(config, _WORKDIR.value, lock_timeout=_LOCK_TIMEOUT.value,
@@ -78,7 +81,7 @@ def main(argv):
   if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
     sys.exit("stopped before the end of training; re-run the same command to resume")
   if "members" in results:  # a stacked run (--config.seeds): one table per member
-    from attn_seq2seq import members  # noqa: PLC0415
+    from attn_seq2seq.training import members  # noqa: PLC0415
 
     for path, member_results in members.read_member_results(_WORKDIR.value, results).items():
       print(f"{os.path.join(_WORKDIR.value, path)}:\n{progress.results_table(member_results)}")

@@ -8,7 +8,7 @@ Variants (comma-separated after the colon): `with_stress` (keep the stress digit
 (the dictionary is always read in full).
 """
 
-from attn_seq2seq.config import base_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import base_config, make_quick, parse_variants
 
 
 def get_config(arg: str | None = None):

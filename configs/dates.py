@@ -7,7 +7,7 @@ the CPU-sized run that `make run` trains).
 Variants: `quick`, a tiny smoke test.
 """
 
-from attn_seq2seq.config import base_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import base_config, make_quick, parse_variants
 
 
 def get_config(arg: str | None = None):

@@ -9,7 +9,7 @@ and prints the results table and the path of an attention heatmap. (configs/date
 same task at a research size.) Variants: `quick`, a tiny smoke test.
 """
 
-from attn_seq2seq.config import base_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import base_config, make_quick, parse_variants
 
 
 def get_config(arg: str | None = None):

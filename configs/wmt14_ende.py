@@ -10,7 +10,7 @@ model on the training split; both are reused after. Scored by BLEU and chrF (sac
 Variants: `quick`, a tiny smoke test (still needs the prepared corpus; tests use TFDS mock data).
 """
 
-from attn_seq2seq.config import base_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import base_config, make_quick, parse_variants
 
 
 def get_config(arg: str | None = None):

@@ -45,8 +45,8 @@ while `fixed_init` (hidden 90) stayed at 0.21 and `fixed_context` (hidden 67) at
 Hidden 128 trains at 37 instead of 90 steps/s here, which would put the 12 runs past 30 minutes.
 """
 
-from attn_seq2seq import sweep
-from attn_seq2seq.config import ALGORITHMIC_LENGTHS, parse_variants
+from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
 from attn_seq2seq.data import algorithmic
 from attn_seq2seq.data.vocab import RESERVED_TOKENS
 
@@ -150,7 +150,7 @@ def findings(summary) -> list[str]:
 
 def summary_curve(group, split: str) -> tuple[list[str], list[float]] | None:
   """(bucket labels, mean exact match over the group's seeds) on `split`, or None."""
-  from attn_seq2seq.summary import length_curve  # noqa: PLC0415
+  from attn_seq2seq.sweeps.summary import length_curve  # noqa: PLC0415
 
   curve = length_curve(group, split, "exact_match")
   return None if curve is None else (curve[0], [c["mean"] for c in curve[1]])

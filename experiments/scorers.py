@@ -38,8 +38,8 @@ shared the two cores, so the scorers do differ at this size; 1,500 steps keep th
 within 30 minutes.
 """
 
-from attn_seq2seq import sweep
-from attn_seq2seq.config import parse_variants
+from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.experiment_config import parse_variants
 from attn_seq2seq.models import SCORERS
 
 # What the `cpu` preset changes (see the docstring for how it was sized).

@@ -19,7 +19,7 @@ Measures, in one process:
     The measurements above run without the cache.
 
 With `--seeds=N`, only this runs instead: the training throughput of one stacked run of N seeds
-(`config.seeds`, see attn_seq2seq/members.py) against N solo runs of the same seeds, one after the
+(`config.seeds`, see attn_seq2seq/training/members.py) against N solo runs of the same seeds, one after the
 other, on the same `--steps` batches (every shape compiled beforehand, compilation reported
 apart): sentences/s summed over the members, and the stacked/solo ratio.
 
@@ -133,7 +133,7 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
   batches = task.train_batches(config.batch_size, seed=config.seed)
   batch = next(batches)
@@ -185,8 +185,8 @@ def _first_step(config, task, mesh, batch) -> tuple:
   seconds': from init} to the first finished step)."""
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
-  from attn_seq2seq import train  # noqa: PLC0415
+  from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq.training import train  # noqa: PLC0415
 
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   seed = jax.random.key(config.seed)
@@ -231,8 +231,8 @@ def benchmark_stacked_seeds(config, task, mesh, num_seeds: int) -> dict:
   one timed step of every solo run and of the stack, in alternating order, so that a change in
   the machine's load (other processes) weighs on both sides alike.
   """
-  from attn_seq2seq import members  # noqa: PLC0415
-  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq.training import members  # noqa: PLC0415
+  from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
   seeds = tuple(range(config.seed, config.seed + num_seeds))
   batches = task.train_batches(config.batch_size, seed=members.data_order_seed(config))
@@ -271,10 +271,10 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
   reaches `target` (see the module docstring)."""
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq import members  # noqa: PLC0415
-  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
-  from attn_seq2seq import train  # noqa: PLC0415
-  from attn_seq2seq.evaluator import Evaluator  # noqa: PLC0415
+  from attn_seq2seq.training import members  # noqa: PLC0415
+  from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq.training import train  # noqa: PLC0415
+  from attn_seq2seq.training.evaluator import Evaluator  # noqa: PLC0415
 
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
@@ -317,9 +317,9 @@ class _Training:
   def __init__(self, config, task, mesh, seeds, batches: list):
     import jax  # noqa: PLC0415
 
-    from attn_seq2seq import members  # noqa: PLC0415
-    from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
-    from attn_seq2seq import train  # noqa: PLC0415
+    from attn_seq2seq.training import members  # noqa: PLC0415
+    from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
+    from attn_seq2seq.training import train  # noqa: PLC0415
 
     self._fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
     self._dropout = jax.device_put(members.seed_keys(seeds, 1), mesh_lib.replicated(mesh))
@@ -342,7 +342,7 @@ class _Training:
 
 def benchmark_decoding(config, task, params) -> dict:
 
-  from attn_seq2seq import decode  # noqa: PLC0415
+  from attn_seq2seq import search  # noqa: PLC0415
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 
   model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size, dtype=config.dtype)
@@ -356,7 +356,7 @@ def benchmark_decoding(config, task, params) -> dict:
   results = {"sentences": count, "batch_size": _DECODE_BATCH.value,
              "params": _WORKDIR.value or "initialised, EOS suppressed until source length + 1"}
   for name, beam in (("greedy", 1), (f"beam{_BEAM.value}", _BEAM.value)):
-    run = decode.decode_throughput(model, {"params": params}, batches, beam_size=beam, repeats=2,
+    run = search.decode_throughput(model, {"params": params}, batches, beam_size=beam, repeats=2,
                                    **limits)
     results[name] = {"sentences_per_second": run["sentences_per_second"],
                      "tokens_per_second": run["tokens_per_second"]}
@@ -421,8 +421,10 @@ def main(argv):
   del argv
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq import compilation_cache, data  # noqa: PLC0415
-  from attn_seq2seq import mesh as mesh_lib  # noqa: PLC0415
+  from attn_seq2seq.training import compilation_cache  # noqa: PLC0415
+
+  from attn_seq2seq import data  # noqa: PLC0415
+  from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
   compilation_cache.enable(_STARTUP_ONLY.value or "none")  # measurements below: no cache
   config = _CONFIG.value
@@ -440,7 +442,7 @@ def main(argv):
   training, params = benchmark_training(config, task, mesh)
   peaks = [matmul_peak_gflops()]
   if _WORKDIR.value:
-    from attn_seq2seq.run import load_run  # noqa: PLC0415
+    from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
     params = load_run(_WORKDIR.value).params
   decoding = benchmark_decoding(config, task, jax.device_get(params))
   peaks.append(matmul_peak_gflops())

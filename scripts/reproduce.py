@@ -5,7 +5,7 @@
 
 Runs `scripts/run_sweep.py --sweep=experiments/<name>.py:<preset> --root=<root>` (default root
 runs/<name>_<preset>), then, once every run has finished, writes the report (see
-attn_seq2seq/report.py) into --out (default docs/results/<name> for the `cpu` preset,
+attn_seq2seq/sweeps/report.py) into --out (default docs/results/<name> for the `cpu` preset,
 docs/results/<name>_<preset> otherwise). Re-running the same command resumes: finished runs are
 skipped, interrupted ones resume from their checkpoints; a sweep that did not finish writes no
 report and exits non-zero. `--preset=full` is the sweep's full-size (accelerator) definition.
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                       "$TFDS_DATA_DIR or ~/tensorflow_datasets, as for training)")
   args = parser.parse_args(own)
 
-  from attn_seq2seq import report, sweep  # noqa: PLC0415  (after --help)
+  from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (after --help)
 
   reportable = sorted(p.stem for p in (REPO / "experiments").glob("*.py")
                       if "REPORT =" in p.read_text())

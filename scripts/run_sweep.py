@@ -19,7 +19,7 @@ trainer off a run. A sweep whose definition differs from the one recorded in DIR
 refused, naming the differing runs, unless --allow_changed. --dry_run prints the commands.
 Then: python scripts/summarize.py --root=DIR. --backend=ray runs every run as a task on an
 existing Ray cluster instead (DIR: a path every node mounts), retrying a failed run up to
---retries times; see attn_seq2seq/sweep_ray.py and the README's "Sweeps on a cluster".
+--retries times; see attn_seq2seq/sweeps/ray_backend.py and the README's "Sweeps on a cluster".
 """
 
 import argparse
@@ -29,7 +29,7 @@ import sys
 
 import jax
 
-from attn_seq2seq import sweep
+from attn_seq2seq.sweeps import sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
   if not selected:
     sys.exit(f"error: no run name matches --only={args.only}")
   if args.backend == "ray":
-    from attn_seq2seq import sweep_ray  # noqa: PLC0415
+    from attn_seq2seq.sweeps import ray_backend  # noqa: PLC0415
 
     try:
-      sweep_ray.check_root(args.root)
+      ray_backend.check_root(args.root)
     except ValueError as e:
       sys.exit(f"error: {e}")
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
   sweep.write_sweep_json(args.root, args.sweep, runs, ["python", "scripts/run_sweep.py", *argv])
   if args.backend == "ray":
     try:
-      status = sweep_ray.launch(selected, args.root, address=args.address,
+      status = ray_backend.launch(selected, args.root, address=args.address,
                                 cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
                                 retries=args.retries)
     except sweep.SweepError as e:

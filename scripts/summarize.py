@@ -7,13 +7,13 @@ table per --metric (varied config fields, seeds, parameter count, mean ± std an
 over seeds on every evaluation split, ranked by --split) and writes them to OUT/summary.md, the
 numbers to OUT/summary.json, and one `<metric>_vs_length_<split>.png` per metric and evaluation
 split (one line per group, mean over seeds, band of the interval).
-Unfinished runs are listed. OUT defaults to DIR. See attn_seq2seq/summary.py.
+Unfinished runs are listed. OUT defaults to DIR. See attn_seq2seq/sweeps/summary.py.
 """
 
 import argparse
 import sys
 
-from attn_seq2seq import summary
+from attn_seq2seq.sweeps import summary
 
 
 def main(argv: list[str] | None = None) -> int:

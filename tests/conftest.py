@@ -39,7 +39,7 @@ import pytest  # noqa: E402
 def quick_reverse_run(tmp_path_factory) -> Path:
   """The workdir of a trained `configs/reverse.py:short,quick` run (a few steps of a tiny model),
   shared by the tests of the tools that read trained runs. Tests that change it copy it first."""
-  from attn_seq2seq import train  # noqa: PLC0415
+  from attn_seq2seq.training import train  # noqa: PLC0415
 
   sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   try:

@@ -24,7 +24,11 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from attn_seq2seq import cli, evaluate, translate, workdir
+from attn_seq2seq import cli
+
+from attn_seq2seq.inference import evaluate, translate
+
+from attn_seq2seq.training import workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--config=configs/reverse.py:short,quick", "--config.eval_every_steps=100",
@@ -118,7 +122,7 @@ def test_main_bad_config_value_is_one_line_naming_it(override, fragment, unchang
 ])
 def test_every_range_is_checked_before_anything_is_built(override, fragment):
   """The checks main runs first (`train.check_config`), for the fields not run above."""
-  from attn_seq2seq import train  # noqa: PLC0415
+  from attn_seq2seq.training import train  # noqa: PLC0415
 
   sys.path.insert(0, str(ROOT))
   try:
@@ -431,7 +435,7 @@ def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(run_sweep, 
                                                                      monkeypatch):
   monkeypatch.chdir(ROOT)
   root = tmp_path / "root"
-  from attn_seq2seq import sweep  # noqa: PLC0415
+  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
   sweep.write_sweep_json(root, "old", sweep.load_sweep(str(sweep_file(tmp_path / "old.py",
                                                                       (16, 8)))), ["old"])
@@ -451,15 +455,15 @@ def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run)
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from attn_seq2seq import decode  # noqa: PLC0415
-  from attn_seq2seq.run import load_run  # noqa: PLC0415
+  from attn_seq2seq import search  # noqa: PLC0415
+  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
 
   loaded = load_run(quick_reverse_run)
   params = jax.tree.map(lambda x: x * np.nan, loaded.params)
   src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)
-  out = decode.beam_search(loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2,
+  out = search.beam_search(loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2,
                            alpha=0.6, max_len_a=1.0, max_len_b=2.0)
   assert int(out.steps) <= 7  # max_steps = ceil(1.0 * 5 + 2)
   with pytest.raises(ValueError, match=r"alpha=nan is out of range"):
-    decode.beam_search(loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2,
+    search.beam_search(loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2,
                        alpha=float("nan"))

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import steps, train
+from attn_seq2seq.training import mesh as mesh_lib
+from attn_seq2seq.training import steps, train
 from tfds_mock import serve
 
 ROOT = Path(__file__).resolve().parents[1]

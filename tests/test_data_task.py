@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attn_seq2seq import data
-from attn_seq2seq.data import config as config_lib
+from attn_seq2seq.data import datasets
 
 BATCH_KEYS = {'src_ids', 'src_lengths', 'tgt_in', 'tgt_out', 'tgt_lengths', 'example_ids'}
 
@@ -33,7 +33,7 @@ def test_data_config_has_every_field_commented_and_overridable():
     assert field in cfg
   with pytest.raises(KeyError):
     data.get_data_config(name='dates', num_bucket=4)  # A typo is an error, not a new field.
-  source = Path(config_lib.__file__).read_text()
+  source = Path(datasets.__file__).read_text()
   assigned = re.findall(r'^  cfg\.(\w+) = .*$', source, re.MULTILINE)
   assert set(assigned) == set(cfg.keys())
   assert all('  # ' in line for line in re.findall(r'^  cfg\.\w+ = .*$', source, re.MULTILINE))

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from attn_seq2seq.decode import (BOS_ID, EOS_ID, PAD_ID, beam_search, decode_throughput,
+from attn_seq2seq.search import (BOS_ID, EOS_ID, PAD_ID, beam_search, decode_throughput,
                                  greedy_search, length_penalty)
 from attn_seq2seq.models import build_model, get_model_config
 from attn_seq2seq.models.encoders import reverse_within_lengths

@@ -14,7 +14,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from attn_seq2seq import evaluate
+from attn_seq2seq.inference import evaluate
 
 
 @pytest.fixture

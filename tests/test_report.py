@@ -1,4 +1,4 @@
-"""The published report of a sweep (attn_seq2seq/report.py, scripts/reproduce.py): every section,
+"""The published report of a sweep (attn_seq2seq/sweeps/report.py, scripts/reproduce.py): every section,
 the plots and an attention heatmap from a real trained run, the wall time from the launcher's
 records, no report for an unfinished sweep, and the sweeps' computed findings.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_seq2seq import report, summary, sweep
+from attn_seq2seq.sweeps import report, summary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,12 +16,14 @@ import ml_collections
 import numpy as np
 import pytest
 
-from attn_seq2seq import members, summary, train
-from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import workdir as workdir_lib
-from attn_seq2seq.checkpoint import Checkpointer
-from attn_seq2seq.config import base_config
-from attn_seq2seq.sweep import run_config
+from attn_seq2seq.training import members, train
+
+from attn_seq2seq.sweeps import summary
+from attn_seq2seq.training import mesh as mesh_lib
+from attn_seq2seq.training import workdir as workdir_lib
+from attn_seq2seq.training.checkpoint import Checkpointer
+from attn_seq2seq.experiment_config import base_config
+from attn_seq2seq.sweeps.sweep import run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -190,7 +192,7 @@ def without_speed(lines):
 
 
 def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
-  from attn_seq2seq.run import load_run  # noqa: PLC0415
+  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
 
   workdir, _ = stacked_run
   run = load_run(workdir / "members" / "seed_2")

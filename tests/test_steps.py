@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import optim, steps
+from attn_seq2seq.training import mesh as mesh_lib
+from attn_seq2seq.training import optim, steps
 from attn_seq2seq.models import build_model, get_model_config
 
 SRC_VOCAB, TGT_VOCAB = 13, 11

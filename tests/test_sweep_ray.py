@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_seq2seq import sweep_ray
+from attn_seq2seq.sweeps import ray_backend
 
 pytest.importorskip("ray")
 
@@ -138,6 +138,6 @@ def test_killed_run_resumes_and_the_sweep_finishes(ray_cluster, tmp_path):
   # Finished runs are never launched again (no cluster is even needed to find that out).
   lines = []
   runs = [{"name": f"seed{seed}"} for seed in range(3)]
-  assert sweep_ray.launch(runs, str(root), address="127.0.0.1:1", echo=lines.append) == {
+  assert ray_backend.launch(runs, str(root), address="127.0.0.1:1", echo=lines.append) == {
       f"seed{seed}": "finished" for seed in range(3)}
   assert lines == ["3 runs: 3 finished, 0 to run on the Ray cluster"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attn_seq2seq import summary, sweep
+from attn_seq2seq.sweeps import summary, sweep
 from attn_seq2seq.models import SCORERS, count_params
 from attn_seq2seq.models.params import abstract_params
 

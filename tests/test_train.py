@@ -15,8 +15,8 @@ import jax
 import numpy as np
 import pytest
 
-from attn_seq2seq import train
-from attn_seq2seq.checkpoint import Checkpointer
+from attn_seq2seq.training import train
+from attn_seq2seq.training.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path,
 
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
-  from attn_seq2seq import optim, steps  # noqa: PLC0415
+  from attn_seq2seq.training import optim, steps  # noqa: PLC0415
   from attn_seq2seq.data import load_task  # noqa: PLC0415
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 

@@ -18,9 +18,9 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from attn_seq2seq import decode
-from attn_seq2seq import run as run_lib
-from attn_seq2seq import translate
+from attn_seq2seq import search
+from attn_seq2seq.inference import trained_run
+from attn_seq2seq.inference import translate
 from attn_seq2seq.data import UNK_ID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def workdir(quick_reverse_run):
 
 @pytest.fixture(scope="module")
 def run(workdir):
-  return run_lib.load_run(workdir)
+  return trained_run.load_run(workdir)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_beam_size_one_equals_greedy(run, lines):
   src_ids = np.zeros((len(sentences), 12), np.int32)
   for row, ids in enumerate(np.split(flat_ids, np.cumsum(lengths)[:-1])):
     src_ids[row, : len(ids)] = ids
-  beam = decode.beam_search(run.model, run.variables, src_ids, lengths, beam_size=1,
+  beam = search.beam_search(run.model, run.variables, src_ids, lengths, beam_size=1,
                             max_len_a=run.config.decode_max_len_a,
                             max_len_b=run.config.decode_max_len_b)
   assert [t.text for t in greedy] == [run.tgt_vocab.decode(ids) for ids in beam.tokens[:, 0]]

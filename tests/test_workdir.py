@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from attn_seq2seq import train
-from attn_seq2seq.checkpoint import Checkpointer
+from attn_seq2seq.training import train
+from attn_seq2seq.training.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +128,7 @@ def test_half_written_metrics_line_is_dropped_with_a_warning(reference, crashed,
 
 def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir,
                                                                        tmp_path):
-  from attn_seq2seq.workdir import WorkdirError  # noqa: PLC0415
+  from attn_seq2seq.training.workdir import WorkdirError  # noqa: PLC0415
 
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)

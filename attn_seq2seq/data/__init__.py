@@ -5,7 +5,7 @@
     batch = next(task.train_batches(batch_size=64, seed=0))
 """
 
-from attn_seq2seq.data.config import get_data_config
+from attn_seq2seq.data.datasets import get_data_config
 from attn_seq2seq.data.pipeline import Batch, TrainBatches
 from attn_seq2seq.data.records import DataError
 from attn_seq2seq.data.task import Task, load_task, load_vocabs

@@ -22,7 +22,7 @@ from absl import logging
 from etils import epath
 
 from attn_seq2seq.data import algorithmic, bucketing, cmudict_g2p, dates, pipeline, records
-from attn_seq2seq.data.config import GENERATION_FIELDS, TOKENIZERS, DatasetSpec, dataset_spec
+from attn_seq2seq.data.datasets import GENERATION_FIELDS, TOKENIZERS, DatasetSpec, dataset_spec
 from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
 
 SRC_VOCAB_FILE = 'src_vocab.json'
@@ -171,8 +171,8 @@ def load_task(cfg: ml_collections.ConfigDict,
   data_dir = os.path.expanduser(cfg.data_dir)
   builder = records.prepare(_builder_factory(spec, cfg, data_dir), data_dir)
   if spec.family == 'translate':
-    from attn_seq2seq.data import translate  # The TFDS catalogue, imported only when needed.
-    source_key, target_key = translate.language_keys(builder, cfg.src_lang)
+    from attn_seq2seq.data import tfds_translation  # The TFDS catalogue, imported only when needed.
+    source_key, target_key = tfds_translation.language_keys(builder, cfg.src_lang)
   else:
     source_key, target_key = _FEATURE_KEYS[spec.family]
   texts = {}
@@ -204,8 +204,8 @@ def _builder_factory(spec: DatasetSpec, cfg: ml_collections.ConfigDict,
                          f'{", ".join(families)}')
       changes['seed' if field == 'data_seed' else field] = cfg[field]
   if spec.family == 'translate':
-    from attn_seq2seq.data import translate  # The TFDS catalogue, imported only when needed.
-    return functools.partial(translate.make_builder, spec.dataset, spec.builder_config, data_dir)
+    from attn_seq2seq.data import tfds_translation  # The TFDS catalogue, imported only when needed.
+    return functools.partial(tfds_translation.make_builder, spec.dataset, spec.builder_config, data_dir)
   builder_cls = _BUILDERS[spec.family]
   config = builder_cls.builder_configs[spec.builder_config or builder_cls.DEFAULT_CONFIG_NAME]
   changes = {key: value for key, value in sorted(changes.items()) if getattr(config, key) != value}

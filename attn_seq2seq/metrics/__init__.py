@@ -17,7 +17,7 @@ from attn_seq2seq.metrics.alignment import (
     argmax_links,
     gold_source_positions,
 )
-from attn_seq2seq.metrics.buckets import (
+from attn_seq2seq.metrics.by_length import (
     BY_LENGTH,
     assign_buckets,
     bucket_labels,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from attn_seq2seq.metrics.alignment import GOLD_ALIGNMENTS, alignment_quality
-from attn_seq2seq.metrics.buckets import assign_buckets, bucket_labels, by_length_key
+from attn_seq2seq.metrics.by_length import assign_buckets, bucket_labels, by_length_key
 from attn_seq2seq.metrics.g2p import phone_errors, word_error
 from attn_seq2seq.metrics.matching import exact_match, token_accuracy
 from attn_seq2seq.metrics.sum_count import SumCount

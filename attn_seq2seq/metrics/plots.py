@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 
-from attn_seq2seq.metrics.buckets import BY_LENGTH, parse_bucket_label
+from attn_seq2seq.metrics.by_length import BY_LENGTH, parse_bucket_label
 
 _DPI = 150
 # Side of one attention cell in inches: 12 inches over the longer side, kept within these bounds

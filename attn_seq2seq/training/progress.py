@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from attn_seq2seq import members, steps
+from attn_seq2seq.training import members, steps
 
 
 class Interval:

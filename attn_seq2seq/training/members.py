@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from attn_seq2seq import steps
+from attn_seq2seq.training import steps
 
 MEMBERS_DIR = "members"  # <workdir>/members/seed_<k>/: one solo-run workdir per member
 

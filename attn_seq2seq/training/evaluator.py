@@ -4,7 +4,7 @@
     metrics = evaluator.evaluate(params, 'validation', plot_dir=workdir / 'plots/step_1000')
 
 One pass over the split (every example exactly once; the pipeline's dummy filler rows are
-masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `decode.greedy_search`
+masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search`
 (one `lax.while_loop` inside XLA; or any `search` passed in), both on the data-parallel mesh. The host then scores the decoded
 outputs with the task's metric families (`metrics.compute_metrics`: exact match, token accuracy,
 WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws attention
@@ -26,8 +26,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from attn_seq2seq import members, steps
-from attn_seq2seq import mesh as mesh_lib
+from attn_seq2seq.training import members, steps
+from attn_seq2seq.training import mesh as mesh_lib
 
 EOS_ID, PAD_ID = 2, 0
 
@@ -57,10 +57,10 @@ def _jitted_eval_step(model, mesh, stacked: bool = False):
 def _stacked_greedy(model, max_len_a: float, max_len_b: float):
   """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
   [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
-  from attn_seq2seq import decode  # noqa: PLC0415
+  from attn_seq2seq import search  # noqa: PLC0415
 
   def greedy(params, src_ids, src_lengths):
-    out = decode.greedy_search(model, {"params": params}, src_ids, src_lengths,
+    out = search.greedy_search(model, {"params": params}, src_ids, src_lengths,
                                max_len_a=max_len_a, max_len_b=max_len_b)
     return out.tokens, out.attn_weights
 
@@ -88,9 +88,9 @@ class Evaluator:
     self._search = search or self._greedy
 
   def _greedy(self, params, batch):
-    from attn_seq2seq import decode  # noqa: PLC0415
+    from attn_seq2seq import search  # noqa: PLC0415
 
-    out = decode.greedy_search(self._model, {"params": params}, batch["src_ids"],
+    out = search.greedy_search(self._model, {"params": params}, batch["src_ids"],
                                batch["src_lengths"], max_len_a=self._max_len_a,
                                max_len_b=self._max_len_b)
     return out.tokens, out.attn_weights
@@ -176,7 +176,7 @@ class Evaluator:
     return results
 
   def _plot(self, split: str, hyp_tokens, attention, plot_dir: Path) -> None:
-    from attn_seq2seq.plots import plot_attention  # noqa: PLC0415  (matplotlib)
+    from attn_seq2seq.metrics.plots import plot_attention  # noqa: PLC0415  (matplotlib)
 
     if split not in self._source_tokens:
       self._source_tokens[split] = self._task.source_tokens(split)[: self._num_plots]

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as scipy_stats
 
-from attn_seq2seq import plots
-from attn_seq2seq.metrics.buckets import parse_bucket_label
-from attn_seq2seq.sweep import RESULTS_FILE, SWEEP_FILE, is_finished
+from attn_seq2seq.metrics import plots
+from attn_seq2seq.metrics.by_length import parse_bucket_label
+from attn_seq2seq.sweeps.sweep import RESULTS_FILE, SWEEP_FILE, is_finished
 
 CONFIG_FILE = "config.json"
 # Not part of what a group is: the seed mechanism (a stack's members record their shared data

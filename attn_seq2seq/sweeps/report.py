@@ -24,9 +24,11 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from attn_seq2seq import plots, summary as summary_lib
-from attn_seq2seq.progress import duration
-from attn_seq2seq.sweep import LAUNCHES_FILE, SWEEP_FILE
+from attn_seq2seq.metrics import plots
+
+from attn_seq2seq.sweeps import summary as summary_lib
+from attn_seq2seq.training.progress import duration
+from attn_seq2seq.sweeps.sweep import LAUNCHES_FILE, SWEEP_FILE
 
 ATTENTION_DECODERS = ("bahdanau", "luong")
 REPORT_FILE = "README.md"
@@ -108,14 +110,15 @@ def attention_heatmaps(summary: summary_lib.Summary, out: Path,
                        data_dir: str | None = None) -> list[tuple[str, str]]:
   """For each group of an attention decoder: the heatmap of the longest source of the ranking
   split, decoded by the group's first run. Returns [(group label, file name)]."""
-  from attn_seq2seq import data, run as run_lib, translate  # noqa: PLC0415  (jax, TFDS)
+  from attn_seq2seq import data  # noqa: PLC0415  (jax, TFDS)
+  from attn_seq2seq.inference import trained_run, translate  # noqa: PLC0415
 
   written, sources = [], {}
   for group in summary.groups:
     first = min(group.runs, key=lambda r: r.config.get("seed", 0))
     if first.config.get("model.decoder") not in ATTENTION_DECODERS:
       continue
-    run = run_lib.load_run(summary.root / first.name)
+    run = trained_run.load_run(summary.root / first.name)
     data_config = run.config.data.copy_and_resolve_references()
     # This machine's data directory (TFDS_DATA_DIR), never a path recorded in the workdir.
     data_config.data_dir = data_dir or data.get_data_config(data_config.name).data_dir

@@ -37,9 +37,11 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from attn_seq2seq import machine, progress, train
-from attn_seq2seq import workdir as workdir_lib
-from attn_seq2seq.data.config import dataset_spec
+from attn_seq2seq.sweeps import machine
+
+from attn_seq2seq.training import progress, train
+from attn_seq2seq.training import workdir as workdir_lib
+from attn_seq2seq.data.datasets import dataset_spec
 
 RESULTS_FILE = "results.json"  # written by train_and_evaluate at the end of a run
 LOG_FILE = "log.txt"  # stdout + stderr of every launch of a run, appended, in its workdir

@@ -12,12 +12,12 @@ comma-separated list of variants such as `quick` (the smoke-test size), e.g.
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-from attn_seq2seq.models.config import get_model_config
+from attn_seq2seq.models.model_config import get_model_config
 
 
 def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   """Training defaults for dataset `data_name` (see `attn_seq2seq.data.get_data_config`)."""
-  from attn_seq2seq.data.config import get_data_config  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import get_data_config  # noqa: PLC0415
 
   config = ml_collections.ConfigDict()
   config.seed = 0  # model init, dropout and (unless data_order_seed is set) training-data order
@@ -51,9 +51,9 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
   config.decode_max_len_b = 10.0  # (see decode.greedy_search)
 
-  config.model = get_model_config()  # see attn_seq2seq/models/config.py
+  config.model = get_model_config()  # see attn_seq2seq/models/model_config.py
   config.model.dropout = config.get_ref("dropout")  # follows `config.dropout` (one knob)
-  config.data = get_data_config(data_name, **data_overrides)  # see attn_seq2seq/data/config.py
+  config.data = get_data_config(data_name, **data_overrides)  # see attn_seq2seq/data/datasets.py
   return config
 
 

@@ -1,5 +1,4 @@
-"""A trained run, loaded back from its workdir for decoding: `load_run`, and the CLI flags that
-select it.
+"""A trained run, loaded back from its workdir for decoding: `load_run`.
 
     run = load_run("runs/dates")                       # latest checkpoint, default device
     run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
@@ -17,18 +16,15 @@ without a traceback.
 """
 
 import dataclasses
-import functools
 import json
-import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-from absl import flags
 
-from attn_seq2seq import checkpoint, members
+from attn_seq2seq.training import checkpoint, members
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -153,38 +149,3 @@ def _read_json(path: Path) -> dict:
 
 
 _first_line = checkpoint.first_line
-
-
-# -- command-line flags shared by `translate` and `evaluate` ------------------------------------
-
-
-class RunFlags(NamedTuple):
-  """Holders of the flags that select a run, a checkpoint and a search."""
-
-  workdir: flags.FlagHolder
-  checkpoint_step: flags.FlagHolder
-  beam_size: flags.FlagHolder
-  alpha: flags.FlagHolder
-
-
-@functools.cache
-def define_flags() -> RunFlags:
-  """Defines the shared flags on absl's global `FLAGS` (once per process, however many CLI
-  modules ask: both CLIs are imported together in tests) and returns their holders. A function,
-  not import-time definitions, so that importing `load_run` defines no flags."""
-  holders = RunFlags(
-      workdir=flags.DEFINE_string("workdir", None, "Run directory written by attn_seq2seq.main."),
-      checkpoint_step=flags.DEFINE_integer(
-          "checkpoint_step", None, "Checkpoint step to load (default: the latest)."),
-      beam_size=flags.DEFINE_integer(
-          "beam_size", 1, "1: greedy search; K > 1: beam search keeping K hypotheses.",
-          lower_bound=1),
-      alpha=flags.DEFINE_float(
-          "alpha", 0.0, "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
-          lower_bound=0.0),
-  )
-  flags.register_validator(
-      "alpha", lambda alpha: math.isfinite(alpha) and alpha >= 0,
-      message="--alpha must be a finite number >= 0 (0: no length normalisation)")
-  flags.mark_flag_as_required("workdir")
-  return holders

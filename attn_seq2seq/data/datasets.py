@@ -5,7 +5,7 @@ Dataset names are TFDS-style '<dataset>[/<builder config>]':
   'dates'                                    human-readable -> ISO dates (dates.py)
   'cmudict_g2p/<no_stress|with_stress>'      grapheme-to-phoneme (cmudict_g2p.py)
   '<name>_translate/<pair>'                  any translation set of the TFDS catalogue, e.g.
-                                             'wmt14_translate/de-en' (translate.py; needs the
+                                             'wmt14_translate/de-en' (tfds_translation.py; needs the
                                              network on first use)
 Fields left None take the dataset's (or its builder config's) default when the task is loaded,
 so overriding `name` alone (e.g. `--config.data.name=cmudict_g2p/no_stress`) stays consistent.
@@ -109,9 +109,9 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DatasetSpec('cmudict_g2p', dataset, config or None, cmudict_g2p.SPLITS, ('test',),
                        'char', 'word', BASE_METRICS + ('wer', 'per'))
   if dataset.endswith('_translate'):
-    from attn_seq2seq.data import translate  # Imports the TFDS translation catalogue.
-    translate.check_name(dataset, config)
-    return DatasetSpec('translate', dataset, config or None, translate.SPLITS, ('test',),
+    from attn_seq2seq.data import tfds_translation  # Imports the TFDS translation catalogue.
+    tfds_translation.check_name(dataset, config)
+    return DatasetSpec('translate', dataset, config or None, tfds_translation.SPLITS, ('test',),
                        'sentencepiece', 'sentencepiece', BASE_METRICS + ('bleu', 'chrf'),
                        max_src_len=128, max_tgt_len=128)
   raise _choice('dataset', dataset, FAMILIES)

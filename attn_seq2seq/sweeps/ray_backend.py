@@ -142,7 +142,7 @@ def launch(runs: list[dict], root: str, address: str = "auto", cpus_per_run: flo
   started before a stop are absent. A bad argument or no cluster at `address` is a one-line
   `sweep.SweepError`.
   """
-  from attn_seq2seq import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
+  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
   try:
     root = check_root(root)
@@ -200,7 +200,7 @@ class _Driver:
     self._total = 0
 
   def run(self, queue: list[dict]) -> None:
-    from attn_seq2seq import sweep  # noqa: PLC0415
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
     self._total = len(queue)
     for run in queue:
@@ -218,7 +218,7 @@ class _Driver:
       self._cancel()
 
   def _submit(self, run: dict) -> None:
-    from attn_seq2seq import sweep  # noqa: PLC0415
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
     name = run["name"]
     self._attempts[name] = self._attempts.get(name, 0) + 1
@@ -301,7 +301,7 @@ class _Driver:
 
 
 def _duration(seconds: float) -> str:
-  from attn_seq2seq import progress  # noqa: PLC0415  (imports JAX: the driver side only)
+  from attn_seq2seq.training import progress  # noqa: PLC0415  (imports JAX: the driver side only)
 
   return progress.duration(seconds)
 

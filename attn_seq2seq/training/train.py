@@ -39,12 +39,13 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from attn_seq2seq import mesh as mesh_lib
-from attn_seq2seq import config_checks, members, optim, preemption, progress, steps
-from attn_seq2seq import workdir as workdir_lib
-from attn_seq2seq.checkpoint import Checkpointer
-from attn_seq2seq.evaluator import Evaluator
-from attn_seq2seq.metric_writer import MetricWriter
+from attn_seq2seq.training import mesh as mesh_lib
+from attn_seq2seq import config_checks
+from attn_seq2seq.training import members, optim, preemption, progress, steps
+from attn_seq2seq.training import workdir as workdir_lib
+from attn_seq2seq.training.checkpoint import Checkpointer
+from attn_seq2seq.training.evaluator import Evaluator
+from attn_seq2seq.training.metric_writer import MetricWriter
 
 VALIDATION = "validation"
 

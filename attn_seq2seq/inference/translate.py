@@ -1,0 +1,299 @@
+r"""Translates raw text lines with a trained run: one output line per input line, in input order.
+
+    python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
+        [--beam_size=5 --alpha=0.6] [--batch_size=64] [--checkpoint_step=S] \
+        [--attention_dir=DIR] [--max_src_len=N]
+
+Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
+dropped), and tokenised with the run's saved source vocabulary; a symbol outside it becomes
+`<unk>`. Output goes to `--output` (default stdout). `--beam_size=1` is greedy search, larger
+values beam search with GNMT length normalisation `--alpha`; the output length limit is the run's
+(`decode_max_len_a * source length + decode_max_len_b`).
+
+* An empty line (no tokens, or only whitespace) gives an empty output line.
+* A line longer than `--max_src_len` tokens is reported by line number on stderr and gives an
+  empty output line. Default: for the location scorer, the source positions it can address;
+  otherwise twice the longest training source (the range the `test_long` splits probe).
+* A line that is not valid UTF-8 stops the run with a one-line error naming it (the output of
+  the batches before it is already written).
+* `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
+
+Batching, and why outputs never depend on `--batch_size`: the input is read `--batch_size` lines
+at a time; each group is sorted by length and decoded, then written in input order. The search
+itself always runs on the same shapes: `DECODE_ROWS` rows (the last call of a length bucket is
+filled with dummy rows) by a source length rounded up to a fixed grid (8, 12, 16, 24, 32, 48, ...,
+`--max_src_len`). A sentence's row is computed from its own data only, whatever its neighbours and
+its position; but XLA:CPU matmuls of a different batch size or source length can differ in the
+last bit, which could flip a near-tie. Fixed shapes make every output bitwise identical for any
+`--batch_size`; `--batch_size` only sets how many lines are read, sorted and written together
+(1: each line is translated as soon as it is read). Each bucket shape compiles once. Decoding
+runs on the first device.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+import numpy as np
+from absl import app, flags, logging
+
+from attn_seq2seq.inference import run_flags, trained_run
+
+DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
+_SMALLEST_BUCKET = 8  # the shortest padded source length
+
+_RUN_FLAGS = run_flags.define_flags()
+flags.adopt_module_key_flags(run_flags)
+_INPUT = flags.DEFINE_string("input", None, "UTF-8 source text, one sentence per line (default: "
+                             "stdin).")
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", 256, "Lines read, length-sorted and written together; outputs do not depend "
+    "on it.", lower_bound=1)
+_ATTENTION_DIR = flags.DEFINE_string(
+    "attention_dir", None, "Write one attention heatmap per translated line here.")
+_MAX_SRC_LEN = flags.DEFINE_integer(
+    "max_src_len", None, "Longest source line (in tokens) to translate; default: see the module "
+    "docstring.", lower_bound=1)
+
+
+class InputError(Exception):
+  """Input that cannot be read; the message is one line naming the line or file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Translation:
+  """The result for one input line.
+
+  text:         the output line ('' for an empty or over-long input).
+  src_tokens:   the source token strings (as in the input, before mapping to `<unk>`).
+  tgt_tokens:   the output token strings, `</s>` included ([] if not translated).
+  attn_weights: `[len(tgt_tokens), len(src_tokens)]` attention weights (None if not translated).
+  too_long:     the line has more than `max_src_len` tokens and was not translated.
+  """
+
+  text: str
+  src_tokens: list[str]
+  tgt_tokens: list[str]
+  attn_weights: np.ndarray | None
+  too_long: bool = False
+
+
+def length_grid(max_src_len: int, smallest: int = _SMALLEST_BUCKET) -> tuple[int, ...]:
+  """Padded source lengths: powers of two and 1.5 times powers of two from `smallest`, cut at
+  `max_src_len`, which is always the last (at most 1/3 of a padded row is padding beyond
+  `smallest`). E.g. 40 -> (8, 12, 16, 24, 32, 40)."""
+  grid, length = [], smallest
+  while length < max_src_len:
+    grid.append(length)
+    length = length * 3 // 2 if length & (length - 1) == 0 else length * 4 // 3
+  return (*grid, max_src_len)
+
+
+def default_max_src_len(run: trained_run.Run) -> int:
+  """The location scorer's addressable positions; otherwise twice the longest training source."""
+  addressable = _addressable_positions(run)
+  if addressable is not None:
+    return addressable
+  return 2 * max(int(src_len) for src_len, _ in run.record["task"]["bucket_shapes"])
+
+
+def _addressable_positions(run: trained_run.Run) -> int | None:
+  """How many source positions the model can attend to: the location scorer's `max_src_len`;
+  None (any number) for the other scorers and the fixed-vector decoders."""
+  model = run.config.model
+  if model.decoder in ("bahdanau", "luong") and model.scorer == "location":
+    return int(model.max_src_len)
+  return None
+
+
+class Translator:
+  """Decodes lists of sentences with a loaded run (see the module docstring for the shapes).
+
+      translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6)
+      [t.text for t in translator.translate(["monday 14 august 1995", ""])]
+  """
+
+  def __init__(self, run: trained_run.Run, *, beam_size: int = 1, alpha: float = 0.0,
+               max_src_len: int | None = None, decode_rows: int = DECODE_ROWS):
+    from attn_seq2seq import search  # noqa: PLC0415  (jax)
+
+    max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
+    addressable = _addressable_positions(run)
+    if addressable is not None and max_src_len > addressable:
+      raise ValueError(f"max_src_len={max_src_len} is beyond the {addressable} source positions "
+                       f"the location scorer of this run can address")
+    self.run, self.max_src_len, self._rows = run, max_src_len, decode_rows
+    self._grid = np.array(length_grid(max_src_len))
+    lengths = {"max_len_a": run.config.decode_max_len_a, "max_len_b": run.config.decode_max_len_b}
+    if beam_size == 1:
+      run_search = functools.partial(search.greedy_search, run.model, **lengths)
+    else:
+      run_search = functools.partial(search.beam_search, run.model, beam_size=beam_size,
+                                     alpha=alpha, **lengths)
+    self._search = lambda src_ids, src_lengths: _best(run_search(run.variables, src_ids, src_lengths))
+
+  def translate(self, lines: Sequence[str]) -> list[Translation]:
+    """Translates `lines` (see `Translation`); the result does not depend on how lines are
+    grouped into calls."""
+    src_vocab, tgt_vocab = self.run.src_vocab, self.run.tgt_vocab
+    flat_ids, lengths = src_vocab.encode_batch(lines)
+    ids = np.split(flat_ids, np.cumsum(lengths)[:-1])
+    todo = [i for i, n in enumerate(lengths)
+            if 0 < n <= self.max_src_len and lines[i].strip()]  # whitespace only: empty
+    outputs = dict(zip(todo, self._decode([ids[i] for i in todo])))
+    translations = []
+    for i, line in enumerate(lines):
+      src_tokens = src_vocab.tokenize(line)
+      if i not in outputs:
+        translations.append(Translation("", src_tokens, [], None,
+                                        bool(lengths[i] > self.max_src_len)))
+        continue
+      tokens, attn = outputs[i]
+      translations.append(Translation(tgt_vocab.decode(tokens), src_tokens,
+                                      tgt_vocab.tokens(tokens), attn))
+    return translations
+
+  def _decode(self, sentences: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per sentence (1 <= length <= max_src_len): output ids with EOS, and attention
+    `[output length, source length]`. Searches on fixed `[rows, grid length]` shapes."""
+    lengths = np.array([len(s) for s in sentences], np.int32)
+    padded_lengths = self._grid[np.searchsorted(self._grid, lengths)]
+    order = np.lexsort((lengths, padded_lengths))  # by bucket, then length
+    calls = []  # (sentence indices, search output on device)
+    for padded in np.unique(padded_lengths):
+      in_bucket = order[padded_lengths[order] == padded]
+      for start in range(0, len(in_bucket), self._rows):
+        chunk = in_bucket[start : start + self._rows]
+        src_ids = np.zeros((self._rows, padded), np.int32)  # dummy rows: one PAD token
+        src_lengths = np.ones(self._rows, np.int32)
+        for row, i in enumerate(chunk):
+          src_ids[row, : lengths[i]] = sentences[i]
+        src_lengths[: len(chunk)] = lengths[chunk]
+        calls.append((chunk, self._search(src_ids, src_lengths)))
+    results = [None] * len(sentences)
+    for chunk, (tokens, out_lengths, attn) in calls:  # dispatch all calls, then wait for each
+      tokens, out_lengths, attn = np.asarray(tokens), np.asarray(out_lengths), np.asarray(attn)
+      for row, i in enumerate(chunk):
+        n = out_lengths[row]
+        results[i] = (tokens[row, :n], attn[row, :n, : lengths[i]])
+    return results
+
+
+def _best(out) -> tuple:
+  """`(tokens [rows, steps], lengths [rows], attn_weights [rows, steps, src_len])` of a greedy
+  search output, or of the best hypothesis of a beam search output."""
+  if out.lengths.ndim == 2:
+    return out.tokens[:, 0], out.lengths[:, 0], out.attn_weights[:, 0]
+  return out.tokens, out.lengths, out.attn_weights
+
+
+def read_lines(source: BinaryIO) -> Iterator[tuple[int, str]]:
+  """`(line number from 1, text without its line ending)` for each line of a binary stream;
+  `InputError` naming the line if it is not valid UTF-8."""
+  for number, raw in enumerate(source, start=1):
+    try:
+      text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+      raise InputError(f"line {number} is not valid UTF-8 ({e.reason} at byte {e.start})"
+                       ) from None
+    yield number, text.removesuffix("\n").removesuffix("\r")
+
+
+def translate_stream(translator: Translator, source: BinaryIO, sink: TextIO, *,
+                     batch_size: int, attention_dir: str | Path | None = None,
+                     warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+                     ) -> None:
+  """Translates every line of `source` into `sink`, `batch_size` lines at a time (see the
+  module docstring); reports over-long lines through `warn`."""
+  if attention_dir is not None:
+    from attn_seq2seq.metrics.plots import plot_attention  # noqa: PLC0415  (matplotlib)
+  for group in _groups(read_lines(source), batch_size):
+    numbers, lines = zip(*group)
+    for number, result in zip(numbers, translator.translate(lines)):
+      if result.too_long:
+        warn(f"warning: line {number} has {len(result.src_tokens)} tokens, more than the "
+             f"{translator.max_src_len} this model takes (--max_src_len); output left empty")
+      sink.write(result.text + "\n")
+      if attention_dir is not None and result.attn_weights is not None:
+        plot_attention(result.attn_weights, result.src_tokens, result.tgt_tokens,
+                       Path(attention_dir) / f"line_{number:06d}.png", title=f"line {number}")
+    sink.flush()
+
+
+def _groups(items: Iterable, size: int) -> Iterator[list]:
+  group = []
+  for item in items:
+    group.append(item)
+    if len(group) == size:
+      yield group
+      group = []
+  if group:
+    yield group
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
+  try:
+    run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
+    translator = Translator(run, beam_size=_RUN_FLAGS.beam_size.value,
+                            alpha=_RUN_FLAGS.alpha.value, max_src_len=_MAX_SRC_LEN.value)
+  except (trained_run.RunError, ValueError) as e:
+    sys.exit(f"error: {e}")
+  try:
+    _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
+    with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
+      translate_stream(translator, source, sink, batch_size=_BATCH_SIZE.value,
+                       attention_dir=_ATTENTION_DIR.value)
+  except InputError as e:
+    sys.exit(f"error: {e}")
+
+
+def _check_paths(input_path: str | None, output_path: str | None,
+                 attention_dir: str | None) -> None:
+  """`InputError` before anything is read or written: --output naming the --input file (opening
+  it for writing would empty the input), an output whose directory does not exist, an
+  --attention_dir that is a file."""
+  if input_path is not None and output_path is not None:
+    same = Path(input_path).resolve() == Path(output_path).resolve() or (
+        Path(output_path).exists() and Path(input_path).exists()
+        and Path(input_path).samefile(output_path))
+    if same:
+      raise InputError(f"--output={output_path} is the --input file; writing it would erase the "
+                       "input: choose another output file")
+  if output_path is not None:
+    if Path(output_path).is_dir():
+      raise InputError(f"cannot write --output {output_path}: it is a directory")
+    if not Path(output_path).absolute().parent.is_dir():
+      raise InputError(f"cannot write --output {output_path}: no directory "
+                       f"{Path(output_path).absolute().parent}")
+  if attention_dir is not None and Path(attention_dir).exists() and not Path(
+      attention_dir).is_dir():
+    raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
+
+
+def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]:
+  if path is None:
+    return contextlib.nullcontext(sys.stdin.buffer)
+  try:
+    return open(path, "rb")  # noqa: SIM115
+  except OSError as e:
+    raise InputError(f"cannot read --input {path}: {e.strerror}") from None
+
+
+def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
+  if path is None:
+    sys.stdout.reconfigure(encoding="utf-8")
+    return contextlib.nullcontext(sys.stdout)
+  try:
+    return open(path, "w", encoding="utf-8")  # noqa: SIM115
+  except OSError as e:
+    raise InputError(f"cannot write --output {path}: {e.strerror}") from None
+

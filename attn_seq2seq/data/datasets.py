@@ -21,6 +21,7 @@ import os
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from attn_seq2seq.choices import check_choice, unknown_choice
 from attn_seq2seq.data import algorithmic, cmudict_g2p, dates
 
 BASE_METRICS = ('exact_match', 'token_accuracy')
@@ -80,17 +81,12 @@ class DatasetSpec:
   max_tgt_len: int | None = None
 
 
-def _choice(kind: str, value: str, valid) -> ValueError:
-  return ValueError(f'unknown {kind} {value!r}; valid: {", ".join(valid)}')
-
-
 def dataset_spec(name: str) -> DatasetSpec:
   """Resolves a dataset name; unknown datasets or builder configs raise a ValueError."""
   dataset, _, config = name.partition('/')
   if dataset == 'algorithmic':
     presets = algorithmic.Algorithmic.builder_configs
-    if config not in presets:
-      raise _choice('algorithmic builder config', config, presets)
+    check_choice('algorithmic builder config', config, presets)
     task = presets[config].task
     tokenizer = 'char' if task == 'addition' else 'word'
     alignment = task if task in ('copy', 'reverse') else None
@@ -98,14 +94,13 @@ def dataset_spec(name: str) -> DatasetSpec:
                        tokenizer, tokenizer, BASE_METRICS + (('alignment',) if alignment else ()),
                        gold_alignment=alignment)
   if dataset == 'dates':
-    if config not in ('', 'default'):
-      raise _choice('dates builder config', config, ['default'])
+    check_choice('dates builder config', config or 'default', ['default'])
     return DatasetSpec('dates', dataset, 'default', dates.SPLITS, ('test',), 'char', 'char',
                        BASE_METRICS)
   if dataset == 'cmudict_g2p':
     presets = cmudict_g2p.CmudictG2p.builder_configs
     if config and config not in presets:
-      raise _choice('cmudict_g2p builder config', config, presets)
+      check_choice('cmudict_g2p builder config', config, presets)
     return DatasetSpec('cmudict_g2p', dataset, config or None, cmudict_g2p.SPLITS, ('test',),
                        'char', 'word', BASE_METRICS + ('wer', 'per'))
   if dataset.endswith('_translate'):
@@ -114,4 +109,4 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DatasetSpec('translate', dataset, config or None, tfds_translation.SPLITS, ('test',),
                        'sentencepiece', 'sentencepiece', BASE_METRICS + ('bleu', 'chrf'),
                        max_src_len=128, max_tgt_len=128)
-  raise _choice('dataset', dataset, FAMILIES)
+  raise ValueError(unknown_choice('dataset', dataset, FAMILIES))

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from attn_seq2seq.choices import check_choice
+
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.decoders import DECODERS, make_decoder
 from attn_seq2seq.models.encoders import RNNEncoder
@@ -98,18 +100,13 @@ class Seq2Seq(nn.Module):
     return self.dec.step(encoded, carry, self.tgt_embed(prev_ids))
 
 
-def _check_choice(kind: str, value, choices) -> None:
-  if value not in choices:
-    raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(map(str, choices))}")
-
-
 def build_model(model_config: ml_collections.ConfigDict, src_vocab_size: int, tgt_vocab_size: int,
                 dtype: str = "float32") -> Seq2Seq:
   """A `Seq2Seq` from the `model` section of an experiment config; unknown names are a ValueError."""
-  _check_choice("cell", model_config.cell, CELLS)
-  _check_choice("decoder", model_config.decoder, DECODERS)
-  _check_choice("scorer", model_config.scorer, SCORERS)
-  _check_choice("dtype", dtype, tuple(DTYPES))
+  check_choice("cell", model_config.cell, CELLS)
+  check_choice("decoder", model_config.decoder, DECODERS)
+  check_choice("scorer", model_config.scorer, SCORERS)
+  check_choice("dtype", dtype, tuple(DTYPES))
   if model_config.num_layers < 1:
     raise ValueError(f"num_layers must be >= 1, got {model_config.num_layers}")
   fields = ("cell", "embed_size", "hidden_size", "num_layers", "bidirectional", "decoder",

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as scipy_stats
 
+from attn_seq2seq.choices import check_choice
+
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.metrics.by_length import parse_bucket_label
 from attn_seq2seq.sweeps.sweep import RESULTS_FILE, SWEEP_FILE, is_finished
@@ -188,11 +190,11 @@ def read_summary(root: str | Path, metrics: str | Sequence[str] = "exact_match",
   varied, groups = group_runs(runs)
   splits = tuple(dict.fromkeys(s for run in runs for s in run.eval_splits))
   if runs:
-    _check_choice("split", split, splits)
+    check_choice("split", split, splits)
     known = sorted({k for run in runs for s in splits for k in run.results.get(s, {})
                     if "/" not in k})
     for metric in metrics:
-      _check_choice("metric", metric, known)
+      check_choice("metric", metric, known)
   return Summary(root, metrics, split, splits, varied, _short_names(varied),
                  rank(groups, split, metrics[0]), len(runs), unfinished)
 
@@ -302,8 +304,3 @@ def _mean_std_ci(stats: dict | None) -> str:
 
 def _format(value) -> str:
   return json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
-
-
-def _check_choice(kind: str, value: str, valid: list[str]) -> None:
-  if value not in valid:
-    raise ValueError(f"no {kind} {value!r} in the results; valid: {', '.join(valid)}")

@@ -10,16 +10,13 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from attn_seq2seq.choices import check_choice
+
 OPTIMIZERS = ("adam", "adamw", "adadelta", "sgd")
 SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
 # The config fields `make_optimizer` reads.
 OPTIMIZER_FIELDS = ("optimizer", "learning_rate", "lr_schedule", "warmup_steps", "num_train_steps",
                     "grad_clip_norm", "weight_decay", "momentum", "adam_b1", "adam_b2", "adam_eps")
-
-
-def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
-  if value not in choices:
-    raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
 
 
 def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
@@ -30,7 +27,7 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
     warmup_rsqrt  lr * sqrt(warmup / step) after the warmup (Vaswani et al. 2017, peak = lr)
     cosine        cosine decay from lr to 0 at `num_train_steps` (Loshchilov & Hutter 2017)
   """
-  _check_choice("lr_schedule", config.lr_schedule, SCHEDULES)
+  check_choice("lr_schedule", config.lr_schedule, SCHEDULES)
   lr, warmup = config.learning_rate, max(int(config.warmup_steps), 0)
   if config.lr_schedule == "cosine":
     return optax.warmup_cosine_decay_schedule(
@@ -56,7 +53,7 @@ def make_optimizer(config: ml_collections.ConfigDict):
     adadelta  Zeiler 2012 with rho 0.95, eps 1e-6 (Bahdanau et al. 2015; use learning_rate 1.0)
     sgd       with optional Nesterov-free `momentum` (0 = plain SGD, Sutskever et al. 2014)
   """
-  _check_choice("optimizer", config.optimizer, OPTIMIZERS)
+  check_choice("optimizer", config.optimizer, OPTIMIZERS)
   schedule = make_schedule(config)
   name = config.optimizer
   if name == "adam":

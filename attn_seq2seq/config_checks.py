@@ -12,6 +12,8 @@ import math
 import os
 
 import ml_collections
+
+
 class _Range:
   """What a numeric field may hold: an int or a (finite) float within bounds; None if optional."""
 
@@ -107,7 +109,10 @@ def check_values(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"{path}={value!r} is not a boolean; allowed: true, false")
   if "data" not in config:
     return
-  from attn_seq2seq.data.datasets import GENERATION_FIELDS, dataset_spec  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import (  # noqa: PLC0415
+    GENERATION_FIELDS,
+    dataset_spec,
+  )
 
   data = config.data
   try:

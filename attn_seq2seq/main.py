@@ -25,7 +25,6 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from attn_seq2seq import cli
-
 from attn_seq2seq.training import compilation_cache
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -58,8 +57,9 @@ def main(argv):
   from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax)
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
-  from attn_seq2seq.training import progress, train  # noqa: PLC0415
   import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  from attn_seq2seq.training import progress, train  # noqa: PLC0415
 
   tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
 
@@ -69,8 +69,8 @@ def main(argv):
   except ValueError as e:  # a bad choice in the config: one line, no traceback
     sys.exit(f"error: {e}")
   compilation_cache.enable(_COMPILATION_CACHE.value)  # validated first; before any compilation
-  from attn_seq2seq.training import checkpoint, workdir  # noqa: PLC0415
   from attn_seq2seq import data  # noqa: PLC0415
+  from attn_seq2seq.training import checkpoint, workdir  # noqa: PLC0415
 
   try:
     results = train.train_and_evaluate(config, _WORKDIR.value, lock_timeout=_LOCK_TIMEOUT.value,

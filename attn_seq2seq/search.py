@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn_seq2seq.data import BOS_ID, EOS_ID, PAD_ID
 from attn_seq2seq.models import Seq2Seq
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
 @jax.tree_util.register_dataclass

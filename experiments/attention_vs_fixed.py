@@ -45,10 +45,10 @@ while `fixed_init` (hidden 90) stayed at 0.21 and `fixed_context` (hidden 67) at
 Hidden 128 trains at 37 instead of 90 steps/s here, which would put the 12 runs past 30 minutes.
 """
 
-from attn_seq2seq.sweeps import sweep
-from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
 from attn_seq2seq.data import algorithmic
-from attn_seq2seq.data.vocab import RESERVED_TOKENS
+from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
+from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # the model whose parameter count sets each budget
 DECODERS = (REFERENCE, "luong", "fixed_init", "fixed_context")

@@ -28,9 +28,9 @@ most that fits six runs with evaluation into the budget; hidden 256 (the full pr
 2-3 times slower.
 """
 
-from attn_seq2seq.sweeps import sweep
 from attn_seq2seq.experiment_config import parse_variants
-from attn_seq2seq.data.vocab import RESERVED_TOKENS
+from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # sets the parameter budget
 DECODERS = (REFERENCE, "fixed_init")

@@ -38,9 +38,9 @@ shared the two cores, so the scorers do differ at this size; 1,500 steps keep th
 within 30 minutes.
 """
 
-from attn_seq2seq.sweeps import sweep
 from attn_seq2seq.experiment_config import parse_variants
 from attn_seq2seq.models import SCORERS
+from attn_seq2seq.sweeps import sweep
 
 # What the `cpu` preset changes (see the docstring for how it was sized).
 CPU_OVERRIDES = {"num_train_steps": 1_500, "lr_schedule": "cosine", "warmup_steps": 100,

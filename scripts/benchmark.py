@@ -271,9 +271,11 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
   reaches `target` (see the module docstring)."""
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq.training import members  # noqa: PLC0415
+  from attn_seq2seq.training import (
+    members,  # noqa: PLC0415
+    train,  # noqa: PLC0415
+  )
   from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
-  from attn_seq2seq.training import train  # noqa: PLC0415
   from attn_seq2seq.training.evaluator import Evaluator  # noqa: PLC0415
 
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
@@ -317,9 +319,11 @@ class _Training:
   def __init__(self, config, task, mesh, seeds, batches: list):
     import jax  # noqa: PLC0415
 
-    from attn_seq2seq.training import members  # noqa: PLC0415
+    from attn_seq2seq.training import (
+      members,  # noqa: PLC0415
+      train,  # noqa: PLC0415
+    )
     from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
-    from attn_seq2seq.training import train  # noqa: PLC0415
 
     self._fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
     self._dropout = jax.device_put(members.seed_keys(seeds, 1), mesh_lib.replicated(mesh))
@@ -395,7 +399,7 @@ def _suppress_eos(params):
   """A copy of `params` whose output bias makes EOS improbable (the length limit forces it)."""
   import numpy as np  # noqa: PLC0415
 
-  from attn_seq2seq.data import EOS_ID  # noqa: PLC0415
+  from attn_seq2seq.tokens import EOS_ID  # noqa: PLC0415
 
   bias = np.array(params["decoder"]["output"]["bias"])
   bias[EOS_ID] -= 1e4
@@ -421,9 +425,8 @@ def main(argv):
   del argv
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq.training import compilation_cache  # noqa: PLC0415
-
   from attn_seq2seq import data  # noqa: PLC0415
+  from attn_seq2seq.training import compilation_cache  # noqa: PLC0415
   from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
   compilation_cache.enable(_STARTUP_ONLY.value or "none")  # measurements below: no cache

@@ -29,6 +29,7 @@ import sys
 
 import jax
 
+from attn_seq2seq.run_files import SWEEP_FILE
 from attn_seq2seq.sweeps import sweep
 
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.exit(f"error: {e}")
   if changed and not args.allow_changed:
     sys.exit(f"error: {args.sweep} no longer matches the sweep recorded in "
-             f"{args.root}/{sweep.SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
+             f"{args.root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
              "--allow_changed to launch it as defined now (the old definition is kept)")
   sweep.write_sweep_json(args.root, args.sweep, runs, ["python", "scripts/run_sweep.py", *argv])
   if args.backend == "ray":

@@ -25,9 +25,13 @@ from absl import flags
 from absl.testing import flagsaver
 
 from attn_seq2seq import cli
-
 from attn_seq2seq.inference import evaluate, translate
-
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  RESULTS_FILE,
+  SRC_VOCAB_FILE,
+)
 from attn_seq2seq.training import workdir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +46,7 @@ def digest(directory: Path) -> dict[str, str]:
 
 
 def data_dir_of(run: Path) -> str:
-  return json.loads((run / "config.json").read_text())["config"]["data"]["data_dir"]
+  return json.loads((run / CONFIG_FILE).read_text())["config"]["data"]["data_dir"]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,7 @@ def run_main(args: list[str], env: dict | None = None, timeout: int = 180):
     ("dropout=1.5", "dropout=1.5 is out of range; allowed: a finite number >= 0 and < 1"),
     ("eval_every_steps=0", "eval_every_steps=0 is out of range; allowed: an integer >= 1"),
     ("batch_size=-8", "batch_size=-8 is out of range; allowed: an integer >= 1"),
-    ("data.name=wikipedia", "data.name='wikipedia': unknown dataset 'wikipedia'; valid: "),
+    ("data.name=wikipedia", "data.name='wikipedia': unknown dataset 'wikipedia'; valid choices: "),
 ])
 def test_main_bad_config_value_is_one_line_naming_it(override, fragment, unchanged):
   result = run_main([*QUICK, f"--config.{override}", f"--workdir={unchanged}"])
@@ -190,7 +194,7 @@ def test_main_on_a_finished_run_with_another_config_refuses(run, unchanged):
 def test_main_on_an_unfinished_run_with_another_config_refuses(override, run, tmp_path):
   target = tmp_path / "run"
   shutil.copytree(run, target)
-  (target / "results.json").unlink()
+  (target / RESULTS_FILE).unlink()
   before = digest(target)
   result = run_main([*QUICK, f"--config.{override}", f"--workdir={target}"],
                     env={"TFDS_DATA_DIR": data_dir_of(run)})
@@ -210,7 +214,7 @@ def test_main_on_a_finished_run_prints_its_results_and_changes_nothing(run, unch
 def test_main_on_a_locked_workdir_refuses_naming_the_owner(run, tmp_path):
   target = tmp_path / "run"
   shutil.copytree(run, target)
-  (target / "results.json").unlink()  # unfinished
+  (target / RESULTS_FILE).unlink()  # unfinished
   with workdir.lock(target):
     before = digest(target)
     result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": data_dir_of(run)})
@@ -223,11 +227,11 @@ def test_main_on_a_locked_workdir_refuses_naming_the_owner(run, tmp_path):
 def test_main_with_a_garbage_config_json_is_one_line(run, tmp_path):
   target = tmp_path / "run"
   shutil.copytree(run, target)
-  (target / "config.json").write_text('{"config": {"seed"')
+  (target / CONFIG_FILE).write_text('{"config": {"seed"')
   before = digest(target)
   result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": data_dir_of(run)})
   assert result.returncode == 1
-  assert_one_error_line(without_log_records(result.stderr), f"cannot read {target / 'config.json'}")
+  assert_one_error_line(without_log_records(result.stderr), f"cannot read {target / CONFIG_FILE}")
   assert digest(target) == before
 
 
@@ -242,7 +246,7 @@ def test_main_with_an_incompatible_checkpoint_names_the_parameter_and_shapes(run
                     env={"TFDS_DATA_DIR": data_dir_of(run)})
   assert result.returncode == 1
   line = assert_one_error_line(
-      without_log_records(result.stderr), f"no usable checkpoint in {target / 'checkpoints'}: step 4: incompatible model: parameter ",
+      without_log_records(result.stderr), f"no usable checkpoint in {target / CHECKPOINTS_DIR}: step 4: incompatible model: parameter ",
       "in the checkpoint but", "(steps 2 too)")
   assert "(16," in line or ", 16)" in line
   assert digest(target) == before
@@ -331,9 +335,9 @@ def test_translate_unusable_run_is_one_line_naming_the_path(problem, run, tmp_pa
   if problem != "no_workdir":
     shutil.copytree(run, target)
   if problem == "no_checkpoints":
-    shutil.rmtree(target / "checkpoints")
+    shutil.rmtree(target / CHECKPOINTS_DIR)
   if problem == "garbage_vocabulary":
-    (target / "src_vocab.json").write_bytes(b"\x00\xff garbage")
+    (target / SRC_VOCAB_FILE).write_bytes(b"\x00\xff garbage")
   code, _, err = call_main(translate, capsys, workdir=target,
                            input=write_lines(tmp_path / "in.txt", ["1"]))
   assert code == 1
@@ -378,12 +382,12 @@ def test_evaluate_corrupt_results_json_is_reported_before_decoding(run, tmp_path
                                                                    monkeypatch):
   target = tmp_path / "run"
   shutil.copytree(run, target)
-  (target / "results.json").write_text('{"step": 4, "test": {')
+  (target / RESULTS_FILE).write_text('{"step": 4, "test": {')
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "never_used"))
   before = digest(target)
   code, _, err = call_main(evaluate, capsys, workdir=target)
   assert code == 1
-  assert_one_error_line(err, f"cannot read {target / 'results.json'}")
+  assert_one_error_line(err, f"cannot read {target / RESULTS_FILE}")
   assert digest(target) == before
   assert not (tmp_path / "never_used").exists()  # failed before loading any data
 
@@ -392,9 +396,9 @@ def test_evaluate_ignores_a_data_dir_written_in_config_json(run, tmp_path, capsy
   """An edited config.json cannot make evaluate write a dataset anywhere."""
   target = tmp_path / "run"
   shutil.copytree(run, target)
-  record = json.loads((target / "config.json").read_text())
+  record = json.loads((target / CONFIG_FILE).read_text())
   record["config"]["data"]["data_dir"] = str(tmp_path / "planted")
-  (target / "config.json").write_text(json.dumps(record))
+  (target / CONFIG_FILE).write_text(json.dumps(record))
   monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(run))
   code, out, _ = call_main(evaluate, capsys, workdir=target, split="validation")
   assert code == 0 and "validation" in out

@@ -8,10 +8,10 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from tfds_mock import serve
 
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import steps, train
-from tfds_mock import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))

@@ -62,7 +62,7 @@ def test_presets_cover_every_task_at_three_lengths():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(task='rotate'), "unknown algorithmic task 'rotate'; valid: "),
+    (dict(task='rotate'), "unknown algorithmic task 'rotate'; valid choices: "),
     (dict(task='copy', min_len=9, max_len=4), 'min_len=9, max_len=4'),
     (dict(task='addition', min_len=1), 'need 3 <= min_len'),
     (dict(task='copy', num_train=0), 'num_train=0'),

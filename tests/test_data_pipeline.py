@@ -7,7 +7,7 @@ import pytest
 
 from attn_seq2seq.data import pipeline
 from attn_seq2seq.data.bucketing import fit_bucket_shapes
-from attn_seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 NUM_BUCKETS = 4
 

@@ -9,6 +9,7 @@ import pytest
 
 from attn_seq2seq import data
 from attn_seq2seq.data import datasets
+from attn_seq2seq.run_files import SRC_VOCAB_FILE
 
 BATCH_KEYS = {'src_ids', 'src_lengths', 'tgt_in', 'tgt_out', 'tgt_lengths', 'example_ids'}
 
@@ -40,12 +41,12 @@ def test_data_config_has_every_field_commented_and_overridable():
 
 
 @pytest.mark.parametrize('name, message', [
-    ('imagenet', "unknown dataset 'imagenet'; valid: algorithmic, dates, cmudict_g2p, *_translate"),
+    ('imagenet', "unknown dataset 'imagenet'; valid choices: algorithmic, dates, cmudict_g2p, *_translate"),
     ('algorithmic/reverse_huge',
-     "unknown algorithmic builder config 'reverse_huge'; valid: .*reverse_medium"),
+     "unknown algorithmic builder config 'reverse_huge'; valid choices: .*reverse_medium"),
     ('cmudict_g2p/stressed',
-     "unknown cmudict_g2p builder config 'stressed'; valid: no_stress, with_stress"),
-    ('dates/big', "unknown dates builder config 'big'; valid: default"),
+     "unknown cmudict_g2p builder config 'stressed'; valid choices: no_stress, with_stress"),
+    ('dates/big', "unknown dates builder config 'big'; valid choices: default"),
 ])
 def test_unknown_dataset_or_builder_config_names_the_valid_choices(name, message):
   with pytest.raises(ValueError, match=re.escape(message).replace(r'\.\*', '.*')) as error:
@@ -55,7 +56,7 @@ def test_unknown_dataset_or_builder_config_names_the_valid_choices(name, message
 
 @pytest.mark.parametrize('overrides, message', [
     (dict(min_len=9, max_len=4), 'need 1 <= min_len <= max_len, got min_len=9, max_len=4'),
-    (dict(src_tokenizer='bytes'), "unknown tokenizer 'bytes'; valid: char, word, sentencepiece"),
+    (dict(src_tokenizer='bytes'), "unknown tokenizer 'bytes'; valid choices: char, word, sentencepiece"),
 ])
 def test_bad_values_raise_one_line_errors(data_dir, overrides, message):
   cfg = data.get_data_config(name='algorithmic/copy_short', data_dir=data_dir, num_train=50,
@@ -102,8 +103,8 @@ def test_eval_batches_decode_to_the_references_and_sources(reverse, split):
 
 def test_an_unknown_split_names_the_valid_ones(reverse):
   _, task = reverse
-  with pytest.raises(ValueError, match="unknown split 'dev' of algorithmic/reverse_medium; "
-                                       'valid: train, validation, test, test_long'):
+  with pytest.raises(ValueError, match="unknown algorithmic/reverse_medium split 'dev'; "
+                                       'valid choices: train, validation, test, test_long'):
     task.eval_batches('dev', batch_size=8)
 
 
@@ -123,7 +124,7 @@ def test_reverse_medium_trains_on_few_shapes_with_little_padding(reverse):
 def test_a_resumed_run_reuses_its_saved_vocabularies(reverse, tmp_path):
   cfg, task = reverse
   task.save_vocabs(tmp_path)
-  assert json.loads((tmp_path / 'src_vocab.json').read_text())['kind'] == 'word'
+  assert json.loads((tmp_path / SRC_VOCAB_FILE).read_text())['kind'] == 'word'
   restored = data.load_task(cfg, vocabs=data.load_vocabs(tmp_path))
   assert restored.src_vocab.to_json() == task.src_vocab.to_json()
   original, resumed = task.train_batches(32, seed=5), restored.train_batches(32, seed=5)

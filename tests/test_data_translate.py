@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from tfds_mock import serve
 
 from attn_seq2seq import data
-from tfds_mock import serve
 
 LEXICON = {'der': 'the', 'hund': 'dog', 'katze': 'cat', 'sieht': 'sees', 'baum': 'tree',
            'und': 'and', 'haus': 'house', 'ist': 'is', 'groß': 'big', 'klein': 'small'}
@@ -87,9 +87,9 @@ def test_sentencepiece_model_is_saved_with_the_run(task, tmp_path):
 
 def test_unknown_translation_dataset_or_pair_names_the_valid_choices():
   with pytest.raises(ValueError, match=r"unknown translation dataset 'wmt99_translate'; "
-                                       r'valid: .*wmt14_translate'):
+                                       r'valid choices: .*wmt14_translate'):
     data.get_data_config(name='wmt99_translate/de-en')
-  with pytest.raises(ValueError, match=r"builder config 'xx-en'; valid: cs-en, de-en"):
+  with pytest.raises(ValueError, match=r"builder config 'xx-en'; valid choices: cs-en, de-en"):
     data.get_data_config(name='wmt14_translate/xx-en')
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from attn_seq2seq.data import vocab as vocab_lib
-from attn_seq2seq.data.vocab import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, SentencePieceVocabulary,
-                                     TokenVocabulary, Vocabulary)
+from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 TEXTS = ['monday 14 august 1995', 'tue 3 may 2001', '14.08.95', 'août 1995 ünïcode']
 

@@ -14,10 +14,15 @@ import numpy as np
 import optax
 import pytest
 
-from attn_seq2seq.search import (BOS_ID, EOS_ID, PAD_ID, beam_search, decode_throughput,
-                                 greedy_search, length_penalty)
 from attn_seq2seq.models import build_model, get_model_config
 from attn_seq2seq.models.encoders import reverse_within_lengths
+from attn_seq2seq.search import (
+  beam_search,
+  decode_throughput,
+  greedy_search,
+  length_penalty,
+)
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 14  # PAD, BOS, EOS, UNK and the digits 4..13
 MIN_LEN, MAX_LEN = 2, 7

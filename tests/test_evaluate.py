@@ -15,6 +15,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from attn_seq2seq.inference import evaluate
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
 
 
 @pytest.fixture
@@ -27,12 +28,12 @@ def workdir(quick_reverse_run, tmp_path):
 @pytest.fixture(autouse=True)
 def data_dir(quick_reverse_run, monkeypatch):
   """evaluate reads the dataset from --data_dir or TFDS_DATA_DIR, never from config.json."""
-  record = json.loads((quick_reverse_run / "config.json").read_text())
+  record = json.loads((quick_reverse_run / CONFIG_FILE).read_text())
   monkeypatch.setenv("TFDS_DATA_DIR", record["config"]["data"]["data_dir"])
 
 
 def read_results(workdir: Path) -> dict:
-  return json.loads((workdir / "results.json").read_text())
+  return json.loads((workdir / RESULTS_FILE).read_text())
 
 
 def run_main(**flag_values):
@@ -62,7 +63,7 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
   trained = read_results(workdir)
   damaged = json.loads(json.dumps(trained))
   damaged["test"] = {"exact_match": -1.0}
-  (workdir / "results.json").write_text(json.dumps(damaged))
+  (workdir / RESULTS_FILE).write_text(json.dumps(damaged))
   run_main(workdir=workdir, split="test")
   results = read_results(workdir)
   assert {k: v for k, v in results.items() if k != "test"} == {
@@ -103,9 +104,9 @@ def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
 def test_bad_inputs_are_one_line_errors(workdir, problem, message):
   split = "dev" if problem == "unknown_split" else "test"
   if problem == "no_checkpoint":
-    shutil.rmtree(workdir / "checkpoints")
+    shutil.rmtree(workdir / CHECKPOINTS_DIR)
   if problem == "corrupt_config":
-    (workdir / "config.json").write_text('{"config": ')
+    (workdir / CONFIG_FILE).write_text('{"config": ')
   before = read_results(workdir)
   with pytest.raises(SystemExit) as exit_info:
     run_main(workdir=workdir, split=split)

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from attn_seq2seq.metrics import compute_metrics
-from attn_seq2seq.metrics.plots import length_curve, plot_attention, plot_metric_vs_length
+from attn_seq2seq.metrics.plots import (
+    length_curve,
+    plot_attention,
+    plot_metric_vs_length,
+)
 
 
 def png_size(path):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from attn_seq2seq.sweeps import report, summary, sweep
+from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, RESULTS_FILE
+from attn_seq2seq.sweeps import report, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,19 +40,19 @@ def fake_results(em: float) -> dict:
 def sweep_root(quick_reverse_run, tmp_path_factory):
   """ROOT with bahdanau seeds 0, 1 (real trained runs) and fixed_init seeds 0, 1 (fake)."""
   root = tmp_path_factory.mktemp("root")
-  record = json.loads((quick_reverse_run / "config.json").read_text())
+  record = json.loads((quick_reverse_run / CONFIG_FILE).read_text())
   for seed in (0, 1):
     workdir = root / f"bahdanau_s{seed}"
     shutil.copytree(quick_reverse_run, workdir)
     record["config"]["seed"] = seed
-    (workdir / "config.json").write_text(json.dumps(record))
+    (workdir / CONFIG_FILE).write_text(json.dumps(record))
     fixed = root / f"fixed_init_s{seed}"
     fixed.mkdir()
     fixed_record = json.loads(json.dumps(record))
     fixed_record["config"]["model"]["decoder"] = "fixed_init"
-    (fixed / "config.json").write_text(json.dumps(fixed_record))
-    (fixed / "results.json").write_text(json.dumps(fake_results(0.1 + 0.1 * seed)))
-  with open(root / sweep.LAUNCHES_FILE, "w") as f:
+    (fixed / CONFIG_FILE).write_text(json.dumps(fixed_record))
+    (fixed / RESULTS_FILE).write_text(json.dumps(fake_results(0.1 + 0.1 * seed)))
+  with open(root / LAUNCHES_FILE, "w") as f:
     for name, seconds in [("bahdanau_s0", 30.0), ("bahdanau_s1", 20.0), ("fixed_init_s0", 10.0),
                           ("fixed_init_s1", 12.0), ("fixed_init_s1", 8.0)]:
       f.write(json.dumps({"ended": "2026-11-30T01:00:00+00:00", "run": name, "status": "done",
@@ -98,7 +99,7 @@ def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
   root, _ = sweep_root
   unfinished = tmp_path / "root"
   shutil.copytree(root, unfinished)
-  (unfinished / "fixed_init_s1" / "results.json").unlink()
+  (unfinished / "fixed_init_s1" / RESULTS_FILE).unlink()
   with pytest.raises(ValueError, match="1 unfinished run.*fixed_init_s1"):
     report.write_report(unfinished, tmp_path / "out", title="T", command=["x"],
                         metrics=["exact_match"])
@@ -109,8 +110,8 @@ def write_run(workdir: Path, config: dict, em: float) -> None:
   workdir.mkdir(parents=True)
   record = {"config": config, "num_params": 1000,
             "task": {"eval_splits": ["test", "test_long"]}}
-  (workdir / "config.json").write_text(json.dumps(record))
-  (workdir / "results.json").write_text(json.dumps(fake_results(em)))
+  (workdir / CONFIG_FILE).write_text(json.dumps(record))
+  (workdir / RESULTS_FILE).write_text(json.dumps(fake_results(em)))
 
 
 def test_attention_vs_fixed_findings_are_computed_from_the_numbers(tmp_path):

@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 from jax import monitoring
 
-from attn_seq2seq.models import (DECODERS, SCORERS, build_model, count_params, get_model_config,
-                                 matching_hidden_size)
+from attn_seq2seq.models import (
+  DECODERS,
+  SCORERS,
+  build_model,
+  count_params,
+  get_model_config,
+  matching_hidden_size,
+)
 from attn_seq2seq.models.params import abstract_params
 
 VOCAB = 11

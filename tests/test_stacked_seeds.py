@@ -16,19 +16,27 @@ import ml_collections
 import numpy as np
 import pytest
 
-from attn_seq2seq.training import members, train
-
+from attn_seq2seq.experiment_config import base_config
 from attn_seq2seq.sweeps import summary
+from attn_seq2seq.sweeps.sweep import run_config
+from attn_seq2seq.training import members, train
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
-from attn_seq2seq.experiment_config import base_config
-from attn_seq2seq.sweeps.sweep import run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_steps import SRC_VOCAB, TGT_VOCAB, fake_batch  # noqa: E402
 from test_train import crash_after_first_checkpoint  # noqa: E402
+
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  LOCK_FILE,
+  MEMBERS_DIR,
+  METRICS_FILE,
+  RESULTS_FILE,
+)
 
 sys.path.pop(0)
 
@@ -134,26 +142,26 @@ def read_json(path):
 
 
 def metrics_lines(workdir):
-  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
 
 
 def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, tmp_path):
   workdir, results = stacked_run
   assert results == {"members": [f"members/seed_{s}" for s in SEEDS], "step": 4}
-  assert read_json(workdir / "results.json") == results
-  assert read_json(workdir / "config.json")["config"]["seeds"] == list(SEEDS)
-  assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
-  assert not (workdir / "metrics.jsonl").exists()
+  assert read_json(workdir / RESULTS_FILE) == results
+  assert read_json(workdir / CONFIG_FILE)["config"]["seeds"] == list(SEEDS)
+  assert Checkpointer(workdir / CHECKPOINTS_DIR).all_steps() == [2, 4]
+  assert not (workdir / METRICS_FILE).exists()
 
   solo = train.train_and_evaluate(make_config(seed=1, data_order_seed=0), tmp_path)
-  member = workdir / "members" / "seed_1"
-  assert read_json(member / "config.json") == read_json(tmp_path / "config.json")
-  stack_only = ("checkpoints", workdir_lib.LOCK_FILE)  # the stack's, in its top-level workdir
+  member = workdir / MEMBERS_DIR / "seed_1"
+  assert read_json(member / CONFIG_FILE) == read_json(tmp_path / CONFIG_FILE)
+  stack_only = ("checkpoints", LOCK_FILE)  # the stack's, in its top-level workdir
   assert sorted(p.name for p in member.iterdir()) == sorted(
       p.name for p in tmp_path.iterdir() if p.name not in stack_only)
   assert all((workdir / name).exists() for name in stack_only)
   assert list((member / "tensorboard").glob("events.out.tfevents.*"))
-  member_results = read_json(member / "results.json")
+  member_results = read_json(member / RESULTS_FILE)
   assert member_results["attention_plots"] == solo["attention_plots"]
   for plot in member_results["attention_plots"]:
     assert (member / plot).read_bytes()[:4] == b"\x89PNG"
@@ -166,7 +174,7 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
   for a, b in zip(member_lines, solo_lines):
     if "train/loss" in a:
       np.testing.assert_allclose(a["train/loss"], b["train/loss"], rtol=1e-5)
-  losses = [read_json(workdir / "members" / f"seed_{s}" / "results.json")["validation"]["loss"]
+  losses = [read_json(workdir / MEMBERS_DIR / f"seed_{s}" / RESULTS_FILE)["validation"]["loss"]
             for s in SEEDS]
   assert len(set(losses)) == 3  # three different models
 
@@ -178,11 +186,11 @@ def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config
 
   assert train.train_and_evaluate(make_config(seeds=SEEDS), tmp_path) == stacked_run[1]
   reference = stacked_run[0]
-  assert read_json(tmp_path / "results.json") == read_json(reference / "results.json")
+  assert read_json(tmp_path / RESULTS_FILE) == read_json(reference / RESULTS_FILE)
   for seed in SEEDS:
     member = Path("members") / f"seed_{seed}"
-    assert read_json(tmp_path / member / "results.json") == read_json(
-        reference / member / "results.json")
+    assert read_json(tmp_path / member / RESULTS_FILE) == read_json(
+        reference / member / RESULTS_FILE)
     assert without_speed(metrics_lines(tmp_path / member)) == without_speed(
         metrics_lines(reference / member))  # one consistent history, the same numbers
 
@@ -195,9 +203,9 @@ def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
   from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
 
   workdir, _ = stacked_run
-  run = load_run(workdir / "members" / "seed_2")
+  run = load_run(workdir / MEMBERS_DIR / "seed_2")
   assert run.step == 4 and run.config.seed == 2
-  stack = Checkpointer(workdir / "checkpoints")
+  stack = Checkpointer(workdir / CHECKPOINTS_DIR)
   state, _ = stack.restore(stack_template(workdir), 4)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(run.params),
                jax.device_get(members.take(state.params, 2)))
@@ -205,7 +213,7 @@ def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
 
 def stack_template(workdir):
   """The stacked train state's shapes and shardings of the run in `workdir`."""
-  record = read_json(workdir / "config.json")
+  record = read_json(workdir / CONFIG_FILE)
   config = ml_collections.ConfigDict(record["config"])
   config.seeds = tuple(config.seeds)
   fns = train.make_train_functions(config, record["task"]["src_vocab_size"],

@@ -9,9 +9,9 @@ import numpy as np
 import optax
 import pytest
 
+from attn_seq2seq.models import build_model, get_model_config
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import optim, steps
-from attn_seq2seq.models import build_model, get_model_config
 
 SRC_VOCAB, TGT_VOCAB = 13, 11
 BATCH, SRC_LEN, TGT_LEN = 8, 7, 6

@@ -16,9 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attn_seq2seq.sweeps import summary, sweep
 from attn_seq2seq.models import SCORERS, count_params
 from attn_seq2seq.models.params import abstract_params
+from attn_seq2seq.run_files import (
+  CONFIG_FILE,
+  LOG_FILE,
+  MEMBERS_DIR,
+  RESULTS_FILE,
+  SWEEP_FILE,
+)
+from attn_seq2seq.sweeps import summary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
@@ -164,10 +171,10 @@ def trained(run_sweep, tmp_path_factory):
 def test_run_sweep_trains_selected_runs_and_records_the_sweep(trained):
   root, output = trained
   for name in TRAINED:
-    assert (root / name / "results.json").exists(), output
-    assert "--config=configs/reverse.py" in (root / name / sweep.LOG_FILE).read_text()
+    assert (root / name / RESULTS_FILE).exists(), output
+    assert "--config=configs/reverse.py" in (root / name / LOG_FILE).read_text()
   assert not (root / "luong_h16_s0").exists()  # not selected by --only
-  record = json.loads((root / sweep.SWEEP_FILE).read_text())
+  record = json.loads((root / SWEEP_FILE).read_text())
   assert record["sweep"] == QUICK and "--only=" in record["command"] and record["date"]
   assert [run["name"] for run in record["runs"]] == [
       run["name"] for run in sweep.load_sweep(QUICK)]
@@ -178,7 +185,7 @@ def test_trained_baseline_has_the_attention_models_parameter_count(trained):
   """The sweep's matching used the vocabulary and parameter count the runs really have."""
   root, _ = trained
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
-  bahdanau, fixed = (json.loads((root / name / "config.json").read_text()) for name in TRAINED)
+  bahdanau, fixed = (json.loads((root / name / CONFIG_FILE).read_text()) for name in TRAINED)
   assert bahdanau["task"]["src_vocab_size"] == vocab_size(sweep.run_config(
       sweep.load_sweep(QUICK)[0]))
   assert abs(fixed["num_params"] / bahdanau["num_params"] - 1) < 0.02
@@ -186,10 +193,10 @@ def test_trained_baseline_has_the_attention_models_parameter_count(trained):
 
 def test_run_sweep_again_skips_finished_runs(trained, run_sweep, capsys):
   root, _ = trained
-  logs = {name: (root / name / sweep.LOG_FILE).read_text() for name in TRAINED}
+  logs = {name: (root / name / LOG_FILE).read_text() for name in TRAINED}
   assert run_sweep([f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_"]) == 0
   assert "2 finished, 0 to run" in capsys.readouterr().out
-  assert logs == {name: (root / name / sweep.LOG_FILE).read_text() for name in TRAINED}
+  assert logs == {name: (root / name / LOG_FILE).read_text() for name in TRAINED}
   run_sweep([f"--sweep={QUICK}", f"--root={root}", "--dry_run"])
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 4 and sum(line.startswith("# finished: ") for line in lines) == 2
@@ -232,14 +239,14 @@ def write_fake_run(workdir: Path, decoder, hidden_size, seed, test, test_long, f
             "data": {"name": "algorithmic/reverse_medium", "data_dir": f"/data/{seed}"}}
   record = {"config": config, "num_params": 1000 + hidden_size,
             "task": {"eval_splits": ["test", "test_long"]}}
-  (workdir / "config.json").write_text(json.dumps(record))
+  (workdir / CONFIG_FILE).write_text(json.dumps(record))
   if finished:
     split = lambda em: {"exact_match": em, "count": 10, "by_length/1-9/exact_match": em,
                         "by_length/1-9/count": 4, "by_length/10-19/exact_match": em / 2,
                         "by_length/10-19/count": 6}
     results = {"step": 10, "validation": split(test), "test": split(test),
                "test_long": split(test_long)}
-    (workdir / "results.json").write_text(json.dumps(results))
+    (workdir / RESULTS_FILE).write_text(json.dumps(results))
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +256,7 @@ def fake_root(tmp_path_factory):
     write_fake_run(root / name, *values)
   write_fake_run(root / "luong_s0", "luong", 300, 0, 0, 0, finished=False)  # still training
   names = [*FAKE_RUNS, "luong_s0", "never_started"]
-  (root / sweep.SWEEP_FILE).write_text(json.dumps({"runs": [{"name": n} for n in names]}))
+  (root / SWEEP_FILE).write_text(json.dumps({"runs": [{"name": n} for n in names]}))
   return root
 
 
@@ -295,9 +302,9 @@ def test_confidence_interval_is_the_students_t_interval(values, t_quantile):
 
 def test_stacked_run_members_are_read_as_runs_of_one_group(tmp_path):
   for seed, (test, test_long) in enumerate([(0.5, 0.1), (0.7, 0.2), (0.9, 0.3)]):
-    write_fake_run(tmp_path / "bahdanau" / summary.MEMBERS_DIR / f"seed_{seed}", "bahdanau", 256,
+    write_fake_run(tmp_path / "bahdanau" / MEMBERS_DIR / f"seed_{seed}", "bahdanau", 256,
                    seed, test, test_long)
-  (tmp_path / "bahdanau" / "results.json").write_text("{}")  # the stacked run is finished
+  (tmp_path / "bahdanau" / RESULTS_FILE).write_text("{}")  # the stacked run is finished
   write_fake_run(tmp_path / "fixed_init_s0", "fixed_init", 382, 0, 0.2, 0.0)
   result = summary.read_summary(tmp_path)
   bahdanau = next(g for g in result.groups if g.fields["model.decoder"] == "bahdanau")
@@ -309,7 +316,7 @@ def test_summarize_ranks_by_the_chosen_split(fake_root, tmp_path):
   summary.summarize(fake_root, split="test_long", out=tmp_path)
   groups = json.loads((tmp_path / "summary.json").read_text())["groups"]
   assert [g["fields"]["model.decoder"] for g in groups] == ["fixed_init", "bahdanau"]
-  with pytest.raises(ValueError, match="no metric 'bleu' in the results; valid: "):
+  with pytest.raises(ValueError, match="unknown metric 'bleu'; valid choices: "):
     summary.summarize(fake_root, metric="bleu", out=tmp_path)
 
 
@@ -317,9 +324,9 @@ def test_a_run_is_finished_by_the_trainers_rule(tmp_path):
   """results.json with the final `step` is finished; one holding only entries `evaluate` added
   to an unfinished run, or one that cannot be read, is not (the sweep relaunches it)."""
   assert not sweep.is_finished(tmp_path / "missing")
-  (tmp_path / "results.json").write_text(json.dumps({"test/beam5": {"exact_match": 0.5}}))
+  (tmp_path / RESULTS_FILE).write_text(json.dumps({"test/beam5": {"exact_match": 0.5}}))
   assert not sweep.is_finished(tmp_path)
-  (tmp_path / "results.json").write_text("{not json")
+  (tmp_path / RESULTS_FILE).write_text("{not json")
   assert not sweep.is_finished(tmp_path)
-  (tmp_path / "results.json").write_text(json.dumps({"step": 10, "test": {}}))
+  (tmp_path / RESULTS_FILE).write_text(json.dumps({"step": 10, "test": {}}))
   assert sweep.is_finished(tmp_path)

@@ -15,6 +15,14 @@ import jax
 import numpy as np
 import pytest
 
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  METRICS_FILE,
+  RESULTS_FILE,
+  SRC_VOCAB_FILE,
+  TGT_VOCAB_FILE,
+)
 from attn_seq2seq.training import train
 from attn_seq2seq.training.checkpoint import Checkpointer
 
@@ -53,25 +61,25 @@ def reference(make_config, tmp_path_factory):
 
 
 def read_results(workdir):
-  return json.loads((Path(workdir) / "results.json").read_text())
+  return json.loads((Path(workdir) / RESULTS_FILE).read_text())
 
 
 def test_run_writes_every_output(reference):
   workdir, results = reference
-  record = json.loads((workdir / "config.json").read_text())
+  record = json.loads((workdir / CONFIG_FILE).read_text())
   assert record["config"]["num_train_steps"] == 4
   assert record["versions"]["jax"] == jax.__version__ and "flax" in record["versions"]
   assert record["devices"] == {"kind": jax.devices()[0].device_kind, "platform": "cpu",
                                "count": 4, "processes": 1}
-  lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  lines = [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
   train_steps = [r["step"] for r in lines if "train/loss" in r]
   assert train_steps == [2, 4]
   assert all(np.isfinite(r["train/loss"]) and r["train/tgt_tokens_per_sec"] > 0
              for r in lines if "train/loss" in r)
   assert any("eval/exact_match" in r for r in lines) and any("test/exact_match" in r for r in lines)
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [2, 4]
-  assert (workdir / "src_vocab.json").exists() and (workdir / "tgt_vocab.json").exists()
+  assert sorted(int(p.name) for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()) == [2, 4]
+  assert (workdir / SRC_VOCAB_FILE).exists() and (workdir / TGT_VOCAB_FILE).exists()
   assert read_results(workdir) == json.loads(json.dumps(results))
   assert set(results) == {"step", "validation", "test", "attention_plots"}
   assert results["step"] == 4
@@ -97,7 +105,7 @@ def crash_after_first_checkpoint(config, workdir, monkeypatch) -> None:
   monkeypatch.setattr(Checkpointer, "save", save_then_die)
   with pytest.raises(SystemExit, match="killed"):
     train.train_and_evaluate(config, workdir)
-  assert not (workdir / "results.json").exists()
+  assert not (workdir / RESULTS_FILE).exists()
   monkeypatch.undo()
 
 
@@ -106,11 +114,11 @@ def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config,
   """Killed right after its first checkpoint (step 2), then re-run with the same command."""
   crash_after_first_checkpoint(make_config(), tmp_path, monkeypatch)
 
-  assert Checkpointer(tmp_path / "checkpoints").latest_step() == 2
+  assert Checkpointer(tmp_path / CHECKPOINTS_DIR).latest_step() == 2
   results = train.train_and_evaluate(make_config(), tmp_path)
   assert results == reference[1]
   assert read_results(tmp_path) == read_results(reference[0])
-  steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  steps = [json.loads(line)["step"] for line in (tmp_path / METRICS_FILE).read_text().splitlines()]
   assert steps == sorted(steps)  # one consistent history
 
 
@@ -132,7 +140,7 @@ def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path,
   assert signal.getsignal(signal.SIGTERM) is previous_handler
   monkeypatch.undo()
 
-  checkpointer = Checkpointer(tmp_path / "checkpoints")
+  checkpointer = Checkpointer(tmp_path / CHECKPOINTS_DIR)
   assert checkpointer.latest_step() == 3
   template = jax.eval_shape(lambda: reference_state_template(make_config()))
   state, data_state = checkpointer.restore(template)
@@ -142,9 +150,9 @@ def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path,
 
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
-  from attn_seq2seq.training import optim, steps  # noqa: PLC0415
   from attn_seq2seq.data import load_task  # noqa: PLC0415
   from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.training import optim, steps  # noqa: PLC0415
 
   task = load_task(config.data)
   model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size)
@@ -161,7 +169,7 @@ def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
                        checkpoint_every_steps=1)
   with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
     train.train_and_evaluate(config, tmp_path)
-  assert Checkpointer(tmp_path / "checkpoints").all_steps() == [1]
+  assert Checkpointer(tmp_path / CHECKPOINTS_DIR).all_steps() == [1]
 
 
 @pytest.mark.parametrize("override, message", [

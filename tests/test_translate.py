@@ -19,9 +19,9 @@ from absl import flags
 from absl.testing import flagsaver
 
 from attn_seq2seq import search
-from attn_seq2seq.inference import trained_run
-from attn_seq2seq.inference import translate
-from attn_seq2seq.data import UNK_ID
+from attn_seq2seq.inference import trained_run, translate
+from attn_seq2seq.run_files import CHECKPOINTS_DIR
+from attn_seq2seq.tokens import UNK_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_missing_run_or_checkpoint_is_a_one_line_error_naming_the_path(tmp_path,
   if problem != "no_workdir":
     shutil.copytree(workdir, target)
   if problem == "no_checkpoint":
-    shutil.rmtree(target / "checkpoints")
+    shutil.rmtree(target / CHECKPOINTS_DIR)
   if problem == "unknown_step":
     flag_values["checkpoint_step"] = 3
   with pytest.raises(SystemExit) as exit_info:
@@ -185,7 +185,7 @@ def test_corrupt_checkpoint_is_a_one_line_error_in_a_fresh_process(tmp_path, wor
   """The real entry point: stderr is the error line alone, no tracebacks from orbax's threads."""
   target = tmp_path / "run"
   shutil.copytree(workdir, target)
-  for data_file in (target / "checkpoints" / "4" / "state" / "d").iterdir():
+  for data_file in (target / CHECKPOINTS_DIR / "4" / "state" / "d").iterdir():
     data_file.write_bytes(b"corrupt")
   result = subprocess.run(
       [sys.executable, "-m", "attn_seq2seq.translate", f"--workdir={target}"],
@@ -194,4 +194,4 @@ def test_corrupt_checkpoint_is_a_one_line_error_in_a_fresh_process(tmp_path, wor
   assert result.returncode == 1 and result.stdout == b""
   stderr = result.stderr.decode().strip().splitlines()
   assert len(stderr) == 1, stderr
-  assert stderr[0].startswith(f"error: cannot restore checkpoint {target / 'checkpoints' / '4'}")
+  assert stderr[0].startswith(f"error: cannot restore checkpoint {target / CHECKPOINTS_DIR / '4'}")

@@ -18,6 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  METRICS_FILE,
+  RESULTS_FILE,
+)
 from attn_seq2seq.training import train
 from attn_seq2seq.training.checkpoint import Checkpointer
 
@@ -41,7 +47,7 @@ def load_config(data_dir=None, **overrides):
 
 @pytest.fixture(scope="module")
 def data_dir(quick_reverse_run):
-  return json.loads((quick_reverse_run / "config.json").read_text())["config"]["data"]["data_dir"]
+  return json.loads((quick_reverse_run / CONFIG_FILE).read_text())["config"]["data"]["data_dir"]
 
 
 def read(path: Path) -> dict:
@@ -77,7 +83,7 @@ def crashed(data_dir, tmp_path_factory):
     patch.setattr(Checkpointer, "save", save_then_die)
     with pytest.raises(SystemExit, match="killed"):
       train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
-  assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
+  assert Checkpointer(workdir / CHECKPOINTS_DIR).all_steps() == [2, 4]
   return workdir
 
 
@@ -98,7 +104,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warn
     how, reference, crashed, data_dir, tmp_path, caplog):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
-  damage(workdir / "checkpoints" / "4", how)
+  damage(workdir / CHECKPOINTS_DIR / "4", how)
   with caplog.at_level(logging.WARNING):
     results = train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir),
                                        workdir)
@@ -107,8 +113,8 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warn
   assert len(warnings) == 1, warnings
   assert warnings[0].startswith("skipped checkpoint step 4 in ") and "resuming from step 2" in (
       warnings[0])
-  assert results == read(reference / "results.json")
-  assert read(workdir / "results.json") == read(reference / "results.json")
+  assert results == read(reference / RESULTS_FILE)
+  assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)
   assert (workdir / "damaged_checkpoints" / "4").is_dir()  # kept for inspection
 
 
@@ -116,14 +122,14 @@ def test_half_written_metrics_line_is_dropped_with_a_warning(reference, crashed,
                                                              tmp_path, caplog):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
-  with open(workdir / "metrics.jsonl", "a") as f:
+  with open(workdir / METRICS_FILE, "a") as f:
     f.write('{"step": 5, "train/lo')  # what a crash mid-write leaves
   with caplog.at_level(logging.WARNING):
     train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
   assert any("not a complete record" in r.getMessage() for r in caplog.records)
-  steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  steps = [json.loads(line)["step"] for line in (workdir / METRICS_FILE).read_text().splitlines()]
   assert steps == sorted(steps)
-  assert read(workdir / "results.json") == read(reference / "results.json")
+  assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)
 
 
 def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir,
@@ -133,13 +139,13 @@ def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, d
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   longer = load_config(**{**STEPS, "num_train_steps": 8}, data_dir=data_dir)
-  before = (workdir / "config.json").read_bytes()
+  before = (workdir / CONFIG_FILE).read_bytes()
   with pytest.raises(WorkdirError, match=r"num_train_steps=8 \(was 6\).*--allow_config_change"):
     train.train_and_evaluate(longer, workdir)
-  assert (workdir / "config.json").read_bytes() == before
+  assert (workdir / CONFIG_FILE).read_bytes() == before
   results = train.train_and_evaluate(longer, workdir, allow_config_change=True)
   assert results["step"] == 8
-  record = read(workdir / "config.json")
+  record = read(workdir / CONFIG_FILE)
   assert record["config"]["num_train_steps"] == 8
   [change] = record["config_history"]
   assert change["changed"] == ["num_train_steps"] and change["config"]["num_train_steps"] == 6
@@ -150,10 +156,10 @@ def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
                        data_dir=data_dir)
   with pytest.raises(FloatingPointError):
     train.train_and_evaluate(config, tmp_path)
-  written = (tmp_path / "config.json").read_bytes()
+  written = (tmp_path / CONFIG_FILE).read_bytes()
   with pytest.raises(FloatingPointError):
     train.train_and_evaluate(config, tmp_path)  # resumes from step 1, stops again
-  assert (tmp_path / "config.json").read_bytes() == written
+  assert (tmp_path / CONFIG_FILE).read_bytes() == written
 
 
 # -- the lock -----------------------------------------------------------------------------------
@@ -180,11 +186,11 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   b = None
   try:
     deadline = time.monotonic() + 120
-    while not (workdir / "checkpoints" / "2").is_dir():
+    while not (workdir / CHECKPOINTS_DIR / "2").is_dir():
       assert a.poll() is None and time.monotonic() < deadline, "A ended before checkpointing"
       time.sleep(0.02)
     os.kill(a.pid, signal.SIGSTOP)
-    assert not (workdir / "results.json").exists()
+    assert not (workdir / RESULTS_FILE).exists()
 
     refused = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1
@@ -207,7 +213,7 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   log = (tmp_path / "b.log").read_text()
   assert f"taking over the stale lock of pid {a.pid}" in log
   assert "resumed from step" in log
-  assert read(workdir / "results.json") == read(reference / "results.json")
+  assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)
   assert (workdir / "lock").read_text() == ""  # released
-  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  records = [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
   assert [r["step"] for r in records if "train/loss" in r] == [8, 16]  # one history, not two

@@ -9,17 +9,9 @@ from attn_seq2seq.data.datasets import get_data_config
 from attn_seq2seq.data.pipeline import Batch, TrainBatches
 from attn_seq2seq.data.records import DataError
 from attn_seq2seq.data.task import Task, load_task, load_vocabs
-from attn_seq2seq.data.vocab import (
-    BOS_ID,
-    EOS_ID,
-    PAD_ID,
-    UNK_ID,
-    SentencePieceVocabulary,
-    TokenVocabulary,
-    Vocabulary,
-)
+from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
 
 __all__ = [
-    'BOS_ID', 'EOS_ID', 'PAD_ID', 'UNK_ID', 'Batch', 'DataError', 'SentencePieceVocabulary', 'Task',
+    'Batch', 'DataError', 'SentencePieceVocabulary', 'Task',
     'TokenVocabulary', 'TrainBatches', 'Vocabulary', 'get_data_config', 'load_task', 'load_vocabs',
 ]

@@ -1,3 +1,4 @@
+
 """Algorithmic sequence tasks (copy, reverse, sort, addition) as a TFDS builder.
 
 Sources of copy/reverse/sort are space-separated symbols `0 .. num_symbols - 1` (word-level
@@ -16,6 +17,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from attn_seq2seq.choices import check_choice
 from attn_seq2seq.data.pairs_builder import TextPairsBuilder
 
 TASKS = ('copy', 'reverse', 'sort', 'addition')
@@ -37,8 +39,7 @@ class AlgorithmicConfig(tfds.core.BuilderConfig):
   seed: int = 0  # Generation seed.
 
   def __post_init__(self):
-    if self.task not in TASKS:
-      raise ValueError(f'unknown algorithmic task {self.task!r}; valid: {TASKS}')
+    check_choice('algorithmic task', self.task, TASKS)
     low = _MIN_ADDITION_LEN if self.task == 'addition' else 1
     if not low <= self.min_len <= self.max_len:
       raise ValueError(f'algorithmic/{self.task}: need {low} <= min_len <= max_len, '

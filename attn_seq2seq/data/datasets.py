@@ -104,7 +104,9 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DatasetSpec('cmudict_g2p', dataset, config or None, cmudict_g2p.SPLITS, ('test',),
                        'char', 'word', BASE_METRICS + ('wer', 'per'))
   if dataset.endswith('_translate'):
-    from attn_seq2seq.data import tfds_translation  # Imports the TFDS translation catalogue.
+    from attn_seq2seq.data import (
+      tfds_translation,  # Imports the TFDS translation catalogue.
+    )
     tfds_translation.check_name(dataset, config)
     return DatasetSpec('translate', dataset, config or None, tfds_translation.SPLITS, ('test',),
                        'sentencepiece', 'sentencepiece', BASE_METRICS + ('bleu', 'chrf'),

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from attn_seq2seq.data import bucketing
-from attn_seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 Batch = dict[str, np.ndarray]
 

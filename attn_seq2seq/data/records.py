@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
 
+
 class DataError(ValueError):
   """A dataset that cannot be prepared or read; the message is one line naming the file or
   directory and the fix."""

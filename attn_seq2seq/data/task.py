@@ -1,3 +1,4 @@
+
 """`load_task`: a dataset name in, vocabularies and batch iterators out.
 
     task = load_task(get_data_config(name='dates'))
@@ -21,12 +22,24 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from attn_seq2seq.data import algorithmic, bucketing, cmudict_g2p, dates, pipeline, records
-from attn_seq2seq.data.datasets import GENERATION_FIELDS, TOKENIZERS, DatasetSpec, dataset_spec
+from attn_seq2seq.choices import check_choice
+from attn_seq2seq.data import (
+  algorithmic,
+  bucketing,
+  cmudict_g2p,
+  dates,
+  pipeline,
+  records,
+)
+from attn_seq2seq.data.datasets import (
+  GENERATION_FIELDS,
+  TOKENIZERS,
+  DatasetSpec,
+  dataset_spec,
+)
 from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
+from attn_seq2seq.run_files import SRC_VOCAB_FILE, TGT_VOCAB_FILE
 
-SRC_VOCAB_FILE = 'src_vocab.json'
-TGT_VOCAB_FILE = 'tgt_vocab.json'
 _BUILDERS = {'algorithmic': algorithmic.Algorithmic, 'dates': dates.Dates,
              'cmudict_g2p': cmudict_g2p.CmudictG2p}
 _FEATURE_KEYS = {'algorithmic': ('source', 'target'), 'dates': ('source', 'target'),
@@ -102,8 +115,7 @@ class Task:
     return pipeline.EncodedSplit.from_flat(src_ids, src_lengths, tgt_ids, tgt_lengths, example_ids)
 
   def _check_split(self, split: str) -> None:
-    if split not in self.splits:
-      raise ValueError(f'unknown split {split!r} of {self.name}; valid: {", ".join(self.splits)}')
+    check_choice(f'{self.name} split', split, self.splits)
 
   def train_batches(self, batch_size: int, seed: int = 0, shard_index: int = 0,
                     num_shards: int = 1) -> pipeline.TrainBatches:
@@ -171,7 +183,9 @@ def load_task(cfg: ml_collections.ConfigDict,
   data_dir = os.path.expanduser(cfg.data_dir)
   builder = records.prepare(_builder_factory(spec, cfg, data_dir), data_dir)
   if spec.family == 'translate':
-    from attn_seq2seq.data import tfds_translation  # The TFDS catalogue, imported only when needed.
+    from attn_seq2seq.data import (
+      tfds_translation,  # The TFDS catalogue, imported only when needed.
+    )
     source_key, target_key = tfds_translation.language_keys(builder, cfg.src_lang)
   else:
     source_key, target_key = _FEATURE_KEYS[spec.family]
@@ -204,7 +218,9 @@ def _builder_factory(spec: DatasetSpec, cfg: ml_collections.ConfigDict,
                          f'{", ".join(families)}')
       changes['seed' if field == 'data_seed' else field] = cfg[field]
   if spec.family == 'translate':
-    from attn_seq2seq.data import tfds_translation  # The TFDS catalogue, imported only when needed.
+    from attn_seq2seq.data import (
+      tfds_translation,  # The TFDS catalogue, imported only when needed.
+    )
     return functools.partial(tfds_translation.make_builder, spec.dataset, spec.builder_config, data_dir)
   builder_cls = _BUILDERS[spec.family]
   config = builder_cls.builder_configs[spec.builder_config or builder_cls.DEFAULT_CONFIG_NAME]
@@ -220,8 +236,7 @@ def _build_vocabs(cfg: ml_collections.ConfigDict, spec: DatasetSpec,
   """Source and target vocabularies of the configured levels, built from the train split."""
   levels = (cfg.src_tokenizer or spec.src_tokenizer, cfg.tgt_tokenizer or spec.tgt_tokenizer)
   for level in levels:
-    if level not in TOKENIZERS:
-      raise ValueError(f'unknown tokenizer {level!r}; valid: {", ".join(TOKENIZERS)}')
+    check_choice('tokenizer', level, TOKENIZERS)
   if 'sentencepiece' in levels:
     if levels != ('sentencepiece', 'sentencepiece'):
       raise ValueError(f'sentencepiece is one joint model: use it on both sides, got {levels}')

@@ -1,3 +1,4 @@
+
 """Translation corpora of the TFDS catalogue (`*_translate`) and their SentencePiece model.
 
 Any `<name>_translate/<pair>` builder works, e.g. 'wmt14_translate/de-en': the source and target
@@ -12,6 +13,8 @@ from __future__ import annotations
 import tensorflow_datasets as tfds
 import tensorflow_datasets.translate  # noqa: F401  Registers the catalogue's translation builders.
 
+from attn_seq2seq.choices import check_choice
+
 SPLITS = ('train', 'validation', 'test')  # The splits of every `*_translate` builder.
 
 
@@ -23,11 +26,9 @@ def _translation_datasets() -> list[str]:
 def check_name(dataset: str, config: str) -> None:
   """Raises a ValueError naming the valid choices if `dataset/config` is not in the catalogue."""
   valid = _translation_datasets()
-  if dataset not in valid:
-    raise ValueError(f'unknown translation dataset {dataset!r}; valid: {", ".join(valid)}')
-  configs = tfds.builder_cls(dataset).builder_configs
-  if config and config not in configs:
-    raise ValueError(f'unknown {dataset} builder config {config!r}; valid: {", ".join(configs)}')
+  check_choice('translation dataset', dataset, valid)
+  if config:
+    check_choice(f'{dataset} builder config', config, tfds.builder_cls(dataset).builder_configs)
 
 
 def make_builder(dataset: str, config: str | None, data_dir: str) -> tfds.core.DatasetBuilder:

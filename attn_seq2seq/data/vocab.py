@@ -21,11 +21,9 @@ import numpy as np
 import sentencepiece as spm
 from etils import epath
 
-PAD_ID = 0
-BOS_ID = 1
-EOS_ID = 2
-UNK_ID = 3
-RESERVED_TOKENS = ('<pad>', '<s>', '</s>', '<unk>')  # Indexed by the ids above.
+from attn_seq2seq.choices import check_choice, unknown_choice
+from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID, RESERVED_TOKENS, UNK_ID
+
 TOKEN_LEVELS = ('char', 'word')
 
 
@@ -88,7 +86,7 @@ class Vocabulary(abc.ABC):
       return TokenVocabulary(obj['tokens'][len(RESERVED_TOKENS):], level=kind)
     if kind == SentencePieceVocabulary.kind:
       return SentencePieceVocabulary(base64.b64decode(obj['model_proto']))
-    raise ValueError(f'unknown vocabulary kind {kind!r}; valid: {(*TOKEN_LEVELS, "sentencepiece")}')
+    raise ValueError(unknown_choice('vocabulary kind', kind, (*TOKEN_LEVELS, 'sentencepiece')))
 
   @staticmethod
   def load(path: epath.PathLike) -> Vocabulary:
@@ -110,8 +108,7 @@ class TokenVocabulary(Vocabulary):
   """
 
   def __init__(self, tokens: Sequence[str], level: str):
-    if level not in TOKEN_LEVELS:
-      raise ValueError(f'unknown tokenizer level {level!r}; valid: {TOKEN_LEVELS}')
+    check_choice('tokenizer level', level, TOKEN_LEVELS)
     tokens = list(tokens)
     if set(tokens) & set(RESERVED_TOKENS) or len(set(tokens)) != len(tokens):
       raise ValueError('vocabulary tokens must be distinct and exclude the reserved tokens')
@@ -136,7 +133,7 @@ class TokenVocabulary(Vocabulary):
     elif level == 'word':
       counts = collections.Counter(itertools.chain.from_iterable(t.split() for t in texts))
     else:
-      raise ValueError(f'unknown tokenizer level {level!r}; valid: {TOKEN_LEVELS}')
+      raise ValueError(unknown_choice('tokenizer level', level, TOKEN_LEVELS))
     tokens = sorted((t for t in counts if t not in RESERVED_TOKENS), key=lambda t: (-counts[t], t))
     return cls(tokens, level)
 

@@ -30,14 +30,13 @@ import jax
 from absl import app, flags, logging
 
 from attn_seq2seq import search
-from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.metrics import BY_LENGTH
+from attn_seq2seq.run_files import RESULTS_FILE
+from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.evaluator import Evaluator
-from attn_seq2seq.metrics import BY_LENGTH
 from attn_seq2seq.training.progress import results_table
-
-RESULTS_FILE = "results.json"
 
 _RUN_FLAGS = run_flags.define_flags()
 flags.adopt_module_key_flags(run_flags)
@@ -99,7 +98,7 @@ def evaluate_run(run: trained_run.Run, split: str, *, beam_size: int = 1, alpha:
       out = beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
       return out.tokens[:, 0], out.attn_weights[:, 0]
 
-  evaluator = Evaluator(run.model, task, mesh, search=best_of_beam, **kwargs)
+  evaluator = Evaluator(run.model, task, mesh, search_fn=best_of_beam, **kwargs)
   return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
 
 

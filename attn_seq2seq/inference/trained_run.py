@@ -24,10 +24,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE
 from attn_seq2seq.training import checkpoint, members
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 
 
 class RunError(Exception):
@@ -67,7 +65,9 @@ def load_run(workdir: str | Path, step: int | None = None,
              sharding: jax.sharding.Sharding | None = None) -> Run:
   """Loads the run in `workdir` with the parameters of checkpoint `step` (default: the latest),
   placed on `sharding` (default: the first device). Raises `RunError` (see the module docstring)."""
-  from attn_seq2seq import data  # noqa: PLC0415  (TFDS import: only when a run is loaded)
+  from attn_seq2seq import (
+    data,  # noqa: PLC0415  (TFDS import: only when a run is loaded)
+  )
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 
   workdir = Path(workdir)
@@ -90,12 +90,12 @@ def load_run(workdir: str | Path, step: int | None = None,
   abstract = _abstract_params(model, sharding)
   stack = members.stack_of(workdir)
   if stack is None:
-    params, step = restore_params(workdir / CHECKPOINT_DIR, abstract, step)
+    params, step = restore_params(workdir / CHECKPOINTS_DIR, abstract, step)
   else:  # a member of a stacked run: its slice of the stack's checkpoint
     root, index, size = stack
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct((size, *x.shape), x.dtype, sharding=x.sharding), abstract)
-    params, step = restore_params(root / CHECKPOINT_DIR, abstract, step)
+    params, step = restore_params(root / CHECKPOINTS_DIR, abstract, step)
     params = members.take(params, index)
   return Run(workdir, config, record, model, src_vocab, tgt_vocab, params, step)
 

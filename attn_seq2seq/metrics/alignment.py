@@ -1,3 +1,4 @@
+
 """Alignment quality of attention where the gold alignment is known (the copy and reverse tasks).
 
 For `copy` output token i is source token i; for `reverse` it is source token src_len-1-i. The
@@ -10,6 +11,7 @@ from collections.abc import Set
 
 import numpy as np
 
+from attn_seq2seq.choices import unknown_choice
 from attn_seq2seq.metrics.sum_count import SumCount
 
 GOLD_ALIGNMENTS = ("copy", "reverse")
@@ -23,8 +25,7 @@ def gold_source_positions(gold_alignment: str, src_length: int) -> np.ndarray:
         return np.arange(src_length)
     if gold_alignment == "reverse":
         return np.arange(src_length)[::-1]
-    valid = ", ".join(GOLD_ALIGNMENTS)
-    raise ValueError(f"unknown gold_alignment {gold_alignment!r}; valid: {valid}")
+    raise ValueError(unknown_choice("gold_alignment", gold_alignment, GOLD_ALIGNMENTS))
 
 
 def argmax_links(attn_weights: np.ndarray, num_outputs: int) -> set[Link]:

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import ml_collections
 
 from attn_seq2seq.choices import check_choice
-
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.decoders import DECODERS, make_decoder
 from attn_seq2seq.models.encoders import RNNEncoder

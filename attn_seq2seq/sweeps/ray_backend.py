@@ -50,7 +50,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-LOG_FILE = "log.txt"  # = sweep.LOG_FILE (not imported: the task side must not import JAX)
+from attn_seq2seq.run_files import LOG_FILE
+
 DEFAULT_RETRIES = 2
 PROGRESS_SECONDS = 30.0  # a progress line at least this often
 _WAIT_SECONDS = 1.0
@@ -142,7 +143,9 @@ def launch(runs: list[dict], root: str, address: str = "auto", cpus_per_run: flo
   started before a stop are absent. A bad argument or no cluster at `address` is a one-line
   `sweep.SweepError`.
   """
-  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
+  from attn_seq2seq.sweeps import (
+    sweep,  # noqa: PLC0415  (imports JAX: the driver side only)
+  )
 
   try:
     root = check_root(root)
@@ -301,7 +304,9 @@ class _Driver:
 
 
 def _duration(seconds: float) -> str:
-  from attn_seq2seq.training import progress  # noqa: PLC0415  (imports JAX: the driver side only)
+  from attn_seq2seq.training import (
+    progress,  # noqa: PLC0415  (imports JAX: the driver side only)
+  )
 
   return progress.duration(seconds)
 

@@ -25,10 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from attn_seq2seq.metrics import plots
-
+from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import summary as summary_lib
 from attn_seq2seq.training.progress import duration
-from attn_seq2seq.sweeps.sweep import LAUNCHES_FILE, SWEEP_FILE
 
 ATTENTION_DECODERS = ("bahdanau", "luong")
 REPORT_FILE = "README.md"
@@ -144,7 +143,7 @@ def _provenance(summary: summary_lib.Summary, command: Sequence[str],
   invocations = [r for r in launches if "sweep" in r and r["launched"]]
   runs = [r for r in launches if "run" in r]
   host = invocations[-1]["host"] if invocations else {}
-  record = json.loads((summary.root / summary.groups[0].runs[0].name / "config.json").read_text())
+  record = json.loads((summary.root / summary.groups[0].runs[0].name / CONFIG_FILE).read_text())
   devices = record.get("devices", {})
   sweep_spec = json.loads((summary.root / SWEEP_FILE).read_text())["sweep"] if (
       summary.root / SWEEP_FILE).exists() else "?"

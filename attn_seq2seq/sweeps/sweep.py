@@ -37,16 +37,12 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from attn_seq2seq.data.datasets import dataset_spec
+from attn_seq2seq.run_files import LAUNCHES_FILE, LOG_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import machine
-
 from attn_seq2seq.training import progress, train
 from attn_seq2seq.training import workdir as workdir_lib
-from attn_seq2seq.data.datasets import dataset_spec
 
-RESULTS_FILE = "results.json"  # written by train_and_evaluate at the end of a run
-LOG_FILE = "log.txt"  # stdout + stderr of every launch of a run, appended, in its workdir
-SWEEP_FILE = "sweep.json"  # the expanded runs, the command and the date, in ROOT
-LAUNCHES_FILE = "launches.jsonl"  # one line per launch of a run and per sweep invocation, in ROOT
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _POLL_SECONDS = 0.2
 

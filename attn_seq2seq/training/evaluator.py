@@ -5,7 +5,7 @@
 
 One pass over the split (every example exactly once; the pipeline's dummy filler rows are
 masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search`
-(one `lax.while_loop` inside XLA; or any `search` passed in), both on the data-parallel mesh. The host then scores the decoded
+(one `lax.while_loop` inside XLA; or any `search_fn` passed in), both on the data-parallel mesh. The host then scores the decoded
 outputs with the task's metric families (`metrics.compute_metrics`: exact match, token accuracy,
 WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws attention
 heatmaps of a few fixed examples.
@@ -26,6 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from attn_seq2seq import search
 from attn_seq2seq.training import members, steps
 from attn_seq2seq.training import mesh as mesh_lib
 
@@ -57,8 +58,6 @@ def _jitted_eval_step(model, mesh, stacked: bool = False):
 def _stacked_greedy(model, max_len_a: float, max_len_b: float):
   """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
   [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
-  from attn_seq2seq import search  # noqa: PLC0415
-
   def greedy(params, src_ids, src_lengths):
     out = search.greedy_search(model, {"params": params}, src_ids, src_lengths,
                                max_len_a=max_len_a, max_len_b=max_len_b)
@@ -72,8 +71,8 @@ class Evaluator:
 
   def __init__(self, model, task, mesh, *, batch_size: int, max_len_a: float = 2.0,
                max_len_b: float = 10.0, length_bucket_width: int = 10, num_plots: int = 0,
-               search: Callable | None = None):
-    """`search(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
+               search_fn: Callable | None = None):
+    """`search_fn(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
     (default: greedy search with the length limit ceil(max_len_a * src_len + max_len_b));
     e.g. a beam search returning its best hypotheses."""
     mesh_lib.check_batch_size(batch_size, mesh, "eval_batch_size")
@@ -85,11 +84,9 @@ class Evaluator:
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots
     self._source_tokens = {}
-    self._search = search or self._greedy
+    self._search = search_fn or self._greedy
 
   def _greedy(self, params, batch):
-    from attn_seq2seq import search  # noqa: PLC0415
-
     out = search.greedy_search(self._model, {"params": params}, batch["src_ids"],
                                batch["src_lengths"], max_len_a=self._max_len_a,
                                max_len_b=self._max_len_b)

@@ -34,9 +34,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import steps
-
-MEMBERS_DIR = "members"  # <workdir>/members/seed_<k>/: one solo-run workdir per member
 
 
 class Member(NamedTuple):
@@ -98,7 +97,7 @@ def stack_of(workdir: str | Path) -> tuple[Path, int, int] | None:
     return None
   root = workdir.parent.parent
   try:
-    seeds = json.loads((root / "config.json").read_text())["config"]["seeds"]
+    seeds = json.loads((root / CONFIG_FILE).read_text())["config"]["seeds"]
     return root, seeds.index(int(workdir.name[len("seed_"):])), len(seeds)
   except (OSError, ValueError, KeyError, TypeError):
     return None
@@ -157,5 +156,5 @@ def stack_results(members: list[Member], workdir: Path, step: int) -> dict:
 
 def read_member_results(workdir: str | Path, results: dict) -> dict[str, dict]:
   """Member path (relative to `workdir`) -> that member's results.json, for a stack's `results`."""
-  return {path: json.loads((Path(workdir) / path / "results.json").read_text())
+  return {path: json.loads((Path(workdir) / path / RESULTS_FILE).read_text())
           for path in results["members"]}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jax
 
+from attn_seq2seq.run_files import METRICS_FILE
+
 
 class MetricWriter:
   """`write(step, {'train/loss': 1.2, ...})` appends `{"step": ..., ...}` to metrics.jsonl and
@@ -23,7 +25,7 @@ class MetricWriter:
       return
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    self._jsonl = open(workdir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
     if tensorboard:
       from tensorboardX import SummaryWriter  # noqa: PLC0415
 

@@ -39,9 +39,16 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq import config_checks
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  METRICS_FILE,
+  RESULTS_FILE,
+  SRC_VOCAB_FILE,
+)
 from attn_seq2seq.training import members, optim, preemption, progress, steps
+from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
 from attn_seq2seq.training.evaluator import Evaluator
@@ -100,7 +107,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   # -- data ---------------------------------------------------------------------------------------
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS: imported only when data is needed)
 
-  resuming = (workdir / "checkpoints").exists() and (workdir / data.task.SRC_VOCAB_FILE).exists()
+  resuming = (workdir / CHECKPOINTS_DIR).exists() and (workdir / SRC_VOCAB_FILE).exists()
   vocabs = workdir_lib.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
   task = data.load_task(config.data, vocabs=vocabs)
   startup = {"data": time.perf_counter() - started}
@@ -117,7 +124,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   init_rng, dropout_rng = members.seed_keys(seeds, 0), members.seed_keys(seeds, 1)  # ([members])
   abstract_state = fns.abstract_state(init_rng)  # shapes and shardings only
 
-  checkpointer = Checkpointer(workdir / "checkpoints", config.max_checkpoints_to_keep)
+  checkpointer = Checkpointer(workdir / CHECKPOINTS_DIR, config.max_checkpoints_to_keep)
   train_iter = task.train_batches(config.batch_size, seed=members.data_order_seed(config),
                                   shard_index=jax.process_index(), num_shards=jax.process_count())
   restored = checkpointer.restore_latest(abstract_state)  # the newest intact step, or None
@@ -125,7 +132,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   if restored is not None:
     state, data_state, _ = restored
     train_iter.set_state(data_state)
-    logging.info("resumed from step %d (%s)", latest, workdir / "checkpoints")
+    logging.info("resumed from step %d (%s)", latest, workdir / CHECKPOINTS_DIR)
   if (latest or 0) < config.num_train_steps:
     # Compile the first step in the background while the state is initialised, logs set up.
     first_batch = next(train_iter)
@@ -140,14 +147,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   logging.info("model parameters%s:\n%s", f" (each of {len(run_members)} members)" if stacked
                else "", param_table(member_params))
   if is_main:
-    _write_config(workdir / "config.json", config, task, count_params(member_params))
+    _write_config(workdir / CONFIG_FILE, config, task, count_params(member_params))
     for member in run_members if stacked else []:
-      _write_config(member.workdir / "config.json", member.config, task,
+      _write_config(member.workdir / CONFIG_FILE, member.config, task,
                     count_params(member_params))
 
   if is_main:
     for member in run_members:
-      _truncate_jsonl(member.workdir / "metrics.jsonl", after_step=start_step)
+      _truncate_jsonl(member.workdir / METRICS_FILE, after_step=start_step)
   writers = [MetricWriter(member.workdir) for member in run_members]
   evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
                         max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
@@ -193,7 +200,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
       bad = f" (seeds {', '.join(map(str, bad))})" if stacked else ""
       raise FloatingPointError(
           f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
-          f"checkpoint is step {checkpointer.latest_step()} in {workdir / 'checkpoints'}")
+          f"checkpoint is step {checkpointer.latest_step()} in {workdir / CHECKPOINTS_DIR}")
 
   with preemption.StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
     for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
@@ -236,7 +243,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
         save(step, state)
         checkpointer.wait()
         logging.warning("stopped by signal at step %d; checkpoint saved in %s; re-run the same "
-                        "command to resume", step, workdir / "checkpoints")
+                        "command to resume", step, workdir / CHECKPOINTS_DIR)
         stopped = True
         break
       with meter.paused():  # evaluation and checkpointing are not training throughput
@@ -276,7 +283,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
 
 def _write_results(workdir: Path, results: dict) -> None:
   workdir_lib.merge_results(workdir, results)  # atomically; entries of `evaluate` are kept
-  logging.info("results written to %s", workdir / "results.json")
+  logging.info("results written to %s", workdir / RESULTS_FILE)
 
 
 class TrainFunctions(NamedTuple):

@@ -42,10 +42,8 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-LOCK_FILE = "lock"
-CONFIG_FILE = "config.json"
-RESULTS_FILE = "results.json"
-METRICS_FILE = "metrics.jsonl"
+from attn_seq2seq.run_files import CONFIG_FILE, LOCK_FILE, METRICS_FILE, RESULTS_FILE
+
 _RESULTS_LOCK = ".results.lock"
 # Config fields that may differ between launches of one run: where the data lives.
 LOCATION_FIELDS = ("data.data_dir",)

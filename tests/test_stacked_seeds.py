@@ -3,7 +3,7 @@
 The step-level test trains a tiny model for 20 steps on fake batches, stacked and solo, on 1 and on
 4 fake CPU devices. The run-level tests train `dates:quick` with `seeds=0,1,2`: the layout, each
 member's outputs against the solo run, and a run killed after its first checkpoint that resumes to
-the same results.
+the same results, in process and, through the real CLI, after a SIGKILL.
 """
 
 import json
@@ -193,6 +193,42 @@ def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config
         reference / member / RESULTS_FILE)
     assert without_speed(metrics_lines(tmp_path / member)) == without_speed(
         metrics_lines(reference / member))  # one consistent history, the same numbers
+
+
+def test_sigkilled_stacked_run_resumes_to_the_results_of_an_uninterrupted_one(
+    make_config, start_trainer, tmp_path):
+  """The real trainer CLI on a stacked run (seeds 0, 1, 2; 24 steps, a checkpoint every 8) is
+  SIGKILLed once its first checkpoint is complete on disk, before any results.json is written.
+  The same command resumes it from its latest checkpoint, not from step 0, and finishes with the
+  stack's results.json, and each member's results.json and metrics.jsonl (one history, speeds
+  aside), of the same run trained without interruption."""
+  overrides = dict(seeds=SEEDS, num_train_steps=24, checkpoint_every_steps=8, log_every_steps=8,
+                   eval_every_steps=100, num_attention_plots=0)
+  reference = tmp_path / "reference"
+  train.train_and_evaluate(make_config(**overrides), reference)  # also prepares the data
+
+  workdir = tmp_path / "run"
+  data_dir = make_config().data.data_dir
+  flags = ["--config=configs/dates.py:quick", f"--config.data.data_dir={data_dir}"]
+  killed = start_trainer(workdir, *flags, **overrides)
+  killed.wait_for_checkpoint()
+  killed.sigkill()
+  assert not list(workdir.glob("**/results.json")), "results written before the SIGKILL"
+  latest = killed.checkpoint_steps()[-1]
+  assert latest < 24, "the trainer checkpointed its last step before the SIGKILL"
+
+  resumed = start_trainer(workdir, *flags, **overrides)
+  resumed.wait()
+  log = resumed.log()
+  assert f"resumed from step {latest} " in log and f"steps {latest} -> 24" in log, log[-3000:]
+  assert read_json(workdir / "results.json") == read_json(reference / "results.json")
+  for seed in SEEDS:
+    member = Path("members") / f"seed_{seed}"
+    assert read_json(workdir / member / "results.json") == read_json(
+        reference / member / "results.json"), member
+    lines = metrics_lines(workdir / member)
+    assert [r["step"] for r in lines if "train/loss" in r] == [8, 16, 24]
+    assert without_speed(lines) == without_speed(metrics_lines(reference / member)), member
 
 
 def without_speed(lines):

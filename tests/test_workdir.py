@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -166,7 +165,7 @@ def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
 
 
 def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exactly(
-    data_dir, tmp_path):
+    data_dir, start_trainer, tmp_path):
   """A trains (16 steps, a checkpoint every 2) and is frozen after its first checkpoint; C is
   refused; B waits for the lock; A is SIGKILLed; B takes the lock over and finishes with the
   results.json of an uninterrupted run."""
@@ -175,42 +174,24 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   train.train_and_evaluate(load_config(**overrides, data_dir=data_dir), reference)
 
   workdir = tmp_path / "run"
-  args = [sys.executable, "-m", "attn_seq2seq.main", "--config=configs/reverse.py:short,quick",
-          f"--workdir={workdir}", "--config.eval_every_steps=100",
-          "--config.num_attention_plots=0", "--compilation_cache=none",
-          *(f"--config.{k}={v}" for k, v in overrides.items())]
-  env = {**os.environ, "TFDS_DATA_DIR": data_dir, "JAX_PLATFORMS": "cpu",
-         "JAX_NUM_CPU_DEVICES": "4"}
-  a = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-  b = None
-  try:
-    deadline = time.monotonic() + 120
-    while not (workdir / CHECKPOINTS_DIR / "2").is_dir():
-      assert a.poll() is None and time.monotonic() < deadline, "A ended before checkpointing"
-      time.sleep(0.02)
-    os.kill(a.pid, signal.SIGSTOP)
-    assert not (workdir / RESULTS_FILE).exists()
+  flags = ["--config=configs/reverse.py:short,quick", f"--config.data.data_dir={data_dir}",
+           "--config.eval_every_steps=100", "--config.num_attention_plots=0",
+           "--compilation_cache=none"]
+  a = start_trainer(workdir, *flags, **overrides)
+  a.wait_for_checkpoint()
+  os.kill(a.pid, signal.SIGSTOP)
+  assert not (workdir / RESULTS_FILE).exists()
 
-    refused = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 1
-    assert f"is in use by pid {a.pid} on host" in refused.stderr.splitlines()[-1]
+  refused = subprocess.run(a.args, cwd=ROOT, env=a.env, capture_output=True, text=True,
+                           timeout=120)
+  assert refused.returncode == 1
+  assert f"is in use by pid {a.pid} on host" in refused.stderr.splitlines()[-1]
 
-    with open(tmp_path / "b.log", "w") as log:
-      b = subprocess.Popen([*args, "--lock_timeout=300"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=log)
-    while "waiting up to 300 s for workdir" not in (tmp_path / "b.log").read_text():
-      assert b.poll() is None and time.monotonic() < deadline + 120, "B did not wait"
-      time.sleep(0.05)
-    os.kill(a.pid, signal.SIGKILL)
-    a.wait()
-    assert b.wait(timeout=300) == 0, (tmp_path / "b.log").read_text()[-2000:]
-  finally:
-    for process in (a, b):
-      if process is not None and process.poll() is None:
-        process.kill()
-        process.wait()
-  log = (tmp_path / "b.log").read_text()
+  b = start_trainer(workdir, *flags, "--lock_timeout=300", **overrides)
+  b.wait_until(lambda: "waiting up to 300 s for workdir" in b.log(), "B waiting for the lock")
+  a.sigkill()
+  b.wait()
+  log = b.log()
   assert f"taking over the stale lock of pid {a.pid}" in log
   assert "resumed from step" in log
   assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)

@@ -1,36 +1,33 @@
-"""Metrics as (sum, count) pairs, summed over examples and normalised once.
+"""Metrics as (sum, count) pairs, summed over examples, batches or steps and normalised once.
 
 Averaging per-batch or per-bucket means weights small groups like large ones; summing numerators
 and denominators first and dividing once gives the corpus-level value regardless of how the corpus
-was split. Every decomposable metric in this package is a `SumCount` per example.
+was split. Every decomposable metric in this package is a `SumCount`: the host-side metrics per
+example, and the train and eval steps' metrics inside jit (a NamedTuple is a JAX pytree, so its
+fields may be arrays, e.g. `[members]` in a stacked run).
 """
 
-from __future__ import annotations
-
-import dataclasses
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 
-@dataclasses.dataclass(frozen=True)
-class SumCount:
-    """Numerator and denominator of a ratio metric, e.g. (exact matches, examples).
+class SumCount(NamedTuple):
+  """Numerator and denominator of a ratio metric, e.g. (exact matches, examples).
 
-    Attributes:
-      total: summed numerator.
-      count: summed denominator (examples, tokens, phones or alignment links).
-    """
+  Attributes:
+    total: summed numerator (a float, or an array inside a jitted step).
+    count: summed denominator (examples, tokens, phones or alignment links).
+  """
 
-    total: float
-    count: float
+  total: Any
+  count: Any
 
-    def __add__(self, other: SumCount) -> SumCount:
-        return SumCount(self.total + other.total, self.count + other.count)
+  @staticmethod
+  def pooled(pairs: Iterable["SumCount"]) -> "SumCount":
+    """The pair of summed numerators and summed denominators."""
+    pairs = list(pairs)
+    return SumCount(sum(p.total for p in pairs), sum(p.count for p in pairs))
 
-    @staticmethod
-    def pooled(pairs: Iterable[SumCount]) -> SumCount:
-        """The pair of summed numerators and summed denominators."""
-        return sum(pairs, SumCount(0.0, 0.0))
-
-    def value(self) -> float:
-        """total / count, the one normalisation. Raises ZeroDivisionError when count is 0."""
-        return self.total / self.count
+  def value(self) -> float:
+    """total / count, the one normalisation; NaN when nothing was counted."""
+    return float(self.total) / float(self.count) if self.count else float("nan")

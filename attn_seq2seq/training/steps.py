@@ -17,10 +17,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from attn_seq2seq.metrics.sum_count import SumCount
+
 PAD_ID = 0  # the data pipeline's padding id (BOS=1, EOS=2, UNK=3)
 
 Batch = dict[str, jax.Array]  # src_ids [B,S], src_lengths [B], tgt_in/tgt_out [B,T], ...
-Metrics = dict[str, tuple[jax.Array, jax.Array]]  # name -> (sum, count)
+Metrics = dict[str, SumCount]  # name -> (sum, count), arrays inside jit
 
 
 class TrainState(NamedTuple):
@@ -70,9 +72,9 @@ def loss_fn(params, batch: Batch, rng: jax.Array, *, model, label_smoothing: flo
   num_tokens = weights.sum()
   loss_sum = (loss * weights).sum()
   metrics = {
-      "loss": (loss_sum, num_tokens),
-      "nll": ((nll * weights).sum(), num_tokens),
-      "accuracy": ((correct * weights).sum(), num_tokens),
+      "loss": SumCount(loss_sum, num_tokens),
+      "nll": SumCount((nll * weights).sum(), num_tokens),
+      "accuracy": SumCount((correct * weights).sum(), num_tokens),
   }
   return loss_sum / jnp.maximum(num_tokens, 1.0), metrics
 
@@ -91,7 +93,7 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, model,
   grads, metrics = grad_fn(state.params, batch, step_rng)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics["grad_norm"] = (optax.global_norm(grads), jnp.ones((), jnp.float32))
+  metrics["grad_norm"] = SumCount(optax.global_norm(grads), jnp.ones((), jnp.float32))
   return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
@@ -102,15 +104,15 @@ def eval_step(params, batch: Batch, *, model) -> Metrics:
   _, nll, correct = token_losses(logits, batch["tgt_out"])
   weights = target_weights(batch)
   num_tokens = weights.sum()
-  return {"nll": ((nll * weights).sum(), num_tokens),
-          "next_token_accuracy": ((correct * weights).sum(), num_tokens)}
+  return {"nll": SumCount((nll * weights).sum(), num_tokens),
+          "next_token_accuracy": SumCount((correct * weights).sum(), num_tokens)}
 
 
-def sum_metrics(metrics_list) -> dict[str, tuple[float, float]]:
-  """Sums a sequence of host-side `(sum, count)` metric dicts leaf by leaf."""
+def sum_metrics(metrics_list) -> dict[str, SumCount]:
+  """Sums a sequence of host-side metric dicts leaf by leaf."""
   return jax.tree.map(lambda *xs: float(sum(xs)), *metrics_list)
 
 
-def normalize(metrics: dict[str, tuple[float, float]]) -> dict[str, float]:
+def normalize(metrics: dict[str, SumCount]) -> dict[str, float]:
   """`(sum, count)` -> sum / count (NaN for a zero count)."""
-  return {name: (float(s) / float(c) if c else float("nan")) for name, (s, c) in metrics.items()}
+  return {name: SumCount(*pair).value() for name, pair in metrics.items()}

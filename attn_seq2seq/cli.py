@@ -5,24 +5,37 @@
 absl reports a bad flag with a "FATAL Flags parsing error" line and a help hint, and a config
 file that fails to load (missing, a directory, no `get_config`, raising) as a traceback through
 `ml_collections`. `parse_flags` turns each into `error: <one line naming the flag and value>` and
-exit status 1.
+exit status 1. A script whose `main` the tests call in-process (scripts/run_sweep.py, ...)
+defines its flags on `script_flags(__name__)`:
+
+    FLAGS = cli.script_flags(__name__)
+    _ROOT = flags.DEFINE_string("root", None, "...", flag_values=FLAGS)
 """
 
 import sys
 from pathlib import Path
 
+from absl import flags
 
-def parse_flags(argv: list[str]) -> list[str]:
+
+def script_flags(module_name: str) -> flags.FlagValues:
+  """Where a script defines its flags: absl's global FLAGS when it is the program being run
+  (`module_name` is "__main__"), so `app.run` parses them and --help lists them; a FlagValues of
+  its own when it is imported, because the tests import several scripts and entry points into one
+  process, where two commands' `--root` or `--split` would collide (DuplicateFlagError)."""
+  return flags.FLAGS if module_name == "__main__" else flags.FlagValues()
+
+
+def parse_flags(argv: list[str], flag_values: flags.FlagValues | None = None) -> list[str]:
   """absl flag parsing whose errors (a misspelt `--config.` override, an unknown config variant,
   a config file that is missing or is a directory or has no `get_config`, a value out of a flag's
-  bounds) are one line on stderr instead of a traceback."""
-  from absl import flags  # noqa: PLC0415
-
+  bounds, a required flag missing) are one line on stderr instead of a traceback. Parses absl's
+  global FLAGS unless `flag_values` (an imported script's own, see `script_flags`) is given."""
   problem = _config_file_problem(argv)
   if problem:
     sys.exit(f"error: {problem}")
   try:
-    return flags.FLAGS(argv)
+    return (flags.FLAGS if flag_values is None else flag_values)(argv)
   except Exception as e:  # noqa: BLE001  (anything raised while parsing is a usage error)
     sys.exit(f"error: {one_line(e, argv)}")
 

@@ -1,4 +1,4 @@
-"""One published result, one command: runs a sweep of `experiments/` and writes its report.
+r"""One published result, one command: runs a sweep of `experiments/` and writes its report.
 
     python scripts/reproduce.py attention_vs_fixed [--preset=cpu] [--root=DIR] [--out=DIR] \
         [-- <more scripts/run_sweep.py flags, e.g. --backend=ray>]
@@ -14,38 +14,52 @@ The results: experiments/attention_vs_fixed.py, experiments/scorers.py, experime
 (each defines REPORT: title, question, reference, metrics, findings).
 """
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
 
+from absl import app, flags
+
+from attn_seq2seq import cli
+
 REPO = Path(__file__).resolve().parents[1]
 
+FLAGS = cli.script_flags(__name__)
+_PRESET = flags.DEFINE_string("preset", "cpu", "Sweep variant; 'full' for none.",
+                              flag_values=FLAGS)
+_ROOT = flags.DEFINE_string("root", None, "Sweep root (default: runs/<name>_<preset>).",
+                            flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", None, "Report directory (default: "
+                           "docs/results/<name>[_<preset>]).", flag_values=FLAGS)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Dataset directory for the heatmaps (default: "
+                                "$TFDS_DATA_DIR or ~/tensorflow_datasets, as for training).",
+                                flag_values=FLAGS)
 
-def main(argv: list[str] | None = None) -> int:
-  argv = sys.argv[1:] if argv is None else argv
-  own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (
-      argv, [])
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("name", help="a sweep of experiments/ that defines REPORT")
-  parser.add_argument("--preset", default="cpu", help="sweep variant; 'full' for none")
-  parser.add_argument("--root", help="sweep root (default: runs/<name>_<preset>)")
-  parser.add_argument("--out", help="report directory (default: docs/results/<name>[_<preset>])")
-  parser.add_argument("--data_dir", help="dataset directory for the heatmaps (default: "
-                      "$TFDS_DATA_DIR or ~/tensorflow_datasets, as for training)")
-  args = parser.parse_args(own)
 
-  from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (after --help)
-
+def main(argv: list[str]) -> int:
+  # absl drops the `--` and hands on what follows it as positional arguments: those are
+  # run_sweep.py's, the ones before it are this command's (the result's name).
+  typed = sys.argv[1:]
+  extra = typed[typed.index("--") + 1 :] if "--" in typed else []
+  names = argv[1 : len(argv) - len(extra)]
   reportable = sorted(p.stem for p in (REPO / "experiments").glob("*.py")
                       if "REPORT =" in p.read_text())
-  if args.name not in reportable:
-    sys.exit(f"error: unknown result {args.name!r}; valid: {', '.join(reportable)}")
-  path = f"experiments/{args.name}.py"
-  spec = path if args.preset == "full" else f"{path}:{args.preset}"
-  root = args.root or f"runs/{args.name}_{args.preset}"
-  suffix = "" if args.preset == "cpu" else f"_{args.preset}"
-  out = args.out or f"docs/results/{args.name}{suffix}"
+  if not names:
+    sys.exit(f"error: no result named; valid: {', '.join(reportable)}")
+  if len(names) > 1:
+    sys.exit(f"error: unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
+             "then flags, then -- and scripts/run_sweep.py's flags")
+  name, preset = names[0], _PRESET.value
+  if name not in reportable:
+    sys.exit(f"error: unknown result {name!r}; valid: {', '.join(reportable)}")
+
+  from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (once the command is valid)
+
+  path = f"experiments/{name}.py"
+  spec = path if preset == "full" else f"{path}:{preset}"
+  root = _ROOT.value or f"runs/{name}_{preset}"
+  suffix = "" if preset == "cpu" else f"_{preset}"
+  out = _OUT.value or f"docs/results/{name}{suffix}"
 
   status = subprocess.call([sys.executable, str(REPO / "scripts/run_sweep.py"), f"--sweep={spec}",
                             f"--root={root}", *extra])
@@ -56,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
   definition = sweep.load_module(path).REPORT
   try:
     written = report.write_report(
-        root, out, command=["python", "scripts/reproduce.py", *argv], data_dir=args.data_dir,
+        root, out, command=["python", "scripts/reproduce.py", *typed], data_dir=_DATA_DIR.value,
         **definition)
   except (OSError, ValueError) as e:
     sys.exit(f"error: {e}")
@@ -65,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main, flags_parser=cli.parse_flags)

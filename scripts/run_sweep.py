@@ -1,4 +1,4 @@
-"""Runs a sweep of `experiments/*.py`: every run as its own `python -m attn_seq2seq.main`.
+r"""Runs a sweep of `experiments/*.py`: every run as its own `python -m attn_seq2seq.main`.
 
     python scripts/run_sweep.py --sweep=experiments/<file>.py[:arg] --root=DIR \
         [--only=REGEX] [--dry_run] [--parallel=N] \
@@ -22,92 +22,103 @@ existing Ray cluster instead (DIR: a path every node mounts), retrying a failed 
 --retries times; see attn_seq2seq/sweeps/ray_backend.py and the README's "Sweeps on a cluster".
 """
 
-import argparse
 import re
 import shlex
 import sys
 
 import jax
+from absl import app, flags
 
+from attn_seq2seq import cli
 from attn_seq2seq.run_files import SWEEP_FILE
 from attn_seq2seq.sweeps import sweep
 
+FLAGS = cli.script_flags(__name__)
+_SWEEP = flags.DEFINE_string("sweep", None, "experiments/<file>.py[:arg]", flag_values=FLAGS)
+_ROOT = flags.DEFINE_string("root", None, "Directory of the runs' workdirs.", flag_values=FLAGS)
+_ONLY = flags.DEFINE_string("only", None, "Run only the runs whose name matches this regex.",
+                            flag_values=FLAGS)
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands, run nothing.",
+                             flag_values=FLAGS)
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at a time (>= 1).", flag_values=FLAGS)
+_ALLOW_CHANGED = flags.DEFINE_bool(
+    "allow_changed", False, "Launch although ROOT/sweep.json records another definition.",
+    flag_values=FLAGS)
+_BACKEND = flags.DEFINE_enum("backend", "local", ["local", "ray"],
+                             "Local subprocesses, or tasks on an existing Ray cluster.",
+                             flag_values=FLAGS)
+_ADDRESS = flags.DEFINE_string("address", "auto",
+                               "ray: the cluster (auto, HOST:PORT, ray://HOST:PORT).",
+                               flag_values=FLAGS)
+_CPUS_PER_RUN = flags.DEFINE_float("cpus_per_run", 1.0, "ray: CPUs of a run.", flag_values=FLAGS)
+_GPUS_PER_RUN = flags.DEFINE_float("gpus_per_run", 0.0, "ray: GPUs of a run.", flag_values=FLAGS)
+_RETRIES = flags.DEFINE_integer("retries", 2,
+                                "ray: relaunches of a failed or interrupted run (resuming).",
+                                flag_values=FLAGS)
+flags.mark_flags_as_required(["sweep", "root"], flag_values=FLAGS)
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--sweep", required=True, help="experiments/<file>.py[:arg]")
-  parser.add_argument("--root", required=True, help="directory of the runs' workdirs")
-  parser.add_argument("--only", help="run only the runs whose name matches this regex")
-  parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
-  parser.add_argument("--parallel", type=int, default=1, help="runs at a time (>= 1)")
-  parser.add_argument("--allow_changed", action="store_true",
-                      help="launch although ROOT/sweep.json records another definition")
-  parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                      help="local subprocesses, or tasks on an existing Ray cluster")
-  parser.add_argument("--address", default="auto", help="ray: the cluster (auto, HOST:PORT, "
-                      "ray://HOST:PORT)")
-  parser.add_argument("--cpus_per_run", type=float, default=1.0, help="ray: CPUs of a run")
-  parser.add_argument("--gpus_per_run", type=float, default=0.0, help="ray: GPUs of a run")
-  parser.add_argument("--retries", type=int, default=2,
-                      help="ray: relaunches of a failed or interrupted run (resuming)")
-  argv = sys.argv[1:] if argv is None else argv
-  args = parser.parse_args(argv)
-  if args.parallel < 1:
-    sys.exit(f"error: --parallel={args.parallel} is out of range; allowed: an integer >= 1")
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+  spec, root, only, parallel = _SWEEP.value, _ROOT.value, _ONLY.value, _PARALLEL.value
+  if parallel < 1:
+    sys.exit(f"error: --parallel={parallel} is out of range; allowed: an integer >= 1")
   # This process only expands and validates (parameter counts trace models): it must never take
   # an accelerator (and its memory) from the runs.
   jax.config.update("jax_platforms", "cpu")
 
   try:
-    runs = sweep.load_sweep(args.sweep)
+    runs = sweep.load_sweep(spec)
     for run in runs:
       sweep.run_config(run)
   except sweep.SweepError as e:
     sys.exit(f"error: {e}")
   try:
-    selected = [run for run in runs if re.search(args.only or "", run["name"])]
+    selected = [run for run in runs if re.search(only or "", run["name"])]
   except re.error as e:
-    sys.exit(f"error: --only={args.only} is not a regular expression: {e}")
+    sys.exit(f"error: --only={only} is not a regular expression: {e}")
   if not selected:
-    sys.exit(f"error: no run name matches --only={args.only}")
-  if args.backend == "ray":
+    sys.exit(f"error: no run name matches --only={only}")
+  if _BACKEND.value == "ray":
     from attn_seq2seq.sweeps import ray_backend  # noqa: PLC0415
 
     try:
-      ray_backend.check_root(args.root)
+      ray_backend.check_root(root)
     except ValueError as e:
       sys.exit(f"error: {e}")
 
-  if args.dry_run:
+  if _DRY_RUN.value:
     for run in selected:
-      finished = "# finished: " if sweep.is_finished(f"{args.root}/{run['name']}") else ""
-      print(finished + shlex.join(sweep.command(run, args.root)))
+      finished = "# finished: " if sweep.is_finished(f"{root}/{run['name']}") else ""
+      print(finished + shlex.join(sweep.command(run, root)))
     return 0
   try:
-    changed = sweep.changed_runs(args.root, runs)
+    changed = sweep.changed_runs(root, runs)
   except sweep.SweepError as e:
     sys.exit(f"error: {e}")
-  if changed and not args.allow_changed:
-    sys.exit(f"error: {args.sweep} no longer matches the sweep recorded in "
-             f"{args.root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
+  if changed and not _ALLOW_CHANGED.value:
+    sys.exit(f"error: {spec} no longer matches the sweep recorded in "
+             f"{root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
              "--allow_changed to launch it as defined now (the old definition is kept)")
-  sweep.write_sweep_json(args.root, args.sweep, runs, ["python", "scripts/run_sweep.py", *argv])
-  if args.backend == "ray":
+  command = ["python", "scripts/run_sweep.py", *sys.argv[1:]]  # as typed
+  sweep.write_sweep_json(root, spec, runs, command)
+  if _BACKEND.value == "ray":
     try:
-      status = ray_backend.launch(selected, args.root, address=args.address,
-                                cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
-                                retries=args.retries)
+      status = ray_backend.launch(selected, root, address=_ADDRESS.value,
+                                  cpus_per_run=_CPUS_PER_RUN.value,
+                                  gpus_per_run=_GPUS_PER_RUN.value, retries=_RETRIES.value)
     except sweep.SweepError as e:
       sys.exit(f"error: {e}")
   else:
-    status = sweep.launch(selected, args.root, parallel=args.parallel)
+    status = sweep.launch(selected, root, parallel=parallel)
   unfinished = [f"{run['name']} ({status.get(run['name'], 'not started')})" for run in selected
                 if status.get(run["name"]) not in ("done", "finished")]
   print(f"{len(selected) - len(unfinished)}/{len(selected)} runs finished"
         + (f"; not finished: {', '.join(unfinished)}" if unfinished else ""))
-  print(f"summary: python scripts/summarize.py --root={args.root}")
+  print(f"summary: python scripts/summarize.py --root={root}")
   return 1 if unfinished else 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main, flags_parser=cli.parse_flags)

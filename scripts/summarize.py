@@ -10,26 +10,33 @@ split (one line per group, mean over seeds, band of the interval).
 Unfinished runs are listed. OUT defaults to DIR. See attn_seq2seq/sweeps/summary.py.
 """
 
-import argparse
 import sys
 
+from absl import app, flags
+
+from attn_seq2seq import cli
 from attn_seq2seq.sweeps import summary
 
+FLAGS = cli.script_flags(__name__)
+_ROOT = flags.DEFINE_string("root", None, "Sweep root (run_sweep.py --root).", flag_values=FLAGS)
+_METRIC = flags.DEFINE_string("metric", "exact_match",
+                              "Metric(s) of results.json, comma-separated; the first ranks.",
+                              flag_values=FLAGS)
+_SPLIT = flags.DEFINE_string("split", "test", "Evaluation split that ranks the groups.",
+                             flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", None, "Output directory (default: --root).", flag_values=FLAGS)
+flags.mark_flag_as_required("root", flag_values=FLAGS)
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--root", required=True, help="sweep root (run_sweep.py --root)")
-  parser.add_argument("--metric", default="exact_match",
-                      help="metric(s) of results.json, comma-separated; the first ranks")
-  parser.add_argument("--split", default="test", help="evaluation split that ranks the groups")
-  parser.add_argument("--out", help="output directory (default: --root)")
-  args = parser.parse_args(argv)
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
   try:
-    print(summary.summarize(args.root, args.metric, args.split, args.out))
+    print(summary.summarize(_ROOT.value, _METRIC.value, _SPLIT.value, _OUT.value))
   except (OSError, ValueError) as e:
     sys.exit(f"error: {e}")
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main, flags_parser=cli.parse_flags)

@@ -33,6 +33,7 @@ from attn_seq2seq.run_files import (
   SRC_VOCAB_FILE,
 )
 from attn_seq2seq.training import workdir
+from command_line import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--config=configs/reverse.py:short,quick", "--config.eval_every_steps=100",
@@ -410,12 +411,7 @@ def test_evaluate_ignores_a_data_dir_written_in_config_json(run, tmp_path, capsy
 
 @pytest.fixture(scope="module")
 def run_sweep():
-  sys.path.insert(0, str(ROOT / "scripts"))
-  try:
-    import run_sweep  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  return run_sweep.main
+  return load_script("run_sweep")
 
 
 def sweep_file(path: Path, hidden_sizes=(16,)) -> Path:

@@ -15,16 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from command_line import load_script
 
 from attn_seq2seq.models import SCORERS, count_params
 from attn_seq2seq.models.params import abstract_params
-from attn_seq2seq.run_files import (
-  CONFIG_FILE,
-  LOG_FILE,
-  MEMBERS_DIR,
-  RESULTS_FILE,
-  SWEEP_FILE,
-)
+from attn_seq2seq.run_files import CONFIG_FILE, LOG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import summary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +146,7 @@ TRAINED = ("bahdanau_h16_s0", "fixed_context_h16_s0")
 
 @pytest.fixture(scope="module")
 def run_sweep():
-  return load_module(ROOT / "scripts/run_sweep.py").main
+  return load_script("run_sweep")
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +256,7 @@ def fake_root(tmp_path_factory):
 
 
 def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
-  summarize = load_module(ROOT / "scripts/summarize.py").main
+  summarize = load_script("summarize")
   assert summarize([f"--root={fake_root}", f"--out={tmp_path}"]) == 0
   record = json.loads((tmp_path / "summary.json").read_text())
   assert record["varied_fields"] == ["model.decoder", "model.hidden_size"]  # not seed, data_dir

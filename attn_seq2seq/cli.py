@@ -54,7 +54,11 @@ def _config_file_problem(argv: list[str]) -> str | None:
 
 
 def one_line(e: BaseException, argv: list[str]) -> str:
-  """The message of a flag-parsing error `e` as one line (see `parse_flags`)."""
+  """The message of a flag-parsing error `e` as one line (see `parse_flags`).
+
+  It reads the message as text because absl and ml_collections raise these errors with nothing
+  but text (a KeyError with a hint, a wrapped exception); tests/test_bad_input.py pins each form.
+  """
   cause = e
   while cause is not None and not isinstance(cause, KeyError):
     cause = cause.__context__

@@ -60,8 +60,8 @@ def get_sweep(arg: str | None = None) -> list[dict]:
 
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------
 
-# (system, test WER %, test PER %) on CMUdict, their own splits. Quoted as issue 8 of this
-# project gives them; the papers themselves could not be opened from the machine that wrote this.
+# (system, test WER %, test PER %) on CMUdict, their own splits, as they were given to this
+# project: the papers themselves could not be opened from the machine that wrote this.
 PUBLISHED = (
     ("Yao & Zweig 2015, encoder-decoder LSTM (fixed vector)", 28.61, 7.63),
     ("Toshniwal & Livescu 2016, attention, ensemble", 20.24, 4.69),

@@ -29,7 +29,7 @@ match, checked every `--eval_every` steps, reaches X (or `num_train_steps` ends)
 seconds (initialisation and compilation included, validation excluded) and steps it took, the
 question "how long until it works" that a comparison with other toolkits should ask.
 
-FLOP model (the "useful" work of the issue's reference architecture): 2 x the multiply-adds of
+FLOP model (the "useful" work of the reference architecture): 2 x the multiply-adds of
 the encoder's input and recurrent matmuls (both directions), the key projection (once per
 sentence), and per target step the query projection, scores, context, decoder cell (embedding
 and context input, recurrent), readout and output layer; real (unpadded) tokens only; training

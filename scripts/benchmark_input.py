@@ -25,7 +25,7 @@ from absl import app, flags
 
 from attn_seq2seq import cli, data
 
-DATASETS = ("dates", "algorithmic/reverse_medium")  # The default experiment and the bar.
+DATASETS = ("dates", "algorithmic/reverse_medium")  # The default experiment and the reference model's data.
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default: a fresh temporary one).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.", lower_bound=1)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from absl import flags
 from absl.testing import flagsaver
+from command_line import load_script
 
 from attn_seq2seq import cli
 from attn_seq2seq.inference import evaluate, translate
@@ -33,7 +34,6 @@ from attn_seq2seq.run_files import (
   SRC_VOCAB_FILE,
 )
 from attn_seq2seq.training import workdir
-from command_line import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--config=configs/reverse.py:short,quick", "--config.eval_every_steps=100",

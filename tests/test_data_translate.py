@@ -65,7 +65,7 @@ def test_eval_batches_decode_back_to_the_german_and_english_text(task):
         assert task.tgt_vocab.decode(batch['tgt_out'][row]) == pair['en']
         seen.add(int(example))
   assert seen == set(range(25))
-  assert task.reference_texts('test')[3] == [SPLIT_PAIRS['test'][3]['en']]
+  assert task.references('test')[3] == [task.tgt_vocab.tokenize(SPLIT_PAIRS['test'][3]['en'])]
   pieces = task.references('test')[3][0]
   assert ''.join(pieces).replace('▁', ' ').strip() == SPLIT_PAIRS['test'][3]['en']
 

@@ -19,7 +19,6 @@ from attn_seq2seq.metrics import (
     edit_distance,
     exact_match,
     parse_bucket_label,
-    perplexity,
     phone_errors,
     token_accuracy,
     word_error,
@@ -155,16 +154,6 @@ def test_bleu_scores_each_example_against_all_its_references():
     hyps = [toks("a b c d e"), toks("v w x y z")]
     refs = [[toks("a b c d e")], [toks("p q r s t"), toks("v w x y z")]]
     assert bleu(hyps, refs) == pytest.approx(100.0)
-
-
-# --- perplexity --------------------------------------------------------------------------------
-
-
-def test_perplexity_is_exp_of_mean_token_nll():
-    # A model uniform over 50 tokens has perplexity 50 whatever the token count.
-    assert perplexity(7 * math.log(50), 7) == pytest.approx(50.0)
-    with pytest.raises(ValueError, match="token_count"):
-        perplexity(1.0, 0)
 
 
 # --- alignment ---------------------------------------------------------------------------------

@@ -27,6 +27,14 @@ SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
 SPECS = [f"experiments/{p.name}{arg}" for p in SWEEP_FILES for arg in ("", ":cpu", ":quick")]
 
 
+def run_seeds(run: dict) -> tuple[int, ...]:
+  """The seeds a run of a sweep trains: its `seeds` (stacked) or its one `seed` (default 0)."""
+  overrides = run["overrides"]
+  if "seeds" in overrides:
+    return tuple(int(s) for s in str(overrides["seeds"]).split(","))
+  return (int(overrides.get("seed", 0)),)
+
+
 def load_module(path: Path):
   spec = importlib.util.spec_from_file_location(f"test_sweeps_{path.stem}", path)
   module = importlib.util.module_from_spec(spec)
@@ -79,7 +87,7 @@ def test_every_override_applies_to_its_config(spec, sweeps):
     config = sweep.run_config(run)  # what run_sweep.py validates with
     for key, value in run["overrides"].items():
       if key == "seeds":  # '0,1,2' on the command line, a tuple in the config
-        value = sweep.run_seeds(run)
+        value = run_seeds(run)
       assert field(config, key) == value, (run["name"], key)
 
 
@@ -87,11 +95,11 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
   runs = sweeps["experiments/attention_vs_fixed.py"]
   assert {r["overrides"]["model.decoder"] for r in runs} == {
       "bahdanau", "luong", "fixed_init", "fixed_context"}
-  assert {seed for r in runs for seed in sweep.run_seeds(r)} == {0, 1, 2}
+  assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
   assert len({r["overrides"]["model.attention_size"] for r in runs}) >= 2  # the budgets
-  assert all(len(sweep.run_seeds(r)) == 3 for r in runs)  # the full preset stacks its seeds
+  assert all(len(run_seeds(r)) == 3 for r in runs)  # the full preset stacks its seeds
   published = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu")
-  assert all(len(sweep.run_seeds(r)) == 1 for r in published)  # the report's runs are solo
+  assert all(len(run_seeds(r)) == 1 for r in published)  # the report's runs are solo
   stacked = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu,stacked")
   assert [r["name"] for r in stacked] == [f"{d}_h64" for d in (
       "bahdanau", "luong", "fixed_init", "fixed_context")]
@@ -104,7 +112,7 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
                                   "experiments/attention_vs_fixed.py:quick"])
 def test_size_matched_runs_are_within_2_percent(spec, sweeps):
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
-  runs = {run["name"]: run for run in sweeps[spec] if sweep.run_seeds(run)[0] == 0}
+  runs = {run["name"]: run for run in sweeps[spec] if run_seeds(run)[0] == 0}
 
   def num_params(run):
     config = sweep.run_config(run)
@@ -135,7 +143,7 @@ def test_scorers_sweep_covers_every_scorer_with_one_decoder(sweeps):
   assert {r["overrides"]["model.scorer"] for r in runs} == set(SCORERS)
   assert len({r["overrides"]["model.decoder"] for r in runs}) == 1
   assert len({r["overrides"]["model.hidden_size"] for r in runs}) >= 2
-  assert {seed for r in runs for seed in sweep.run_seeds(r)} == {0, 1, 2}
+  assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
 
 
 # -- run_sweep.py -------------------------------------------------------------------------------

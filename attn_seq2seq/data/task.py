@@ -147,11 +147,6 @@ class Task:
     self._check_split(split)
     return [[self.tgt_vocab.tokenize(t) for t in targets] for targets in self._texts[split].targets]
 
-  def reference_texts(self, split: str) -> list[list[str]]:
-    """Per example id, its reference strings (for BLEU/chrF on detokenised text)."""
-    self._check_split(split)
-    return self._texts[split].targets
-
   def source_texts(self, split: str) -> list[str]:
     """Per example id, its source string (as a user would type it)."""
     self._check_split(split)

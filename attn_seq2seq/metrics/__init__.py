@@ -6,7 +6,6 @@
   translation  corpus BLEU and chrF through sacrebleu
   alignment    gold attention mass and alignment error rate for copy / reverse
   buckets      source-length buckets and their flat `by_length/<lo>-<hi>/<metric>` keys
-  perplexity   exp of the mean token negative log-likelihood
   sum_count    the (sum, count) pair every decomposable metric is accumulated as
 """
 
@@ -28,7 +27,6 @@ from attn_seq2seq.metrics.compute import FAMILIES, compute_metrics
 from attn_seq2seq.metrics.edit_distance import edit_distance
 from attn_seq2seq.metrics.g2p import phone_errors, word_error
 from attn_seq2seq.metrics.matching import exact_match, token_accuracy
-from attn_seq2seq.metrics.perplexity import perplexity
 from attn_seq2seq.metrics.sum_count import SumCount
 from attn_seq2seq.metrics.translation import Detok, bleu, chrf, detokenize
 
@@ -52,7 +50,6 @@ __all__ = [
     "exact_match",
     "gold_source_positions",
     "parse_bucket_label",
-    "perplexity",
     "phone_errors",
     "token_accuracy",
     "word_error",

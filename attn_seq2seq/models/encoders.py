@@ -6,8 +6,8 @@ unidirectional one. The backward direction reads each sentence reversed *within 
 (`reverse_within_lengths`), so it starts at the sentence's last real token, never at padding; the
 carry is frozen past the length, so the final carry of each direction is its state after the last
 real token. The input projection of each layer (both directions) is one matmul over all positions,
-outside the scan. (DESIGN.md suggests `nn.Bidirectional(nn.RNN(...))`; that computes the input
-projection inside the scan and runs the directions one after the other, which is what we avoid.)
+outside the scan. (`nn.Bidirectional(nn.RNN(...))` would compute the input projection inside the
+scan and run the directions one after the other, which is what this avoids.)
 """
 
 from typing import Any

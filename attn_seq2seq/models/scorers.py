@@ -121,7 +121,7 @@ class Additive(Scorer):
 
 
 class Cosine(Scorer):
-  """Cosine similarity with a learnable inverse temperature (our design brief):
+  """Cosine similarity with a learnable inverse temperature:
 
     score(h_t, h_s) = exp(g) * cos(h_t, h_s),   g learnable, exp(g) initialised to 10.
   Keys are L2-normalised once per sentence; cos(.) is bounded, so without the scale the softmax

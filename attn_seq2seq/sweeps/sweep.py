@@ -179,14 +179,6 @@ def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
   return "stacked" in variants or ("solo" not in variants and not solo_by_default)
 
 
-def run_seeds(run: dict) -> tuple[int, ...]:
-  """The seeds a run of a sweep trains: its `seeds` (stacked) or its one `seed` (default 0)."""
-  overrides = run["overrides"]
-  if "seeds" in overrides:
-    return tuple(int(s) for s in str(overrides["seeds"]).split(","))
-  return (int(overrides.get("seed", 0)),)
-
-
 def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_vocab: int,
                          tgt_vocab: int, reference: str = "bahdanau",
                          overrides: dict | None = None) -> dict[str, int]:

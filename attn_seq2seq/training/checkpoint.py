@@ -198,6 +198,8 @@ def quiet_failed_restore():
   with an exception (both reported through `sys.unraisablehook`, possibly after the error has
   propagated) and their asyncio tasks, never awaited, are logged when collected. These reports,
   and only these, are dropped while restoring and, after a failure, for the rest of the process.
+  It must stay: orbax offers no way to cancel its in-flight reads, and without it one damaged
+  checkpoint prints pages of tracebacks after its one-line fallback warning.
   """
   previous_hook, asyncio_logger = sys.unraisablehook, logging.getLogger("asyncio")
   sys.unraisablehook = functools.partial(_drop_orphaned_read_errors, previous_hook)

@@ -57,19 +57,6 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
         f"use a multiple of {num_devices}")
 
 
-def local_batch_size(batch_size: int) -> int:
-  """This host's share of a global batch (the global batch divides over hosts, see above)."""
-  return batch_size // jax.process_count()
-
-
-def host_rows(global_batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """This host's contiguous slice of a batch that every host holds in full (evaluation)."""
-  n, i = jax.process_count(), jax.process_index()
-  if n == 1:
-    return global_batch
-  return {k: np.split(v, n)[i] for k, v in global_batch.items()}
-
-
 def to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
   """This host's rows of a batch -> global arrays sharded on `'data'` (one transfer per leaf)."""
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}

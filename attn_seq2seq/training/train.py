@@ -43,7 +43,6 @@ from attn_seq2seq import config_checks
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
-  METRICS_FILE,
   RESULTS_FILE,
   SRC_VOCAB_FILE,
 )
@@ -154,7 +153,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
 
   if is_main:
     for member in run_members:
-      _truncate_jsonl(member.workdir / METRICS_FILE, after_step=start_step)
+      # Steps logged after the checkpoint we resume from are logged again: drop them (and a
+      # half-written last line), so metrics.jsonl reads as one uninterrupted run.
+      workdir_lib.truncate_metrics(member.workdir, after_step=start_step)
   writers = [MetricWriter(member.workdir) for member in run_members]
   evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
                         max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
@@ -391,13 +392,6 @@ def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_param
   # Written once, when the run starts; a resumed run keeps it (a NaN stop never rewrites it); a
   # config change allowed by `workdir.claim` moves the old config into config_history.
   workdir_lib.record_config(path.parent, record)
-
-
-def _truncate_jsonl(path: Path, after_step: int) -> None:
-  """Drops records of steps after `after_step` (logged by a run that died before checkpointing
-  them) and a half-written last line, so a resumed run's metrics.jsonl reads as one
-  uninterrupted run (see `workdir.truncate_metrics`)."""
-  workdir_lib.truncate_metrics(path.parent, after_step, path.name)
 
 
 @contextlib.contextmanager

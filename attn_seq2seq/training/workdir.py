@@ -289,7 +289,7 @@ def truncate_metrics(workdir: str | Path, after_step: int, name: str = METRICS_F
     return
   raw = path.read_bytes()
   lines = raw.split(b"\n")
-  kept, dropped = [], 0
+  kept = []
   for number, line in enumerate(lines, start=1):
     if not line.strip():
       continue
@@ -299,7 +299,6 @@ def truncate_metrics(workdir: str | Path, after_step: int, name: str = METRICS_F
     except (ValueError, TypeError, KeyError):
       logging.warning("dropped line %d of %s: not a complete record (%d bytes, e.g. written "
                       "by a run that crashed)", number, path, len(line))
-      dropped += 1
       continue
     if step <= after_step:
       kept.append(line)

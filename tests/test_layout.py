@@ -11,6 +11,7 @@ functions (a lazy import still runs up the floors when it runs).
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,28 @@ def test_imports_run_down_the_layers(path):
   upward = [f"line {line}: {unit}" for unit, line in sorted(imported_units(path))
             if unit != own and LAYER[unit] >= LAYER[own]]
   assert not upward, f"{own} (layer {LAYER[own]}) imports from its own layer or above: {upward}"
+
+
+def readme_modules() -> set[str]:
+  """The modules the README's "What is inside" block lists, as paths under attn_seq2seq/."""
+  readme = (PACKAGE.parent / "README.md").read_text()
+  block = readme.split("## What is inside", 1)[1].split("```")[1]
+  listed, package = set(), None
+  for line in block.splitlines():
+    indent, column = len(line) - len(line.lstrip()), re.split(r"\s{2,}", line.strip())[0]
+    if not column or indent == 0:
+      continue
+    names = [w.rstrip(",") for w in column.split() if w.rstrip(",").endswith((".py", "/"))]
+    if indent == 2 and names and names[0].endswith("/"):
+      package = names[0]
+    elif indent == 2:
+      package = None
+      listed |= {n for n in names if n.endswith(".py")}
+    elif package:
+      listed |= {package + n for n in names if n.endswith(".py")}
+  return listed
+
+
+def test_the_readme_lists_every_module():
+  modules = {str(p.relative_to(PACKAGE)) for p in MODULES if p.name != "__init__.py"}
+  assert readme_modules() == modules

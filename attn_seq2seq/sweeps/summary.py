@@ -1,5 +1,6 @@
-"""The report of a sweep: one table row per group of seeds, and metric-versus-length plots.
-`scripts/summarize.py` is the command line:
+"""The results of a sweep grouped by seeds: one table row per group (mean ± std, 95% t-interval)
+and metric-versus-length plots; `report.py` builds on it. `scripts/summarize.py` is the command
+line:
 
     python scripts/summarize.py --root=runs/attention_vs_fixed [--metric=exact_match] [--split=test]
 

@@ -40,6 +40,13 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues | None = None) ->
     sys.exit(f"error: {one_line(e, argv)}")
 
 
+def flags_only(argv: list[str]) -> None:
+  """Exits with a one-line error if `argv` (what absl left after parsing) has positional
+  arguments: every command line here takes flags only."""
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+
+
 def _config_file_problem(argv: list[str]) -> str | None:
   """What is wrong with the file of `--config=FILE[:ARG]`, if anything can be told up front."""
   values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]

@@ -1,4 +1,4 @@
-"""Trains and evaluates one experiment config.
+r"""Trains and evaluates one experiment config.
 
     python -m attn_seq2seq.main --config=configs/dates.py[:variant] --workdir=runs/dates \
         [--config.model.scorer=cosine ...]
@@ -51,8 +51,7 @@ class _QuietOrbax(py_logging.Filter):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.flags_only(argv)
   logging.get_absl_handler().addFilter(_QuietOrbax())
   from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax)
 

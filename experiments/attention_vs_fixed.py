@@ -1,4 +1,4 @@
-"""Attention versus a fixed-length vector, at equal parameter counts, as sources get longer: the
+r"""Attention versus a fixed-length vector, at equal parameter counts, as sources get longer: the
 comparison this codebase exists for (Bahdanau et al. 2015, Fig. 2).
 
     python scripts/reproduce.py attention_vs_fixed --preset=cpu       # sweep + report, ~15 min

@@ -88,8 +88,7 @@ def measure(name: str, data_dir: str, batch_size: int, num_batches: int) -> dict
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+  cli.flags_only(argv)
   results = {"machine": machine(), "data_dir": _DATA_DIR.value or "fresh temporary"}
   # TFDS reports preparation on stdout; keep stdout for the JSON alone.
   with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(sys.stderr):

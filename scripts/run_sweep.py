@@ -59,8 +59,7 @@ flags.mark_flags_as_required(["sweep", "root"], flag_values=FLAGS)
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+  cli.flags_only(argv)
   spec, root, only, parallel = _SWEEP.value, _ROOT.value, _ONLY.value, _PARALLEL.value
   if parallel < 1:
     sys.exit(f"error: --parallel={parallel} is out of range; allowed: an integer >= 1")

@@ -29,8 +29,7 @@ flags.mark_flag_as_required("root", flag_values=FLAGS)
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+  cli.flags_only(argv)
   try:
     print(summary.summarize(_ROOT.value, _METRIC.value, _SPLIT.value, _OUT.value))
   except (OSError, ValueError) as e:

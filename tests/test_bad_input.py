@@ -152,6 +152,14 @@ def test_main_contradictory_variants_are_one_line(unchanged):
                         "short, medium, long")
 
 
+def test_main_stray_positional_argument_is_one_line_and_creates_nothing(tmp_path):
+  workdir = tmp_path / "run"
+  result = run_main([*QUICK, f"--workdir={workdir}", "extra"])
+  assert result.returncode == 1
+  assert_one_error_line(result.stderr, "unexpected arguments: extra; allowed: flags only")
+  assert not workdir.exists()
+
+
 @pytest.mark.parametrize("problem", ["missing", "directory", "no_get_config"])
 def test_main_bad_config_file_is_one_line_naming_it(problem, tmp_path, unchanged):
   path = {"missing": tmp_path / "nope.py", "directory": tmp_path,

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 
-from attn_seq2seq import search
+from attn_seq2seq import cli, search
 from attn_seq2seq.inference import run_flags, trained_run
 from attn_seq2seq.metrics import BY_LENGTH
 from attn_seq2seq.run_files import RESULTS_FILE
@@ -124,8 +124,7 @@ def metrics_table(key: str, metrics: dict) -> str:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.flags_only(argv)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
   workdir, beam_size, alpha = (_RUN_FLAGS.workdir.value, _RUN_FLAGS.beam_size.value,

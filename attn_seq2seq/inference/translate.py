@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+from attn_seq2seq import cli
 from attn_seq2seq.inference import run_flags, trained_run
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
@@ -237,8 +238,7 @@ def _groups(items: Iterable, size: int) -> Iterator[list]:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.flags_only(argv)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
   try:

@@ -1,4 +1,4 @@
-"""Sweeps on an existing Ray cluster: every run of a sweep as one Ray task.
+r"""Sweeps on an existing Ray cluster: every run of a sweep as one Ray task.
 
     ray start --head                   # on the head node; others: ray start --address=HEAD:6379
     python scripts/run_sweep.py --sweep=experiments/scorers.py --root=/shared/runs/scorers \

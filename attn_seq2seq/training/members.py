@@ -1,4 +1,4 @@
-"""Stacked seeds: several seeds of one config trained as one compiled program.
+r"""Stacked seeds: several seeds of one config trained as one compiled program.
 
     python -m attn_seq2seq.main --config=configs/dates.py --workdir=runs/dates_s012 \
         --config.seeds=0,1,2

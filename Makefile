@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test benchmark clean
+.PHONY: install run lint test benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m attn_seq2seq.main --config=configs/default.py --workdir=runs/default
 
-test: $(STAMP)
+# One style for the whole tree: ruff's checks and its formatter (configured in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest -q -n 2 tests
 
 benchmark: $(STAMP)

@@ -258,15 +258,21 @@ def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[s
 
 def launch(runs: list[dict], root: str | Path, parallel: int = 1,
            echo: Callable[[str], None] = print) -> dict[str, str]:
-  """Trains every unfinished run of `runs`, each as its own subprocess (`command`), at most
-  `parallel` at a time, in order; each one's output is appended to ROOT/<name>/log.txt.
+  """Trains every unfinished run of `runs`, each as its own subprocess (`command`), in order.
 
   A failing run is reported and the others go on. Ctrl-C or SIGTERM stops the sweep: running
   runs get SIGTERM (main checkpoints and exits) and are waited for. Runs live in their own
   process sessions, so a terminal's Ctrl-C reaches them only through this function.
 
-  Returns name -> 'finished' (already had results.json), 'done', 'failed (exit N)' or 'stopped';
-  runs not reached after a stop are absent.
+  Args:
+    runs: the expanded runs (`load_sweep`), each a dict with `name`, `config` and `overrides`.
+    root: the sweep root; run `name` lives in ROOT/<name>/, its output appended to its log.txt.
+    parallel: how many runs train at once.
+    echo: where the progress lines go.
+
+  Returns:
+    name -> 'finished' (already had results.json), 'done', 'failed (exit N)' or 'stopped'; runs
+    not reached after a stop are absent.
   """
   root = Path(root)
   status = {run["name"]: "finished" for run in runs if is_finished(root / run["name"])}

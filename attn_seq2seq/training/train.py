@@ -77,11 +77,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
                        ) -> dict | None:
   """Trains and evaluates `config` in `workdir` (see the module docstring).
 
-  Returns the final results (as written to results.json), or None if the run was stopped by
-  SIGTERM / SIGINT (a checkpoint was saved; re-run to resume). The workdir is locked while this
-  runs; a finished run's results are returned as they are, nothing is trained or written; a
-  config other than the workdir's is an error unless `allow_config_change` (see workdir.py).
-  Raises `workdir.WorkdirError`, `checkpoint.CheckpointError`, `data.DataError` (one line).
+  The workdir is locked while this runs; a finished run's results are returned as they are, and
+  nothing is trained or written.
+
+  Args:
+    config: the experiment config (`experiment_config.base_config` and `configs/*.py`).
+    workdir: the run's directory; created, or resumed from its latest intact checkpoint.
+    lock_timeout: seconds to wait for another trainer holding the workdir (0: refuse at once).
+    allow_config_change: accept a config other than the workdir's, recording the old one in
+      config.json's `config_history` (see workdir.py).
+
+  Returns:
+    The final results as written to results.json, or None if SIGTERM / SIGINT stopped the run
+    (a checkpoint was saved; run the same command again to resume).
+
+  Raises:
+    workdir.WorkdirError, checkpoint.CheckpointError, data.DataError: with a one-line message.
   """
   check_config(config)
   with workdir_lib.claim(workdir, config, lock_timeout=lock_timeout,

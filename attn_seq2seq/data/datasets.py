@@ -26,7 +26,7 @@ from attn_seq2seq.data import algorithmic, cmudict_g2p, dates
 
 BASE_METRICS = ('exact_match', 'token_accuracy')
 TOKENIZERS = ('char', 'word', 'sentencepiece')
-FAMILIES = ('algorithmic', 'dates', 'cmudict_g2p', '*_translate')
+DATASET_FAMILIES = ('algorithmic', 'dates', 'cmudict_g2p', '*_translate')
 # Synthetic-data fields of the data config, and the families whose builder config they override.
 GENERATION_FIELDS = {
     'min_len': ('algorithmic',),
@@ -111,4 +111,4 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DatasetSpec('translate', dataset, config or None, tfds_translation.SPLITS, ('test',),
                        'sentencepiece', 'sentencepiece', BASE_METRICS + ('bleu', 'chrf'),
                        max_src_len=128, max_tgt_len=128)
-  raise ValueError(unknown_choice('dataset', dataset, FAMILIES))
+  raise ValueError(unknown_choice('dataset', dataset, DATASET_FAMILIES))

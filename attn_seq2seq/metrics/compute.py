@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from attn_seq2seq.choices import check_choice
 from attn_seq2seq.metrics.alignment import GOLD_ALIGNMENTS, alignment_quality
 from attn_seq2seq.metrics.by_length import assign_buckets, bucket_labels, by_length_key
 from attn_seq2seq.metrics.g2p import phone_errors, word_error
@@ -24,7 +25,7 @@ _PER_EXAMPLE_FAMILIES: dict[str, Callable[[Tokens, Sequence[Tokens]], SumCount]]
 # Corpus-level families: scored afresh on each subset of examples.
 _CORPUS_FAMILIES: dict[str, Callable[..., float]] = {"bleu": bleu, "chrf": chrf}
 ALIGNMENT = "alignment"  # reports gold_attention_mass and alignment_error_rate
-FAMILIES = (*_PER_EXAMPLE_FAMILIES, *_CORPUS_FAMILIES, ALIGNMENT)
+METRIC_FAMILIES = (*_PER_EXAMPLE_FAMILIES, *_CORPUS_FAMILIES, ALIGNMENT)
 
 # Scores a subset of examples, given as indices [subset_size]; None when the metric is undefined.
 _Scorer = Callable[[np.ndarray], float | None]
@@ -49,7 +50,7 @@ def compute_metrics(
     an empty bucket) is left out rather than reported as NaN, which JSON cannot hold.
 
     Args:
-      families: metric families to compute, from FAMILIES: 'exact_match', 'token_accuracy',
+      families: metric families to compute, from METRIC_FAMILIES: 'exact_match', 'token_accuracy',
         'wer', 'per' (fractions in [0, 1]), 'bleu', 'chrf' (0-100, sacrebleu), 'alignment'
         (gold_attention_mass and alignment_error_rate, needs `attention` and `gold_alignment`).
       hyps: [num_examples][hyp_len] predicted tokens, EOS and padding removed.
@@ -68,9 +69,8 @@ def compute_metrics(
       'by_length/<lo>-<hi>/count' for every bucket and 'by_length/<lo>-<hi>/<metric>' for every
       non-empty one.
     """
-    unknown = [family for family in families if family not in FAMILIES]
-    if unknown:
-        raise ValueError(f"unknown metric families {unknown}; valid: {', '.join(FAMILIES)}")
+    for family in families:
+        check_choice("metric family", family, METRIC_FAMILIES)
     if not len(hyps) == len(refs) == len(src_lengths):
         raise ValueError(
             f"hyps, refs and src_lengths differ in length: "

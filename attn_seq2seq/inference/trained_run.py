@@ -4,9 +4,10 @@
     run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
 
 Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.json` -> the model
-(`models.build_model`), the saved vocabularies, and the parameters of one checkpoint step. Only
-the parameters are restored (no optimizer state, no data position), onto `sharding`: a run trained
-on 8 devices loads on a 1-CPU laptop and the other way round. The workdir is only read.
+(`models.ModelConfig.from_config`, `models.build_model`), the saved vocabularies, and the
+parameters of one checkpoint step. Only the parameters are restored (no optimizer state, no data
+position), onto `sharding`: a run trained on 8 devices loads on a 1-CPU laptop and the other way
+round. The workdir is only read.
 A member of a stacked run (`<run>/members/seed_<k>/`, see members.py) loads like a run: its
 parameters are its slice of the stack's checkpoints.
 

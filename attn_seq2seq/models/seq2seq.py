@@ -37,7 +37,8 @@ class Seq2Seq(nn.Module):
   def encode(self, src_ids: jax.Array, src_lengths: jax.Array, *, train: bool = False) -> dict:
     """`src_ids [batch, src_len]`, `src_lengths [batch]` -> the encoded source:
     `enc_outputs [batch, src_len, dirs*hidden]`, `src_mask [batch, src_len]`,
-    `summary [batch, dirs*hidden]`, `keys` (projected once for the scorer; None without attention)."""
+    `summary [batch, dirs*hidden]`, `keys` (projected once for the scorer; None without
+    attention)."""
     embedded = self.embed_dropout(self.src_embed(src_ids), deterministic=not train)
     enc_outputs, summary = self.encoder(embedded, src_lengths, train=train)
     return {

@@ -6,6 +6,8 @@ pairs so every combination is exercised with attention and with the fixed-vector
 
 import dataclasses
 import itertools
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +26,7 @@ from attn_seq2seq.models import (
   get_model_config,
   init_params,
   matching_hidden_size,
+  model_config,
 )
 from attn_seq2seq.models.model_config import OUTSIDE_SECTION
 
@@ -223,6 +226,12 @@ def test_fixed_vector_decoders_ignore_the_scorer_options(decoder):
     model = build_model(config, VOCAB, VOCAB)
     assert _tree(_init(model)["params"]) == _tree(variables["params"]), scorer
     np.testing.assert_array_equal(model.apply(variables, src, jnp.array([5, 3]), tgt)[0], logits)
+
+
+def test_every_model_option_is_declared_once_with_a_comment():
+  source = Path(model_config.__file__).read_text()
+  declared = re.findall(r"^  (\w+): [\w ]+ = [^#\n]+  # \S.*$", source, re.MULTILINE)
+  assert declared == [f.name for f in dataclasses.fields(ModelConfig)]
 
 
 def test_model_section_is_derived_from_the_config_object():

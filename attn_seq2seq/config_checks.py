@@ -4,7 +4,7 @@
 
 `FIELD_RANGES` lists every numeric field of `attn_seq2seq.experiment_config.base_config` with what it may
 hold; names (optimizer, decoder, scorer, cell, dtype, schedule) are checked where they are used
-(`optim`, `models.build_model`), the dataset name by `data.config.dataset_spec`.
+(`optim`, `models.ModelConfig`), the dataset name by `data.config.dataset_spec`.
 `train.check_config` runs all of them; `scripts/run_sweep.py` runs it for every run of a sweep.
 """
 
@@ -72,6 +72,8 @@ FIELD_RANGES = {
     "length_bucket_width": _POSITIVE_INT,
     "decode_max_len_a": _Range(float, 0),
     "decode_max_len_b": _Range(float, 0),
+    # One per numeric field of `models.ModelConfig` (tests/test_seq2seq.py checks that none is
+    # missing), checked here so that the message names the config path.
     "model.embed_size": _POSITIVE_INT,
     "model.hidden_size": _POSITIVE_INT,
     "model.num_layers": _POSITIVE_INT,
@@ -91,7 +93,7 @@ FIELD_RANGES = {
     "data.num_eval": _Range(int, 1, optional=True),
     "data.data_seed": _Range(int, 0, optional=True),
 }
-BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")
+BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")  # every bool of models.ModelConfig
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:

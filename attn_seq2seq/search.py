@@ -4,8 +4,8 @@ Both searches are one jitted `lax.while_loop` over target positions, batched ove
 return the attention matrix of every output (tensorflow/nmt #358 could not under beam search).
 The source is encoded once per sentence (`Seq2Seq.encode` also projects the attention keys); beam
 search repeats only the initial carry over the beams, whose queries then attend to their
-sentence's one copy of the encoded source (`Seq2Seq.decode_step`), so the loop body is one
-`decode_step` plus O(batch * beam * vocab) bookkeeping.
+sentence's one copy of the encoded source (`Seq2Seq.decode_step(..., beams=beam_size)`), so
+the loop body is one `decode_step` plus O(batch * beam * vocab) bookkeeping.
 
 Length limit: sentence `b` outputs at most `max_len[b] = ceil(max_len_a * src_lengths[b] +
 max_len_b)` tokens, EOS included (clipped to `[1, max_steps]`). At its last position only EOS is
@@ -79,7 +79,7 @@ def _setup(model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_ste
   carry = model.apply(variables, encoded, method=model.initial_state)
   if copies > 1:  # the beams' carries; the beams share the encoded source (see decode_step)
     carry = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), carry)
-  step_fn = functools.partial(model.apply, variables, method=model.decode_step)
+  step_fn = functools.partial(model.apply, variables, method=model.decode_step, beams=copies)
   return step_fn, encoded, carry, max_lens, max_steps
 
 

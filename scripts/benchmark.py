@@ -347,9 +347,10 @@ class _Training:
 def benchmark_decoding(config, task, params) -> dict:
 
   from attn_seq2seq import search  # noqa: PLC0415
-  from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
-  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size, dtype=config.dtype)
+  model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype),
+                      task.src_vocab.size, task.tgt_vocab.size)
   batches = _decode_batches(task, _DECODE_SENTENCES.value, _DECODE_BATCH.value)
   lengths = [int(n) for b in batches for n in b["src_lengths"][b["example_ids"] >= 0]]
   count = len(lengths)

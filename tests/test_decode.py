@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from attn_seq2seq.models import build_model, get_model_config
+from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.models.encoders import reverse_within_lengths
 from attn_seq2seq.search import (
   beam_search,
@@ -27,7 +27,7 @@ from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 VOCAB = 14  # PAD, BOS, EOS, UNK and the digits 4..13
 MIN_LEN, MAX_LEN = 2, 7
 CONFIG = dict(embed_size=16, hidden_size=32, attention_size=32)
-MODEL = build_model(get_model_config(**CONFIG), VOCAB, VOCAB)
+MODEL = build_model(ModelConfig(**CONFIG), VOCAB, VOCAB)
 LIMITS = dict(max_len_a=1.0, max_len_b=3.0)  # a reversal needs src_len + 1 tokens
 GREEDY = dict(alpha=0.6, **LIMITS)
 BEAM5 = dict(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
@@ -74,8 +74,7 @@ def assert_rescores_exactly(model, variables, src_ids, src_lengths, out):
 
 @pytest.fixture(scope="module")
 def trained():
-  src_ids, src_lengths, tgt_in, _ = reversal_batch(jax.random.key(0), 2)
-  params = jax.jit(MODEL.init)(jax.random.key(1), src_ids, src_lengths, tgt_in)["params"]
+  params = jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(1))
   optimizer = optax.adam(3e-3)
 
   def loss_fn(params, batch):
@@ -238,10 +237,10 @@ def test_jit_compiles_once_per_shape(trained, data):
 @pytest.mark.parametrize("decoder, cell", [("luong", "lstm"), ("fixed_context", "gru")])
 def test_other_decoders_rescore_exactly(decoder, cell):
   """Beam reordering of every carry layout (Luong's input feeding, LSTM memory, no attention)."""
-  model = build_model(get_model_config(decoder=decoder, cell=cell, embed_size=8, hidden_size=16,
-                                       attention_size=16), VOCAB, VOCAB)
-  src_ids, src_lengths, tgt_in, _ = reversal_batch(jax.random.key(5), 8)
-  variables = jax.jit(model.init)(jax.random.key(6), src_ids, src_lengths, tgt_in)
+  model = build_model(ModelConfig(decoder=decoder, cell=cell, embed_size=8, hidden_size=16,
+                                  attention_size=16), VOCAB, VOCAB)
+  src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(5), 8)
+  variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(6))}
   out = beam_search(model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0,
                     **LIMITS)
   assert_well_formed(out)

@@ -4,24 +4,31 @@ Each pair runs with both cells; the encoder shape (uni/bidirectional x 1/2 layer
 pairs so every combination is exercised with attention and with the fixed-vector decoders.
 """
 
+import dataclasses
 import itertools
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from jax import monitoring
 
+from attn_seq2seq import config_checks
 from attn_seq2seq.models import (
   DECODERS,
   SCORERS,
+  ModelConfig,
+  abstract_params,
   build_model,
   count_params,
   get_model_config,
+  init_params,
   matching_hidden_size,
+  model_config,
 )
-from attn_seq2seq.models.params import abstract_params
+from attn_seq2seq.models.model_config import OUTSIDE_SECTION
 
 VOCAB = 11
 PAIRS = [(d, s) for d in ("bahdanau", "luong") for s in SCORERS] + [
@@ -32,14 +39,13 @@ CASES = [(cell, d, s, *ENCODERS[(i + j) % 4])
 
 
 def _config(cell, decoder, scorer, bidirectional, num_layers, **kw):
-  return get_model_config(cell=cell, decoder=decoder, scorer=scorer, bidirectional=bidirectional,
-                          num_layers=num_layers, embed_size=6, hidden_size=8, attention_size=7,
-                          max_src_len=12, input_feeding=(len(scorer) % 2 == 0), **kw)
+  return ModelConfig(cell=cell, decoder=decoder, scorer=scorer, bidirectional=bidirectional,
+                     num_layers=num_layers, embed_size=6, hidden_size=8, attention_size=7,
+                     max_src_len=12, input_feeding=(len(scorer) % 2 == 0), **kw)
 
 
-def _init(model, src_len=4, tgt_len=3):
-  ids = lambda n: jnp.full((1, n), 5, jnp.int32)
-  return model.init(jax.random.key(0), ids(src_len), jnp.array([src_len]), ids(tgt_len))
+def _init(model):
+  return {"params": init_params(model, jax.random.key(0))}
 
 
 def _ids(rng, shape):
@@ -132,7 +138,7 @@ def test_search_step_reproduces_teacher_forcing(decoder, scorer):
 
 
 def test_a_jitted_batch_64_step_compiles_once():
-  model = build_model(get_model_config(hidden_size=16, embed_size=8, attention_size=16), VOCAB, VOCAB)
+  model = build_model(ModelConfig(hidden_size=16, embed_size=8, attention_size=16), VOCAB, VOCAB)
   params = _init(model)["params"]
   rng = np.random.default_rng(4)
 
@@ -156,20 +162,105 @@ def test_a_jitted_batch_64_step_compiles_once():
     ("cell", "rnn", "gru, lstm"),
     ("decoder", "transformer", ", ".join(DECODERS)),
     ("scorer", "bilinear", ", ".join(SCORERS)),
+    ("dtype", "float16", "float32, bfloat16"),
 ])
 def test_unknown_names_raise_with_the_valid_choices(field, value, choices):
-  config = get_model_config(**{field: value})
-  with pytest.raises(ValueError, match=f"unknown {field} '{value}'; valid choices: {choices}$"):
-    build_model(config, VOCAB, VOCAB)
+  message = f"unknown {field} '{value}'; valid choices: {choices}$"
+  with pytest.raises(ValueError, match=message):
+    ModelConfig.from_config({field: value})
+  with pytest.raises(ValueError, match=message):
+    ModelConfig(**{field: value})
 
 
 def test_matching_hidden_size_equalises_parameter_counts():
-  attention = get_model_config(hidden_size=32, embed_size=16, attention_size=32)
-  target = count_params(abstract_params(attention, VOCAB, VOCAB))
-  baseline = get_model_config(decoder="fixed_init", embed_size=16)
+  attention = ModelConfig(hidden_size=32, embed_size=16, attention_size=32)
+  target = count_params(abstract_params(build_model(attention, VOCAB, VOCAB)))
+  baseline = ModelConfig(decoder="fixed_init", embed_size=16)
   hidden = matching_hidden_size(baseline, target, VOCAB, VOCAB)
   count = lambda h: count_params(abstract_params(
-      ml_collections.ConfigDict(dict(baseline.to_dict(), hidden_size=h)), VOCAB, VOCAB))
+      build_model(dataclasses.replace(baseline, hidden_size=h), VOCAB, VOCAB)))
   assert hidden > 32
   assert abs(count(hidden) - target) <= min(abs(count(hidden - 1) - target),
                                             abs(count(hidden + 1) - target))
+
+
+# -- the model config object --------------------------------------------------------------------
+
+
+def _tree(params):
+  """`{path: shape}` of a parameter pytree."""
+  return {jax.tree_util.keystr(p): x.shape for p, x in jax.tree_util.tree_leaves_with_path(params)}
+
+
+@pytest.mark.parametrize("decoder,scorer", list(itertools.product(DECODERS, SCORERS)))
+def test_every_decoder_scorer_pair_builds_from_the_config_object(decoder, scorer):
+  config = ModelConfig(decoder=decoder, scorer=scorer, embed_size=6, hidden_size=8,
+                       attention_size=7, max_src_len=12)
+  model = build_model(config, VOCAB, VOCAB)
+  assert model.config is config
+  rng = np.random.default_rng(5)
+  src, tgt = _ids(rng, (2, 5)), _ids(rng, (2, 4))
+  variables = _init(model)
+  logits, attn = model.apply(variables, src, jnp.array([5, 3]), tgt)
+  assert logits.shape == (2, 4, VOCAB) and logits.dtype == jnp.float32
+  assert attn.shape == (2, 4, 5)
+  assert np.all(np.isfinite(logits))
+  attends = decoder in ("bahdanau", "luong")
+  np.testing.assert_allclose(attn.sum(-1), 1.0 if attends else 0.0, atol=1e-6)
+  # Keys (16: two directions of 8) differ in size from queries (8): every scorer has weights.
+  assert ("attention" in variables["params"]["decoder"]) == attends
+
+
+@pytest.mark.parametrize("decoder", ["fixed_init", "fixed_context"])
+def test_fixed_vector_decoders_ignore_the_scorer_options(decoder):
+  """Whatever the scorer options, a fixed-vector model has the same parameters and outputs."""
+  rng = np.random.default_rng(6)
+  src, tgt = _ids(rng, (2, 5)), _ids(rng, (2, 4))
+  base = ModelConfig(decoder=decoder, embed_size=6, hidden_size=8)
+  reference = build_model(base, VOCAB, VOCAB)
+  variables = _init(reference)
+  logits, _ = reference.apply(variables, src, jnp.array([5, 3]), tgt)
+  for scorer, attention_size, max_src_len in ((s, 3, 4) for s in SCORERS):
+    config = dataclasses.replace(base, scorer=scorer, attention_size=attention_size,
+                                 max_src_len=max_src_len)
+    model = build_model(config, VOCAB, VOCAB)
+    assert _tree(_init(model)["params"]) == _tree(variables["params"]), scorer
+    np.testing.assert_array_equal(model.apply(variables, src, jnp.array([5, 3]), tgt)[0], logits)
+
+
+def test_every_model_option_is_declared_once_with_a_comment():
+  source = Path(model_config.__file__).read_text()
+  declared = re.findall(r"^  (\w+): [\w ]+ = [^#\n]+  # \S.*$", source, re.MULTILINE)
+  assert declared == [f.name for f in dataclasses.fields(ModelConfig)]
+
+
+def test_model_section_is_derived_from_the_config_object():
+  section = get_model_config()
+  fields = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+  assert section.to_dict() == {k: v for k, v in fields.items() if k not in OUTSIDE_SECTION}
+  assert ModelConfig.from_config(section) == ModelConfig()
+  assert ModelConfig.from_config(get_model_config(hidden_size=12), dtype="bfloat16") == (
+      ModelConfig(hidden_size=12, dtype="bfloat16"))
+  assert build_model(ModelConfig(dtype="bfloat16"), VOCAB, VOCAB).config.jnp_dtype == jnp.bfloat16
+
+
+def test_unknown_model_fields_are_one_line_errors_and_missing_ones_take_defaults():
+  section = get_model_config()
+  section.hiden_size = 12
+  with pytest.raises(ValueError, match=r"^unknown model field 'hiden_size'; valid fields: cell, "):
+    ModelConfig.from_config(section)
+  with pytest.raises(ValueError, match=r"^unknown model field 'dtype'; valid fields: "):
+    get_model_config(dtype="bfloat16")  # kept at the experiment config's top level
+  # A run recorded before a field existed: the field takes its default.
+  assert ModelConfig.from_config({"hidden_size": 12}) == ModelConfig(hidden_size=12)
+  with pytest.raises(TypeError, match="takes a ModelConfig"):
+    build_model(get_model_config(), VOCAB, VOCAB)
+
+
+def test_config_checks_range_check_every_model_field():
+  for field in dataclasses.fields(ModelConfig):
+    path = f"model.{field.name}"
+    if field.type is bool:
+      assert path in config_checks.BOOL_FIELDS, path
+    elif field.type in (int, float):
+      assert path in config_checks.FIELD_RANGES, path

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from attn_seq2seq.models import build_model, get_model_config
+from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import optim, steps
 
@@ -45,14 +45,13 @@ def train_config(**overrides):
 
 @pytest.fixture(scope="module")
 def model():
-  config = get_model_config(embed_size=16, hidden_size=16, attention_size=16, dropout=0.1)
+  config = ModelConfig(embed_size=16, hidden_size=16, attention_size=16, dropout=0.1)
   return build_model(config, SRC_VOCAB, TGT_VOCAB)
 
 
 @pytest.fixture(scope="module")
 def params(model):
-  b = fake_batch()
-  return jax.jit(model.init)(jax.random.key(0), b["src_ids"], b["src_lengths"], b["tgt_in"])["params"]
+  return jax.jit(init_params, static_argnums=0)(model, jax.random.key(0))
 
 
 def jitted_train_step(model, tx, mesh):

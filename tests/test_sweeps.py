@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from command_line import load_script
 
-from attn_seq2seq.models import SCORERS, count_params
-from attn_seq2seq.models.params import abstract_params
+from attn_seq2seq.models import SCORERS, ModelConfig, abstract_params, build_model, count_params
 from attn_seq2seq.run_files import CONFIG_FILE, LOG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import summary, sweep
 
@@ -59,6 +58,12 @@ def field(config, key: str):
   for part in key.split("."):
     config = config[part]
   return config
+
+
+def _count_params(config, src_vocab: int, tgt_vocab: int) -> int:
+  """The parameter count of an experiment config's model (shapes only)."""
+  model = build_model(ModelConfig.from_config(config.model), src_vocab, tgt_vocab)
+  return count_params(abstract_params(model))
 
 
 # -- sweep definitions --------------------------------------------------------------------------
@@ -116,7 +121,7 @@ def test_size_matched_runs_are_within_2_percent(spec, sweeps):
 
   def num_params(run):
     config = sweep.run_config(run)
-    return count_params(abstract_params(config.model, vocab_size(config), vocab_size(config)))
+    return _count_params(config, vocab_size(config), vocab_size(config))
 
   matched = [run for run in runs.values() if run["size_matched_to"] != run["name"]]
   assert {run["overrides"]["model.decoder"] for run in matched} == {
@@ -132,8 +137,8 @@ def test_cmudict_baseline_is_size_matched_within_2_percent(spec, sweeps):
   counts = {}
   for run in sweeps[spec]:
     config = sweep.run_config(run)
-    counts[run["overrides"]["model.decoder"]] = count_params(
-        abstract_params(config.model, module.SRC_VOCAB, module.TGT_VOCAB))
+    counts[run["overrides"]["model.decoder"]] = _count_params(config, module.SRC_VOCAB,
+                                                              module.TGT_VOCAB)
   assert set(counts) == {"bahdanau", "fixed_init"}
   assert abs(counts["fixed_init"] / counts["bahdanau"] - 1) < 0.02
 

@@ -151,14 +151,14 @@ def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path,
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
   from attn_seq2seq.data import load_task  # noqa: PLC0415
-  from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model, init_params  # noqa: PLC0415
   from attn_seq2seq.training import optim, steps  # noqa: PLC0415
 
   task = load_task(config.data)
-  model = build_model(config.model, task.src_vocab.size, task.tgt_vocab.size)
+  model = build_model(ModelConfig.from_config(config.model), task.src_vocab.size,
+                      task.tgt_vocab.size)
   tx, _ = optim.make_optimizer(config)
-  ids = jax.numpy.ones((1, 2), "int32")
-  params = model.init(jax.random.key(0), ids, jax.numpy.array([2]), ids)["params"]
+  params = init_params(model, jax.random.key(0))
   return steps.create_train_state(params, tx)
 
 

@@ -4,9 +4,10 @@
     run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
 
 Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.json` -> the model
-(`models.build_model`), the saved vocabularies, and the parameters of one checkpoint step. Only
-the parameters are restored (no optimizer state, no data position), onto `sharding`: a run trained
-on 8 devices loads on a 1-CPU laptop and the other way round. The workdir is only read.
+(`models.ModelConfig.from_config`, `models.build_model`), the saved vocabularies, and the
+parameters of one checkpoint step. Only the parameters are restored (no optimizer state, no data
+position), onto `sharding`: a run trained on 8 devices loads on a 1-CPU laptop and the other way
+round. The workdir is only read.
 A member of a stacked run (`<run>/members/seed_<k>/`, see members.py) loads like a run: its
 parameters are its slice of the stack's checkpoints.
 
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE
@@ -68,7 +68,7 @@ def load_run(workdir: str | Path, step: int | None = None,
   from attn_seq2seq import (
     data,  # noqa: PLC0415  (TFDS import: only when a run is loaded)
   )
-  from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
   workdir = Path(workdir)
   if not workdir.is_dir():
@@ -77,8 +77,8 @@ def load_run(workdir: str | Path, step: int | None = None,
   try:
     config = ml_collections.ConfigDict(record["config"])
     task = record["task"]
-    model = build_model(config.model, task["src_vocab_size"], task["tgt_vocab_size"],
-                        dtype=config.dtype)
+    model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype),
+                        task["src_vocab_size"], task["tgt_vocab_size"])
   except (KeyError, TypeError, ValueError) as e:
     raise RunError(f"{workdir / CONFIG_FILE} is not a config written by attn_seq2seq.main "
                    f"({type(e).__name__}: {e})") from None
@@ -134,8 +134,9 @@ def restore_params(directory: Path, abstract_params: Any, step: int | None = Non
 
 def _abstract_params(model, sharding) -> Any:
   """The parameter shapes of `model` (no computation), as `ShapeDtypeStruct`s on `sharding`."""
-  ids, lengths = jnp.ones((1, 2), jnp.int32), jnp.array([2], jnp.int32)
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, lengths, ids)["params"])
+  from attn_seq2seq.models import abstract_params  # noqa: PLC0415
+
+  shapes = abstract_params(model)
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from attn_seq2seq.choices import check_choice
+
 Carry = dict[str, jax.Array]
 
 CELLS = ("gru", "lstm")
@@ -113,7 +115,6 @@ class LSTM(Cell):
 
 def make_cell(kind: str, hidden_size: int, dtype: Any = jnp.float32, **kwargs) -> Cell:
   """`kind` in CELLS -> a cell module; anything else is a ValueError naming the valid choices."""
+  check_choice("cell", kind, CELLS)
   classes = {"gru": GRU, "lstm": LSTM}
-  if kind not in classes:
-    raise ValueError(f"unknown cell {kind!r}; valid choices: {', '.join(CELLS)}")
   return classes[kind](hidden_size=hidden_size, dtype=dtype, **kwargs)

@@ -10,6 +10,9 @@ Every decoder is split the same way, so that teacher forcing and search share on
 
 `encoded` is the dict built by `Seq2Seq.encode`: `enc_outputs [batch, src_len, key]`,
 `src_mask [batch, src_len]`, `summary [batch, summary]` and the scorer's projected `keys`.
+Search steps run on `rows = batch * beams` rows, the beams of sentence b being rows
+b * beams ... (b + 1) * beams - 1; `beams` is passed explicitly (1 for teacher forcing and greedy
+search), and every beam reads its sentence's one copy of `encoded` (never tiled).
 The carry is a dict with the cell carry under `'rnn'` (plus `'attn_h'` for Luong input feeding);
 it starts from the learned bridge tanh(W summary + b) (Bahdanau et al. 2015, §A.2.2).
 """
@@ -20,7 +23,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.cells import make_cell
+from attn_seq2seq.models.model_config import ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
 
 DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
@@ -48,26 +53,31 @@ class MaxoutReadout(nn.Module):
 
 
 class Decoder(nn.Module):
-  """Shared machinery: the cell, the embedding input projection, the bridge, the scan."""
+  """Shared machinery: the cell, the embedding input projection, the bridge, the scan.
 
+  Reads `config.cell`, `hidden_size`, `dropout` (before the output layer) and `dtype`; the
+  attention decoders also read the scorer's options, Luong `input_feeding`."""
+
+  config: ModelConfig
   vocab_size: int
-  cell: str = "gru"
-  hidden_size: int = 256
-  key_size: int = 512  # encoder state size
-  scorer: str = "additive"
-  attention_size: int = 256
-  input_feeding: bool = True  # Luong only
-  max_src_len: int = 128  # location scorer only
-  dropout: float = 0.0  # before the output layer
-  dtype: Any = jnp.float32
+  key_size: int  # encoder state size (`RNNEncoder.output_size`)
+
+  @property
+  def hidden_size(self) -> int:
+    return self.config.hidden_size
+
+  @property
+  def dtype(self) -> Any:
+    return self.config.jnp_dtype
 
   def setup(self):
-    self.rnn = make_cell(self.cell, self.hidden_size, self.dtype)
+    self.rnn = make_cell(self.config.cell, self.hidden_size, self.dtype)
     self.embed_input = nn.Dense(self.rnn.gates_size, dtype=self.dtype)
     self.bridge_h = nn.Dense(self.hidden_size, dtype=self.dtype)
-    self.bridge_c = nn.Dense(self.hidden_size, dtype=self.dtype) if self.cell == "lstm" else None
+    self.bridge_c = (nn.Dense(self.hidden_size, dtype=self.dtype)
+                     if self.config.cell == "lstm" else None)
     self.output = nn.Dense(self.vocab_size, dtype=self.dtype)
-    self.output_dropout = nn.Dropout(self.dropout)
+    self.output_dropout = nn.Dropout(self.config.dropout)
 
   # -- hooks of the decoder kinds -------------------------------------------------------------
 
@@ -75,14 +85,16 @@ class Decoder(nn.Module):
     """Once per sentence: the scorer's keys (None for the fixed-vector decoders)."""
     return None
 
-  def step_inputs(self, encoded, tgt_embedded):
-    """`[batch, tgt_len, embed]` -> hoisted cell-input pre-activations `[batch, tgt_len, gates]`."""
+  def step_inputs(self, encoded, tgt_embedded, beams=1):
+    """`[rows, tgt_len, embed]` -> hoisted cell-input pre-activations `[rows, tgt_len, gates]`."""
     return self.embed_input(tgt_embedded)
 
-  def make_step(self, encoded):
+  def make_step(self, encoded, beams=1):
+    """A pure `step(carry, x_t [rows, gates]) -> (carry, (outputs_t, attn_t [rows, src_len]))`."""
     raise NotImplementedError
 
-  def readout(self, outputs, tgt_embedded, encoded, train):
+  def readout(self, outputs, tgt_embedded, encoded, train, beams=1):
+    """Step outputs `[rows, tgt_len, ...]` -> logits `[rows, tgt_len, vocab]` float32."""
     raise NotImplementedError
 
   # -- shared ---------------------------------------------------------------------------------
@@ -106,15 +118,14 @@ class Decoder(nn.Module):
     outputs = jax.tree.map(lambda x: x.swapaxes(0, 1), outputs)  # batch-major
     return self.readout(outputs, tgt_embedded, encoded, train), attn.swapaxes(0, 1)
 
-  def step(self, encoded, carry, prev_embedded):
+  def step(self, encoded, carry, prev_embedded, beams=1):
     """One search step: `prev_embedded [rows, embed]` ->
-    `(carry, logits [rows, vocab], attn_weights [rows, src_len])`. `rows` is the batch of
-    `encoded`, or a multiple of it (beam search: the beams of a sentence, consecutive rows, share
-    its encoded source)."""
-    x = self.step_inputs(encoded, prev_embedded[:, None])[:, 0]
-    carry, (outputs, attn) = self.make_step(encoded)(carry, x)
+    `(carry, logits [rows, vocab], attn_weights [rows, src_len])`, `rows = batch * beams` (the
+    beams of a sentence, consecutive rows, share its encoded source)."""
+    x = self.step_inputs(encoded, prev_embedded[:, None], beams)[:, 0]
+    carry, (outputs, attn) = self.make_step(encoded, beams)(carry, x)
     outputs = jax.tree.map(lambda x: x[:, None], outputs)
-    logits = self.readout(outputs, prev_embedded[:, None], encoded, train=False)
+    logits = self.readout(outputs, prev_embedded[:, None], encoded, False, beams)
     return carry, logits[:, 0], attn
 
 
@@ -124,28 +135,27 @@ class AttentionDecoder(Decoder):
   def setup(self):
     super().setup()
     self.attention = make_scorer(
-        self.scorer,
+        self.config.scorer,
         query_size=self.hidden_size,
         key_size=self.key_size,
-        attention_size=self.attention_size,
-        max_src_len=self.max_src_len,
+        attention_size=self.config.attention_size,
+        max_src_len=self.config.max_src_len,
         dtype=self.dtype,
     )
 
   def project_keys(self, enc_outputs):
     return self.attention.project_keys(enc_outputs)
 
-  def _attend(self, encoded):
-    """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`.
-
-    `rows` is the batch, or batch x beam in beam search, where the beams of a sentence are
-    consecutive rows sharing its (untiled) encoded source."""
+  def _attend(self, encoded, beams):
+    """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`, where
+    `rows = batch * beams` and the beams of a sentence are consecutive rows sharing its (untiled)
+    encoded source."""
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
     batch, src_len = mask.shape
 
     def attend_fn(query):
-      q = query.reshape(batch, -1, query.shape[-1])  # [batch, beams, hidden]
+      q = query.reshape(batch, beams, query.shape[-1])  # [batch, beams, hidden]
       attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
       context = attend(attn, values)  # [batch, beams, key]
       return context.reshape(query.shape[0], -1), attn.reshape(query.shape[0], src_len)
@@ -167,10 +177,10 @@ class BahdanauDecoder(AttentionDecoder):
         "context_input", nn.initializers.lecun_normal(), (self.key_size, self.rnn.gates_size))
     self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
 
-  def make_step(self, encoded):
+  def make_step(self, encoded, beams=1):
     cell_w, cell_step = self.rnn.weights(), self.rnn.step
     context_input = self.context_input.astype(self.dtype)
-    attend_fn = self._attend(encoded)
+    attend_fn = self._attend(encoded, beams)
 
     def step(carry, x_t):
       context, attn = attend_fn(carry["rnn"]["h"])  # query: s_{i-1}
@@ -179,7 +189,7 @@ class BahdanauDecoder(AttentionDecoder):
 
     return step
 
-  def readout(self, outputs, tgt_embedded, encoded, train):
+  def readout(self, outputs, tgt_embedded, encoded, train, beams=1):
     t = self.deep_output(jnp.concatenate([outputs["h"], outputs["context"], tgt_embedded], -1))
     return self.logits(t, train)
 
@@ -197,21 +207,21 @@ class LuongDecoder(AttentionDecoder):
     super().setup()
     self.W_c = self.param("W_c", nn.initializers.lecun_normal(),
                           (self.key_size + self.hidden_size, self.hidden_size))
-    if self.input_feeding:
+    if self.config.input_feeding:
       self.feed_input = self.param(
           "feed_input", nn.initializers.lecun_normal(), (self.hidden_size, self.rnn.gates_size))
 
   def initial_carry(self, encoded):
     carry = super().initial_carry(encoded)
-    if self.input_feeding:
+    if self.config.input_feeding:
       carry["attn_h"] = jnp.zeros_like(carry["rnn"]["h"])
     return carry
 
-  def make_step(self, encoded):
+  def make_step(self, encoded, beams=1):
     cell_w, cell_step = self.rnn.weights(), self.rnn.step
     W_c = self.W_c.astype(self.dtype)
-    feed_input = self.feed_input.astype(self.dtype) if self.input_feeding else None
-    attend_fn = self._attend(encoded)
+    feed_input = self.feed_input.astype(self.dtype) if self.config.input_feeding else None
+    attend_fn = self._attend(encoded, beams)
 
     def step(carry, x_t):
       if feed_input is not None:
@@ -225,7 +235,7 @@ class LuongDecoder(AttentionDecoder):
 
     return step
 
-  def readout(self, outputs, tgt_embedded, encoded, train):
+  def readout(self, outputs, tgt_embedded, encoded, train, beams=1):
     attn_h = outputs.get("attn_h")
     if attn_h is None:
       W_c = self.W_c.astype(self.dtype)
@@ -238,7 +248,7 @@ class FixedInitDecoder(Decoder):
   p(y_t) = softmax(W_o h_t). It never sees per-position encoder states; its attention weights are
   reported as zeros."""
 
-  def make_step(self, encoded):
+  def make_step(self, encoded, beams=1):
     cell_w, cell_step = self.rnn.weights(), self.rnn.step
     src_len = encoded["src_mask"].shape[1]
 
@@ -248,7 +258,7 @@ class FixedInitDecoder(Decoder):
 
     return step
 
-  def readout(self, outputs, tgt_embedded, encoded, train):
+  def readout(self, outputs, tgt_embedded, encoded, train, beams=1):
     return self.logits(outputs["h"], train)
 
 
@@ -264,21 +274,21 @@ class FixedContextDecoder(FixedInitDecoder):
     self.summary_input = nn.Dense(self.rnn.gates_size, use_bias=False, dtype=self.dtype)
     self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
 
-  def step_inputs(self, encoded, tgt_embedded):
-    summary_proj = self.summary_input(_per_row(encoded["summary"], tgt_embedded.shape[0]))
+  def step_inputs(self, encoded, tgt_embedded, beams=1):
+    summary_proj = self.summary_input(_per_beam(encoded["summary"], beams))  # [rows, gates]
     return self.embed_input(tgt_embedded) + summary_proj[:, None, :]  # [rows, tgt_len, gates]
 
-  def readout(self, outputs, tgt_embedded, encoded, train):
-    summary = _per_row(encoded["summary"], tgt_embedded.shape[0])[:, None, :]  # [rows, 1, sum]
+  def readout(self, outputs, tgt_embedded, encoded, train, beams=1):
+    summary = _per_beam(encoded["summary"], beams)[:, None, :]  # [rows, 1, summary]
     summary = jnp.broadcast_to(summary, tgt_embedded.shape[:2] + summary.shape[-1:])
     t = self.deep_output(jnp.concatenate([outputs["h"], tgt_embedded, summary], -1))
     return self.logits(t, train)
 
 
-def _per_row(x: jax.Array, rows: int) -> jax.Array:
-  """`[batch, ...]` -> `[rows, ...]`: each sentence's entry repeated for its beams (rows =
-  batch x beams, the beams of a sentence consecutive)."""
-  return x if x.shape[0] == rows else jnp.repeat(x, rows // x.shape[0], axis=0)
+def _per_beam(x: jax.Array, beams: int) -> jax.Array:
+  """`[batch, ...]` -> `[batch * beams, ...]`: each sentence's entry repeated for its beams
+  (consecutive rows). Only the small summary is repeated, never the per-position states."""
+  return x if beams == 1 else jnp.repeat(x, beams, axis=0)
 
 
 _CLASSES = {
@@ -289,8 +299,8 @@ _CLASSES = {
 }
 
 
-def make_decoder(kind: str, **kwargs) -> Decoder:
-  """`kind` in DECODERS -> a decoder module; anything else is a ValueError naming the choices."""
-  if kind not in _CLASSES:
-    raise ValueError(f"unknown decoder {kind!r}; valid choices: {', '.join(DECODERS)}")
-  return _CLASSES[kind](**kwargs)
+def make_decoder(config: ModelConfig, **kwargs) -> Decoder:
+  """The decoder module of `config.decoder` (in DECODERS), built with `config` and `kwargs`
+  (`vocab_size`, `key_size`, `name`)."""
+  check_choice("decoder", config.decoder, DECODERS)
+  return _CLASSES[config.decoder](config, **kwargs)

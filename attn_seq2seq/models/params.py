@@ -1,24 +1,34 @@
-"""Parameter counts, so a fixed-vector baseline can be matched to an attention model's size."""
+"""Model parameters: the one way to initialise them, their shapes, counts, and size matching, so
+a fixed-vector baseline can be matched to an attention model's size."""
+
+import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from attn_seq2seq.models.seq2seq import build_model
+from attn_seq2seq.models.model_config import ModelConfig
+from attn_seq2seq.models.seq2seq import Seq2Seq, build_model
+
+
+def init_params(model: Seq2Seq, key: jax.Array):
+  """Freshly initialised parameters of `model` (the `params` collection): the only place that
+  builds dummy inputs for `model.init`. No parameter shape depends on the input's shape, so one
+  sentence of two tokens on each side suffices."""
+  ids = jnp.ones((1, 2), jnp.int32)  # [batch=1, len=2]
+  return model.init(key, ids, jnp.array([2], jnp.int32), ids)["params"]
+
+
+def abstract_params(model: Seq2Seq):
+  """The parameter pytree's shapes (`jax.ShapeDtypeStruct`s), without allocating or computing
+  anything."""
+  return jax.eval_shape(functools.partial(init_params, model), jax.random.key(0))
 
 
 def count_params(params) -> int:
   """Number of scalars in a parameter pytree (arrays or ShapeDtypeStructs)."""
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
-
-
-def abstract_params(model_config: ml_collections.ConfigDict, src_vocab_size: int, tgt_vocab_size: int):
-  """The parameter pytree's shapes, without allocating or computing anything."""
-  model = build_model(model_config, src_vocab_size, tgt_vocab_size)
-  ids = jnp.ones((1, 2), jnp.int32)
-  init = lambda: model.init(jax.random.key(0), ids, jnp.array([2]), ids)["params"]
-  return jax.eval_shape(init)
 
 
 def param_table(params) -> str:
@@ -29,16 +39,17 @@ def param_table(params) -> str:
   return "\n".join(f"{name:<{width}}  {n:>12,}" for name, n in rows)
 
 
-def matching_hidden_size(model_config: ml_collections.ConfigDict, target: int, src_vocab_size: int,
+def matching_hidden_size(config: ModelConfig, target: int, src_vocab_size: int,
                          tgt_vocab_size: int) -> int:
-  """The `hidden_size` at which `model_config` has the parameter count closest to `target`.
+  """The `hidden_size` at which `config` has the parameter count closest to `target`.
 
   With every other size fixed, each weight is a product of at most two sizes, so the count is a
   quadratic a h^2 + b h + c in the hidden size h: three shape-only evaluations determine it exactly.
   """
   def size(hidden: int) -> int:
-    config = ml_collections.ConfigDict(dict(model_config.to_dict(), hidden_size=hidden))
-    return count_params(abstract_params(config, src_vocab_size, tgt_vocab_size))
+    model = build_model(dataclasses.replace(config, hidden_size=hidden), src_vocab_size,
+                        tgt_vocab_size)
+    return count_params(abstract_params(model))
 
   probes = (2, 4, 6)
   a, b, c = np.polyfit(probes, [size(h) for h in probes], 2)  # exact through three points

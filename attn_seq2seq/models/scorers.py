@@ -19,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from attn_seq2seq.choices import check_choice
+
 SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
 
 
@@ -187,7 +189,6 @@ _CLASSES = {
 
 
 def make_scorer(kind: str, **kwargs) -> Scorer:
-  """`kind` in SCORERS -> a scorer module; anything else is a ValueError naming the valid choices."""
-  if kind not in _CLASSES:
-    raise ValueError(f"unknown scorer {kind!r}; valid choices: {', '.join(SCORERS)}")
+  """`kind` in SCORERS -> a scorer module; anything else is a ValueError naming the choices."""
+  check_choice("scorer", kind, SCORERS)
   return _CLASSES[kind](**kwargs)

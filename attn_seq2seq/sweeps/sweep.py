@@ -20,6 +20,7 @@ resumes from its latest checkpoint.
 """
 
 import contextlib
+import dataclasses
 import datetime
 import difflib
 import importlib.util
@@ -186,19 +187,23 @@ def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_
   attention size `budget`, for the config file `config` with `overrides` (e.g. another
   embedding size) and these vocabulary sizes (exact, from the parameter shapes:
   `models.matching_hidden_size`)."""
-  from attn_seq2seq.models import count_params, matching_hidden_size  # noqa: PLC0415
-  from attn_seq2seq.models.params import abstract_params  # noqa: PLC0415
+  from attn_seq2seq.models import (  # noqa: PLC0415
+    ModelConfig,
+    abstract_params,
+    build_model,
+    count_params,
+    matching_hidden_size,
+  )
 
   base = run_config({"name": f"{reference}_h{budget}", "config": config, "overrides": {
       **(overrides or {}), "model.decoder": reference, "model.hidden_size": budget,
       "model.attention_size": budget}})
-  model = base.model.copy_and_resolve_references()
-  target = count_params(abstract_params(model, src_vocab, tgt_vocab))
+  model = ModelConfig.from_config(base.model, dtype=base.dtype)
+  target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
   sizes = {}
   for decoder in decoders:
-    model.decoder = decoder
     sizes[decoder] = budget if decoder == reference else matching_hidden_size(
-        model, target, src_vocab, tgt_vocab)
+        dataclasses.replace(model, decoder=decoder), target, src_vocab, tgt_vocab)
   return sizes
 
 

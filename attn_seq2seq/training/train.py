@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -61,9 +60,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
   schedule, model names, dtype, and batch sizes that do not divide over the devices."""
   config_checks.check_values(config)  # every numeric field in range, dataset name, data_dir
   optim.make_optimizer(config)
-  from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig  # noqa: PLC0415
 
-  build_model(config.model, 8, 8, dtype=config.dtype)
+  ModelConfig.from_config(config.model, dtype=config.dtype)  # names, unknown fields
   members.member_seeds(config)  # stacked seeds: integers, none repeated
   num_devices = jax.device_count() if num_devices is None else num_devices
   for name in ("batch_size", "eval_batch_size"):
@@ -324,9 +323,10 @@ def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
   (`seeds`) gets `init(rngs [members])` and a train step vmapped over the members, taking
   `[members]` dropout keys (members.py).
   """
-  from attn_seq2seq.models import build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
-  model = build_model(config.model, src_vocab_size, tgt_vocab_size, dtype=config.dtype)
+  model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size,
+                      tgt_vocab_size)
   settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
   stacked = members.member_seeds(config) is not None
   return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked)
@@ -381,9 +381,9 @@ class _Background:
 
 
 def _init_state(rng, *, model, tx) -> steps.TrainState:
-  ids = jnp.ones((1, 2), jnp.int32)
-  params = model.init(rng, ids, jnp.array([2], jnp.int32), ids)["params"]
-  return steps.create_train_state(params, tx)
+  from attn_seq2seq.models import init_params  # noqa: PLC0415
+
+  return steps.create_train_state(init_params(model, rng), tx)
 
 
 def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:

@@ -43,6 +43,7 @@ from absl import flags, logging
 
 from attn_seq2seq import cli
 from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.models.decoders import ATTENTION_DECODERS
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
 _SMALLEST_BUCKET = 8  # the shortest padded source length
@@ -106,9 +107,9 @@ def default_max_src_len(run: trained_run.Run) -> int:
 def _addressable_positions(run: trained_run.Run) -> int | None:
   """How many source positions the model can attend to: the location scorer's `max_src_len`;
   None (any number) for the other scorers and the fixed-vector decoders."""
-  model = run.config.model
-  if model.decoder in ("bahdanau", "luong") and model.scorer == "location":
-    return int(model.max_src_len)
+  config = run.model.config
+  if config.decoder in ATTENTION_DECODERS and config.scorer == "location":
+    return config.max_src_len
   return None
 
 

@@ -27,7 +27,7 @@ def script_flags(module_name: str) -> flags.FlagValues:
 
 
 def parse_flags(argv: list[str], flag_values: flags.FlagValues | None = None) -> list[str]:
-  """absl flag parsing whose errors (a misspelt `--config.` override, an unknown config variant,
+  """Absl flag parsing whose errors (a misspelt `--config.` override, an unknown config variant,
   a config file that is missing or is a directory or has no `get_config`, a value out of a flag's
   bounds, a required flag missing) are one line on stderr instead of a traceback. Parses absl's
   global FLAGS unless `flag_values` (an imported script's own, see `script_flags`) is given."""
@@ -74,7 +74,7 @@ def one_line(e: BaseException, argv: list[str]) -> str:
     field, _, hint = cause.args[0].partition("\n")
     name = field.strip("'")
     overrides = [a.split("=")[0] for a in argv if a.startswith("--config.")]
-    path = next((a[len("--"):] for a in overrides if a.split(".")[-1] == name), f"config.{name}")
+    path = next((a[len("--") :] for a in overrides if a.split(".")[-1] == name), f"config.{name}")
     return f"unknown config field {path}" + (f"; {hint[0].lower()}{hint[1:]}" if hint else "")
   lines = [line.strip() for line in str(e).splitlines() if line.strip()]
   if "has no attribute 'get_config'" in str(e):

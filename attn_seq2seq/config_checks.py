@@ -1,10 +1,10 @@
 """Range checks of every value of an experiment config, before anything is created or compiled.
 
-    check_values(config)   # one-line ValueError: "model.hidden_size=0 is out of range; allowed: ..."
+    check_values(config)  # one-line ValueError: "model.hidden_size=0 is out of range; ..."
 
-`FIELD_RANGES` lists every numeric field of `attn_seq2seq.experiment_config.base_config` with what it may
+`FIELD_RANGES` lists every numeric field of `experiment_config.base_config` with what it may
 hold; names (optimizer, decoder, scorer, cell, dtype, schedule) are checked where they are used
-(`optim`, `models.ModelConfig`), the dataset name by `data.config.dataset_spec`.
+(`optim`, `models.ModelConfig`), the dataset name by `data.datasets.dataset_spec`.
 `train.check_config` runs all of them; `scripts/run_sweep.py` runs it for every run of a sweep.
 """
 
@@ -17,23 +17,33 @@ import ml_collections
 class _Range:
   """What a numeric field may hold: an int or a (finite) float within bounds; None if optional."""
 
-  def __init__(self, kind: type, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, high_open: bool = False, optional: bool = False):
+  def __init__(
+    self,
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+  ):
     self.kind, self.low, self.high = kind, low, high
     self.low_open, self.high_open, self.optional = low_open, high_open, optional
 
   def allows(self, value) -> bool:
     if value is None:
       return self.optional
-    if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float
-                                                  else int):
+    if isinstance(value, bool) or not isinstance(
+      value, (int, float) if self.kind is float else int
+    ):
       return False
     if not math.isfinite(value):
       return False
     if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
       return False
-    return not (self.high is not None
-                and (value > self.high or (self.high_open and value == self.high)))
+    return not (
+      self.high is not None and (value > self.high or (self.high_open and value == self.high))
+    )
 
   def __str__(self) -> str:
     kind = "an integer" if self.kind is int else "a finite number"
@@ -50,48 +60,48 @@ _RATE = _Range(float, 0, 1, high_open=True)  # dropout, label smoothing, momentu
 # Every numeric field of the experiment config (dotted path -> allowed values). Fields added
 # elsewhere and not listed here are not range-checked.
 FIELD_RANGES = {
-    "seed": _COUNT,
-    "batch_size": _POSITIVE_INT,
-    "eval_batch_size": _POSITIVE_INT,
-    "num_train_steps": _POSITIVE_INT,
-    "learning_rate": _Range(float, 0, low_open=True),
-    "warmup_steps": _COUNT,
-    "grad_clip_norm": _Range(float, 0),
-    "weight_decay": _Range(float, 0),
-    "momentum": _RATE,
-    "adam_b1": _RATE,
-    "adam_b2": _RATE,
-    "adam_eps": _Range(float, 0, low_open=True),
-    "label_smoothing": _RATE,
-    "dropout": _RATE,
-    "log_every_steps": _POSITIVE_INT,
-    "eval_every_steps": _POSITIVE_INT,
-    "checkpoint_every_steps": _POSITIVE_INT,
-    "max_checkpoints_to_keep": _POSITIVE_INT,
-    "num_attention_plots": _COUNT,
-    "length_bucket_width": _POSITIVE_INT,
-    "decode_max_len_a": _Range(float, 0),
-    "decode_max_len_b": _Range(float, 0),
-    # One per numeric field of `models.ModelConfig` (tests/test_seq2seq.py checks that none is
-    # missing), checked here so that the message names the config path.
-    "model.embed_size": _POSITIVE_INT,
-    "model.hidden_size": _POSITIVE_INT,
-    "model.num_layers": _POSITIVE_INT,
-    "model.attention_size": _POSITIVE_INT,
-    "model.max_src_len": _POSITIVE_INT,
-    "model.dropout": _RATE,
-    "data.spm_vocab_size": _Range(int, 8),
-    "data.spm_max_sentences": _POSITIVE_INT,
-    "data.max_src_len": _Range(int, 1, optional=True),
-    "data.max_tgt_len": _Range(int, 1, optional=True),
-    "data.num_buckets": _POSITIVE_INT,
-    "data.bucket_multiple": _POSITIVE_INT,
-    "data.min_len": _Range(int, 1, optional=True),
-    "data.max_len": _Range(int, 1, optional=True),
-    "data.num_symbols": _Range(int, 1, optional=True),
-    "data.num_train": _Range(int, 1, optional=True),
-    "data.num_eval": _Range(int, 1, optional=True),
-    "data.data_seed": _Range(int, 0, optional=True),
+  "seed": _COUNT,
+  "batch_size": _POSITIVE_INT,
+  "eval_batch_size": _POSITIVE_INT,
+  "num_train_steps": _POSITIVE_INT,
+  "learning_rate": _Range(float, 0, low_open=True),
+  "warmup_steps": _COUNT,
+  "grad_clip_norm": _Range(float, 0),
+  "weight_decay": _Range(float, 0),
+  "momentum": _RATE,
+  "adam_b1": _RATE,
+  "adam_b2": _RATE,
+  "adam_eps": _Range(float, 0, low_open=True),
+  "label_smoothing": _RATE,
+  "dropout": _RATE,
+  "log_every_steps": _POSITIVE_INT,
+  "eval_every_steps": _POSITIVE_INT,
+  "checkpoint_every_steps": _POSITIVE_INT,
+  "max_checkpoints_to_keep": _POSITIVE_INT,
+  "num_attention_plots": _COUNT,
+  "length_bucket_width": _POSITIVE_INT,
+  "decode_max_len_a": _Range(float, 0),
+  "decode_max_len_b": _Range(float, 0),
+  # One per numeric field of `models.ModelConfig` (tests/test_seq2seq.py checks that none is
+  # missing), checked here so that the message names the config path.
+  "model.embed_size": _POSITIVE_INT,
+  "model.hidden_size": _POSITIVE_INT,
+  "model.num_layers": _POSITIVE_INT,
+  "model.attention_size": _POSITIVE_INT,
+  "model.max_src_len": _POSITIVE_INT,
+  "model.dropout": _RATE,
+  "data.spm_vocab_size": _Range(int, 8),
+  "data.spm_max_sentences": _POSITIVE_INT,
+  "data.max_src_len": _Range(int, 1, optional=True),
+  "data.max_tgt_len": _Range(int, 1, optional=True),
+  "data.num_buckets": _POSITIVE_INT,
+  "data.bucket_multiple": _POSITIVE_INT,
+  "data.min_len": _Range(int, 1, optional=True),
+  "data.max_len": _Range(int, 1, optional=True),
+  "data.num_symbols": _Range(int, 1, optional=True),
+  "data.num_train": _Range(int, 1, optional=True),
+  "data.num_eval": _Range(int, 1, optional=True),
+  "data.data_seed": _Range(int, 0, optional=True),
 }
 BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")  # every bool of models.ModelConfig
 
@@ -123,16 +133,22 @@ def check_values(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"data.name={data.name!r}: {e}") from None
   for field, families in GENERATION_FIELDS.items():
     if data.get(field) is not None and spec.family not in families:
-      raise ValueError(f"data.{field}={data[field]!r} does not apply to {data.name}; it applies "
-                       f"to: {', '.join(families)}")
-  if data.get("min_len") is not None and data.get("max_len") is not None:
-    if data.min_len > data.max_len:
-      raise ValueError(f"data.min_len={data.min_len} is above data.max_len={data.max_len}; "
-                       "allowed: min_len <= max_len")
+      raise ValueError(
+        f"data.{field}={data[field]!r} does not apply to {data.name}; it applies "
+        f"to: {', '.join(families)}"
+      )
+  lengths = (data.get("min_len"), data.get("max_len"))
+  if None not in lengths and data.min_len > data.max_len:
+    raise ValueError(
+      f"data.min_len={data.min_len} is above data.max_len={data.max_len}; "
+      "allowed: min_len <= max_len"
+    )
   data_dir = os.path.expanduser(str(data.data_dir))
   if "://" not in data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
-    raise ValueError(f"data.data_dir={data.data_dir!r} is a file; allowed: a directory (created "
-                     "if missing; default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    raise ValueError(
+      f"data.data_dir={data.data_dir!r} is a file; allowed: a directory (created "
+      "if missing; default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
 
 
 def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, object]:
@@ -150,6 +166,7 @@ def one_of(variants: set[str], group: tuple[str, ...], default: str) -> str:
   """
   chosen = [v for v in group if v in variants]
   if len(chosen) > 1:
-    raise ValueError(f"variants {', '.join(chosen)} exclude each other; allowed: one of "
-                     f"{', '.join(group)}")
+    raise ValueError(
+      f"variants {', '.join(chosen)} exclude each other; allowed: one of {', '.join(group)}"
+    )
   return chosen[0] if chosen else default

@@ -1,4 +1,4 @@
-"""`python -m attn_seq2seq.evaluate`: evaluates a trained run on a split; see attn_seq2seq/inference/evaluate.py."""
+"""`python -m attn_seq2seq.evaluate`: scores a trained run on a split (inference/evaluate.py)."""
 
 from absl import app
 

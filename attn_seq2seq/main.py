@@ -28,18 +28,27 @@ from attn_seq2seq import cli
 from attn_seq2seq.training import compilation_cache
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/dates.py:quick.", lock_config=True)
+  "config", None, "Experiment config file, e.g. configs/dates.py:quick.", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIHOST = flags.DEFINE_bool(
-    "multihost", None, "Call jax.distributed.initialize() (default: if JAX_COORDINATOR_ADDRESS "
-    "is set).")
+  "multihost",
+  None,
+  "Call jax.distributed.initialize() (default: if JAX_COORDINATOR_ADDRESS is set).",
+)
 _COMPILATION_CACHE = flags.DEFINE_string("compilation_cache", None, compilation_cache.FLAG_HELP)
 _LOCK_TIMEOUT = flags.DEFINE_float(
-    "lock_timeout", 0.0, "Seconds to wait while another trainer holds the workdir (0: refuse at "
-    "once).", lower_bound=0.0)
+  "lock_timeout",
+  0.0,
+  "Seconds to wait while another trainer holds the workdir (0: refuse at once).",
+  lower_bound=0.0,
+)
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
-    "allow_config_change", False, "Continue a workdir started with another config (e.g. more "
-    "num_train_steps); the old config is kept in config.json's config_history.")
+  "allow_config_change",
+  False,
+  "Continue a workdir started with another config (e.g. more "
+  "num_train_steps); the old config is kept in config.json's config_history.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -72,10 +81,18 @@ def main(argv):
   from attn_seq2seq.training import checkpoint, workdir  # noqa: PLC0415
 
   try:
-    results = train.train_and_evaluate(config, _WORKDIR.value, lock_timeout=_LOCK_TIMEOUT.value,
-                                       allow_config_change=_ALLOW_CONFIG_CHANGE.value)
-  except (FloatingPointError, workdir.WorkdirError, checkpoint.CheckpointError,
-          data.DataError) as e:  # one line, no traceback
+    results = train.train_and_evaluate(
+      config,
+      _WORKDIR.value,
+      lock_timeout=_LOCK_TIMEOUT.value,
+      allow_config_change=_ALLOW_CONFIG_CHANGE.value,
+    )
+  except (
+    FloatingPointError,
+    workdir.WorkdirError,
+    checkpoint.CheckpointError,
+    data.DataError,
+  ) as e:  # one line, no traceback
     sys.exit(f"error: {e}")
   if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
     sys.exit("stopped before the end of training; re-run the same command to resume")

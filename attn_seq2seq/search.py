@@ -83,16 +83,26 @@ def _setup(model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_ste
   return step_fn, encoded, carry, max_lens, max_steps
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "model", "max_len_a", "max_len_b", "max_steps", "alpha"))
-def greedy_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.Array, *,
-                  max_len_a: float = 1.5, max_len_b: float = 10.0, max_steps: int | None = None,
-                  alpha: float = 0.0) -> SearchOutput:
+@functools.partial(
+  jax.jit, static_argnames=("model", "max_len_a", "max_len_b", "max_steps", "alpha")
+)
+def greedy_search(
+  model: Seq2Seq,
+  variables,
+  src_ids: jax.Array,
+  src_lengths: jax.Array,
+  *,
+  max_len_a: float = 1.5,
+  max_len_b: float = 10.0,
+  max_steps: int | None = None,
+  alpha: float = 0.0,
+) -> SearchOutput:
   """Greedy search: `src_ids [batch, src_len]`, `src_lengths [batch]` -> `SearchOutput` with
   `tokens [batch, max_steps]`, `attn_weights [batch, max_steps, src_len]`, ... (see the module
   docstring for the length limit). `alpha` only sets `scores`; the search ignores it."""
   step_fn, encoded, carry, max_lens, max_steps = _setup(
-      model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies=1)
+    model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies=1
+  )
   batch, src_len = src_ids.shape
 
   def body(s):
@@ -104,37 +114,56 @@ def greedy_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: ja
     alive = ~finished
     lp = jnp.take_along_axis(token_lp, ids[:, None], axis=-1)[:, 0]  # [batch]
     return {
-        "t": t + 1,
-        "carry": carry,
-        "prev_ids": ids,
-        "finished": finished | (ids == EOS_ID),
-        "log_probs": s["log_probs"] + jnp.where(alive, lp, 0.0),
-        "lengths": s["lengths"] + alive,
-        "tokens": jax.lax.dynamic_update_index_in_dim(s["tokens"], ids, t, axis=1),
-        "attn": jax.lax.dynamic_update_index_in_dim(
-            s["attn"], jnp.where(alive[:, None], attn, 0.0), t, axis=1),
+      "t": t + 1,
+      "carry": carry,
+      "prev_ids": ids,
+      "finished": finished | (ids == EOS_ID),
+      "log_probs": s["log_probs"] + jnp.where(alive, lp, 0.0),
+      "lengths": s["lengths"] + alive,
+      "tokens": jax.lax.dynamic_update_index_in_dim(s["tokens"], ids, t, axis=1),
+      "attn": jax.lax.dynamic_update_index_in_dim(
+        s["attn"], jnp.where(alive[:, None], attn, 0.0), t, axis=1
+      ),
     }
 
   init = {
-      "t": jnp.array(0, jnp.int32),
-      "carry": carry,
-      "prev_ids": jnp.full((batch,), BOS_ID, jnp.int32),
-      "finished": jnp.zeros((batch,), bool),
-      "log_probs": jnp.zeros((batch,), jnp.float32),
-      "lengths": jnp.zeros((batch,), jnp.int32),
-      "tokens": jnp.full((batch, max_steps), PAD_ID, jnp.int32),
-      "attn": jnp.zeros((batch, max_steps, src_len), jnp.float32),
+    "t": jnp.array(0, jnp.int32),
+    "carry": carry,
+    "prev_ids": jnp.full((batch,), BOS_ID, jnp.int32),
+    "finished": jnp.zeros((batch,), bool),
+    "log_probs": jnp.zeros((batch,), jnp.float32),
+    "lengths": jnp.zeros((batch,), jnp.int32),
+    "tokens": jnp.full((batch, max_steps), PAD_ID, jnp.int32),
+    "attn": jnp.zeros((batch, max_steps, src_len), jnp.float32),
   }
   s = jax.lax.while_loop(lambda s: (s["t"] < max_steps) & ~jnp.all(s["finished"]), body, init)
-  return SearchOutput(s["tokens"], s["lengths"], s["log_probs"],
-                      _normalise(s["log_probs"], s["lengths"], alpha), s["attn"], s["t"])
+  return SearchOutput(
+    s["tokens"],
+    s["lengths"],
+    s["log_probs"],
+    _normalise(s["log_probs"], s["lengths"], alpha),
+    s["attn"],
+    s["t"],
+  )
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "model", "beam_size", "alpha", "n_best", "max_len_a", "max_len_b", "max_steps"))
-def beam_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.Array, *,
-                beam_size: int = 5, alpha: float = 0.0, n_best: int = 1, max_len_a: float = 1.5,
-                max_len_b: float = 10.0, max_steps: int | None = None) -> SearchOutput:
+@functools.partial(
+  jax.jit,
+  static_argnames=("model", "beam_size", "alpha", "n_best", "max_len_a", "max_len_b", "max_steps"),
+)
+def beam_search(
+  model: Seq2Seq,
+  variables,
+  src_ids: jax.Array,
+  src_lengths: jax.Array,
+  *,
+  beam_size: int = 5,
+  alpha: float = 0.0,
+  n_best: int = 1,
+  max_len_a: float = 1.5,
+  max_len_b: float = 10.0,
+  max_steps: int | None = None,
+) -> SearchOutput:
   """Beam search: `src_ids [batch, src_len]`, `src_lengths [batch]` -> `SearchOutput` of the
   `n_best` hypotheses per sentence, best first: `tokens [batch, n_best, max_steps]`,
   `attn_weights [batch, n_best, max_steps, src_len]`, `scores [batch, n_best]`, ...
@@ -158,10 +187,13 @@ def beam_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.
   if not 1 <= n_best <= beam_size:
     raise ValueError(f"need 1 <= n_best <= beam_size, got n_best={n_best}, beam_size={beam_size}")
   if not (math.isfinite(alpha) and alpha >= 0):
-    raise ValueError(f"alpha={alpha} is out of range; allowed: a finite number >= 0 (the "
-                     "stopping bound assumes it)")
+    raise ValueError(
+      f"alpha={alpha} is out of range; allowed: a finite number >= 0 (the "
+      "stopping bound assumes it)"
+    )
   step_fn, encoded, carry, max_lens, max_steps = _setup(
-      model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies=beam_size)
+    model, variables, src_ids, src_lengths, max_len_a, max_len_b, max_steps, copies=beam_size
+  )
   batch, src_len = src_ids.shape
   k, flat = beam_size, batch * beam_size
 
@@ -191,41 +223,56 @@ def beam_search(model: Seq2Seq, variables, src_ids: jax.Array, src_lengths: jax.
     take_rows = lambda x: jnp.take(x, rows, axis=0)
     attn = jnp.where(extends.reshape(flat, 1), take_rows(attn), 0.0)  # [batch * beam, src_len]
     return {
-        "t": t + 1,
-        "carry": jax.tree.map(take_rows, carry),
-        "prev_ids": new_ids.reshape(flat),
-        "finished": ~extends | (new_ids == EOS_ID),
-        "log_probs": log_probs,
-        "scores": scores,
-        "lengths": jnp.take_along_axis(lengths, parent, axis=1) + extends,
-        "tokens": jax.lax.dynamic_update_index_in_dim(
-            take_rows(s["tokens"]), new_ids.reshape(flat), t, axis=1),
-        "attn": jax.lax.dynamic_update_index_in_dim(take_rows(s["attn"]), attn, t, axis=1),
+      "t": t + 1,
+      "carry": jax.tree.map(take_rows, carry),
+      "prev_ids": new_ids.reshape(flat),
+      "finished": ~extends | (new_ids == EOS_ID),
+      "log_probs": log_probs,
+      "scores": scores,
+      "lengths": jnp.take_along_axis(lengths, parent, axis=1) + extends,
+      "tokens": jax.lax.dynamic_update_index_in_dim(
+        take_rows(s["tokens"]), new_ids.reshape(flat), t, axis=1
+      ),
+      "attn": jax.lax.dynamic_update_index_in_dim(take_rows(s["attn"]), attn, t, axis=1),
     }
 
   first_beam = jnp.arange(k) == 0  # [beam]
   start = jnp.broadcast_to(jnp.where(first_beam, 0.0, -jnp.inf), (batch, k))
   init = {
-      "t": jnp.array(0, jnp.int32),
-      "carry": carry,
-      "prev_ids": jnp.full((flat,), BOS_ID, jnp.int32),
-      "finished": jnp.broadcast_to(~first_beam, (batch, k)),
-      "log_probs": start,
-      "scores": start,
-      "lengths": jnp.zeros((batch, k), jnp.int32),
-      "tokens": jnp.full((flat, max_steps), PAD_ID, jnp.int32),
-      "attn": jnp.zeros((flat, max_steps, src_len), jnp.float32),
+    "t": jnp.array(0, jnp.int32),
+    "carry": carry,
+    "prev_ids": jnp.full((flat,), BOS_ID, jnp.int32),
+    "finished": jnp.broadcast_to(~first_beam, (batch, k)),
+    "log_probs": start,
+    "scores": start,
+    "lengths": jnp.zeros((batch, k), jnp.int32),
+    "tokens": jnp.full((flat, max_steps), PAD_ID, jnp.int32),
+    "attn": jnp.zeros((flat, max_steps, src_len), jnp.float32),
   }
   # Bounded by max_steps whatever the scores (NaN scores never compare as done).
   s = jax.lax.while_loop(lambda s: (s["t"] < max_steps) & ~jnp.all(done(s)), body, init)
   best = lambda x: x.reshape((batch, k) + x.shape[1:])[:, :n_best]  # [flat, ...] -> [b, n, ...]
-  return SearchOutput(best(s["tokens"]), s["lengths"][:, :n_best], s["log_probs"][:, :n_best],
-                      s["scores"][:, :n_best], best(s["attn"]), s["t"])
+  return SearchOutput(
+    best(s["tokens"]),
+    s["lengths"][:, :n_best],
+    s["log_probs"][:, :n_best],
+    s["scores"][:, :n_best],
+    best(s["attn"]),
+    s["t"],
+  )
 
 
-def decode_throughput(model: Seq2Seq, variables, batches: Sequence[Mapping], *, beam_size: int = 1,
-                      alpha: float = 0.0, threads: int = 1, repeats: int = 1,
-                      **search_kwargs) -> dict:
+def decode_throughput(
+  model: Seq2Seq,
+  variables,
+  batches: Sequence[Mapping],
+  *,
+  beam_size: int = 1,
+  alpha: float = 0.0,
+  threads: int = 1,
+  repeats: int = 1,
+  **search_kwargs,
+) -> dict:
   """Decoding speed over `batches` (mappings with `src_ids [batch, src_len]` and
   `src_lengths [batch]`), compilation excluded: greedy search for `beam_size == 1`, else beam
   search; `search_kwargs` go to the search (`max_len_a`, `max_len_b`, `max_steps`, `n_best`).
@@ -245,8 +292,9 @@ def decode_throughput(model: Seq2Seq, variables, batches: Sequence[Mapping], *, 
   if beam_size == 1:
     search = functools.partial(greedy_search, model, alpha=alpha, **search_kwargs)
   else:
-    search = functools.partial(beam_search, model, beam_size=beam_size, alpha=alpha,
-                               **search_kwargs)
+    search = functools.partial(
+      beam_search, model, beam_size=beam_size, alpha=alpha, **search_kwargs
+    )
   inputs = [(jnp.asarray(b["src_ids"]), jnp.asarray(b["src_lengths"])) for b in batches]
   one_per_shape = {src_ids.shape: (src_ids, src_lengths) for src_ids, src_lengths in inputs}
   for example in one_per_shape.values():
@@ -264,11 +312,11 @@ def decode_throughput(model: Seq2Seq, variables, batches: Sequence[Mapping], *, 
   real = [np.asarray(b.get("example_ids", np.zeros(len(b["src_lengths"])))) >= 0 for b in batches]
   sentences = int(sum(np.sum(r) for r in real))
   lengths = [out.lengths if beam_size == 1 else out.lengths[:, 0] for out in outputs]
-  tokens = int(sum(np.sum(np.where(r, n, 0)) for r, n in zip(real, lengths)))
+  tokens = int(sum(np.sum(np.where(r, n, 0)) for r, n in zip(real, lengths, strict=True)))
   return {
-      "sentences": sentences,
-      "seconds": seconds,
-      "sentences_per_second": sentences / seconds,
-      "tokens_per_second": tokens / seconds,
-      "steps": sum(int(out.steps) for out in outputs),
+    "sentences": sentences,
+    "seconds": seconds,
+    "sentences_per_second": sentences / seconds,
+    "tokens_per_second": tokens / seconds,
+    "steps": sum(int(out.steps) for out in outputs),
   }

@@ -1,4 +1,4 @@
-"""`python -m attn_seq2seq.translate`: translates lines of text with a trained run; see attn_seq2seq/inference/translate.py."""
+"""`python -m attn_seq2seq.translate`: text in, translations out (see inference/translate.py)."""
 
 from absl import app
 

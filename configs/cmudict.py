@@ -13,7 +13,9 @@ from attn_seq2seq.experiment_config import base_config, make_quick, parse_varian
 
 def get_config(arg: str | None = None):
   variants = parse_variants(arg, ("with_stress", "quick"))
-  config = base_config("cmudict_g2p/" + ("with_stress" if "with_stress" in variants else "no_stress"))
+  config = base_config(
+    "cmudict_g2p/" + ("with_stress" if "with_stress" in variants else "no_stress")
+  )
   config.data.num_buckets = 4  # words of 1-30+ letters
   config.model.embed_size = 128  # letters and phones
   config.model.hidden_size = 256  # per encoder direction and decoder

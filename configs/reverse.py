@@ -10,9 +10,9 @@ attention 256, batch 64); `quick`, a tiny smoke test. test_long has sources up t
 longest training source.
 """
 
+from attn_seq2seq.config_checks import one_of
 from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS as LENGTHS
 from attn_seq2seq.experiment_config import algorithmic_config, make_quick, parse_variants
-from attn_seq2seq.config_checks import one_of
 
 
 def get_config(arg: str | None = None):

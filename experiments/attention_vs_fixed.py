@@ -54,14 +54,18 @@ REFERENCE = "bahdanau"  # the model whose parameter count sets each budget
 DECODERS = (REFERENCE, "luong", "fixed_init", "fixed_context")
 FIXED = ("fixed_init", "fixed_context")
 # What the `cpu` preset changes (see the docstring for how it was sized).
-CPU_OVERRIDES = {"num_train_steps": 3_000, "lr_schedule": "cosine", "warmup_steps": 100,
-                 "eval_every_steps": 1_000, "checkpoint_every_steps": 1_000,
-                 "length_bucket_width": 5}
+CPU_OVERRIDES = {
+  "num_train_steps": 3_000,
+  "lr_schedule": "cosine",
+  "warmup_steps": 100,
+  "eval_every_steps": 1_000,
+  "checkpoint_every_steps": 1_000,
+  "length_bucket_width": 5,
+}
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick", "solo",
-                                  "stacked"))
+  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick", "solo", "stacked"))
   task = "copy" if "copy" in variants else "reverse"
   cpu = "cpu" in variants
   default_length = "short" if cpu else "medium"
@@ -76,15 +80,25 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   for budget in budgets:
     hidden_sizes = matched_hidden_sizes(config, budget)
     for decoder in DECODERS:
-      overrides = {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
-                   "model.attention_size": budget, **preset}
-      runs += sweep.seed_group(f"{decoder}_h{budget}", config, overrides, seeds, stacked=stacked,
-                               size_matched_to=f"{REFERENCE}_h{budget}")
+      overrides = {
+        "model.decoder": decoder,
+        "model.hidden_size": hidden_sizes[decoder],
+        "model.attention_size": budget,
+        **preset,
+      }
+      runs += sweep.seed_group(
+        f"{decoder}_h{budget}",
+        config,
+        overrides,
+        seeds,
+        stacked=stacked,
+        size_matched_to=f"{REFERENCE}_h{budget}",
+      )
   return runs
 
 
 def matched_hidden_sizes(config: str, budget: int) -> dict[str, int]:
-  """decoder -> the hidden size at which it has as many parameters as the reference decoder at
+  """Decoder -> the hidden size at which it has as many parameters as the reference decoder at
   hidden (and attention) size `budget`."""
   vocab = vocab_size(sweep.run_config({"name": "vocab", "config": config, "overrides": {}}))
   return sweep.matched_hidden_sizes(config, budget, DECODERS, vocab, vocab, REFERENCE)
@@ -112,38 +126,50 @@ def findings(summary) -> list[str]:
     attention = [d for d in ("bahdanau", "luong") if d in groups]
     fixed = [d for d in FIXED if d in groups]
 
-    def listed(decoders, split, metric="exact_match"):
+    def listed(decoders, split, metric="exact_match", groups=groups):
       return ", ".join(f"{groups[d].stats(split, metric)['mean']:.4f} ({d})" for d in decoders)
 
     params = next(iter(groups.values())).runs[0].num_params
-    text = [f"**Budget h{budget}** (about {params:,} parameters each). In distribution (test), "
-            f"attention reaches {listed(attention, 'test')} exact match; the fixed-vector "
-            f"decoders {listed(fixed, 'test')}."]
+    text = [
+      f"**Budget h{budget}** (about {params:,} parameters each). In distribution (test), "
+      f"attention reaches {listed(attention, 'test')} exact match; the fixed-vector "
+      f"decoders {listed(fixed, 'test')}."
+    ]
     curves = {d: summary_curve(groups[d], "test") for d in groups}
     if attention and fixed and all(curves.values()):
       labels = curves[attention[0]][0]
-      falls = "; ".join(f"{d} from {curves[d][1][0]:.4f} ({labels[0]} symbols) to "
-                        f"{curves[d][1][-1]:.4f} ({labels[-1]})" for d in fixed)
+      falls = "; ".join(
+        f"{d} from {curves[d][1][0]:.4f} ({labels[0]} symbols) to "
+        f"{curves[d][1][-1]:.4f} ({labels[-1]})"
+        for d in fixed
+      )
       lowest = min(min(curves[d][1]) for d in attention)
-      text.append(f"By source length, exact match falls for {falls}, while no attention "
-                  f"model's length bucket is below {lowest:.4f}.")
+      text.append(
+        f"By source length, exact match falls for {falls}, while no attention "
+        f"model's length bucket is below {lowest:.4f}."
+      )
       degrades = all(curves[d][1][-1] < curves[d][1][0] - 0.1 for d in fixed)
       text.append(
-          "This is the shape of Bahdanau et al.'s Fig. 2: the fixed-length vector degrades as "
-          "sources get longer and attention does not." if degrades and lowest >= 0.95 else
-          "This differs from Bahdanau et al.'s Fig. 2, where the fixed-vector model degrades "
-          "with length and the attention model does not.")
+        "This is the shape of Bahdanau et al.'s Fig. 2: the fixed-length vector degrades as "
+        "sources get longer and attention does not."
+        if degrades and lowest >= 0.95
+        else "This differs from Bahdanau et al.'s Fig. 2, where the fixed-vector model degrades "
+        "with length and the attention model does not."
+      )
     best_long = max(groups[d].stats("test_long", "exact_match")["mean"] for d in attention)
-    text.append(f"Beyond the training lengths (test_long) exact match is "
-                f"{listed(groups, 'test_long')}; token accuracy "
-                f"{listed(groups, 'test_long', 'token_accuracy')}.")
     text.append(
-        "Here attention does not carry over to outputs longer than any seen in training, unlike "
-        "RNNsearch-30 in Bahdanau et al.'s Fig. 2, which kept most of its BLEU beyond the 30 "
-        "words it was trained on: that part does not reproduce at this scale."
-        if best_long < 0.5 else
-        "Attention carries over beyond the training lengths, as RNNsearch-30 does in Bahdanau "
-        "et al.'s Fig. 2.")
+      f"Beyond the training lengths (test_long) exact match is "
+      f"{listed(groups, 'test_long')}; token accuracy "
+      f"{listed(groups, 'test_long', 'token_accuracy')}."
+    )
+    text.append(
+      "Here attention does not carry over to outputs longer than any seen in training, unlike "
+      "RNNsearch-30 in Bahdanau et al.'s Fig. 2, which kept most of its BLEU beyond the 30 "
+      "words it was trained on: that part does not reproduce at this scale."
+      if best_long < 0.5
+      else "Attention carries over beyond the training lengths, as RNNsearch-30 does in Bahdanau "
+      "et al.'s Fig. 2."
+    )
     paragraphs.append(" ".join(text) + "\n")
   return paragraphs
 
@@ -157,22 +183,24 @@ def summary_curve(group, split: str) -> tuple[list[str], list[float]] | None:
 
 
 REPORT = {
-    "title": "Attention versus a fixed-length vector, by source length",
-    "question": (
-        "Does a decoder that attends to every encoder state keep working as sources get longer, "
-        "where one that sees only a fixed-length summary of the source does not? The four "
-        "decoders (`bahdanau`, `luong`: attention; `fixed_init` = Sutskever et al. 2014, "
-        "`fixed_context` = Cho et al. 2014: one summary vector) share the bidirectional GRU "
-        "encoder and have equal parameter counts (each baseline's hidden size is solved for "
-        "the attention model's count); the task is reversing a sequence of symbols."),
-    "reference": (
-        "Bahdanau, Cho & Bengio 2015, *Neural Machine Translation by Jointly Learning to Align "
-        "and Translate*, Fig. 2: BLEU of RNNencdec (fixed vector) falls steadily with sentence "
-        "length, while RNNsearch-50 (attention) stays flat up to 50 words and beyond; "
-        "RNNsearch-30 degrades beyond the lengths it was trained on, but far less than "
-        "RNNencdec. They measure English-French translation with BLEU; here, exact match and "
-        "token accuracy on a synthetic task, at a laptop-CPU scale."),
-    "metrics": ("exact_match", "token_accuracy"),
-    "split": "test",
-    "findings": findings,
+  "title": "Attention versus a fixed-length vector, by source length",
+  "question": (
+    "Does a decoder that attends to every encoder state keep working as sources get longer, "
+    "where one that sees only a fixed-length summary of the source does not? The four "
+    "decoders (`bahdanau`, `luong`: attention; `fixed_init` = Sutskever et al. 2014, "
+    "`fixed_context` = Cho et al. 2014: one summary vector) share the bidirectional GRU "
+    "encoder and have equal parameter counts (each baseline's hidden size is solved for "
+    "the attention model's count); the task is reversing a sequence of symbols."
+  ),
+  "reference": (
+    "Bahdanau, Cho & Bengio 2015, *Neural Machine Translation by Jointly Learning to Align "
+    "and Translate*, Fig. 2: BLEU of RNNencdec (fixed vector) falls steadily with sentence "
+    "length, while RNNsearch-50 (attention) stays flat up to 50 words and beyond; "
+    "RNNsearch-30 degrades beyond the lengths it was trained on, but far less than "
+    "RNNencdec. They measure English-French translation with BLEU; here, exact match and "
+    "token accuracy on a synthetic task, at a laptop-CPU scale."
+  ),
+  "metrics": ("exact_match", "token_accuracy"),
+  "split": "test",
+  "findings": findings,
 }

@@ -38,8 +38,13 @@ DECODERS = (REFERENCE, "fixed_init")
 SRC_VOCAB, TGT_VOCAB = 26 + 3 + len(RESERVED_TOKENS), 39 + len(RESERVED_TOKENS)
 CPU_HIDDEN = 128  # the `cpu` preset's budget: Bahdanau at this hidden and attention size
 # What the `cpu` preset changes besides the budget (see the docstring for how it was sized).
-CPU_OVERRIDES = {"model.embed_size": 64, "num_train_steps": 15_000, "warmup_steps": 200,
-                 "eval_every_steps": 5_000, "checkpoint_every_steps": 2_500}
+CPU_OVERRIDES = {
+  "model.embed_size": 64,
+  "num_train_steps": 15_000,
+  "warmup_steps": 200,
+  "eval_every_steps": 5_000,
+  "checkpoint_every_steps": 2_500,
+}
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
@@ -48,14 +53,27 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   config = "configs/cmudict.py" + (":quick" if quick else "")
   budget, seeds = (16, (0,)) if quick else (CPU_HIDDEN if cpu else 256, (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
-  hidden_sizes = sweep.matched_hidden_sizes(config, budget, DECODERS, SRC_VOCAB, TGT_VOCAB,
-                                            REFERENCE, preset)
+  hidden_sizes = sweep.matched_hidden_sizes(
+    config, budget, DECODERS, SRC_VOCAB, TGT_VOCAB, REFERENCE, preset
+  )
   stacked = sweep.stacks_seeds(variants, quick or cpu)
-  return [run for decoder in DECODERS for run in sweep.seed_group(
-      f"{decoder}_h{budget}", config,
-      {"model.decoder": decoder, "model.hidden_size": hidden_sizes[decoder],
-       "model.attention_size": budget, **preset}, seeds, stacked=stacked,
-      size_matched_to=f"{REFERENCE}_h{budget}")]
+  return [
+    run
+    for decoder in DECODERS
+    for run in sweep.seed_group(
+      f"{decoder}_h{budget}",
+      config,
+      {
+        "model.decoder": decoder,
+        "model.hidden_size": hidden_sizes[decoder],
+        "model.attention_size": budget,
+        **preset,
+      },
+      seeds,
+      stacked=stacked,
+      size_matched_to=f"{REFERENCE}_h{budget}",
+    )
+  ]
 
 
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------
@@ -63,8 +81,8 @@ def get_sweep(arg: str | None = None) -> list[dict]:
 # (system, test WER %, test PER %) on CMUdict, their own splits, as they were given to this
 # project: the papers themselves could not be opened from the machine that wrote this.
 PUBLISHED = (
-    ("Yao & Zweig 2015, encoder-decoder LSTM (fixed vector)", 28.61, 7.63),
-    ("Toshniwal & Livescu 2016, attention, ensemble", 20.24, 4.69),
+  ("Yao & Zweig 2015, encoder-decoder LSTM (fixed vector)", 28.61, 7.63),
+  ("Toshniwal & Livescu 2016, attention, ensemble", 20.24, 4.69),
 )
 
 
@@ -79,27 +97,35 @@ def findings(summary) -> list[str]:
     rows.append((decoder, wer, per, found[0].runs[0].num_params))
   lines = ["| model | params | test WER % | test PER % |", "| --- | ---: | ---: | ---: |"]
   for decoder, wer, per, params in rows:
-    lines.append(f"| {decoder} (this codebase, mean of {wer['n']} seeds, 95% t-interval) | "
-                 f"{params:,} | {_percent(wer)} | {_percent(per)} |")
+    lines.append(
+      f"| {decoder} (this codebase, mean of {wer['n']} seeds, 95% t-interval) | "
+      f"{params:,} | {_percent(wer)} | {_percent(per)} |"
+    )
   for system, wer, per in PUBLISHED:
     lines.append(f"| {system} | – | {wer:.2f} | {per:.2f} |")
   text = []
   if len(rows) == 2:
     (a, a_wer, a_per, _), (f, f_wer, f_per, _) = rows
-    text.append(f"Attention ({a}) reaches {100 * a_wer['mean']:.2f}% test WER and "
-                f"{100 * a_per['mean']:.2f}% PER; the size-matched fixed-vector model ({f}) "
-                f"{100 * f_wer['mean']:.2f}% and {100 * f_per['mean']:.2f}%.")
+    text.append(
+      f"Attention ({a}) reaches {100 * a_wer['mean']:.2f}% test WER and "
+      f"{100 * a_per['mean']:.2f}% PER; the size-matched fixed-vector model ({f}) "
+      f"{100 * f_wer['mean']:.2f}% and {100 * f_per['mean']:.2f}%."
+    )
     target = 25.0
     text.append(
-        f"The attention model is at or below the {target:.0f}% WER aimed for, "
-        if 100 * a_wer["mean"] <= target else
-        f"The attention model stays above the {target:.0f}% WER aimed for, ")
+      f"The attention model is at or below the {target:.0f}% WER aimed for, "
+      if 100 * a_wer["mean"] <= target
+      else f"The attention model stays above the {target:.0f}% WER aimed for, "
+    )
     text[-1] += (
-        "and below Yao & Zweig's fixed-vector encoder-decoder (28.61%)." if 100 * a_wer["mean"]
-        < 28.61 else "and above Yao & Zweig's fixed-vector encoder-decoder (28.61%).")
+      "and below Yao & Zweig's fixed-vector encoder-decoder (28.61%)."
+      if 100 * a_wer["mean"] < 28.61
+      else "and above Yao & Zweig's fixed-vector encoder-decoder (28.61%)."
+    )
     text.append(
-        "The published systems use other splits of the dictionary (and some keep stress or "
-        "filter words), larger models and longer training, so the comparison is indicative only.")
+      "The published systems use other splits of the dictionary (and some keep stress or "
+      "filter words), larger models and longer training, so the comparison is indicative only."
+    )
   return ["\n".join(lines) + "\n", " ".join(text) + "\n"]
 
 
@@ -111,21 +137,23 @@ def _percent(stats: dict) -> str:
 
 
 REPORT = {
-    "title": "Grapheme-to-phoneme on CMUdict: attention against a fixed-length vector",
-    "question": (
-        "Letters in, ARPAbet phones out (no stress): how much does attention help over an "
-        "encoder-decoder of the same parameter count that passes one fixed-length vector, "
-        "measured by word error rate (a word is wrong unless the output equals one of its "
-        "listed pronunciations) and phone error rate (edit distance to the closest listed "
-        "pronunciation over its length) on held-out words?"),
-    "reference": (
-        "Yao & Zweig 2015, *Sequence-to-Sequence Neural Net Models for Grapheme-to-Phoneme "
-        "Conversion*: encoder-decoder LSTM 28.61% WER / 7.63% PER. "
-        "Toshniwal & Livescu 2016, *Jointly Learning to Align and Convert Graphemes to Phonemes "
-        "with Neural Attention Models*: an ensemble of attention models at 20.24% / 4.69%. Both "
-        "as quoted in this project's issue 8: the papers could not be opened from the machine "
-        "that wrote this report, so check them before citing."),
-    "metrics": ("wer", "per", "exact_match"),
-    "split": "test",
-    "findings": findings,
+  "title": "Grapheme-to-phoneme on CMUdict: attention against a fixed-length vector",
+  "question": (
+    "Letters in, ARPAbet phones out (no stress): how much does attention help over an "
+    "encoder-decoder of the same parameter count that passes one fixed-length vector, "
+    "measured by word error rate (a word is wrong unless the output equals one of its "
+    "listed pronunciations) and phone error rate (edit distance to the closest listed "
+    "pronunciation over its length) on held-out words?"
+  ),
+  "reference": (
+    "Yao & Zweig 2015, *Sequence-to-Sequence Neural Net Models for Grapheme-to-Phoneme "
+    "Conversion*: encoder-decoder LSTM 28.61% WER / 7.63% PER. "
+    "Toshniwal & Livescu 2016, *Jointly Learning to Align and Convert Graphemes to Phonemes "
+    "with Neural Attention Models*: an ensemble of attention models at 20.24% / 4.69%. Both "
+    "as quoted in this project's issue 8: the papers could not be opened from the machine "
+    "that wrote this report, so check them before citing."
+  ),
+  "metrics": ("wer", "per", "exact_match"),
+  "split": "test",
+  "findings": findings,
 }

@@ -43,9 +43,14 @@ from attn_seq2seq.models import SCORERS
 from attn_seq2seq.sweeps import sweep
 
 # What the `cpu` preset changes (see the docstring for how it was sized).
-CPU_OVERRIDES = {"num_train_steps": 1_500, "lr_schedule": "cosine", "warmup_steps": 100,
-                 "eval_every_steps": 1_500, "checkpoint_every_steps": 1_500,
-                 "length_bucket_width": 5}
+CPU_OVERRIDES = {
+  "num_train_steps": 1_500,
+  "lr_schedule": "cosine",
+  "warmup_steps": 100,
+  "eval_every_steps": 1_500,
+  "checkpoint_every_steps": 1_500,
+  "length_bucket_width": 5,
+}
 # Luong et al. 2015, Table 4 (WMT'14 En-De, BLEU of the global/local attention variants).
 LUONG_ORDER = ("dot", "location", "general")
 
@@ -54,15 +59,30 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   variants = parse_variants(arg, ("bahdanau", "cpu", "quick", "solo", "stacked"))
   decoder = "bahdanau" if "bahdanau" in variants else "luong"
   quick, cpu = "quick" in variants, "cpu" in variants
-  config = "configs/reverse.py:" + ("short" if cpu or quick else "medium") + (
-      ",quick" if quick else "")
+  config = (
+    "configs/reverse.py:" + ("short" if cpu or quick else "medium") + (",quick" if quick else "")
+  )
   hidden_sizes, seeds = ((16,), (0,)) if quick else ((32, 64) if cpu else (64, 128), (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
   stacked = sweep.stacks_seeds(variants, quick or cpu)
-  return [run for scorer in SCORERS for hidden in hidden_sizes for run in sweep.seed_group(
-      f"{decoder}_{scorer}_h{hidden}", config,
-      {"model.decoder": decoder, "model.scorer": scorer, "model.hidden_size": hidden,
-       "model.attention_size": hidden, **preset}, seeds, stacked=stacked)]
+  return [
+    run
+    for scorer in SCORERS
+    for hidden in hidden_sizes
+    for run in sweep.seed_group(
+      f"{decoder}_{scorer}_h{hidden}",
+      config,
+      {
+        "model.decoder": decoder,
+        "model.scorer": scorer,
+        "model.hidden_size": hidden,
+        "model.attention_size": hidden,
+        **preset,
+      },
+      seeds,
+      stacked=stacked,
+    )
+  ]
 
 
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------
@@ -77,50 +97,68 @@ def findings(summary) -> list[str]:
     stats = {g.runs[0].config["model.scorer"]: g.stats("test", "exact_match") for g in groups}
     order = list(stats)
     best, worst = order[0], order[-1]
-    tied = [s for s in order[1:] if stats[s]["ci95"] and stats[best]["ci95"]
-            and stats[s]["ci95"][1] >= stats[best]["ci95"][0]]
+    tied = [
+      s
+      for s in order[1:]
+      if stats[s]["ci95"] and stats[best]["ci95"] and stats[s]["ci95"][1] >= stats[best]["ci95"][0]
+    ]
     ranking = ", ".join(f"{s} {stats[s]['mean']:.4f}" for s in order)
     text = [f"**Hidden size {hidden}.** Test exact match, best first: {ranking}."]
     text.append(
-        f"The 95% interval of {best} overlaps those of {', '.join(tied)}: three seeds do not "
-        "separate them." if tied else
-        f"{best}'s 95% interval lies above every other scorer's.")
+      f"The 95% interval of {best} overlaps those of {', '.join(tied)}: three seeds do not "
+      "separate them."
+      if tied
+      else f"{best}'s 95% interval lies above every other scorer's."
+    )
     luong = [s for s in order if s in LUONG_ORDER]
     agrees = tuple(luong) == LUONG_ORDER
     additive_last_half = order.index("additive") >= len(order) / 2 if "additive" in order else None
     text.append(
-        f"Among Luong et al.'s content scorers the order here is {' > '.join(luong)}, "
-        + ("as in their Table 4 (dot > location > general)" if agrees else
-           "where their Table 4 has dot > location > general")
-        + "; additive (their `concat`) ranks "
-        + (f"{order.index('additive') + 1} of {len(order)}, "
-           + ("in the lower half, as in their setup" if additive_last_half else
-              "in the upper half, unlike their setup, where it was poor")
-           if additive_last_half is not None else "absent")
-        + f". {worst} is last at {stats[worst]['mean']:.4f}.")
+      f"Among Luong et al.'s content scorers the order here is {' > '.join(luong)}, "
+      + (
+        "as in their Table 4 (dot > location > general)"
+        if agrees
+        else "where their Table 4 has dot > location > general"
+      )
+      + "; additive (their `concat`) ranks "
+      + (
+        f"{order.index('additive') + 1} of {len(order)}, "
+        + (
+          "in the lower half, as in their setup"
+          if additive_last_half
+          else "in the upper half, unlike their setup, where it was poor"
+        )
+        if additive_last_half is not None
+        else "absent"
+      )
+      + f". {worst} is last at {stats[worst]['mean']:.4f}."
+    )
     paragraphs.append(" ".join(text) + "\n")
   paragraphs.append(
-      "Luong et al. compare BLEU on WMT'14 English-German after days of GPU training; here the "
-      "measure is exact match on a synthetic reversal task after 1,500 CPU steps, so this ranks "
-      "how fast each scorer learns a sharp, reordering alignment, not translation quality.\n")
+    "Luong et al. compare BLEU on WMT'14 English-German after days of GPU training; here the "
+    "measure is exact match on a synthetic reversal task after 1,500 CPU steps, so this ranks "
+    "how fast each scorer learns a sharp, reordering alignment, not translation quality.\n"
+  )
   return paragraphs
 
 
 REPORT = {
-    "title": "Attention scorers: which score function, at two model sizes",
-    "question": (
-        "With the decoder (Luong et al.'s, input feeding on), encoder, data and training budget "
-        "held fixed, how much does the score function that compares the decoder state with "
-        "each encoder state matter? Six scorers: `dot` h·s, `scaled_dot` h·s/√d, `general` "
-        "hᵀWs, `additive` vᵀtanh(W[h;s]) (Bahdanau's, Luong's `concat`), `cosine` with a "
-        "learned temperature, and `location` (W h, positions only), on reversing a sequence "
-        "of symbols."),
-    "reference": (
-        "Luong, Pham & Manning 2015, *Effective Approaches to Attention-based Neural Machine "
-        "Translation*, Table 4 (WMT'14 English-German, global attention): dot 18.6, general "
-        "17.3, location 18.1 BLEU; their concat (additive) scorer performed poorly in their "
-        "setup (Section 4.4)."),
-    "metrics": ("exact_match", "token_accuracy"),
-    "split": "test",
-    "findings": findings,
+  "title": "Attention scorers: which score function, at two model sizes",
+  "question": (
+    "With the decoder (Luong et al.'s, input feeding on), encoder, data and training budget "
+    "held fixed, how much does the score function that compares the decoder state with "
+    "each encoder state matter? Six scorers: `dot` h·s, `scaled_dot` h·s/√d, `general` "
+    "hᵀWs, `additive` vᵀtanh(W[h;s]) (Bahdanau's, Luong's `concat`), `cosine` with a "
+    "learned temperature, and `location` (W h, positions only), on reversing a sequence "
+    "of symbols."
+  ),
+  "reference": (
+    "Luong, Pham & Manning 2015, *Effective Approaches to Attention-based Neural Machine "
+    "Translation*, Table 4 (WMT'14 English-German, global attention): dot 18.6, general "
+    "17.3, location 18.1 BLEU; their concat (additive) scorer performed poorly in their "
+    "setup (Section 4.4)."
+  ),
+  "metrics": ("exact_match", "token_accuracy"),
+  "split": "test",
+  "findings": findings,
 }

@@ -25,12 +25,16 @@ from absl import app, flags
 
 from attn_seq2seq import cli, data
 
-DATASETS = ("dates", "algorithmic/reverse_medium")  # The default experiment and the reference model's data.
+DATASETS = (
+  "dates",
+  "algorithmic/reverse_medium",
+)  # The default experiment and the reference model's data.
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default: a fresh temporary one).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.", lower_bound=1)
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 2000, "Training batches read and timed.",
-                                    lower_bound=1)
+_NUM_BATCHES = flags.DEFINE_integer(
+  "num_batches", 2000, "Training batches read and timed.", lower_bound=1
+)
 
 
 def machine() -> dict:
@@ -41,15 +45,15 @@ def machine() -> dict:
       models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
     cpu = models[0] if models else cpu
   return {
-      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "platform": platform.platform(),
-      "cpu": cpu,
-      "cpu_count": os.cpu_count(),
-      "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-      "python": platform.python_version(),
-      "numpy": np.__version__,
-      "tensorflow_datasets": tfds.__version__,
-      "tensorflow_imported": "tensorflow" in sys.modules,
+    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    "platform": platform.platform(),
+    "cpu": cpu,
+    "cpu_count": os.cpu_count(),
+    "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    "python": platform.python_version(),
+    "numpy": np.__version__,
+    "tensorflow_datasets": tfds.__version__,
+    "tensorflow_imported": "tensorflow" in sys.modules,
   }
 
 
@@ -74,16 +78,16 @@ def measure(name: str, data_dir: str, batch_size: int, num_batches: int) -> dict
     shapes.add(batch["src_ids"].shape[1:] + batch["tgt_out"].shape[1:])
   seconds = time.perf_counter() - start
   return {
-      "prepare_s": round(prepare_s, 2),
-      "reload_s": round(reload_s, 2),
-      "train_pairs": task.num_examples("train"),
-      "batch_size": batch_size,
-      "batches_per_s": round(num_batches / seconds),
-      "ms_per_batch": round(1e3 * seconds / num_batches, 3),
-      "padding_fraction": round(1 - real / padded, 4),
-      "distinct_train_shapes": len(shapes),
-      "num_buckets": cfg.num_buckets,
-      "bucket_shapes": [f"{src}x{tgt}" for src, tgt in task.bucket_shapes.tolist()],
+    "prepare_s": round(prepare_s, 2),
+    "reload_s": round(reload_s, 2),
+    "train_pairs": task.num_examples("train"),
+    "batch_size": batch_size,
+    "batches_per_s": round(num_batches / seconds),
+    "ms_per_batch": round(1e3 * seconds / num_batches, 3),
+    "padding_fraction": round(1 - real / padded, 4),
+    "distinct_train_shapes": len(shapes),
+    "num_buckets": cfg.num_buckets,
+    "bucket_shapes": [f"{src}x{tgt}" for src, tgt in task.bucket_shapes.tolist()],
   }
 
 
@@ -93,8 +97,9 @@ def main(argv: list[str]) -> None:
   # TFDS reports preparation on stdout; keep stdout for the JSON alone.
   with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(sys.stderr):
     for name in DATASETS:
-      results[name] = measure(name, _DATA_DIR.value or scratch, _BATCH_SIZE.value,
-                              _NUM_BATCHES.value)
+      results[name] = measure(
+        name, _DATA_DIR.value or scratch, _BATCH_SIZE.value, _NUM_BATCHES.value
+      )
   print(json.dumps(results, indent=2))
 
 

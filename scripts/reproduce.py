@@ -25,15 +25,20 @@ from attn_seq2seq import cli
 REPO = Path(__file__).resolve().parents[1]
 
 FLAGS = cli.script_flags(__name__)
-_PRESET = flags.DEFINE_string("preset", "cpu", "Sweep variant; 'full' for none.",
-                              flag_values=FLAGS)
-_ROOT = flags.DEFINE_string("root", None, "Sweep root (default: runs/<name>_<preset>).",
-                            flag_values=FLAGS)
-_OUT = flags.DEFINE_string("out", None, "Report directory (default: "
-                           "docs/results/<name>[_<preset>]).", flag_values=FLAGS)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Dataset directory for the heatmaps (default: "
-                                "$TFDS_DATA_DIR or ~/tensorflow_datasets, as for training).",
-                                flag_values=FLAGS)
+_PRESET = flags.DEFINE_string("preset", "cpu", "Sweep variant; 'full' for none.", flag_values=FLAGS)
+_ROOT = flags.DEFINE_string(
+  "root", None, "Sweep root (default: runs/<name>_<preset>).", flag_values=FLAGS
+)
+_OUT = flags.DEFINE_string(
+  "out", None, "Report directory (default: docs/results/<name>[_<preset>]).", flag_values=FLAGS
+)
+_DATA_DIR = flags.DEFINE_string(
+  "data_dir",
+  None,
+  "Dataset directory for the heatmaps (default: "
+  "$TFDS_DATA_DIR or ~/tensorflow_datasets, as for training).",
+  flag_values=FLAGS,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -42,13 +47,16 @@ def main(argv: list[str]) -> int:
   typed = sys.argv[1:]
   extra = typed[typed.index("--") + 1 :] if "--" in typed else []
   names = argv[1 : len(argv) - len(extra)]
-  reportable = sorted(p.stem for p in (REPO / "experiments").glob("*.py")
-                      if "REPORT =" in p.read_text())
+  reportable = sorted(
+    p.stem for p in (REPO / "experiments").glob("*.py") if "REPORT =" in p.read_text()
+  )
   if not names:
     sys.exit(f"error: no result named; valid: {', '.join(reportable)}")
   if len(names) > 1:
-    sys.exit(f"error: unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
-             "then flags, then -- and scripts/run_sweep.py's flags")
+    sys.exit(
+      f"error: unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
+      "then flags, then -- and scripts/run_sweep.py's flags"
+    )
   name, preset = names[0], _PRESET.value
   if name not in reportable:
     sys.exit(f"error: unknown result {name!r}; valid: {', '.join(reportable)}")
@@ -61,17 +69,31 @@ def main(argv: list[str]) -> int:
   suffix = "" if preset == "cpu" else f"_{preset}"
   out = _OUT.value or f"docs/results/{name}{suffix}"
 
-  status = subprocess.call([sys.executable, str(REPO / "scripts/run_sweep.py"), f"--sweep={spec}",
-                            f"--root={root}", *extra])
+  status = subprocess.call(
+    [
+      sys.executable,
+      str(REPO / "scripts/run_sweep.py"),
+      f"--sweep={spec}",
+      f"--root={root}",
+      *extra,
+    ]
+  )
   if status != 0:
-    print(f"the sweep did not finish (exit {status}); no report written. Re-run the same command "
-          "to resume.", file=sys.stderr)
+    print(
+      f"the sweep did not finish (exit {status}); no report written. Re-run the same command "
+      "to resume.",
+      file=sys.stderr,
+    )
     return status
   definition = sweep.load_module(path).REPORT
   try:
     written = report.write_report(
-        root, out, command=["python", "scripts/reproduce.py", *typed], data_dir=_DATA_DIR.value,
-        **definition)
+      root,
+      out,
+      command=["python", "scripts/reproduce.py", *typed],
+      data_dir=_DATA_DIR.value,
+      **definition,
+    )
   except (OSError, ValueError) as e:
     sys.exit(f"error: {e}")
   print(f"report: {written}")

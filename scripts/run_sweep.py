@@ -36,25 +36,34 @@ from attn_seq2seq.sweeps import sweep
 FLAGS = cli.script_flags(__name__)
 _SWEEP = flags.DEFINE_string("sweep", None, "experiments/<file>.py[:arg]", flag_values=FLAGS)
 _ROOT = flags.DEFINE_string("root", None, "Directory of the runs' workdirs.", flag_values=FLAGS)
-_ONLY = flags.DEFINE_string("only", None, "Run only the runs whose name matches this regex.",
-                            flag_values=FLAGS)
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands, run nothing.",
-                             flag_values=FLAGS)
+_ONLY = flags.DEFINE_string(
+  "only", None, "Run only the runs whose name matches this regex.", flag_values=FLAGS
+)
+_DRY_RUN = flags.DEFINE_bool(
+  "dry_run", False, "Print the commands, run nothing.", flag_values=FLAGS
+)
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at a time (>= 1).", flag_values=FLAGS)
 _ALLOW_CHANGED = flags.DEFINE_bool(
-    "allow_changed", False, "Launch although ROOT/sweep.json records another definition.",
-    flag_values=FLAGS)
-_BACKEND = flags.DEFINE_enum("backend", "local", ["local", "ray"],
-                             "Local subprocesses, or tasks on an existing Ray cluster.",
-                             flag_values=FLAGS)
-_ADDRESS = flags.DEFINE_string("address", "auto",
-                               "ray: the cluster (auto, HOST:PORT, ray://HOST:PORT).",
-                               flag_values=FLAGS)
+  "allow_changed",
+  False,
+  "Launch although ROOT/sweep.json records another definition.",
+  flag_values=FLAGS,
+)
+_BACKEND = flags.DEFINE_enum(
+  "backend",
+  "local",
+  ["local", "ray"],
+  "Local subprocesses, or tasks on an existing Ray cluster.",
+  flag_values=FLAGS,
+)
+_ADDRESS = flags.DEFINE_string(
+  "address", "auto", "ray: the cluster (auto, HOST:PORT, ray://HOST:PORT).", flag_values=FLAGS
+)
 _CPUS_PER_RUN = flags.DEFINE_float("cpus_per_run", 1.0, "ray: CPUs of a run.", flag_values=FLAGS)
 _GPUS_PER_RUN = flags.DEFINE_float("gpus_per_run", 0.0, "ray: GPUs of a run.", flag_values=FLAGS)
-_RETRIES = flags.DEFINE_integer("retries", 2,
-                                "ray: relaunches of a failed or interrupted run (resuming).",
-                                flag_values=FLAGS)
+_RETRIES = flags.DEFINE_integer(
+  "retries", 2, "ray: relaunches of a failed or interrupted run (resuming).", flag_values=FLAGS
+)
 flags.mark_flags_as_required(["sweep", "root"], flag_values=FLAGS)
 
 
@@ -97,24 +106,36 @@ def main(argv: list[str]) -> int:
   except sweep.SweepError as e:
     sys.exit(f"error: {e}")
   if changed and not _ALLOW_CHANGED.value:
-    sys.exit(f"error: {spec} no longer matches the sweep recorded in "
-             f"{root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
-             "--allow_changed to launch it as defined now (the old definition is kept)")
+    sys.exit(
+      f"error: {spec} no longer matches the sweep recorded in "
+      f"{root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
+      "--allow_changed to launch it as defined now (the old definition is kept)"
+    )
   command = ["python", "scripts/run_sweep.py", *sys.argv[1:]]  # as typed
   sweep.write_sweep_json(root, spec, runs, command)
   if _BACKEND.value == "ray":
     try:
-      status = ray_backend.launch(selected, root, address=_ADDRESS.value,
-                                  cpus_per_run=_CPUS_PER_RUN.value,
-                                  gpus_per_run=_GPUS_PER_RUN.value, retries=_RETRIES.value)
+      status = ray_backend.launch(
+        selected,
+        root,
+        address=_ADDRESS.value,
+        cpus_per_run=_CPUS_PER_RUN.value,
+        gpus_per_run=_GPUS_PER_RUN.value,
+        retries=_RETRIES.value,
+      )
     except sweep.SweepError as e:
       sys.exit(f"error: {e}")
   else:
     status = sweep.launch(selected, root, parallel=parallel)
-  unfinished = [f"{run['name']} ({status.get(run['name'], 'not started')})" for run in selected
-                if status.get(run["name"]) not in ("done", "finished")]
-  print(f"{len(selected) - len(unfinished)}/{len(selected)} runs finished"
-        + (f"; not finished: {', '.join(unfinished)}" if unfinished else ""))
+  unfinished = [
+    f"{run['name']} ({status.get(run['name'], 'not started')})"
+    for run in selected
+    if status.get(run["name"]) not in ("done", "finished")
+  ]
+  print(
+    f"{len(selected) - len(unfinished)}/{len(selected)} runs finished"
+    + (f"; not finished: {', '.join(unfinished)}" if unfinished else "")
+  )
   print(f"summary: python scripts/summarize.py --root={root}")
   return 1 if unfinished else 0
 

@@ -19,11 +19,15 @@ from attn_seq2seq.sweeps import summary
 
 FLAGS = cli.script_flags(__name__)
 _ROOT = flags.DEFINE_string("root", None, "Sweep root (run_sweep.py --root).", flag_values=FLAGS)
-_METRIC = flags.DEFINE_string("metric", "exact_match",
-                              "Metric(s) of results.json, comma-separated; the first ranks.",
-                              flag_values=FLAGS)
-_SPLIT = flags.DEFINE_string("split", "test", "Evaluation split that ranks the groups.",
-                             flag_values=FLAGS)
+_METRIC = flags.DEFINE_string(
+  "metric",
+  "exact_match",
+  "Metric(s) of results.json, comma-separated; the first ranks.",
+  flag_values=FLAGS,
+)
+_SPLIT = flags.DEFINE_string(
+  "split", "test", "Evaluation split that ranks the groups.", flag_values=FLAGS
+)
 _OUT = flags.DEFINE_string("out", None, "Output directory (default: --root).", flag_values=FLAGS)
 flags.mark_flag_as_required("root", flag_values=FLAGS)
 

@@ -15,9 +15,11 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+os.environ["XLA_FLAGS"] = (
+  os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+).strip()
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_num_cpu_devices", 4)
 
@@ -72,8 +74,9 @@ class Trainer:
     self.args = [sys.executable, "-m", "attn_seq2seq.main", f"--workdir={workdir}", *flags]
     self.env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "4"}
     with open(log_path, "w") as log:
-      self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log,
-                                      stderr=subprocess.STDOUT)
+      self.process = subprocess.Popen(
+        self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+      )
 
   @property
   def pid(self) -> int:
@@ -96,8 +99,9 @@ class Trainer:
     """The complete checkpoints in the workdir: orbax writes a step into a temporary directory
     and renames it to `checkpoints/<step>` once every item of it is written."""
     directory = self.workdir / "checkpoints"
-    steps = [int(p.name) for p in directory.iterdir() if p.name.isdigit()] if (
-        directory.is_dir()) else []
+    steps = (
+      [int(p.name) for p in directory.iterdir() if p.name.isdigit()] if (directory.is_dir()) else []
+    )
     return sorted(steps)
 
   def wait_for_checkpoint(self, timeout: float = 120.0) -> int:
@@ -110,7 +114,8 @@ class Trainer:
     self.process.send_signal(signal.SIGKILL)  # nothing if it has already been reaped
     status = self.process.wait()
     assert status == -signal.SIGKILL, (
-        f"trainer ended on its own (status {status}) before the SIGKILL:\n{self.log()[-3000:]}")
+      f"trainer ended on its own (status {status}) before the SIGKILL:\n{self.log()[-3000:]}"
+    )
 
   def wait(self, timeout: float = 300.0) -> None:
     """Waits for the trainer to finish; fails, quoting the end of its log, unless it succeeds."""
@@ -127,8 +132,13 @@ def start_trainer(tmp_path) -> Callable[..., Trainer]:
   trainers = []
 
   def start(workdir: Path, *flags: str, **overrides) -> Trainer:
-    flags = [*flags, *(f"--config.{key}=" + (",".join(map(str, value)) if isinstance(
-        value, tuple) else str(value)) for key, value in overrides.items())]
+    flags = [
+      *flags,
+      *(
+        f"--config.{key}=" + (",".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        for key, value in overrides.items()
+      ),
+    ]
     trainers.append(Trainer(Path(workdir), flags, tmp_path / f"trainer_{len(trainers)}.log"))
     return trainers[-1]
 

@@ -17,15 +17,25 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_cpu_dry_run_writes_every_json(tmp_path):
   env = {**os.environ, "PYTHON": sys.executable}
   out = tmp_path / "out"
-  result = subprocess.run([str(ROOT / "scripts/accelerator_check.sh"), str(out), "--cpu",
-                           "--skip_install"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+  result = subprocess.run(
+    [str(ROOT / "scripts/accelerator_check.sh"), str(out), "--cpu", "--skip_install"],
+    cwd=tmp_path,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert result.returncode == 0, result.stdout + result.stderr
   check = json.loads((out / "check.json").read_text())
   assert check["mode"] == "cpu dry run" and check["date"] and check["machine"]["jax"]
   steps = {step["name"]: step for step in check["steps"]}
-  assert list(steps) == ["benchmark_float32", "benchmark_bfloat16", "benchmark_seeds1",
-                         "benchmark_seeds8", "default_run"]
+  assert list(steps) == [
+    "benchmark_float32",
+    "benchmark_bfloat16",
+    "benchmark_seeds1",
+    "benchmark_seeds8",
+    "default_run",
+  ]
   for name, step in steps.items():
     assert step["status"] == "ok" or step["status"].startswith("skipped: "), (name, step)
 

@@ -27,7 +27,7 @@ def brute_force_area(src_lengths, tgt_lengths, num_buckets):
   return best
 
 
-@pytest.mark.parametrize('seed', range(4))
+@pytest.mark.parametrize("seed", range(4))
 def test_shapes_are_optimal_among_nested_chains(seed):
   rng = np.random.default_rng(seed)
   src = rng.integers(1, 7, 60)
@@ -37,7 +37,7 @@ def test_shapes_are_optimal_among_nested_chains(seed):
     assert padded_area(shapes, src, tgt) == brute_force_area(src, tgt, num_buckets)
 
 
-@pytest.mark.parametrize('multiple', [1, 8])
+@pytest.mark.parametrize("multiple", [1, 8])
 def test_at_most_num_buckets_nested_shapes_fit_every_pair(multiple):
   rng = np.random.default_rng(0)
   src = rng.integers(1, 120, 5_000)

@@ -66,10 +66,12 @@ def assert_rescores_exactly(model, variables, src_ids, src_lengths, out):
   src_ids, src_lengths = (jnp.repeat(x, per_source, axis=0) for x in (src_ids, src_lengths))
   lp, attn = rescore(model, variables, src_ids, src_lengths, tokens)
   valid = np.arange(tokens.shape[1]) < np.asarray(out.lengths).reshape(-1, 1)  # [n, steps]
-  np.testing.assert_allclose(out.log_probs.reshape(-1), np.sum(np.where(valid, lp, 0.0), axis=1),
-                             atol=1e-5, rtol=1e-5)
-  np.testing.assert_allclose(out.attn_weights.reshape(attn.shape),
-                             np.where(valid[..., None], attn, 0.0), atol=1e-6)
+  np.testing.assert_allclose(
+    out.log_probs.reshape(-1), np.sum(np.where(valid, lp, 0.0), axis=1), atol=1e-5, rtol=1e-5
+  )
+  np.testing.assert_allclose(
+    out.attn_weights.reshape(attn.shape), np.where(valid[..., None], attn, 0.0), atol=1e-6
+  )
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +197,9 @@ def test_search_stops_at_length_limit(trained, data):
 
 
 def test_length_limit_of_one_leaves_only_eos(trained, data):
-  out = beam_search(MODEL, trained, *data, beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0,
-                    max_len_b=1.0)
+  out = beam_search(
+    MODEL, trained, *data, beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0, max_len_b=1.0
+  )
   assert int(out.steps) == 1
   np.testing.assert_array_equal(out.tokens[:, 0, 0], EOS_ID)
   np.testing.assert_array_equal(out.lengths, [[1, 0]] * len(data[1]))  # the second slot is empty
@@ -206,8 +209,10 @@ def test_length_limit_of_one_leaves_only_eos(trained, data):
 
 def test_search_stops_when_every_sentence_has_ended(trained, data):
   always_ends = with_eos_bias(trained, 1e4)
-  for out in (greedy_search(MODEL, always_ends, *data, **GREEDY),
-              beam_search(MODEL, always_ends, *data, **BEAM5)):
+  for out in (
+    greedy_search(MODEL, always_ends, *data, **GREEDY),
+    beam_search(MODEL, always_ends, *data, **BEAM5),
+  ):
     assert int(out.steps) == 1
     np.testing.assert_array_equal(out.tokens[..., 0], EOS_ID)
 
@@ -221,8 +226,9 @@ def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbe
   np.testing.assert_array_equal(other.tokens[..., :steps], nbest.tokens[order])
   np.testing.assert_array_equal(other.tokens[..., steps:], PAD_ID)
   np.testing.assert_allclose(other.log_probs, nbest.log_probs[order], atol=1e-5, rtol=1e-5)
-  np.testing.assert_allclose(other.attn_weights[..., :steps, :src_len], nbest.attn_weights[order],
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    other.attn_weights[..., :steps, :src_len], nbest.attn_weights[order], atol=1e-6
+  )
   np.testing.assert_array_equal(other.attn_weights[..., src_len:], 0.0)
 
 
@@ -237,12 +243,16 @@ def test_jit_compiles_once_per_shape(trained, data):
 @pytest.mark.parametrize("decoder, cell", [("luong", "lstm"), ("fixed_context", "gru")])
 def test_other_decoders_rescore_exactly(decoder, cell):
   """Beam reordering of every carry layout (Luong's input feeding, LSTM memory, no attention)."""
-  model = build_model(ModelConfig(decoder=decoder, cell=cell, embed_size=8, hidden_size=16,
-                                  attention_size=16), VOCAB, VOCAB)
+  model = build_model(
+    ModelConfig(decoder=decoder, cell=cell, embed_size=8, hidden_size=16, attention_size=16),
+    VOCAB,
+    VOCAB,
+  )
   src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(5), 8)
   variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(6))}
-  out = beam_search(model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0,
-                    **LIMITS)
+  out = beam_search(
+    model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0, **LIMITS
+  )
   assert_well_formed(out)
   assert_rescores_exactly(model, variables, src_ids, src_lengths, out)
 

@@ -50,13 +50,19 @@ def test_backward_direction_starts_at_the_last_real_token(cell):
   # Build the unidirectional backward encoder from the bidirectional one's backward weights.
   kernel_in, bias_in = params["l0_input"]["kernel"], params["l0_input"]["bias"]
   gates = kernel_in.shape[1] // 2
-  uni_params = {"l0_fwd": params["l0_bwd"],
-                "l0_input": {"kernel": kernel_in[:, gates:], "bias": bias_in[gates:]}}
+  uni_params = {
+    "l0_fwd": params["l0_bwd"],
+    "l0_input": {"kernel": kernel_in[:, gates:], "bias": bias_in[gates:]},
+  }
   _, summary = bi.apply({"params": params}, x, lengths)
-  rev_out, rev_summary = uni.apply({"params": uni_params}, reverse_within_lengths(x, lengths), lengths)
+  rev_out, rev_summary = uni.apply(
+    {"params": uni_params}, reverse_within_lengths(x, lengths), lengths
+  )
   np.testing.assert_allclose(summary[:, HIDDEN:], rev_summary, atol=1e-6)
   bi_out, _ = bi.apply({"params": params}, x, lengths)
-  np.testing.assert_allclose(bi_out[:, :, HIDDEN:], reverse_within_lengths(rev_out, lengths), atol=1e-6)
+  np.testing.assert_allclose(
+    bi_out[:, :, HIDDEN:], reverse_within_lengths(rev_out, lengths), atol=1e-6
+  )
 
 
 def test_reverse_within_lengths_keeps_padding_in_place():

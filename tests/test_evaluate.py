@@ -27,7 +27,7 @@ def workdir(quick_reverse_run, tmp_path):
 
 @pytest.fixture(autouse=True)
 def data_dir(quick_reverse_run, monkeypatch):
-  """evaluate reads the dataset from --data_dir or TFDS_DATA_DIR, never from config.json."""
+  """Evaluate reads the dataset from --data_dir or TFDS_DATA_DIR, never from config.json."""
   record = json.loads((quick_reverse_run / CONFIG_FILE).read_text())
   monkeypatch.setenv("TFDS_DATA_DIR", record["config"]["data"]["data_dir"])
 
@@ -56,7 +56,8 @@ def test_results_key_names_split_search_and_step():
   assert evaluate.results_key("test", beam_size=1, alpha=0.6) == "test"  # greedy ignores alpha
   assert evaluate.results_key("test_long", beam_size=5) == "test_long/beam5"
   assert evaluate.results_key("test", beam_size=5, alpha=0.6, step_suffix=2) == (
-      "test/beam5/alpha0.6/step2")
+    "test/beam5/alpha0.6/step2"
+  )
 
 
 def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
@@ -67,7 +68,8 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
   run_main(workdir=workdir, split="test")
   results = read_results(workdir)
   assert {k: v for k, v in results.items() if k != "test"} == {
-      k: v for k, v in trained.items() if k != "test"}
+    k: v for k, v in trained.items() if k != "test"
+  }
   assert_close(results["test"], trained["test"])
   table = capsys.readouterr().out.splitlines()
   assert table[0].split()[:2] == ["split", "count"] and table[1].split()[0] == "test"
@@ -95,12 +97,18 @@ def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
   assert results["validation/step2"]["count"] == 16
 
 
-@pytest.mark.parametrize("problem, message", [
-    ("unknown_split", "algorithmic/reverse_short has no split 'dev'; splits: train, validation, "
-                      "test, test_long"),
+@pytest.mark.parametrize(
+  "problem, message",
+  [
+    (
+      "unknown_split",
+      "algorithmic/reverse_short has no split 'dev'; splits: train, validation, test, test_long",
+    ),
     ("no_checkpoint", "no checkpoint directory {workdir}/checkpoints"),
     ("corrupt_config", "cannot read {workdir}/config.json: "),
-], ids=["unknown_split", "no_checkpoint", "corrupt_config"])
+  ],
+  ids=["unknown_split", "no_checkpoint", "corrupt_config"],
+)
 def test_bad_inputs_are_one_line_errors(workdir, problem, message):
   split = "dev" if problem == "unknown_split" else "test"
   if problem == "no_checkpoint":

@@ -18,14 +18,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "attn_seq2seq"
 LAYERS = (
-    ("tokens", "run_files", "choices", "cli"),
-    ("data", "models", "metrics"),
-    ("experiment_config", "config_checks"),
-    ("search",),
-    ("training",),
-    ("inference",),
-    ("sweeps",),
-    ("main", "translate", "evaluate"),
+  ("tokens", "run_files", "choices", "cli"),
+  ("data", "models", "metrics"),
+  ("experiment_config", "config_checks"),
+  ("search",),
+  ("training",),
+  ("inference",),
+  ("sweeps",),
+  ("main", "translate", "evaluate"),
 )
 LAYER = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
@@ -46,8 +46,9 @@ def imported_units(path: Path) -> set[tuple[str, int]]:
       else:
         found.add((unit_of(node.module), node.lineno))
     elif isinstance(node, ast.Import):
-      found |= {(unit_of(a.name), node.lineno) for a in node.names
-                if a.name.startswith("attn_seq2seq.")}
+      found |= {
+        (unit_of(a.name), node.lineno) for a in node.names if a.name.startswith("attn_seq2seq.")
+      }
   return found
 
 
@@ -59,8 +60,11 @@ def test_every_module_belongs_to_a_layer():
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_run_down_the_layers(path):
   own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
-  upward = [f"line {line}: {unit}" for unit, line in sorted(imported_units(path))
-            if unit != own and LAYER[unit] >= LAYER[own]]
+  upward = [
+    f"line {line}: {unit}"
+    for unit, line in sorted(imported_units(path))
+    if unit != own and LAYER[unit] >= LAYER[own]
+  ]
   assert not upward, f"{own} (layer {LAYER[own]}) imports from its own layer or above: {upward}"
 
 

@@ -1,6 +1,6 @@
-"""The published report of a sweep (attn_seq2seq/sweeps/report.py, scripts/reproduce.py): every section,
-the plots and an attention heatmap from a real trained run, the wall time from the launcher's
-records, no report for an unfinished sweep, and the sweeps' computed findings.
+"""The published report of a sweep (attn_seq2seq/sweeps/report.py, scripts/reproduce.py): every
+section, the plots and an attention heatmap from a real trained run, the wall time from the
+launcher's records, no report for an unfinished sweep, and the sweeps' computed findings.
 
 The root is hand-made: two seeds of one trained quick run (the session fixture, its config.json
 edited to another seed) and two fake fixed-vector runs.
@@ -29,10 +29,17 @@ def load_module(path: Path):
 
 
 def fake_results(em: float) -> dict:
-  split = {"exact_match": em, "token_accuracy": em, "count": 10,
-           "by_length/1-4/exact_match": em, "by_length/1-4/count": 5,
-           "by_length/5-9/exact_match": em / 2, "by_length/5-9/count": 5,
-           "by_length/1-4/token_accuracy": em, "by_length/5-9/token_accuracy": em / 2}
+  split = {
+    "exact_match": em,
+    "token_accuracy": em,
+    "count": 10,
+    "by_length/1-4/exact_match": em,
+    "by_length/1-4/count": 5,
+    "by_length/5-9/exact_match": em / 2,
+    "by_length/5-9/count": 5,
+    "by_length/1-4/token_accuracy": em,
+    "by_length/5-9/token_accuracy": em / 2,
+  }
   return {"step": 4, "validation": split, "test": split, "test_long": split}
 
 
@@ -53,31 +60,78 @@ def sweep_root(quick_reverse_run, tmp_path_factory):
     (fixed / CONFIG_FILE).write_text(json.dumps(fixed_record))
     (fixed / RESULTS_FILE).write_text(json.dumps(fake_results(0.1 + 0.1 * seed)))
   with open(root / LAUNCHES_FILE, "w") as f:
-    for name, seconds in [("bahdanau_s0", 30.0), ("bahdanau_s1", 20.0), ("fixed_init_s0", 10.0),
-                          ("fixed_init_s1", 12.0), ("fixed_init_s1", 8.0)]:
-      f.write(json.dumps({"ended": "2026-11-30T01:00:00+00:00", "run": name, "status": "done",
-                          "seconds": seconds}) + "\n")
+    for name, seconds in [
+      ("bahdanau_s0", 30.0),
+      ("bahdanau_s1", 20.0),
+      ("fixed_init_s0", 10.0),
+      ("fixed_init_s1", 12.0),
+      ("fixed_init_s1", 8.0),
+    ]:
+      f.write(
+        json.dumps(
+          {"ended": "2026-11-30T01:00:00+00:00", "run": name, "status": "done", "seconds": seconds}
+        )
+        + "\n"
+      )
     host = {"cpu": "Test CPU", "cores": 2, "python": "3.11", "jax": "0.10.2", "flax": "0.12.8"}
-    f.write(json.dumps({"ended": "2026-11-30T01:02:00+00:00", "sweep": "launch",
-                        "started": "2026-11-30T00:58:00+00:00", "seconds": 95.0,
-                        "launched": ["bahdanau_s0"], "host": host}) + "\n")
+    f.write(
+      json.dumps(
+        {
+          "ended": "2026-11-30T01:02:00+00:00",
+          "sweep": "launch",
+          "started": "2026-11-30T00:58:00+00:00",
+          "seconds": 95.0,
+          "launched": ["bahdanau_s0"],
+          "host": host,
+        }
+      )
+      + "\n"
+    )
     # A later re-run that found every run finished (e.g. to rewrite the report) trains nothing.
-    f.write(json.dumps({"ended": "2026-11-30T02:00:00+00:00", "sweep": "launch",
-                        "started": "2026-11-30T02:00:00+00:00", "seconds": 1.0,
-                        "launched": [], "host": host}) + "\n")
+    f.write(
+      json.dumps(
+        {
+          "ended": "2026-11-30T02:00:00+00:00",
+          "sweep": "launch",
+          "started": "2026-11-30T02:00:00+00:00",
+          "seconds": 1.0,
+          "launched": [],
+          "host": host,
+        }
+      )
+      + "\n"
+    )
   return root, record["config"]["data"]["data_dir"]
 
 
 def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   root, data_dir = sweep_root
-  path = report.write_report(root, tmp_path, title="T", command=["python", "x.py", "--a=1"],
-                             metrics=["exact_match", "token_accuracy"], question="Q?",
-                             reference="R.", findings=lambda s: [f"{len(s.groups)} groups."],
-                             data_dir=data_dir)
+  path = report.write_report(
+    root,
+    tmp_path,
+    title="T",
+    command=["python", "x.py", "--a=1"],
+    metrics=["exact_match", "token_accuracy"],
+    question="Q?",
+    reference="R.",
+    findings=lambda s: [f"{len(s.groups)} groups."],
+    data_dir=data_dir,
+  )
   text = path.read_text()
-  for section in ("# T", "Q?", "## What the numbers show", "2 groups.", "## Reference", "R.",
-                  "## Results", "### exact_match", "### token_accuracy", "## By source length",
-                  "## Attention on a long source", "## Runs"):
+  for section in (
+    "# T",
+    "Q?",
+    "## What the numbers show",
+    "2 groups.",
+    "## Reference",
+    "R.",
+    "## Results",
+    "### exact_match",
+    "### token_accuracy",
+    "## By source length",
+    "## Attention on a long source",
+    "## Runs",
+  ):
     assert section in text, section
   assert "- **Command:** `python x.py --a=1`" in text
   assert "Test CPU, 2 cores" in text and "jax 0.10.2" in text
@@ -101,26 +155,32 @@ def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
   shutil.copytree(root, unfinished)
   (unfinished / "fixed_init_s1" / RESULTS_FILE).unlink()
   with pytest.raises(ValueError, match="1 unfinished run.*fixed_init_s1"):
-    report.write_report(unfinished, tmp_path / "out", title="T", command=["x"],
-                        metrics=["exact_match"])
+    report.write_report(
+      unfinished, tmp_path / "out", title="T", command=["x"], metrics=["exact_match"]
+    )
   assert not (tmp_path / "out" / report.REPORT_FILE).exists()
 
 
 def write_run(workdir: Path, config: dict, em: float) -> None:
   workdir.mkdir(parents=True)
-  record = {"config": config, "num_params": 1000,
-            "task": {"eval_splits": ["test", "test_long"]}}
+  record = {"config": config, "num_params": 1000, "task": {"eval_splits": ["test", "test_long"]}}
   (workdir / CONFIG_FILE).write_text(json.dumps(record))
   (workdir / RESULTS_FILE).write_text(json.dumps(fake_results(em)))
 
 
 def test_attention_vs_fixed_findings_are_computed_from_the_numbers(tmp_path):
   findings = load_module(ROOT / "experiments/attention_vs_fixed.py").findings
-  for decoder, em in [("bahdanau", 1.0), ("luong", 0.99), ("fixed_init", 0.4),
-                      ("fixed_context", 0.5)]:
+  for decoder, em in [
+    ("bahdanau", 1.0),
+    ("luong", 0.99),
+    ("fixed_init", 0.4),
+    ("fixed_context", 0.5),
+  ]:
     for seed in (0, 1):
-      config = {"seed": seed, "model": {"decoder": decoder, "attention_size": 64,
-                                        "hidden_size": 64}}
+      config = {
+        "seed": seed,
+        "model": {"decoder": decoder, "attention_size": 64, "hidden_size": 64},
+      }
       write_run(tmp_path / f"{decoder}_s{seed}", config, em)
   text = " ".join(findings(summary.read_summary(tmp_path, "exact_match")))
   assert "1.0000 (bahdanau), 0.9900 (luong)" in text
@@ -131,8 +191,14 @@ def test_attention_vs_fixed_findings_are_computed_from_the_numbers(tmp_path):
 
 def test_scorers_findings_rank_and_compare_with_luong(tmp_path):
   findings = load_module(ROOT / "experiments/scorers.py").findings
-  means = {"dot": 0.9, "location": 0.8, "general": 0.7, "scaled_dot": 0.6, "cosine": 0.5,
-           "additive": 0.4}
+  means = {
+    "dot": 0.9,
+    "location": 0.8,
+    "general": 0.7,
+    "scaled_dot": 0.6,
+    "cosine": 0.5,
+    "additive": 0.4,
+  }
   for scorer, em in means.items():
     for seed in (0, 1, 2):
       config = {"seed": seed, "model": {"scorer": scorer, "hidden_size": 32}}
@@ -145,8 +211,14 @@ def test_scorers_findings_rank_and_compare_with_luong(tmp_path):
 
 
 def test_reproduce_rejects_an_unknown_result_in_one_line():
-  result = subprocess.run([sys.executable, "scripts/reproduce.py", "no_such_sweep"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+  result = subprocess.run(
+    [sys.executable, "scripts/reproduce.py", "no_such_sweep"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
-      "error: unknown result 'no_such_sweep'; valid: attention_vs_fixed, cmudict, scorers"]
+    "error: unknown result 'no_such_sweep'; valid: attention_vs_fixed, cmudict, scorers"
+  ]

@@ -12,6 +12,7 @@ BATCH, SRC_LEN, QUERY, KEY, ATTN, MAX_LEN = 3, 5, 4, 6, 7, 8
 
 def _numpy_scores(name, p, q, h):
   """The paper equations, written directly in NumPy. q: [b, Q], h: [b, s, K] -> [b, s]."""
+
   def to_query(h):
     return h @ p["key_map"]["kernel"] if "key_map" in p else h
 
@@ -28,18 +29,20 @@ def _numpy_scores(name, p, q, h):
   if name == "cosine":  # exp(g) * cos(q, k)
     k = to_query(h)
     cos = np.einsum("bq,bsq->bs", q, k) / (
-        np.linalg.norm(q, axis=-1)[:, None] * np.linalg.norm(k, axis=-1))
+      np.linalg.norm(q, axis=-1)[:, None] * np.linalg.norm(k, axis=-1)
+    )
     return np.exp(p["log_scale"]) * cos
   if name == "location":  # Luong eq. 9: W_a h_t, cut to the source length
-    return (q @ p["W_a"] + p["b_a"])[:, :h.shape[1]]
+    return (q @ p["W_a"] + p["b_a"])[:, : h.shape[1]]
   raise AssertionError(name)
 
 
 @pytest.mark.parametrize("name", SCORERS)
 @pytest.mark.parametrize("key_size", [QUERY, KEY])
 def test_scorer_matches_numpy_equation(name, key_size):
-  scorer = make_scorer(name, query_size=QUERY, key_size=key_size, attention_size=ATTN,
-                       max_src_len=MAX_LEN)
+  scorer = make_scorer(
+    name, query_size=QUERY, key_size=key_size, attention_size=ATTN, max_src_len=MAX_LEN
+  )
   rng = np.random.default_rng(0)
   q = rng.normal(size=(BATCH, QUERY)).astype(np.float32)
   h = rng.normal(size=(BATCH, SRC_LEN, key_size)).astype(np.float32)
@@ -76,8 +79,9 @@ def test_location_scorer_gives_zero_weight_beyond_its_reach():
   q, h = jnp.ones((1, QUERY)), jnp.ones((1, 5, KEY))
 
   def run(scorer, q, h):
-    return masked_softmax(scorer.score(scorer.weights(), q[:, None], scorer.project_keys(h)),
-                          jnp.ones((1, 5), bool))[:, 0]
+    return masked_softmax(
+      scorer.score(scorer.weights(), q[:, None], scorer.project_keys(h)), jnp.ones((1, 5), bool)
+    )[:, 0]
 
   weights = scorer.apply(scorer.init(jax.random.key(0), q, h, method=run), q, h, method=run)
   np.testing.assert_array_equal(weights[0, 3:], 0.0)
@@ -85,6 +89,9 @@ def test_location_scorer_gives_zero_weight_beyond_its_reach():
 
 
 def test_unknown_scorer_names_the_choices():
-  with pytest.raises(ValueError, match="unknown scorer 'bilinear'; valid choices: dot, scaled_dot, "
-                                       "general, additive, cosine, location"):
+  with pytest.raises(
+    ValueError,
+    match="unknown scorer 'bilinear'; valid choices: dot, scaled_dot, "
+    "general, additive, cosine, location",
+  ):
     make_scorer("bilinear", query_size=4, key_size=4)

@@ -17,6 +17,14 @@ import numpy as np
 import pytest
 
 from attn_seq2seq.experiment_config import base_config
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  LOCK_FILE,
+  MEMBERS_DIR,
+  METRICS_FILE,
+  RESULTS_FILE,
+)
 from attn_seq2seq.sweeps import summary
 from attn_seq2seq.sweeps.sweep import run_config
 from attn_seq2seq.training import members, train
@@ -28,15 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_steps import SRC_VOCAB, TGT_VOCAB, fake_batch  # noqa: E402
 from test_train import crash_after_first_checkpoint  # noqa: E402
-
-from attn_seq2seq.run_files import (
-  CHECKPOINTS_DIR,
-  CONFIG_FILE,
-  LOCK_FILE,
-  MEMBERS_DIR,
-  METRICS_FILE,
-  RESULTS_FILE,
-)
 
 sys.path.pop(0)
 
@@ -70,14 +69,18 @@ def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices):
   solo = train.make_train_functions(tiny_config(), SRC_VOCAB, TGT_VOCAB, mesh)
   for k, seed in enumerate(SEEDS):
     solo_state = solo.init(members.seed_keys(seed, 0))
-    jax.tree.map(np.testing.assert_array_equal, jax.device_get(solo_state.params),
-                 members.take(initial, k))  # the same initialisation, bit for bit
+    jax.tree.map(
+      np.testing.assert_array_equal, jax.device_get(solo_state.params), members.take(initial, k)
+    )  # the same initialisation, bit for bit
     for step, batch in enumerate(batches):
       solo_state, metrics = solo.train_step(solo_state, batch, members.seed_keys(seed, 1))
       loss = float(metrics["loss"][0]) / float(metrics["loss"][1])
       np.testing.assert_allclose(stack_losses[step][k], loss, rtol=2e-6, err_msg=f"step {step}")
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5),
-                 members.take(stack_params, k), jax.device_get(solo_state.params))
+    jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5),
+      members.take(stack_params, k),
+      jax.device_get(solo_state.params),
+    )
   # Not vacuous: the members differ from each other, and training moved them.
   first, second = (jax.tree.leaves(members.take(stack_params, k))[0] for k in (0, 1))
   assert np.abs(first - second).max() > 1e-2
@@ -91,8 +94,9 @@ def test_seeds_and_data_order_seed_are_config_fields():
   assert members.data_order_seed(config) == 5  # follows `seed` unless set
   config.data_order_seed = 2
   assert members.data_order_seed(config) == 2
-  swept = run_config({"name": "s012", "config": "configs/dates.py:quick",
-                      "overrides": {"seeds": "0,1,2"}})  # how a sweep expresses a stacked group
+  swept = run_config(
+    {"name": "s012", "config": "configs/dates.py:quick", "overrides": {"seeds": "0,1,2"}}
+  )  # how a sweep expresses a stacked group
   assert swept.seeds == SEEDS and swept.seed == 0
   member = members.member_config(swept, 2)
   assert (member.seed, member.seeds, member.data_order_seed) == (2, (), 0)
@@ -158,7 +162,8 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
   assert read_json(member / CONFIG_FILE) == read_json(tmp_path / CONFIG_FILE)
   stack_only = ("checkpoints", LOCK_FILE)  # the stack's, in its top-level workdir
   assert sorted(p.name for p in member.iterdir()) == sorted(
-      p.name for p in tmp_path.iterdir() if p.name not in stack_only)
+    p.name for p in tmp_path.iterdir() if p.name not in stack_only
+  )
   assert all((workdir / name).exists() for name in stack_only)
   assert list((member / "tensorboard").glob("events.out.tfevents.*"))
   member_results = read_json(member / RESULTS_FILE)
@@ -171,16 +176,19 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
       np.testing.assert_allclose(member_results[split][name], value, rtol=1e-4, err_msg=name)
   solo_lines, member_lines = metrics_lines(tmp_path), metrics_lines(member)
   assert [r["step"] for r in member_lines] == [r["step"] for r in solo_lines]
-  for a, b in zip(member_lines, solo_lines):
+  for a, b in zip(member_lines, solo_lines, strict=True):
     if "train/loss" in a:
       np.testing.assert_allclose(a["train/loss"], b["train/loss"], rtol=1e-5)
-  losses = [read_json(workdir / MEMBERS_DIR / f"seed_{s}" / RESULTS_FILE)["validation"]["loss"]
-            for s in SEEDS]
+  losses = [
+    read_json(workdir / MEMBERS_DIR / f"seed_{s}" / RESULTS_FILE)["validation"]["loss"]
+    for s in SEEDS
+  ]
   assert len(set(losses)) == 3  # three different models
 
 
-def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config, tmp_path,
-                                                        monkeypatch):
+def test_killed_stacked_run_resumes_to_the_same_results(
+  stacked_run, make_config, tmp_path, monkeypatch
+):
   """Killed right after its first checkpoint (step 2), then re-run with the same command."""
   crash_after_first_checkpoint(make_config(seeds=SEEDS), tmp_path, monkeypatch)
 
@@ -190,20 +198,29 @@ def test_killed_stacked_run_resumes_to_the_same_results(stacked_run, make_config
   for seed in SEEDS:
     member = Path("members") / f"seed_{seed}"
     assert read_json(tmp_path / member / RESULTS_FILE) == read_json(
-        reference / member / RESULTS_FILE)
+      reference / member / RESULTS_FILE
+    )
     assert without_speed(metrics_lines(tmp_path / member)) == without_speed(
-        metrics_lines(reference / member))  # one consistent history, the same numbers
+      metrics_lines(reference / member)
+    )  # one consistent history, the same numbers
 
 
 def test_sigkilled_stacked_run_resumes_to_the_results_of_an_uninterrupted_one(
-    make_config, start_trainer, tmp_path):
+  make_config, start_trainer, tmp_path
+):
   """The real trainer CLI on a stacked run (seeds 0, 1, 2; 24 steps, a checkpoint every 8) is
   SIGKILLed once its first checkpoint is complete on disk, before any results.json is written.
   The same command resumes it from its latest checkpoint, not from step 0, and finishes with the
   stack's results.json, and each member's results.json and metrics.jsonl (one history, speeds
   aside), of the same run trained without interruption."""
-  overrides = dict(seeds=SEEDS, num_train_steps=24, checkpoint_every_steps=8, log_every_steps=8,
-                   eval_every_steps=100, num_attention_plots=0)
+  overrides = dict(
+    seeds=SEEDS,
+    num_train_steps=24,
+    checkpoint_every_steps=8,
+    log_every_steps=8,
+    eval_every_steps=100,
+    num_attention_plots=0,
+  )
   reference = tmp_path / "reference"
   train.train_and_evaluate(make_config(**overrides), reference)  # also prepares the data
 
@@ -225,7 +242,8 @@ def test_sigkilled_stacked_run_resumes_to_the_results_of_an_uninterrupted_one(
   for seed in SEEDS:
     member = Path("members") / f"seed_{seed}"
     assert read_json(workdir / member / "results.json") == read_json(
-        reference / member / "results.json"), member
+      reference / member / "results.json"
+    ), member
     lines = metrics_lines(workdir / member)
     assert [r["step"] for r in lines if "train/loss" in r] == [8, 16, 24]
     assert without_speed(lines) == without_speed(metrics_lines(reference / member)), member
@@ -243,8 +261,11 @@ def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
   assert run.step == 4 and run.config.seed == 2
   stack = Checkpointer(workdir / CHECKPOINTS_DIR)
   state, _ = stack.restore(stack_template(workdir), 4)
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(run.params),
-               jax.device_get(members.take(state.params, 2)))
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    jax.device_get(run.params),
+    jax.device_get(members.take(state.params, 2)),
+  )
 
 
 def stack_template(workdir):
@@ -252,15 +273,17 @@ def stack_template(workdir):
   record = read_json(workdir / CONFIG_FILE)
   config = ml_collections.ConfigDict(record["config"])
   config.seeds = tuple(config.seeds)
-  fns = train.make_train_functions(config, record["task"]["src_vocab_size"],
-                                   record["task"]["tgt_vocab_size"], mesh_lib.make_mesh())
+  fns = train.make_train_functions(
+    config, record["task"]["src_vocab_size"], record["task"]["tgt_vocab_size"], mesh_lib.make_mesh()
+  )
   return fns.abstract_state(members.seed_keys(config.seeds, 0))
 
 
 def test_summarize_reads_a_stacked_run_as_one_group_of_three_seeds(stacked_run, tmp_path):
   workdir, _ = stacked_run
-  shutil.copytree(workdir, tmp_path / "root" / "dates_stack",
-                  ignore=shutil.ignore_patterns("checkpoints"))
+  shutil.copytree(
+    workdir, tmp_path / "root" / "dates_stack", ignore=shutil.ignore_patterns("checkpoints")
+  )
   result = summary.read_summary(tmp_path / "root")
   assert result.num_runs == 3 and not result.unfinished
   (group,) = result.groups

@@ -22,23 +22,41 @@ def fake_batch(seed=0, batch=BATCH, src_len=SRC_LEN, tgt_len=TGT_LEN):
   rng = np.random.default_rng(seed)
   src_lengths = rng.integers(1, src_len + 1, batch).astype(np.int32)
   tgt_lengths = rng.integers(1, tgt_len + 1, batch).astype(np.int32)  # incl. EOS
-  src_ids = np.where(np.arange(src_len) < src_lengths[:, None],
-                     rng.integers(4, SRC_VOCAB, (batch, src_len)), 0).astype(np.int32)
+  src_ids = np.where(
+    np.arange(src_len) < src_lengths[:, None], rng.integers(4, SRC_VOCAB, (batch, src_len)), 0
+  ).astype(np.int32)
   words = rng.integers(4, TGT_VOCAB, (batch, tgt_len))
   pos = np.arange(tgt_len)
   tgt_out = np.where(pos < tgt_lengths[:, None] - 1, words, 0)
   tgt_out = np.where(pos == tgt_lengths[:, None] - 1, 2, tgt_out).astype(np.int32)
   tgt_in = np.concatenate([np.ones((batch, 1), np.int32), tgt_out[:, :-1]], 1)
   tgt_in = np.where(pos < tgt_lengths[:, None], tgt_in, 0).astype(np.int32)
-  return {"src_ids": src_ids, "src_lengths": src_lengths, "tgt_in": tgt_in, "tgt_out": tgt_out,
-          "tgt_lengths": tgt_lengths, "example_ids": np.arange(batch, dtype=np.int32)}
+  return {
+    "src_ids": src_ids,
+    "src_lengths": src_lengths,
+    "tgt_in": tgt_in,
+    "tgt_out": tgt_out,
+    "tgt_lengths": tgt_lengths,
+    "example_ids": np.arange(batch, dtype=np.int32),
+  }
 
 
 def train_config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      optimizer="adam", learning_rate=1e-2, lr_schedule="constant", warmup_steps=0,
-      num_train_steps=10, grad_clip_norm=1.0, weight_decay=0.0, momentum=0.0,
-      adam_b1=0.9, adam_b2=0.999, adam_eps=1e-8))
+  config = ml_collections.ConfigDict(
+    dict(
+      optimizer="adam",
+      learning_rate=1e-2,
+      lr_schedule="constant",
+      warmup_steps=0,
+      num_train_steps=10,
+      grad_clip_norm=1.0,
+      weight_decay=0.0,
+      momentum=0.0,
+      adam_b1=0.9,
+      adam_b2=0.999,
+      adam_eps=1e-8,
+    )
+  )
   config.update(overrides)
   return config
 
@@ -56,8 +74,11 @@ def params(model):
 
 def jitted_train_step(model, tx, mesh):
   replicated, data = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
-  return jax.jit(functools.partial(steps.train_step, model=model, tx=tx),
-                 in_shardings=(replicated, data, replicated), out_shardings=replicated)
+  return jax.jit(
+    functools.partial(steps.train_step, model=model, tx=tx),
+    in_shardings=(replicated, data, replicated),
+    out_shardings=replicated,
+  )
 
 
 def run_step(model, params, tx, devices, batch):
@@ -107,7 +128,9 @@ def test_loss_ignores_padding_and_dummy_rows(model, params):
   with_dummy = {k: np.concatenate([v, v[:2]]) for k, v in batch.items()}  # eval-style filler rows
   with_dummy["example_ids"][-2:] = -1
   eval_fn = functools.partial(jax.jit(functools.partial(steps.eval_step, model=model)), params)
-  base, pad, dummy = (steps.normalize(jax.device_get(eval_fn(b))) for b in (batch, padded, with_dummy))
+  base, pad, dummy = (
+    steps.normalize(jax.device_get(eval_fn(b))) for b in (batch, padded, with_dummy)
+  )
   for name in base:
     np.testing.assert_allclose(pad[name], base[name], rtol=1e-5)
     np.testing.assert_allclose(dummy[name], base[name], rtol=1e-5)
@@ -129,27 +152,34 @@ def test_label_smoothing_is_the_smoothed_cross_entropy():
 
 
 def test_batch_not_divisible_by_devices_is_a_one_line_error():
-  with pytest.raises(ValueError, match=r"batch_size=6 is not divisible by the number of devices \(4\)") as e:
+  with pytest.raises(
+    ValueError, match=r"batch_size=6 is not divisible by the number of devices \(4\)"
+  ) as e:
     mesh_lib.check_batch_size(6, mesh_lib.make_mesh())
   assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("name, expected", [
+@pytest.mark.parametrize(
+  "name, expected",
+  [
     ("constant", {0: 0.0, 50: 0.5, 100: 1.0, 400: 1.0, 1000: 1.0}),
-    ("warmup_rsqrt", {0: 0.0, 50: 0.5, 100: 1.0, 400: 0.5, 1000: 0.1 ** 0.5}),  # sqrt(100 / step)
+    ("warmup_rsqrt", {0: 0.0, 50: 0.5, 100: 1.0, 400: 0.5, 1000: 0.1**0.5}),  # sqrt(100 / step)
     ("cosine", {0: 0.0, 50: 0.5, 100: 1.0, 550: 0.5, 1000: 0.0}),
-])
+  ],
+)
 def test_schedules_warm_up_linearly_then_follow_their_shape(name, expected):
-  schedule = optim.make_schedule(train_config(lr_schedule=name, learning_rate=1.0,
-                                              warmup_steps=100, num_train_steps=1000))
+  schedule = optim.make_schedule(
+    train_config(lr_schedule=name, learning_rate=1.0, warmup_steps=100, num_train_steps=1000)
+  )
   for step, lr in expected.items():
     np.testing.assert_allclose(float(schedule(step)), lr, atol=1e-6, err_msg=f"{name} at {step}")
 
 
 @pytest.mark.parametrize("name", optim.OPTIMIZERS)
 def test_every_optimizer_descends_on_a_quadratic(name):
-  tx, _ = optim.make_optimizer(train_config(optimizer=name, learning_rate=0.1, weight_decay=0.01,
-                                            momentum=0.9))
+  tx, _ = optim.make_optimizer(
+    train_config(optimizer=name, learning_rate=0.1, weight_decay=0.01, momentum=0.9)
+  )
   params = {"w": jnp.array([1.0, -2.0, 3.0])}
   loss = lambda p: 0.5 * jnp.sum(p["w"] ** 2)
   opt_state = tx.init(params)

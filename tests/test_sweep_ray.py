@@ -2,10 +2,12 @@
 no mock): a 3-run sweep in which one run's trainer is SIGKILLed part way still finishes every
 run, and the killed run resumes from its checkpoint rather than starting again.
 
-One test, about a minute on 2 idle cores (several when they are busy): the cluster starts (a few seconds), three `dates:quick` runs
-train as Ray tasks, one with 600 steps so the kill lands mid-run; then the cluster is stopped.
+One test, about a minute on 2 idle cores (several when they are busy): the cluster starts (a few
+seconds), three `dates:quick` runs train as Ray tasks, one with 600 steps so the kill lands mid-run;
+then the cluster is stopped.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -50,11 +52,26 @@ def ray_cluster(tmp_path):
   temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
   env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "RAY_USAGE_STATS_ENABLED": "0"}
   head = subprocess.Popen(
-      [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-       "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-       "--object-store-memory=100000000", f"--temp-dir={temp_dir}"],
-      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-      start_new_session=True)  # its own process group: stopped as one below
+    [
+      str(RAY),
+      "start",
+      "--head",
+      "--block",
+      "--node-ip-address=127.0.0.1",
+      f"--port={port}",
+      "--num-cpus=2",
+      "--num-gpus=0",
+      "--include-dashboard=false",
+      "--disable-usage-stats",
+      "--object-store-memory=100000000",
+      f"--temp-dir={temp_dir}",
+    ],
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    start_new_session=True,
+  )  # its own process group: stopped as one below
   output = []
   try:
     for line in head.stdout:  # until the head is up
@@ -74,38 +91,47 @@ def stop_cluster(head: subprocess.Popen, grace: float = 5.0) -> None:
   """SIGTERM to `ray start --block` (it stops the gcs, raylet and workers it started), then
   SIGKILL to whatever is left of its process group."""
   head.terminate()
-  try:
+  with contextlib.suppress(subprocess.TimeoutExpired):
     head.wait(timeout=grace)
-  except subprocess.TimeoutExpired:
-    pass
-  try:
+  with contextlib.suppress(ProcessLookupError):
     os.killpg(head.pid, signal.SIGKILL)
-  except ProcessLookupError:
-    pass
   head.wait()
 
 
 def trainer_pid(log: Path) -> int | None:
   """The pid in the header of the run's first Ray attempt, if written yet."""
-  match = re.search(r"# \S+ ray attempt 1 on \S+, pid (\d+):", log.read_text()) \
-      if log.exists() else None
+  match = (
+    re.search(r"# \S+ ray attempt 1 on \S+, pid (\d+):", log.read_text()) if log.exists() else None
+  )
   return int(match.group(1)) if match else None
 
 
 def checkpoint_steps(workdir: Path) -> list[int]:
   directory = workdir / "checkpoints"
-  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) \
-      if directory.is_dir() else []
+  return (
+    sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+    if directory.is_dir()
+    else []
+  )
 
 
 def test_killed_run_resumes_and_the_sweep_finishes(ray_cluster, tmp_path):
   sweep_file = tmp_path / "three_runs.py"
   sweep_file.write_text(SWEEP_FILE)
   root = tmp_path / "root"
-  command = [sys.executable, "scripts/run_sweep.py", f"--sweep={sweep_file}", f"--root={root}",
-             "--backend=ray", f"--address={ray_cluster}", "--cpus_per_run=1", "--retries=1"]
-  driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+  command = [
+    sys.executable,
+    "scripts/run_sweep.py",
+    f"--sweep={sweep_file}",
+    f"--root={root}",
+    "--backend=ray",
+    f"--address={ray_cluster}",
+    "--cpus_per_run=1",
+    "--retries=1",
+  ]
+  driver = subprocess.Popen(
+    command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
   try:
     long_run = root / LONG_RUN
     deadline = time.monotonic() + 600  # generous: a busy 2-core machine is many times slower
@@ -139,5 +165,6 @@ def test_killed_run_resumes_and_the_sweep_finishes(ray_cluster, tmp_path):
   lines = []
   runs = [{"name": f"seed{seed}"} for seed in range(3)]
   assert ray_backend.launch(runs, str(root), address="127.0.0.1:1", echo=lines.append) == {
-      f"seed{seed}": "finished" for seed in range(3)}
+    f"seed{seed}": "finished" for seed in range(3)
+  }
   assert lines == ["3 runs: 3 finished, 0 to run on the Ray cluster"]

@@ -99,22 +99,32 @@ def test_every_override_applies_to_its_config(spec, sweeps):
 def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
   runs = sweeps["experiments/attention_vs_fixed.py"]
   assert {r["overrides"]["model.decoder"] for r in runs} == {
-      "bahdanau", "luong", "fixed_init", "fixed_context"}
+    "bahdanau",
+    "luong",
+    "fixed_init",
+    "fixed_context",
+  }
   assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
   assert len({r["overrides"]["model.attention_size"] for r in runs}) >= 2  # the budgets
   assert all(len(run_seeds(r)) == 3 for r in runs)  # the full preset stacks its seeds
   published = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu")
   assert all(len(run_seeds(r)) == 1 for r in published)  # the report's runs are solo
   stacked = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu,stacked")
-  assert [r["name"] for r in stacked] == [f"{d}_h64" for d in (
-      "bahdanau", "luong", "fixed_init", "fixed_context")]
+  assert [r["name"] for r in stacked] == [
+    f"{d}_h64" for d in ("bahdanau", "luong", "fixed_init", "fixed_context")
+  ]
   with pytest.raises(sweep.SweepError, match="stacked and solo exclude each other"):
     sweep.load_sweep("experiments/attention_vs_fixed.py:solo,stacked")
 
 
-@pytest.mark.parametrize("spec", ["experiments/attention_vs_fixed.py",
-                                  "experiments/attention_vs_fixed.py:cpu",
-                                  "experiments/attention_vs_fixed.py:quick"])
+@pytest.mark.parametrize(
+  "spec",
+  [
+    "experiments/attention_vs_fixed.py",
+    "experiments/attention_vs_fixed.py:cpu",
+    "experiments/attention_vs_fixed.py:quick",
+  ],
+)
 def test_size_matched_runs_are_within_2_percent(spec, sweeps):
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
   runs = {run["name"]: run for run in sweeps[spec] if run_seeds(run)[0] == 0}
@@ -125,7 +135,10 @@ def test_size_matched_runs_are_within_2_percent(spec, sweeps):
 
   matched = [run for run in runs.values() if run["size_matched_to"] != run["name"]]
   assert {run["overrides"]["model.decoder"] for run in matched} == {
-      "luong", "fixed_init", "fixed_context"}
+    "luong",
+    "fixed_init",
+    "fixed_context",
+  }
   for run in matched:
     target = num_params(runs[run["size_matched_to"]])
     assert abs(num_params(run) / target - 1) < 0.02, run["name"]
@@ -137,8 +150,9 @@ def test_cmudict_baseline_is_size_matched_within_2_percent(spec, sweeps):
   counts = {}
   for run in sweeps[spec]:
     config = sweep.run_config(run)
-    counts[run["overrides"]["model.decoder"]] = _count_params(config, module.SRC_VOCAB,
-                                                              module.TGT_VOCAB)
+    counts[run["overrides"]["model.decoder"]] = _count_params(
+      config, module.SRC_VOCAB, module.TGT_VOCAB
+    )
   assert set(counts) == {"bahdanau", "fixed_init"}
   assert abs(counts["fixed_init"] / counts["bahdanau"] - 1) < 0.02
 
@@ -170,8 +184,9 @@ def trained(run_sweep, tmp_path_factory):
     patch.setenv("TFDS_DATA_DIR", str(tmp_path_factory.mktemp("tfds")))  # the runs' data
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-      status = run_sweep([f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_",
-                          "--parallel=2"])
+      status = run_sweep(
+        [f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_", "--parallel=2"]
+      )
   assert status == 0, output.getvalue()
   return root, output.getvalue()
 
@@ -184,8 +199,7 @@ def test_run_sweep_trains_selected_runs_and_records_the_sweep(trained):
   assert not (root / "luong_h16_s0").exists()  # not selected by --only
   record = json.loads((root / SWEEP_FILE).read_text())
   assert record["sweep"] == QUICK and "--only=" in record["command"] and record["date"]
-  assert [run["name"] for run in record["runs"]] == [
-      run["name"] for run in sweep.load_sweep(QUICK)]
+  assert [run["name"] for run in record["runs"]] == [run["name"] for run in sweep.load_sweep(QUICK)]
   assert "2/2 runs finished" in output
 
 
@@ -194,8 +208,9 @@ def test_trained_baseline_has_the_attention_models_parameter_count(trained):
   root, _ = trained
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
   bahdanau, fixed = (json.loads((root / name / CONFIG_FILE).read_text()) for name in TRAINED)
-  assert bahdanau["task"]["src_vocab_size"] == vocab_size(sweep.run_config(
-      sweep.load_sweep(QUICK)[0]))
+  assert bahdanau["task"]["src_vocab_size"] == vocab_size(
+    sweep.run_config(sweep.load_sweep(QUICK)[0])
+  )
   assert abs(fixed["num_params"] / bahdanau["num_params"] - 1) < 0.02
 
 
@@ -210,14 +225,21 @@ def test_run_sweep_again_skips_finished_runs(trained, run_sweep, capsys):
   assert len(lines) == 4 and sum(line.startswith("# finished: ") for line in lines) == 2
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("model.hiden_size", 32,
-     "run bad: unknown config field model.hiden_size; did you mean model.hidden_size?"),
+@pytest.mark.parametrize(
+  "key, value, message",
+  [
+    (
+      "model.hiden_size",
+      32,
+      "run bad: unknown config field model.hiden_size; did you mean model.hidden_size?",
+    ),
     ("model.hidden_size", "abc", "run bad: flag --config.model.hidden_size=abc: "),
     ("model.decoder", "banana", "run bad: unknown decoder 'banana'; valid choices: "),
-])
-def test_bad_override_is_a_one_line_error_before_anything_trains(key, value, message, run_sweep,
-                                                                  tmp_path):
+  ],
+)
+def test_bad_override_is_a_one_line_error_before_anything_trains(
+  key, value, message, run_sweep, tmp_path
+):
   good = {"name": "good", "config": "configs/dates.py:quick", "overrides": {"seed": 1}}
   bad = {"name": "bad", "config": "configs/dates.py:quick", "overrides": {key: value}}
   sweep_file = tmp_path / "bad_sweep.py"
@@ -233,27 +255,42 @@ def test_bad_override_is_a_one_line_error_before_anything_trains(key, value, mes
 
 # name -> (decoder, hidden size, seed, test exact match, test_long exact match)
 FAKE_RUNS = {
-    "bahdanau_s0": ("bahdanau", 256, 0, 0.5, 0.30),
-    "bahdanau_s1": ("bahdanau", 256, 1, 0.7, 0.20),
-    "bahdanau_s2": ("bahdanau", 256, 2, 0.9, 0.10),
-    "fixed_init_s0": ("fixed_init", 382, 0, 0.2, 0.50),
-    "fixed_init_s1": ("fixed_init", 382, 1, 0.4, 0.50),
+  "bahdanau_s0": ("bahdanau", 256, 0, 0.5, 0.30),
+  "bahdanau_s1": ("bahdanau", 256, 1, 0.7, 0.20),
+  "bahdanau_s2": ("bahdanau", 256, 2, 0.9, 0.10),
+  "fixed_init_s0": ("fixed_init", 382, 0, 0.2, 0.50),
+  "fixed_init_s1": ("fixed_init", 382, 1, 0.4, 0.50),
 }
 
 
 def write_fake_run(workdir: Path, decoder, hidden_size, seed, test, test_long, finished=True):
   workdir.mkdir(parents=True)
-  config = {"seed": seed, "model": {"decoder": decoder, "hidden_size": hidden_size},
-            "data": {"name": "algorithmic/reverse_medium", "data_dir": f"/data/{seed}"}}
-  record = {"config": config, "num_params": 1000 + hidden_size,
-            "task": {"eval_splits": ["test", "test_long"]}}
+  config = {
+    "seed": seed,
+    "model": {"decoder": decoder, "hidden_size": hidden_size},
+    "data": {"name": "algorithmic/reverse_medium", "data_dir": f"/data/{seed}"},
+  }
+  record = {
+    "config": config,
+    "num_params": 1000 + hidden_size,
+    "task": {"eval_splits": ["test", "test_long"]},
+  }
   (workdir / CONFIG_FILE).write_text(json.dumps(record))
   if finished:
-    split = lambda em: {"exact_match": em, "count": 10, "by_length/1-9/exact_match": em,
-                        "by_length/1-9/count": 4, "by_length/10-19/exact_match": em / 2,
-                        "by_length/10-19/count": 6}
-    results = {"step": 10, "validation": split(test), "test": split(test),
-               "test_long": split(test_long)}
+    split = lambda em: {
+      "exact_match": em,
+      "count": 10,
+      "by_length/1-9/exact_match": em,
+      "by_length/1-9/count": 4,
+      "by_length/10-19/exact_match": em / 2,
+      "by_length/10-19/count": 6,
+    }
+    results = {
+      "step": 10,
+      "validation": split(test),
+      "test": split(test),
+      "test_long": split(test_long),
+    }
     (workdir / RESULTS_FILE).write_text(json.dumps(results))
 
 
@@ -281,26 +318,34 @@ def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
   assert first["metrics"]["exact_match"]["test_long"]["mean"] == pytest.approx(0.2)
   assert second["seeds"] == [0, 1]
   assert second["metrics"]["exact_match"]["test"]["std"] == pytest.approx(
-      np.std([0.2, 0.4], ddof=1))
+    np.std([0.2, 0.4], ddof=1)
+  )
   assert record["unfinished"] == ["luong_s0", "never_started"]
 
   markdown = (tmp_path / "summary.md").read_text()
   assert markdown in capsys.readouterr().out
-  assert "| decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |" \
-      in markdown
-  assert ("| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 [0.2032, 1.1968] "
-          "| 0.2000 ± 0.1000 [-0.0484, 0.4484] |") in markdown
+  assert (
+    "| decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |"
+    in markdown
+  )
+  assert (
+    "| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 [0.2032, 1.1968] "
+    "| 0.2000 ± 0.1000 [-0.0484, 0.4484] |"
+  ) in markdown
   assert "Unfinished (no results.json): luong_s0, never_started" in markdown
   for split in ("test", "test_long"):
     assert (tmp_path / f"exact_match_vs_length_{split}.png").stat().st_size > 0
   assert not (tmp_path / "exact_match_vs_length_validation.png").exists()
 
 
-@pytest.mark.parametrize("values, t_quantile", [
+@pytest.mark.parametrize(
+  "values, t_quantile",
+  [
     ([0.5, 0.7, 0.9], 4.303),  # t(0.975, 2 dof) from a printed table
     ([0.2, 0.4], 12.706),  # t(0.975, 1 dof)
     ([0.1, 0.2, 0.4, 0.3, 0.6, 0.5], 2.571),  # t(0.975, 5 dof)
-])
+  ],
+)
 def test_confidence_interval_is_the_students_t_interval(values, t_quantile):
   stats = summary.describe(values)
   half = t_quantile * np.std(values, ddof=1) / np.sqrt(len(values))  # by hand
@@ -310,8 +355,9 @@ def test_confidence_interval_is_the_students_t_interval(values, t_quantile):
 
 def test_stacked_run_members_are_read_as_runs_of_one_group(tmp_path):
   for seed, (test, test_long) in enumerate([(0.5, 0.1), (0.7, 0.2), (0.9, 0.3)]):
-    write_fake_run(tmp_path / "bahdanau" / MEMBERS_DIR / f"seed_{seed}", "bahdanau", 256,
-                   seed, test, test_long)
+    write_fake_run(
+      tmp_path / "bahdanau" / MEMBERS_DIR / f"seed_{seed}", "bahdanau", 256, seed, test, test_long
+    )
   (tmp_path / "bahdanau" / RESULTS_FILE).write_text("{}")  # the stacked run is finished
   write_fake_run(tmp_path / "fixed_init_s0", "fixed_init", 382, 0, 0.2, 0.0)
   result = summary.read_summary(tmp_path)

@@ -50,6 +50,7 @@ def make_config(data_dir):
     config.data.data_dir = data_dir
     config.update(overrides)
     return config
+
   return make
 
 
@@ -69,16 +70,26 @@ def test_run_writes_every_output(reference):
   record = json.loads((workdir / CONFIG_FILE).read_text())
   assert record["config"]["num_train_steps"] == 4
   assert record["versions"]["jax"] == jax.__version__ and "flax" in record["versions"]
-  assert record["devices"] == {"kind": jax.devices()[0].device_kind, "platform": "cpu",
-                               "count": 4, "processes": 1}
+  assert record["devices"] == {
+    "kind": jax.devices()[0].device_kind,
+    "platform": "cpu",
+    "count": 4,
+    "processes": 1,
+  }
   lines = [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
   train_steps = [r["step"] for r in lines if "train/loss" in r]
   assert train_steps == [2, 4]
-  assert all(np.isfinite(r["train/loss"]) and r["train/tgt_tokens_per_sec"] > 0
-             for r in lines if "train/loss" in r)
+  assert all(
+    np.isfinite(r["train/loss"]) and r["train/tgt_tokens_per_sec"] > 0
+    for r in lines
+    if "train/loss" in r
+  )
   assert any("eval/exact_match" in r for r in lines) and any("test/exact_match" in r for r in lines)
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  assert sorted(int(p.name) for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()) == [2, 4]
+  assert sorted(int(p.name) for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()) == [
+    2,
+    4,
+  ]
   assert (workdir / SRC_VOCAB_FILE).exists() and (workdir / TGT_VOCAB_FILE).exists()
   assert read_results(workdir) == json.loads(json.dumps(results))
   assert set(results) == {"step", "validation", "test", "attention_plots"}
@@ -109,8 +120,9 @@ def crash_after_first_checkpoint(config, workdir, monkeypatch) -> None:
   monkeypatch.undo()
 
 
-def test_resume_after_a_crash_ends_with_the_same_results(reference, make_config, tmp_path,
-                                                         monkeypatch):
+def test_resume_after_a_crash_ends_with_the_same_results(
+  reference, make_config, tmp_path, monkeypatch
+):
   """Killed right after its first checkpoint (step 2), then re-run with the same command."""
   crash_after_first_checkpoint(make_config(), tmp_path, monkeypatch)
 
@@ -155,8 +167,9 @@ def reference_state_template(config):
   from attn_seq2seq.training import optim, steps  # noqa: PLC0415
 
   task = load_task(config.data)
-  model = build_model(ModelConfig.from_config(config.model), task.src_vocab.size,
-                      task.tgt_vocab.size)
+  model = build_model(
+    ModelConfig.from_config(config.model), task.src_vocab.size, task.tgt_vocab.size
+  )
   tx, _ = optim.make_optimizer(config)
   params = init_params(model, jax.random.key(0))
   return steps.create_train_state(params, tx)
@@ -165,19 +178,29 @@ def reference_state_template(config):
 def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
   """A learning rate beyond float32 (finite as a config value, inf on the device) turns the
   parameters to inf/NaN at step 1; step 2's loss is NaN."""
-  config = make_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0,
-                       checkpoint_every_steps=1)
+  config = make_config(
+    optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, checkpoint_every_steps=1
+  )
   with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
     train.train_and_evaluate(config, tmp_path)
   assert Checkpointer(tmp_path / CHECKPOINTS_DIR).all_steps() == [1]
 
 
-@pytest.mark.parametrize("override, message", [
+@pytest.mark.parametrize(
+  "override, message",
+  [
     ({"batch_size": 6}, r"^batch_size=6 is not divisible by the number of devices \(4\)"),
     ({"eval_batch_size": 10}, r"^eval_batch_size=10 is not divisible"),
-    ({"optimizer": "adamm"}, r"^unknown optimizer 'adamm'; valid choices: adam, adamw, adadelta, sgd$"),
-    ({"lr_schedule": "linear"}, r"^unknown lr_schedule 'linear'; valid choices: constant, warmup_rsqrt, cosine$"),
-])
+    (
+      {"optimizer": "adamm"},
+      r"^unknown optimizer 'adamm'; valid choices: adam, adamw, adadelta, sgd$",
+    ),
+    (
+      {"lr_schedule": "linear"},
+      r"^unknown lr_schedule 'linear'; valid choices: constant, warmup_rsqrt, cosine$",
+    ),
+  ],
+)
 def test_bad_choices_are_one_line_errors(make_config, override, message):
   with pytest.raises(ValueError, match=message) as error:
     train.check_config(make_config(**override))
@@ -186,10 +209,21 @@ def test_bad_choices_are_one_line_errors(make_config, override, message):
 
 def test_main_reports_an_unknown_override_in_one_line(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "attn_seq2seq.main", "--config=configs/dates.py:quick",
-       f"--workdir={tmp_path}", "--config.lerning_rate=0.1"],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "attn_seq2seq.main",
+      "--config=configs/dates.py:quick",
+      f"--workdir={tmp_path}",
+      "--config.lerning_rate=0.1",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode == 1
   assert result.stderr.strip().splitlines() == [
-      'error: unknown config field config.lerning_rate; did you mean "learning_rate" instead of '
-      '"lerning_rate"?']
+    'error: unknown config field config.lerning_rate; did you mean "learning_rate" instead of '
+    '"lerning_rate"?'
+  ]

@@ -74,8 +74,10 @@ def test_outputs_are_bitwise_identical_for_batch_sizes_1_7_64(run, lines, beam_s
   by_batch_size = {}
   for batch_size in (1, 7, 64):
     by_batch_size[batch_size] = [
-        t for start in range(0, len(lines), batch_size)
-        for t in translator.translate(lines[start : start + batch_size])]
+      t
+      for start in range(0, len(lines), batch_size)
+      for t in translator.translate(lines[start : start + batch_size])
+    ]
   reference = by_batch_size[64]
   assert any(t.text for t in reference)
   for batch_size in (1, 7):
@@ -103,8 +105,11 @@ def test_empty_lines_give_empty_outputs_in_place(tmp_path, workdir, run, lines):
 
 def test_out_of_vocabulary_symbols_become_unk(run, lines):
   in_vocab = lines[1].split()
-  oov_lines = [" ".join(["zzz", *in_vocab]), " ".join(["@@", *in_vocab]),
-               " ".join(["<unk>", *in_vocab])]
+  oov_lines = [
+    " ".join(["zzz", *in_vocab]),
+    " ".join(["@@", *in_vocab]),
+    " ".join(["<unk>", *in_vocab]),
+  ]
   ids, _ = run.src_vocab.encode_batch(oov_lines[:1])
   assert ids[0] == UNK_ID
   results = translate.Translator(run).translate(oov_lines)
@@ -113,15 +118,18 @@ def test_out_of_vocabulary_symbols_become_unk(run, lines):
   assert results[0].text == results[1].text == results[2].text
 
 
-def test_over_long_line_is_reported_by_number_and_the_others_translated(tmp_path, workdir, run,
-                                                                        lines, capsys):
+def test_over_long_line_is_reported_by_number_and_the_others_translated(
+  tmp_path, workdir, run, lines, capsys
+):
   limit = translate.default_max_src_len(run)
   too_long = " ".join([lines[1].split()[0]] * (limit + 1))
   with_long = [*lines[:4], too_long, *lines[4:]]
   outputs = translate_file(tmp_path, workdir, with_long)
   error_lines = capsys.readouterr().err.strip().splitlines()
-  assert error_lines == [f"warning: line 5 has {limit + 1} tokens, more than the {limit} this "
-                         f"model takes (--max_src_len); output left empty"]
+  assert error_lines == [
+    f"warning: line 5 has {limit + 1} tokens, more than the {limit} this "
+    f"model takes (--max_src_len); output left empty"
+  ]
   assert outputs[4] == ""
   assert outputs[:4] + outputs[5:] == translate_file(tmp_path, workdir, lines)
 
@@ -139,7 +147,10 @@ def test_attention_dir_has_one_heatmap_per_translated_line(tmp_path, workdir, li
   few = lines[:4]  # line 1 is empty
   translate_file(tmp_path, workdir, few, attention_dir=tmp_path / "attention")
   assert sorted(p.name for p in (tmp_path / "attention").iterdir()) == [
-      "line_000002.png", "line_000003.png", "line_000004.png"]
+    "line_000002.png",
+    "line_000003.png",
+    "line_000004.png",
+  ]
 
 
 def test_beam_size_one_equals_greedy(run, lines):
@@ -149,23 +160,31 @@ def test_beam_size_one_equals_greedy(run, lines):
   src_ids = np.zeros((len(sentences), 12), np.int32)
   for row, ids in enumerate(np.split(flat_ids, np.cumsum(lengths)[:-1])):
     src_ids[row, : len(ids)] = ids
-  beam = search.beam_search(run.model, run.variables, src_ids, lengths, beam_size=1,
-                            max_len_a=run.config.decode_max_len_a,
-                            max_len_b=run.config.decode_max_len_b)
+  beam = search.beam_search(
+    run.model,
+    run.variables,
+    src_ids,
+    lengths,
+    beam_size=1,
+    max_len_a=run.config.decode_max_len_a,
+    max_len_b=run.config.decode_max_len_b,
+  )
   assert [t.text for t in greedy] == [run.tgt_vocab.decode(ids) for ids in beam.tokens[:, 0]]
 
 
 def test_stdin_to_stdout(workdir, run, lines, monkeypatch, capsys):
-  monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
-      "".join(line + "\n" for line in lines[:5]).encode("utf-8"))))
+  monkeypatch.setattr(
+    sys,
+    "stdin",
+    io.TextIOWrapper(io.BytesIO("".join(line + "\n" for line in lines[:5]).encode("utf-8"))),
+  )
   run_main(workdir=workdir)
   want = [t.text for t in translate.Translator(run).translate(lines[:5])]
   assert capsys.readouterr().out.split("\n")[:-1] == want
 
 
 @pytest.mark.parametrize("problem", ["no_workdir", "no_checkpoint", "unknown_step"])
-def test_missing_run_or_checkpoint_is_a_one_line_error_naming_the_path(tmp_path, workdir,
-                                                                       problem):
+def test_missing_run_or_checkpoint_is_a_one_line_error_naming_the_path(tmp_path, workdir, problem):
   target, flag_values = tmp_path / "run", {}
   if problem != "no_workdir":
     shutil.copytree(workdir, target)
@@ -188,9 +207,13 @@ def test_corrupt_checkpoint_is_a_one_line_error_in_a_fresh_process(tmp_path, wor
   for data_file in (target / CHECKPOINTS_DIR / "4" / "state" / "d").iterdir():
     data_file.write_bytes(b"corrupt")
   result = subprocess.run(
-      [sys.executable, "-m", "attn_seq2seq.translate", f"--workdir={target}"],
-      input=b"1 2\n", capture_output=True, cwd=ROOT, timeout=120,
-      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    [sys.executable, "-m", "attn_seq2seq.translate", f"--workdir={target}"],
+    input=b"1 2\n",
+    capture_output=True,
+    cwd=ROOT,
+    timeout=120,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )
   assert result.returncode == 1 and result.stdout == b""
   stderr = result.stderr.decode().strip().splitlines()
   assert len(stderr) == 1, stderr

@@ -97,28 +97,35 @@ def damage(step_dir: Path, how: str) -> None:
     step_dir.mkdir()
 
 
-@pytest.mark.parametrize("how", ["truncated_array_file", "missing_metadata",
-                                 "empty_step_directory"])
+@pytest.mark.parametrize(
+  "how", ["truncated_array_file", "missing_metadata", "empty_step_directory"]
+)
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warning(
-    how, reference, crashed, data_dir, tmp_path, caplog):
+  how, reference, crashed, data_dir, tmp_path, caplog
+):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   damage(workdir / CHECKPOINTS_DIR / "4", how)
   with caplog.at_level(logging.WARNING):
-    results = train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir),
-                                       workdir)
-  warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
-              and "checkpoint" in r.getMessage().lower()]
+    results = train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+  warnings = [
+    r.getMessage()
+    for r in caplog.records
+    if r.levelno >= logging.WARNING and "checkpoint" in r.getMessage().lower()
+  ]
   assert len(warnings) == 1, warnings
-  assert warnings[0].startswith("skipped checkpoint step 4 in ") and "resuming from step 2" in (
-      warnings[0])
+  assert (
+    warnings[0].startswith("skipped checkpoint step 4 in ")
+    and "resuming from step 2" in (warnings[0])
+  )
   assert results == read(reference / RESULTS_FILE)
   assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)
   assert (workdir / "damaged_checkpoints" / "4").is_dir()  # kept for inspection
 
 
-def test_half_written_metrics_line_is_dropped_with_a_warning(reference, crashed, data_dir,
-                                                             tmp_path, caplog):
+def test_half_written_metrics_line_is_dropped_with_a_warning(
+  reference, crashed, data_dir, tmp_path, caplog
+):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   with open(workdir / METRICS_FILE, "a") as f:
@@ -131,8 +138,7 @@ def test_half_written_metrics_line_is_dropped_with_a_warning(reference, crashed,
   assert read(workdir / RESULTS_FILE) == read(reference / RESULTS_FILE)
 
 
-def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir,
-                                                                       tmp_path):
+def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir, tmp_path):
   from attn_seq2seq.training.workdir import WorkdirError  # noqa: PLC0415
 
   workdir = tmp_path / "run"
@@ -151,8 +157,7 @@ def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, d
 
 
 def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
-  config = load_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0,
-                       data_dir=data_dir)
+  config = load_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, data_dir=data_dir)
   with pytest.raises(FloatingPointError):
     train.train_and_evaluate(config, tmp_path)
   written = (tmp_path / CONFIG_FILE).read_bytes()
@@ -165,7 +170,8 @@ def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
 
 
 def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exactly(
-    data_dir, start_trainer, tmp_path):
+  data_dir, start_trainer, tmp_path
+):
   """A trains (16 steps, a checkpoint every 2) and is frozen after its first checkpoint; C is
   refused; B waits for the lock; A is SIGKILLed; B takes the lock over and finishes with the
   results.json of an uninterrupted run."""
@@ -174,16 +180,19 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   train.train_and_evaluate(load_config(**overrides, data_dir=data_dir), reference)
 
   workdir = tmp_path / "run"
-  flags = ["--config=configs/reverse.py:short,quick", f"--config.data.data_dir={data_dir}",
-           "--config.eval_every_steps=100", "--config.num_attention_plots=0",
-           "--compilation_cache=none"]
+  flags = [
+    "--config=configs/reverse.py:short,quick",
+    f"--config.data.data_dir={data_dir}",
+    "--config.eval_every_steps=100",
+    "--config.num_attention_plots=0",
+    "--compilation_cache=none",
+  ]
   a = start_trainer(workdir, *flags, **overrides)
   a.wait_for_checkpoint()
   os.kill(a.pid, signal.SIGSTOP)
   assert not (workdir / RESULTS_FILE).exists()
 
-  refused = subprocess.run(a.args, cwd=ROOT, env=a.env, capture_output=True, text=True,
-                           timeout=120)
+  refused = subprocess.run(a.args, cwd=ROOT, env=a.env, capture_output=True, text=True, timeout=120)
   assert refused.returncode == 1
   assert f"is in use by pid {a.pid} on host" in refused.stderr.splitlines()[-1]
 

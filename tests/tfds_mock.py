@@ -26,8 +26,10 @@ class SerializedSource:
 
 def serve(split_pairs: dict[str, list[dict]]):
   """A `mock_data` context in which `split` reads the examples `split_pairs[split]`."""
+
   def as_data_source(builder, split, **kwargs):
-    assert kwargs['deserialize_method'] == tfds.decode.DeserializeMethod.RAW_BYTES
+    assert kwargs["deserialize_method"] == tfds.decode.DeserializeMethod.RAW_BYTES
     serialize = builder.info.features.serialize_example
     return SerializedSource([serialize(pair) for pair in split_pairs[split]])
+
   return tfds.testing.mock_data(as_data_source_fn=as_data_source)

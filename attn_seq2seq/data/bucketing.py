@@ -30,11 +30,12 @@ def _candidates(lengths: np.ndarray) -> np.ndarray:
   values = np.unique(lengths)
   if values.size <= _MAX_CANDIDATES:
     return values
-  return np.unique(np.quantile(lengths, np.linspace(0, 1, _MAX_CANDIDATES), method='higher'))
+  return np.unique(np.quantile(lengths, np.linspace(0, 1, _MAX_CANDIDATES), method="higher"))
 
 
-def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buckets: int,
-                      multiple: int = 1) -> np.ndarray:
+def fit_bucket_shapes(
+  src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buckets: int, multiple: int = 1
+) -> np.ndarray:
   """Padded shapes [K, 2] (S, T), K <= num_buckets, nested and sorted, the last fitting all.
 
   Args:
@@ -44,7 +45,7 @@ def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buck
     multiple: S and T are rounded up to a multiple of this (8 suits TPUs; 1 is tightest).
   """
   if num_buckets < 1 or multiple < 1:
-    raise ValueError(f'need num_buckets >= 1 and multiple >= 1, got {num_buckets}, {multiple}')
+    raise ValueError(f"need num_buckets >= 1 and multiple >= 1, got {num_buckets}, {multiple}")
   src = _round_up(np.maximum(src_lengths, 1), multiple)
   tgt = _round_up(tgt_lengths + 1, multiple)
   src_widths, tgt_widths = _candidates(src), _candidates(tgt)  # [A], [B]
@@ -58,7 +59,7 @@ def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buck
   occupied = counts > 0
   row_first = np.where(occupied.any(1), occupied.argmax(1), tgt_widths.size)  # [A] 1st pair's col.
   col_first = np.where(occupied.any(0), occupied.argmax(0), src_widths.size)  # [B] 1st pair's row.
-  a, b = np.meshgrid(np.arange(src_widths.size), np.arange(tgt_widths.size), indexing='ij')
+  a, b = np.meshgrid(np.arange(src_widths.size), np.arange(tgt_widths.size), indexing="ij")
   useful = (row_first[a] <= b) & (col_first[b] <= a)  # [A, B]
   a, b = a[useful], b[useful]  # [C] corners, the full corner last (row-major order).
   fits = fitting[a, b].astype(np.float64)  # [C]
@@ -86,9 +87,11 @@ def fit_bucket_shapes(src_lengths: np.ndarray, tgt_lengths: np.ndarray, num_buck
   return np.stack([src_widths[a[corners]], tgt_widths[b[corners]]], axis=1)[::-1].astype(np.int64)
 
 
-def assign_buckets(shapes: np.ndarray, src_lengths: np.ndarray,
-                   tgt_lengths: np.ndarray) -> np.ndarray:
+def assign_buckets(
+  shapes: np.ndarray, src_lengths: np.ndarray, tgt_lengths: np.ndarray
+) -> np.ndarray:
   """[N] index of the first shape each pair fits (S >= src, T >= tgt + 1), or -1 if none."""
-  fits = ((src_lengths[:, None] <= shapes[None, :, 0])
-          & (tgt_lengths[:, None] + 1 <= shapes[None, :, 1]))  # [N, K]
+  fits = (src_lengths[:, None] <= shapes[None, :, 0]) & (
+    tgt_lengths[:, None] + 1 <= shapes[None, :, 1]
+  )  # [N, K]
   return np.where(fits.any(axis=1), fits.argmax(axis=1), -1)

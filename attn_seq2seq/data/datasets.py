@@ -24,26 +24,26 @@ from ml_collections.config_dict import placeholder
 from attn_seq2seq.choices import check_choice, unknown_choice
 from attn_seq2seq.data import algorithmic, cmudict_g2p, dates
 
-BASE_METRICS = ('exact_match', 'token_accuracy')
-TOKENIZERS = ('char', 'word', 'sentencepiece')
-DATASET_FAMILIES = ('algorithmic', 'dates', 'cmudict_g2p', '*_translate')
+BASE_METRICS = ("exact_match", "token_accuracy")
+TOKENIZERS = ("char", "word", "sentencepiece")
+DATASET_FAMILIES = ("algorithmic", "dates", "cmudict_g2p", "*_translate")
 # Synthetic-data fields of the data config, and the families whose builder config they override.
 GENERATION_FIELDS = {
-    'min_len': ('algorithmic',),
-    'max_len': ('algorithmic',),
-    'num_symbols': ('algorithmic',),
-    'num_train': ('algorithmic', 'dates'),
-    'num_eval': ('algorithmic', 'dates'),
-    'data_seed': ('algorithmic', 'dates', 'cmudict_g2p'),
+  "min_len": ("algorithmic",),
+  "max_len": ("algorithmic",),
+  "num_symbols": ("algorithmic",),
+  "num_train": ("algorithmic", "dates"),
+  "num_eval": ("algorithmic", "dates"),
+  "data_seed": ("algorithmic", "dates", "cmudict_g2p"),
 }
 
 
-def get_data_config(name: str = 'dates', **overrides) -> ml_collections.ConfigDict:
+def get_data_config(name: str = "dates", **overrides) -> ml_collections.ConfigDict:
   """The data fields of an experiment config for dataset `name`, with `overrides` applied."""
   dataset_spec(name)  # Fails early on an unknown name.
   cfg = ml_collections.ConfigDict()
   cfg.name = name  # '<dataset>/<builder config>', see this module's docstring.
-  cfg.data_dir = os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')  # Prepared on first use.
+  cfg.data_dir = os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")  # Prepared on first use.
   cfg.src_tokenizer = placeholder(str)  # 'char', 'word' or 'sentencepiece'; None: dataset's.
   cfg.tgt_tokenizer = placeholder(str)  # As src_tokenizer, for targets.
   cfg.src_lang = placeholder(str)  # Translation: source language of the pair; None: builder's.
@@ -83,32 +83,57 @@ class DatasetSpec:
 
 def dataset_spec(name: str) -> DatasetSpec:
   """Resolves a dataset name; unknown datasets or builder configs raise a ValueError."""
-  dataset, _, config = name.partition('/')
-  if dataset == 'algorithmic':
+  dataset, _, config = name.partition("/")
+  if dataset == "algorithmic":
     presets = algorithmic.Algorithmic.builder_configs
-    check_choice('algorithmic builder config', config, presets)
+    check_choice("algorithmic builder config", config, presets)
     task = presets[config].task
-    tokenizer = 'char' if task == 'addition' else 'word'
-    alignment = task if task in ('copy', 'reverse') else None
-    return DatasetSpec('algorithmic', dataset, config, algorithmic.SPLITS, ('test', 'test_long'),
-                       tokenizer, tokenizer, BASE_METRICS + (('alignment',) if alignment else ()),
-                       gold_alignment=alignment)
-  if dataset == 'dates':
-    check_choice('dates builder config', config or 'default', ['default'])
-    return DatasetSpec('dates', dataset, 'default', dates.SPLITS, ('test',), 'char', 'char',
-                       BASE_METRICS)
-  if dataset == 'cmudict_g2p':
+    tokenizer = "char" if task == "addition" else "word"
+    alignment = task if task in ("copy", "reverse") else None
+    return DatasetSpec(
+      "algorithmic",
+      dataset,
+      config,
+      algorithmic.SPLITS,
+      ("test", "test_long"),
+      tokenizer,
+      tokenizer,
+      BASE_METRICS + (("alignment",) if alignment else ()),
+      gold_alignment=alignment,
+    )
+  if dataset == "dates":
+    check_choice("dates builder config", config or "default", ["default"])
+    return DatasetSpec(
+      "dates", dataset, "default", dates.SPLITS, ("test",), "char", "char", BASE_METRICS
+    )
+  if dataset == "cmudict_g2p":
     presets = cmudict_g2p.CmudictG2p.builder_configs
     if config and config not in presets:
-      check_choice('cmudict_g2p builder config', config, presets)
-    return DatasetSpec('cmudict_g2p', dataset, config or None, cmudict_g2p.SPLITS, ('test',),
-                       'char', 'word', BASE_METRICS + ('wer', 'per'))
-  if dataset.endswith('_translate'):
-    from attn_seq2seq.data import (
-      tfds_translation,  # Imports the TFDS translation catalogue.
+      check_choice("cmudict_g2p builder config", config, presets)
+    return DatasetSpec(
+      "cmudict_g2p",
+      dataset,
+      config or None,
+      cmudict_g2p.SPLITS,
+      ("test",),
+      "char",
+      "word",
+      BASE_METRICS + ("wer", "per"),
     )
+  if dataset.endswith("_translate"):
+    from attn_seq2seq.data import tfds_translation  # noqa: PLC0415  (the TFDS catalogue)
+
     tfds_translation.check_name(dataset, config)
-    return DatasetSpec('translate', dataset, config or None, tfds_translation.SPLITS, ('test',),
-                       'sentencepiece', 'sentencepiece', BASE_METRICS + ('bleu', 'chrf'),
-                       max_src_len=128, max_tgt_len=128)
-  raise ValueError(unknown_choice('dataset', dataset, DATASET_FAMILIES))
+    return DatasetSpec(
+      "translate",
+      dataset,
+      config or None,
+      tfds_translation.SPLITS,
+      ("test",),
+      "sentencepiece",
+      "sentencepiece",
+      BASE_METRICS + ("bleu", "chrf"),
+      max_src_len=128,
+      max_tgt_len=128,
+    )
+  raise ValueError(unknown_choice("dataset", dataset, DATASET_FAMILIES))

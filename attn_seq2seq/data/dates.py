@@ -31,11 +31,23 @@ FIRST_DATE = datetime.date(1970, 1, 1)
 LAST_DATE = datetime.date(2069, 12, 31)
 # The course's list with `Y` (week-based year) replaced by `y` (calendar year).
 FORMATS = (
-    'short', 'medium', 'long', *['full'] * 10,
-    'd MMM yyy', 'd MMMM yyy', 'dd MMM yyy', 'd MMM, yyy', 'd MMMM, yyy', 'dd, MMM yyy', 'd MM yy',
-    'd MMMM yyy', 'MMMM d yyy', 'MMMM d, yyy', 'dd.MM.yy',
+  "short",
+  "medium",
+  "long",
+  *["full"] * 10,
+  "d MMM yyy",
+  "d MMMM yyy",
+  "dd MMM yyy",
+  "d MMM, yyy",
+  "d MMMM, yyy",
+  "dd, MMM yyy",
+  "d MM yy",
+  "d MMMM yyy",
+  "MMMM d yyy",
+  "MMMM d, yyy",
+  "dd.MM.yy",
 )
-SPLITS = ('train', 'validation', 'test')
+SPLITS = ("train", "validation", "test")
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -48,22 +60,23 @@ class DatesConfig(tfds.core.BuilderConfig):
 
   def __post_init__(self):
     if self.num_train < 1 or self.num_eval < 1:
-      raise ValueError(f'dates: split sizes must be >= 1, got num_train={self.num_train}, '
-                       f'num_eval={self.num_eval}')
+      raise ValueError(
+        f"dates: split sizes must be >= 1, got num_train={self.num_train}, num_eval={self.num_eval}"
+      )
 
 
 def format_date(date: datetime.date, pattern: str, locale: babel.Locale) -> str:
   """The human-readable source for `date`: Babel's `pattern`, lower-cased, without commas."""
-  return babel.dates.format_date(date, format=pattern, locale=locale).lower().replace(',', '')
+  return babel.dates.format_date(date, format=pattern, locale=locale).lower().replace(",", "")
 
 
 def generate_splits(config: DatesConfig) -> dict[str, list[tuple[str, str]]]:
   """(source, ISO target) pairs of every split; all sources distinct."""
-  fake = faker.Faker('en_US')
+  fake = faker.Faker("en_US")
   fake.seed_instance(config.seed)
   pick = random.Random(config.seed)
-  locale = babel.Locale.parse('en_US')
-  sizes = {'train': config.num_train, 'validation': config.num_eval, 'test': config.num_eval}
+  locale = babel.Locale.parse("en_US")
+  sizes = {"train": config.num_train, "validation": config.num_eval, "test": config.num_eval}
   pairs = {}  # source -> target, in generation (random) order.
   num_days = (LAST_DATE - FIRST_DATE).days
   while len(pairs) < sum(sizes.values()):
@@ -73,7 +86,7 @@ def generate_splits(config: DatesConfig) -> dict[str, list[tuple[str, str]]]:
   pairs = list(pairs.items())
   splits, start = {}, 0
   for split in SPLITS:
-    splits[split] = pairs[start:start + sizes[split]]
+    splits[split] = pairs[start : start + sizes[split]]
     start += sizes[split]
   return splits
 
@@ -81,9 +94,9 @@ def generate_splits(config: DatesConfig) -> dict[str, list[tuple[str, str]]]:
 class Dates(TextPairsBuilder):
   """Human-readable dates in 24 formats paired with their ISO 8601 form."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  BUILDER_CONFIGS = [DatesConfig(name='default', description='100k train, 5k validation, 5k test')]
-  HOMEPAGE = 'https://www.coursera.org/learn/nlp-sequence-models'
+  VERSION = tfds.core.Version("1.0.0")
+  BUILDER_CONFIGS = [DatesConfig(name="default", description="100k train, 5k validation, 5k test")]
+  HOMEPAGE = "https://www.coursera.org/learn/nlp-sequence-models"
 
   def generate_splits(self):
     return generate_splits(self.builder_config)

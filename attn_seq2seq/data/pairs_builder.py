@@ -22,20 +22,22 @@ class TextPairsBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self,
-        description=type(self).__doc__,
-        features=tfds.features.FeaturesDict({'source': tfds.features.Text(),
-                                             'target': tfds.features.Text()}),
-        supervised_keys=('source', 'target'),
-        disable_shuffling=True,  # Records are generated in random order already.
-        homepage=self.HOMEPAGE,
+      builder=self,
+      description=type(self).__doc__,
+      features=tfds.features.FeaturesDict(
+        {"source": tfds.features.Text(), "target": tfds.features.Text()}
+      ),
+      supervised_keys=("source", "target"),
+      disable_shuffling=True,  # Records are generated in random order already.
+      homepage=self.HOMEPAGE,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # Generated offline.
-    return {split: self._generate_examples(pairs)
-            for split, pairs in self.generate_splits().items()}
+    return {
+      split: self._generate_examples(pairs) for split, pairs in self.generate_splits().items()
+    }
 
   def _generate_examples(self, pairs: list[tuple[str, str]]):
     for index, (source, target) in enumerate(pairs):
-      yield index, {'source': source, 'target': target}
+      yield index, {"source": source, "target": target}

@@ -49,8 +49,14 @@ class EncodedSplit:
   example_ids: np.ndarray  # [N] int32, the split record each pair comes from
 
   @classmethod
-  def from_flat(cls, src_ids: np.ndarray, src_lengths: np.ndarray, tgt_ids: np.ndarray,
-                tgt_lengths: np.ndarray, example_ids: np.ndarray) -> EncodedSplit:
+  def from_flat(
+    cls,
+    src_ids: np.ndarray,
+    src_lengths: np.ndarray,
+    tgt_ids: np.ndarray,
+    tgt_lengths: np.ndarray,
+    example_ids: np.ndarray,
+  ) -> EncodedSplit:
     """Pairs from concatenated ids: sources per record, targets per pair.
 
     Args:
@@ -63,8 +69,15 @@ class EncodedSplit:
     offsets = lambda lengths: np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])
     with_sentinel = lambda ids: np.append(ids, PAD_ID).astype(np.int32)  # Padding reads it.
     example_ids = np.asarray(example_ids, np.int32)
-    return cls(with_sentinel(src_ids), offsets(src_lengths)[example_ids], src_lengths[example_ids],
-               with_sentinel(tgt_ids), offsets(tgt_lengths), tgt_lengths, example_ids)
+    return cls(
+      with_sentinel(src_ids),
+      offsets(src_lengths)[example_ids],
+      src_lengths[example_ids],
+      with_sentinel(tgt_ids),
+      offsets(tgt_lengths),
+      tgt_lengths,
+      example_ids,
+    )
 
   def __len__(self) -> int:
     return self.example_ids.size
@@ -72,9 +85,13 @@ class EncodedSplit:
   def select(self, rows: np.ndarray) -> EncodedSplit:
     """The pairs at `rows` (a view on the same token arrays)."""
     return dataclasses.replace(
-        self, src_starts=self.src_starts[rows], src_lengths=self.src_lengths[rows],
-        tgt_starts=self.tgt_starts[rows], tgt_lengths=self.tgt_lengths[rows],
-        example_ids=self.example_ids[rows])
+      self,
+      src_starts=self.src_starts[rows],
+      src_lengths=self.src_lengths[rows],
+      tgt_starts=self.tgt_starts[rows],
+      tgt_lengths=self.tgt_lengths[rows],
+      example_ids=self.example_ids[rows],
+    )
 
 
 def _gather(ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -101,27 +118,28 @@ def make_batch(data: EncodedSplit, rows: np.ndarray, shape: tuple[int, int]) -> 
   tgt_out = tgt_ids
   tgt_out[real, tgt_lengths[real]] = EOS_ID
   return {
-      'src_ids': src_ids,
-      'src_lengths': src_lengths,
-      'tgt_in': tgt_in,
-      'tgt_out': tgt_out,
-      'tgt_lengths': np.where(real, tgt_lengths + 1, 0).astype(np.int32),
-      'example_ids': np.where(real, data.example_ids[rows], -1).astype(np.int32),
+    "src_ids": src_ids,
+    "src_lengths": src_lengths,
+    "tgt_in": tgt_in,
+    "tgt_out": tgt_out,
+    "tgt_lengths": np.where(real, tgt_lengths + 1, 0).astype(np.int32),
+    "example_ids": np.where(real, data.example_ids[rows], -1).astype(np.int32),
   }
 
 
 def _shard(rows: np.ndarray, shard_index: int, num_shards: int) -> np.ndarray:
   """Host `shard_index`'s contiguous slice of a global batch's rows."""
   per_host = rows.size // num_shards
-  return rows[shard_index * per_host:(shard_index + 1) * per_host]
+  return rows[shard_index * per_host : (shard_index + 1) * per_host]
 
 
 def _check_sharding(batch_size: int, shard_index: int, num_shards: int) -> None:
   if batch_size < 1 or num_shards < 1 or batch_size % num_shards:
-    raise ValueError(f'global batch_size={batch_size} must be >= 1 and divisible by '
-                     f'num_shards={num_shards}')
+    raise ValueError(
+      f"global batch_size={batch_size} must be >= 1 and divisible by num_shards={num_shards}"
+    )
   if not 0 <= shard_index < num_shards:
-    raise ValueError(f'shard_index={shard_index} not in [0, num_shards={num_shards})')
+    raise ValueError(f"shard_index={shard_index} not in [0, num_shards={num_shards})")
 
 
 class TrainBatches(Iterator[Batch]):
@@ -131,12 +149,19 @@ class TrainBatches(Iterator[Batch]):
   batches that followed when `s` was taken.
   """
 
-  def __init__(self, data: EncodedSplit, shapes: np.ndarray, batch_size: int, seed: int = 0,
-               shard_index: int = 0, num_shards: int = 1):
+  def __init__(
+    self,
+    data: EncodedSplit,
+    shapes: np.ndarray,
+    batch_size: int,
+    seed: int = 0,
+    shard_index: int = 0,
+    num_shards: int = 1,
+  ):
     _check_sharding(batch_size, shard_index, num_shards)
     buckets = bucketing.assign_buckets(shapes, data.src_lengths, data.tgt_lengths)
     if (buckets < 0).any():
-      raise ValueError(f'{(buckets < 0).sum()} training pairs fit no bucket shape')
+      raise ValueError(f"{(buckets < 0).sum()} training pairs fit no bucket shape")
     self._data, self._shapes, self._buckets = data, shapes, buckets
     self._batch_size, self._seed = int(batch_size), int(seed)  # Plain ints: JSON state.
     self._shard_index, self._num_shards = shard_index, num_shards
@@ -156,8 +181,10 @@ class TrainBatches(Iterator[Batch]):
           batch_rows.append(np.resize(rows, (num_batches, self._batch_size)))  # Cyclic fill.
           batch_buckets.append(np.full(num_batches, bucket))
       batch_order = rng.permutation(sum(b.size for b in batch_buckets))
-      self._plan = (np.concatenate(batch_buckets)[batch_order],
-                    np.concatenate(batch_rows)[batch_order])
+      self._plan = (
+        np.concatenate(batch_buckets)[batch_order],
+        np.concatenate(batch_rows)[batch_order],
+      )
       self._plan_epoch = epoch
     return self._plan
 
@@ -168,19 +195,25 @@ class TrainBatches(Iterator[Batch]):
       buckets, rows = self._epoch_plan(self._epoch)
     bucket, batch_rows = buckets[self._batch], rows[self._batch]
     self._batch += 1
-    return make_batch(self._data, _shard(batch_rows, self._shard_index, self._num_shards),
-                      self._shapes[bucket])
+    return make_batch(
+      self._data, _shard(batch_rows, self._shard_index, self._num_shards), self._shapes[bucket]
+    )
 
   def get_state(self) -> dict:
-    return {'epoch': self._epoch, 'batch': self._batch, 'seed': self._seed,
-            'batch_size': self._batch_size, 'num_pairs': len(self._data)}
+    return {
+      "epoch": self._epoch,
+      "batch": self._batch,
+      "seed": self._seed,
+      "batch_size": self._batch_size,
+      "num_pairs": len(self._data),
+    }
 
   def set_state(self, state: dict) -> None:
-    expected = {'seed': self._seed, 'batch_size': self._batch_size, 'num_pairs': len(self._data)}
+    expected = {"seed": self._seed, "batch_size": self._batch_size, "num_pairs": len(self._data)}
     found = {key: state.get(key) for key in expected}
     if found != expected:
-      raise ValueError(f'pipeline state {found} was saved by a different pipeline {expected}')
-    self._epoch, self._batch = int(state['epoch']), int(state['batch'])
+      raise ValueError(f"pipeline state {found} was saved by a different pipeline {expected}")
+    self._epoch, self._batch = int(state["epoch"]), int(state["batch"])
 
 
 def eval_shapes(shapes: np.ndarray, data: EncodedSplit, multiple: int = 1) -> np.ndarray:
@@ -195,8 +228,9 @@ def eval_shapes(shapes: np.ndarray, data: EncodedSplit, multiple: int = 1) -> np
   return np.concatenate([shapes, np.array([outlier], shapes.dtype)])
 
 
-def eval_batches(data: EncodedSplit, shapes: np.ndarray, batch_size: int, shard_index: int = 0,
-                 num_shards: int = 1) -> Iterator[Batch]:
+def eval_batches(
+  data: EncodedSplit, shapes: np.ndarray, batch_size: int, shard_index: int = 0, num_shards: int = 1
+) -> Iterator[Batch]:
   """Every pair of `data` exactly once, bucket by bucket in example order; nothing dropped.
 
   Each pair goes to the smallest shape that fits it; a bucket's last batch is completed with
@@ -205,12 +239,12 @@ def eval_batches(data: EncodedSplit, shapes: np.ndarray, batch_size: int, shard_
   _check_sharding(batch_size, shard_index, num_shards)
   buckets = bucketing.assign_buckets(shapes, data.src_lengths, data.tgt_lengths)
   if (buckets < 0).any():
-    raise ValueError(f'{(buckets < 0).sum()} pairs fit no shape; extend shapes with eval_shapes')
+    raise ValueError(f"{(buckets < 0).sum()} pairs fit no shape; extend shapes with eval_shapes")
   plan = []  # (shape, rows [batch_size], -1 for dummy rows) of every batch.
   for bucket, shape in enumerate(shapes):
     rows = np.flatnonzero(buckets == bucket)
     num_batches = -(-rows.size // batch_size)
     padded = np.full(num_batches * batch_size, -1)
-    padded[:rows.size] = rows
+    padded[: rows.size] = rows
     plan.extend((shape, batch_rows) for batch_rows in padded.reshape(num_batches, batch_size))
   return (make_batch(data, _shard(rows, shard_index, num_shards), shape) for shape, rows in plan)

@@ -29,8 +29,9 @@ class DataError(ValueError):
 _READ_CHUNK = 65_536  # Records fetched per `__getitems__` call (bounds the raw bytes held at once).
 
 
-def prepare(make_builder: Callable[[], tfds.core.DatasetBuilder],
-            data_dir: str) -> tfds.core.DatasetBuilder:
+def prepare(
+  make_builder: Callable[[], tfds.core.DatasetBuilder], data_dir: str
+) -> tfds.core.DatasetBuilder:
   """The builder `make_builder()` returns, its array_record files generated on first use.
 
   Processes sharing a local `data_dir` (a sweep's first runs) take turns, under a file lock:
@@ -42,27 +43,29 @@ def prepare(make_builder: Callable[[], tfds.core.DatasetBuilder],
   try:
     with _exclusive(data_dir):
       builder = make_builder()
-      builder.download_and_prepare(file_format='array_record')
+      builder.download_and_prepare(file_format="array_record")
   except OSError as e:  # Not a directory, not writable, disk full, ...
-    raise DataError(f'cannot prepare the data in {data_dir}: {e.strerror or e}'
-                    + (f' ({e.filename})' if getattr(e, 'filename', None) else '')) from None
+    raise DataError(
+      f"cannot prepare the data in {data_dir}: {e.strerror or e}"
+      + (f" ({e.filename})" if getattr(e, "filename", None) else "")
+    ) from None
   return builder
 
 
 @contextlib.contextmanager
 def _exclusive(data_dir: str) -> Iterator[None]:
   """Holds an exclusive lock on local `data_dir` (created if missing) for the block."""
-  if '://' in data_dir:
+  if "://" in data_dir:
     yield
     return
   os.makedirs(data_dir, exist_ok=True)
-  with open(os.path.join(data_dir, '.prepare.lock'), 'w') as lock:
+  with open(os.path.join(data_dir, ".prepare.lock"), "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
     yield
 
 
 def read_text_features(
-    builder: tfds.core.DatasetBuilder, split: str, keys: Sequence[str]
+  builder: tfds.core.DatasetBuilder, split: str, keys: Sequence[str]
 ) -> dict[str, list[list[str]]]:
   """Every record of `split`, as {feature key: [one list of strings per record]}.
 
@@ -70,20 +73,22 @@ def read_text_features(
   """
   try:
     source = builder.as_data_source(
-        split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+      split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES
+    )
     columns = {key: [] for key in keys}
     for start in range(0, len(source), _READ_CHUNK):
       for record in source.__getitems__(list(range(start, min(start + _READ_CHUNK, len(source))))):
         feature = tf_example_pb2.Example.FromString(record).features.feature
         for key in keys:
           if key not in feature:
-            raise ValueError(f'a record without its {key!r} feature')
-          columns[key].append([v.decode('utf-8') for v in feature[key].bytes_list.value])
+            raise ValueError(f"a record without its {key!r} feature")
+          columns[key].append([v.decode("utf-8") for v in feature[key].bytes_list.value])
   except Exception as e:  # noqa: BLE001  (array_record, protobuf and TFDS raise many types)
-    files = sorted(os.path.basename(f) for f in os.listdir(builder.data_dir) if f'-{split}.' in f)
+    files = sorted(os.path.basename(f) for f in os.listdir(builder.data_dir) if f"-{split}." in f)
     cause = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     raise DataError(
-        f'corrupt dataset file {os.path.join(builder.data_dir, files[0] if files else split)} '
-        f'({type(e).__name__}: {cause}); delete the directory {builder.data_dir} to regenerate '
-        'it') from None
+      f"corrupt dataset file {os.path.join(builder.data_dir, files[0] if files else split)} "
+      f"({type(e).__name__}: {cause}); delete the directory {builder.data_dir} to regenerate "
+      "it"
+    ) from None
   return columns

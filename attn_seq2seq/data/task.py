@@ -1,4 +1,3 @@
-
 """`load_task`: a dataset name in, vocabularies and batch iterators out.
 
     task = load_task(get_data_config(name='dates'))
@@ -40,10 +39,16 @@ from attn_seq2seq.data.datasets import (
 from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
 from attn_seq2seq.run_files import SRC_VOCAB_FILE, TGT_VOCAB_FILE
 
-_BUILDERS = {'algorithmic': algorithmic.Algorithmic, 'dates': dates.Dates,
-             'cmudict_g2p': cmudict_g2p.CmudictG2p}
-_FEATURE_KEYS = {'algorithmic': ('source', 'target'), 'dates': ('source', 'target'),
-                 'cmudict_g2p': ('word', 'pronunciations')}
+_BUILDERS = {
+  "algorithmic": algorithmic.Algorithmic,
+  "dates": dates.Dates,
+  "cmudict_g2p": cmudict_g2p.CmudictG2p,
+}
+_FEATURE_KEYS = {
+  "algorithmic": ("source", "target"),
+  "dates": ("source", "target"),
+  "cmudict_g2p": ("word", "pronunciations"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +79,18 @@ class Task:
     num_filtered: training pairs dropped by the length filter (or for being empty).
   """
 
-  def __init__(self, spec: DatasetSpec, name: str, texts: dict[str, SplitTexts],
-               src_vocab: Vocabulary, tgt_vocab: Vocabulary, max_src_len: int | None,
-               max_tgt_len: int | None, num_buckets: int, bucket_multiple: int):
+  def __init__(
+    self,
+    spec: DatasetSpec,
+    name: str,
+    texts: dict[str, SplitTexts],
+    src_vocab: Vocabulary,
+    tgt_vocab: Vocabulary,
+    max_src_len: int | None,
+    max_tgt_len: int | None,
+    num_buckets: int,
+    bucket_multiple: int,
+  ):
     self.name = name
     self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
     self.splits, self.eval_splits = spec.splits, spec.eval_splits
@@ -85,26 +99,37 @@ class Task:
     self._bucket_multiple = bucket_multiple
     self._eval_shapes = {}
     self._encoded = {split: self._encode(split) for split in self.splits}
-    train = self._encoded['train']
+    train = self._encoded["train"]
     no_limit = lambda limit: np.inf if limit is None else limit
-    keep = ((train.src_lengths >= 1) & (train.tgt_lengths >= 1)
-            & (train.src_lengths <= no_limit(max_src_len))
-            & (train.tgt_lengths <= no_limit(max_tgt_len)))
+    keep = (
+      (train.src_lengths >= 1)
+      & (train.tgt_lengths >= 1)
+      & (train.src_lengths <= no_limit(max_src_len))
+      & (train.tgt_lengths <= no_limit(max_tgt_len))
+    )
     self.num_filtered = int((~keep).sum())
     if not keep.any():
-      raise ValueError(f'{name}: no training pair is within max_src_len={max_src_len}, '
-                       f'max_tgt_len={max_tgt_len}')
+      raise ValueError(
+        f"{name}: no training pair is within max_src_len={max_src_len}, max_tgt_len={max_tgt_len}"
+      )
     self._train = train.select(np.flatnonzero(keep))
     self.bucket_shapes = bucketing.fit_bucket_shapes(
-        self._train.src_lengths, self._train.tgt_lengths, num_buckets, bucket_multiple)
-    logging.info('%s: %d training pairs (%d dropped: empty or longer than %s/%s tokens), '
-                 'bucket shapes %s', name, len(self._train), self.num_filtered, max_src_len,
-                 max_tgt_len, self.bucket_shapes.tolist())
+      self._train.src_lengths, self._train.tgt_lengths, num_buckets, bucket_multiple
+    )
+    logging.info(
+      "%s: %d training pairs (%d dropped: empty or longer than %s/%s tokens), bucket shapes %s",
+      name,
+      len(self._train),
+      self.num_filtered,
+      max_src_len,
+      max_tgt_len,
+      self.bucket_shapes.tolist(),
+    )
 
   def _encode(self, split: str) -> pipeline.EncodedSplit:
     """Ids of `split`: every (source, target) pair for train, the first target otherwise."""
     texts = self._texts[split]
-    if split == 'train':
+    if split == "train":
       example_ids = np.repeat(np.arange(len(texts.sources)), [len(t) for t in texts.targets])
       targets = [t for targets in texts.targets for t in targets]
     else:
@@ -115,16 +140,19 @@ class Task:
     return pipeline.EncodedSplit.from_flat(src_ids, src_lengths, tgt_ids, tgt_lengths, example_ids)
 
   def _check_split(self, split: str) -> None:
-    check_choice(f'{self.name} split', split, self.splits)
+    check_choice(f"{self.name} split", split, self.splits)
 
-  def train_batches(self, batch_size: int, seed: int = 0, shard_index: int = 0,
-                    num_shards: int = 1) -> pipeline.TrainBatches:
+  def train_batches(
+    self, batch_size: int, seed: int = 0, shard_index: int = 0, num_shards: int = 1
+  ) -> pipeline.TrainBatches:
     """Infinite training batches; `batch_size` is global: a host gets batch_size // num_shards."""
-    return pipeline.TrainBatches(self._train, self.bucket_shapes, batch_size, seed, shard_index,
-                                 num_shards)
+    return pipeline.TrainBatches(
+      self._train, self.bucket_shapes, batch_size, seed, shard_index, num_shards
+    )
 
-  def eval_batches(self, split: str, batch_size: int, shard_index: int = 0,
-                   num_shards: int = 1) -> Iterator[pipeline.Batch]:
+  def eval_batches(
+    self, split: str, batch_size: int, shard_index: int = 0, num_shards: int = 1
+  ) -> Iterator[pipeline.Batch]:
     """Every example of `split` once; the last batch of a shape is padded with dummy rows."""
     shapes = self.eval_shapes(split)
     return pipeline.eval_batches(self._encoded[split], shapes, batch_size, shard_index, num_shards)
@@ -134,8 +162,9 @@ class Task:
     some example (e.g. of test_long) is longer than every bucket."""
     self._check_split(split)
     if split not in self._eval_shapes:
-      self._eval_shapes[split] = pipeline.eval_shapes(self.bucket_shapes, self._encoded[split],
-                                                      self._bucket_multiple)
+      self._eval_shapes[split] = pipeline.eval_shapes(
+        self.bucket_shapes, self._encoded[split], self._bucket_multiple
+      )
     return self._eval_shapes[split]
 
   def num_examples(self, split: str) -> int:
@@ -165,8 +194,9 @@ class Task:
     self.tgt_vocab.save(workdir / TGT_VOCAB_FILE)
 
 
-def load_task(cfg: ml_collections.ConfigDict,
-              vocabs: tuple[Vocabulary, Vocabulary] | None = None) -> Task:
+def load_task(
+  cfg: ml_collections.ConfigDict, vocabs: tuple[Vocabulary, Vocabulary] | None = None
+) -> Task:
   """Prepares (first use) and reads the dataset of `cfg` (see `get_data_config`).
 
   Args:
@@ -177,10 +207,9 @@ def load_task(cfg: ml_collections.ConfigDict,
   spec = dataset_spec(cfg.name)
   data_dir = os.path.expanduser(cfg.data_dir)
   builder = records.prepare(_builder_factory(spec, cfg, data_dir), data_dir)
-  if spec.family == 'translate':
-    from attn_seq2seq.data import (
-      tfds_translation,  # The TFDS catalogue, imported only when needed.
-    )
+  if spec.family == "translate":
+    from attn_seq2seq.data import tfds_translation  # noqa: PLC0415  (the TFDS catalogue)
+
     source_key, target_key = tfds_translation.language_keys(builder, cfg.src_lang)
   else:
     source_key, target_key = _FEATURE_KEYS[spec.family]
@@ -190,17 +219,27 @@ def load_task(cfg: ml_collections.ConfigDict,
     texts[split] = SplitTexts([s[0] for s in columns[source_key]], columns[target_key])
   empty = [split for split in spec.splits if not texts[split].sources]
   if empty:
-    raise ValueError(f'split {empty[0]!r} of {cfg.name} is empty; non-empty splits: '
-                     f'{", ".join(s for s in spec.splits if s not in empty) or "none"}')
-  src_vocab, tgt_vocab = vocabs or _build_vocabs(cfg, spec, texts['train'])
-  return Task(spec, cfg.name, texts, src_vocab, tgt_vocab,
-              spec.max_src_len if cfg.max_src_len is None else cfg.max_src_len,
-              spec.max_tgt_len if cfg.max_tgt_len is None else cfg.max_tgt_len,
-              cfg.num_buckets, cfg.bucket_multiple)
+    raise ValueError(
+      f"split {empty[0]!r} of {cfg.name} is empty; non-empty splits: "
+      f"{', '.join(s for s in spec.splits if s not in empty) or 'none'}"
+    )
+  src_vocab, tgt_vocab = vocabs or _build_vocabs(cfg, spec, texts["train"])
+  return Task(
+    spec,
+    cfg.name,
+    texts,
+    src_vocab,
+    tgt_vocab,
+    spec.max_src_len if cfg.max_src_len is None else cfg.max_src_len,
+    spec.max_tgt_len if cfg.max_tgt_len is None else cfg.max_tgt_len,
+    cfg.num_buckets,
+    cfg.bucket_multiple,
+  )
 
 
-def _builder_factory(spec: DatasetSpec, cfg: ml_collections.ConfigDict,
-                     data_dir: str) -> Callable[[], tfds.core.DatasetBuilder]:
+def _builder_factory(
+  spec: DatasetSpec, cfg: ml_collections.ConfigDict, data_dir: str
+) -> Callable[[], tfds.core.DatasetBuilder]:
   """Makes the TFDS builder of `cfg.name`, its builder config adjusted by the generation fields.
 
   The config is checked now; the builder is made later, under `records.prepare`'s lock.
@@ -209,34 +248,38 @@ def _builder_factory(spec: DatasetSpec, cfg: ml_collections.ConfigDict,
   for field, families in GENERATION_FIELDS.items():
     if cfg[field] is not None:
       if spec.family not in families:
-        raise ValueError(f'{field}={cfg[field]} does not apply to {cfg.name}; it applies to: '
-                         f'{", ".join(families)}')
-      changes['seed' if field == 'data_seed' else field] = cfg[field]
-  if spec.family == 'translate':
-    from attn_seq2seq.data import (
-      tfds_translation,  # The TFDS catalogue, imported only when needed.
+        raise ValueError(
+          f"{field}={cfg[field]} does not apply to {cfg.name}; it applies to: {', '.join(families)}"
+        )
+      changes["seed" if field == "data_seed" else field] = cfg[field]
+  if spec.family == "translate":
+    from attn_seq2seq.data import tfds_translation  # noqa: PLC0415  (the TFDS catalogue)
+
+    return functools.partial(
+      tfds_translation.make_builder, spec.dataset, spec.builder_config, data_dir
     )
-    return functools.partial(tfds_translation.make_builder, spec.dataset, spec.builder_config, data_dir)
   builder_cls = _BUILDERS[spec.family]
   config = builder_cls.builder_configs[spec.builder_config or builder_cls.DEFAULT_CONFIG_NAME]
   changes = {key: value for key, value in sorted(changes.items()) if getattr(config, key) != value}
   if changes:  # A custom config, named by its changes so its files never mix with the preset's.
-    name = '-'.join([config.name, *(f'{key}{value}' for key, value in changes.items())])
+    name = "-".join([config.name, *(f"{key}{value}" for key, value in changes.items())])
     config = dataclasses.replace(config, name=name, **changes)
   return functools.partial(builder_cls, config=config, data_dir=data_dir)
 
 
-def _build_vocabs(cfg: ml_collections.ConfigDict, spec: DatasetSpec,
-                  train: SplitTexts) -> tuple[Vocabulary, Vocabulary]:
+def _build_vocabs(
+  cfg: ml_collections.ConfigDict, spec: DatasetSpec, train: SplitTexts
+) -> tuple[Vocabulary, Vocabulary]:
   """Source and target vocabularies of the configured levels, built from the train split."""
   levels = (cfg.src_tokenizer or spec.src_tokenizer, cfg.tgt_tokenizer or spec.tgt_tokenizer)
   for level in levels:
-    check_choice('tokenizer', level, TOKENIZERS)
-  if 'sentencepiece' in levels:
-    if levels != ('sentencepiece', 'sentencepiece'):
-      raise ValueError(f'sentencepiece is one joint model: use it on both sides, got {levels}')
+    check_choice("tokenizer", level, TOKENIZERS)
+  if "sentencepiece" in levels:
+    if levels != ("sentencepiece", "sentencepiece"):
+      raise ValueError(f"sentencepiece is one joint model: use it on both sides, got {levels}")
     vocab = SentencePieceVocabulary.train(
-        _sample_sentences(train, cfg.spm_max_sentences), cfg.spm_vocab_size)
+      _sample_sentences(train, cfg.spm_max_sentences), cfg.spm_vocab_size
+    )
     return vocab, vocab
   targets = [t for targets in train.targets for t in targets]
   return TokenVocabulary.build(train.sources, levels[0]), TokenVocabulary.build(targets, levels[1])

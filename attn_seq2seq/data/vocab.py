@@ -24,21 +24,21 @@ from etils import epath
 from attn_seq2seq.choices import check_choice, unknown_choice
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID, RESERVED_TOKENS, UNK_ID
 
-TOKEN_LEVELS = ('char', 'word')
+TOKEN_LEVELS = ("char", "word")
 
 
 def _codepoints(text: str) -> np.ndarray:
   """[len(text)] uint32 code points; lone surrogates (undecodable input bytes) pass through."""
-  return np.frombuffer(text.encode('utf-32-le', 'surrogatepass'), np.uint32)
+  return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
 def _without_surrogates(text: str) -> str:
   """`text` with each lone surrogate (an undecodable input byte) as '⁇', SentencePiece's own
   rendering of unk: SentencePiece rejects surrogates, and would silently drop U+FFFD."""
-  return _SURROGATES.sub('\u2047', text)
+  return _SURROGATES.sub("\u2047", text)
 
 
-_SURROGATES = re.compile('[\ud800-\udfff]')
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class Vocabulary(abc.ABC):
@@ -81,12 +81,12 @@ class Vocabulary(abc.ABC):
 
   @staticmethod
   def from_json(obj: dict) -> Vocabulary:
-    kind = obj.get('kind')
+    kind = obj.get("kind")
     if kind in TOKEN_LEVELS:
-      return TokenVocabulary(obj['tokens'][len(RESERVED_TOKENS):], level=kind)
+      return TokenVocabulary(obj["tokens"][len(RESERVED_TOKENS) :], level=kind)
     if kind == SentencePieceVocabulary.kind:
-      return SentencePieceVocabulary(base64.b64decode(obj['model_proto']))
-    raise ValueError(unknown_choice('vocabulary kind', kind, (*TOKEN_LEVELS, 'sentencepiece')))
+      return SentencePieceVocabulary(base64.b64decode(obj["model_proto"]))
+    raise ValueError(unknown_choice("vocabulary kind", kind, (*TOKEN_LEVELS, "sentencepiece")))
 
   @staticmethod
   def load(path: epath.PathLike) -> Vocabulary:
@@ -108,17 +108,17 @@ class TokenVocabulary(Vocabulary):
   """
 
   def __init__(self, tokens: Sequence[str], level: str):
-    check_choice('tokenizer level', level, TOKEN_LEVELS)
+    check_choice("tokenizer level", level, TOKEN_LEVELS)
     tokens = list(tokens)
     if set(tokens) & set(RESERVED_TOKENS) or len(set(tokens)) != len(tokens):
-      raise ValueError('vocabulary tokens must be distinct and exclude the reserved tokens')
-    if level == 'char' and any(len(t) != 1 for t in tokens):
-      raise ValueError('a char-level vocabulary holds single characters only')
+      raise ValueError("vocabulary tokens must be distinct and exclude the reserved tokens")
+    if level == "char" and any(len(t) != 1 for t in tokens):
+      raise ValueError("a char-level vocabulary holds single characters only")
     self.kind = level
     self._tokens = [*RESERVED_TOKENS, *tokens]
     self._ids = {t: i for i, t in enumerate(self._tokens) if i >= len(RESERVED_TOKENS)}
     # Sorted code points -> ids, for vectorised char-level encoding (`_encode_chars`).
-    codepoints = np.array([ord(t) for t in tokens] if level == 'char' else [], np.uint32)
+    codepoints = np.array([ord(t) for t in tokens] if level == "char" else [], np.uint32)
     order = np.argsort(codepoints)
     self._sorted_codepoints = codepoints[order]
     self._codepoint_ids = (order + len(RESERVED_TOKENS)).astype(np.int32)
@@ -126,14 +126,14 @@ class TokenVocabulary(Vocabulary):
   @classmethod
   def build(cls, texts: Iterable[str], level: str) -> TokenVocabulary:
     """A vocabulary of every token in `texts`, most frequent first (ties alphabetically)."""
-    if level == 'char':
-      codepoints = _codepoints(''.join(texts))
+    if level == "char":
+      codepoints = _codepoints("".join(texts))
       unique, unique_counts = np.unique(codepoints, return_counts=True)
-      counts = dict(zip(map(chr, unique.tolist()), unique_counts.tolist()))
-    elif level == 'word':
+      counts = dict(zip(map(chr, unique.tolist()), unique_counts.tolist(), strict=True))
+    elif level == "word":
       counts = collections.Counter(itertools.chain.from_iterable(t.split() for t in texts))
     else:
-      raise ValueError(unknown_choice('tokenizer level', level, TOKEN_LEVELS))
+      raise ValueError(unknown_choice("tokenizer level", level, TOKEN_LEVELS))
     tokens = sorted((t for t in counts if t not in RESERVED_TOKENS), key=lambda t: (-counts[t], t))
     return cls(tokens, level)
 
@@ -142,15 +142,15 @@ class TokenVocabulary(Vocabulary):
     return len(self._tokens)
 
   def tokenize(self, text: str) -> list[str]:
-    return list(text) if self.kind == 'char' else text.split()
+    return list(text) if self.kind == "char" else text.split()
 
   def encode(self, text: str) -> list[int]:
     return [self._ids.get(t, UNK_ID) for t in self.tokenize(text)]
 
   def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    if self.kind == 'char':
+    if self.kind == "char":
       lengths = np.fromiter(map(len, texts), np.int32, len(texts))
-      return self._encode_chars(''.join(texts)), lengths
+      return self._encode_chars("".join(texts)), lengths
     words = [text.split() for text in texts]
     lengths = np.fromiter(map(len, words), np.int32, len(words))
     flat = itertools.chain.from_iterable(words)  # map() with two iterables stays in C:
@@ -171,36 +171,47 @@ class TokenVocabulary(Vocabulary):
     return [self._tokens[int(i)] for i in ids]
 
   def decode(self, ids: Iterable[int]) -> str:
-    separator = '' if self.kind == 'char' else ' '
+    separator = "" if self.kind == "char" else " "
     return separator.join(self._tokens[i] for i in self._until_eos(ids))
 
   def to_json(self) -> dict:
-    return {'kind': self.kind, 'tokens': self._tokens}
+    return {"kind": self.kind, "tokens": self._tokens}
 
 
 class SentencePieceVocabulary(Vocabulary):
   """A SentencePiece model whose reserved ids equal PAD_ID, BOS_ID, EOS_ID and UNK_ID."""
 
-  kind = 'sentencepiece'
+  kind = "sentencepiece"
 
   def __init__(self, model_proto: bytes):
     self._model_proto = model_proto
     self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
     reserved = (self._sp.pad_id(), self._sp.bos_id(), self._sp.eos_id(), self._sp.unk_id())
     if reserved != (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
-      raise ValueError(f'SentencePiece model has pad/bos/eos/unk ids {reserved}, need 0/1/2/3')
+      raise ValueError(f"SentencePiece model has pad/bos/eos/unk ids {reserved}, need 0/1/2/3")
 
   @classmethod
   def train(cls, sentences: Iterable[str], vocab_size: int) -> SentencePieceVocabulary:
     """Trains a unigram model on `sentences` (smaller than `vocab_size` if the text is tiny)."""
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size,
-        model_type='unigram', character_coverage=0.9995, hard_vocab_limit=False,
-        pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
-        pad_piece=RESERVED_TOKENS[PAD_ID], bos_piece=RESERVED_TOKENS[BOS_ID],
-        eos_piece=RESERVED_TOKENS[EOS_ID], unk_piece=RESERVED_TOKENS[UNK_ID],
-        num_threads=1, minloglevel=2)  # One thread: the same sentences give the same model.
+      sentence_iterator=iter(sentences),
+      model_writer=model,
+      vocab_size=vocab_size,
+      model_type="unigram",
+      character_coverage=0.9995,
+      hard_vocab_limit=False,
+      pad_id=PAD_ID,
+      bos_id=BOS_ID,
+      eos_id=EOS_ID,
+      unk_id=UNK_ID,
+      pad_piece=RESERVED_TOKENS[PAD_ID],
+      bos_piece=RESERVED_TOKENS[BOS_ID],
+      eos_piece=RESERVED_TOKENS[EOS_ID],
+      unk_piece=RESERVED_TOKENS[UNK_ID],
+      num_threads=1,
+      minloglevel=2,
+    )  # One thread: the same sentences give the same model.
     return cls(model.getvalue())
 
   @property
@@ -226,4 +237,4 @@ class SentencePieceVocabulary(Vocabulary):
     return self._sp.decode(self._until_eos(ids))
 
   def to_json(self) -> dict:
-    return {'kind': self.kind, 'model_proto': base64.b64encode(self._model_proto).decode('ascii')}
+    return {"kind": self.kind, "model_proto": base64.b64encode(self._model_proto).decode("ascii")}

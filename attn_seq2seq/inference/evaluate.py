@@ -40,15 +40,20 @@ from attn_seq2seq.training.progress import results_table
 
 _RUN_FLAGS = run_flags.define_flags()
 flags.adopt_module_key_flags(run_flags)
-_SPLIT = flags.DEFINE_string("split", "test", "Split of the run's task to score, e.g. test or "
-                             "test_long.")
+_SPLIT = flags.DEFINE_string(
+  "split", "test", "Split of the run's task to score, e.g. test or test_long."
+)
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
-    "~/tensorflow_datasets); prepared there if missing.")
+  "data_dir",
+  None,
+  "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
+  "~/tensorflow_datasets); prepared there if missing.",
+)
 
 
-def results_key(split: str, beam_size: int = 1, alpha: float = 0.0,
-                step_suffix: int | None = None) -> str:
+def results_key(
+  split: str, beam_size: int = 1, alpha: float = 0.0, step_suffix: int | None = None
+) -> str:
   """Where results.json keeps a split's metrics: `<split>` for greedy search,
   `<split>/beam<K>[/alpha<A>]` for beam search, then `/step<S>` if `step_suffix` is given."""
   key = split
@@ -62,8 +67,14 @@ def default_data_dir() -> str:
   return os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
 
 
-def evaluate_run(run: trained_run.Run, split: str, *, beam_size: int = 1, alpha: float = 0.0,
-                 data_dir: str | None = None) -> dict[str, float]:
+def evaluate_run(
+  run: trained_run.Run,
+  split: str,
+  *,
+  beam_size: int = 1,
+  alpha: float = 0.0,
+  data_dir: str | None = None,
+) -> dict[str, float]:
   """The metrics of `run` on `split` (see the module docstring); greedy search for
   `beam_size == 1`, else beam search. The dataset is read from `data_dir` (default:
   `default_data_dir()`), never from the run's recorded config. Raises `RunError` for a split the
@@ -74,25 +85,37 @@ def evaluate_run(run: trained_run.Run, split: str, *, beam_size: int = 1, alpha:
   data_config.data_dir = data_dir or default_data_dir()
   data_path = os.path.expanduser(data_config.data_dir)
   if os.path.exists(data_path) and not os.path.isdir(data_path):
-    raise trained_run.RunError(f"data directory {data_config.data_dir} is a file; pass --data_dir "
-                           "or set TFDS_DATA_DIR to a directory")
+    raise trained_run.RunError(
+      f"data directory {data_config.data_dir} is a file; pass --data_dir "
+      "or set TFDS_DATA_DIR to a directory"
+    )
   try:
     task = data.load_task(data_config, vocabs=(run.src_vocab, run.tgt_vocab))
   except data.DataError as e:
     raise trained_run.RunError(str(e)) from None
   if split not in task.splits:
-    raise trained_run.RunError(f"{task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
+    raise trained_run.RunError(
+      f"{task.name} has no split {split!r}; splits: {', '.join(task.splits)}"
+    )
   mesh = mesh_lib.make_mesh()
   num_devices = mesh.devices.size
   config = run.config
-  kwargs = {"batch_size": -(-config.eval_batch_size // num_devices) * num_devices,
-            "max_len_a": config.decode_max_len_a, "max_len_b": config.decode_max_len_b,
-            "length_bucket_width": config.length_bucket_width}
+  kwargs = {
+    "batch_size": -(-config.eval_batch_size // num_devices) * num_devices,
+    "max_len_a": config.decode_max_len_a,
+    "max_len_b": config.decode_max_len_b,
+    "length_bucket_width": config.length_bucket_width,
+  }
   best_of_beam = None  # the Evaluator's greedy search
   if beam_size > 1:
-    beam_search = functools.partial(search.beam_search, run.model, beam_size=beam_size,
-                                    alpha=alpha, max_len_a=config.decode_max_len_a,
-                                    max_len_b=config.decode_max_len_b)
+    beam_search = functools.partial(
+      search.beam_search,
+      run.model,
+      beam_size=beam_size,
+      alpha=alpha,
+      max_len_a=config.decode_max_len_a,
+      max_len_b=config.decode_max_len_b,
+    )
 
     def best_of_beam(params, batch):  # scored by the best hypothesis
       out = beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
@@ -102,8 +125,9 @@ def evaluate_run(run: trained_run.Run, split: str, *, beam_size: int = 1, alpha:
   return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
 
 
-def write_results(workdir: str | Path, split: str, metrics: dict, *, beam_size: int,
-                  alpha: float, step: int) -> str:
+def write_results(
+  workdir: str | Path, split: str, metrics: dict, *, beam_size: int, alpha: float, step: int
+) -> str:
   """Stores `metrics` in the run's results.json under `results_key` (with `/step<S>` unless
   `step` is the step of the final results there), keeping every other entry; the file is
   replaced atomically. Returns the key."""
@@ -127,17 +151,21 @@ def main(argv: Sequence[str]) -> None:
   cli.flags_only(argv)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  workdir, beam_size, alpha = (_RUN_FLAGS.workdir.value, _RUN_FLAGS.beam_size.value,
-                               _RUN_FLAGS.alpha.value)
+  workdir, beam_size, alpha = (
+    _RUN_FLAGS.workdir.value,
+    _RUN_FLAGS.beam_size.value,
+    _RUN_FLAGS.alpha.value,
+  )
   try:
     workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
     run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
-    metrics = evaluate_run(run, _SPLIT.value, beam_size=beam_size, alpha=alpha,
-                           data_dir=_DATA_DIR.value)
-    key = write_results(workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha,
-                        step=run.step)
+    metrics = evaluate_run(
+      run, _SPLIT.value, beam_size=beam_size, alpha=alpha, data_dir=_DATA_DIR.value
+    )
+    key = write_results(
+      workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha, step=run.step
+    )
   except (trained_run.RunError, workdir_lib.WorkdirError) as e:
     sys.exit(f"error: {e}")
   print(metrics_table(key, metrics))
   print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")
-

@@ -61,13 +61,12 @@ class Run:
     return {"params": self.params}
 
 
-def load_run(workdir: str | Path, step: int | None = None,
-             sharding: jax.sharding.Sharding | None = None) -> Run:
+def load_run(
+  workdir: str | Path, step: int | None = None, sharding: jax.sharding.Sharding | None = None
+) -> Run:
   """Loads the run in `workdir` with the parameters of checkpoint `step` (default: the latest),
   placed on `sharding` (default: the first device). Raises `RunError` (see the module docstring)."""
-  from attn_seq2seq import (
-    data,  # noqa: PLC0415  (TFDS import: only when a run is loaded)
-  )
+  from attn_seq2seq import data  # noqa: PLC0415  (TFDS import: only when a run is loaded)
   from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
   workdir = Path(workdir)
@@ -77,11 +76,16 @@ def load_run(workdir: str | Path, step: int | None = None,
   try:
     config = ml_collections.ConfigDict(record["config"])
     task = record["task"]
-    model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype),
-                        task["src_vocab_size"], task["tgt_vocab_size"])
+    model = build_model(
+      ModelConfig.from_config(config.model, dtype=config.dtype),
+      task["src_vocab_size"],
+      task["tgt_vocab_size"],
+    )
   except (KeyError, TypeError, ValueError) as e:
-    raise RunError(f"{workdir / CONFIG_FILE} is not a config written by attn_seq2seq.main "
-                   f"({type(e).__name__}: {e})") from None
+    raise RunError(
+      f"{workdir / CONFIG_FILE} is not a config written by attn_seq2seq.main "
+      f"({type(e).__name__}: {e})"
+    ) from None
   try:
     src_vocab, tgt_vocab = data.load_vocabs(workdir)
   except (OSError, ValueError, KeyError) as e:
@@ -94,14 +98,16 @@ def load_run(workdir: str | Path, step: int | None = None,
   else:  # a member of a stacked run: its slice of the stack's checkpoint
     root, index, size = stack
     abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct((size, *x.shape), x.dtype, sharding=x.sharding), abstract)
+      lambda x: jax.ShapeDtypeStruct((size, *x.shape), x.dtype, sharding=x.sharding), abstract
+    )
     params, step = restore_params(root / CHECKPOINTS_DIR, abstract, step)
     params = members.take(params, index)
   return Run(workdir, config, record, model, src_vocab, tgt_vocab, params, step)
 
 
-def restore_params(directory: Path, abstract_params: Any, step: int | None = None
-                   ) -> tuple[Any, int]:
+def restore_params(
+  directory: Path, abstract_params: Any, step: int | None = None
+) -> tuple[Any, int]:
   """`(params, step)`: the parameters of checkpoint `step` (default: the latest) in `directory`,
   a `checkpoint.Checkpointer` directory, shaped and placed as `abstract_params`
   (`jax.ShapeDtypeStruct`s with shardings). Restores the `params` field of the saved train state
@@ -111,24 +117,28 @@ def restore_params(directory: Path, abstract_params: Any, step: int | None = Non
   if not directory.is_dir():
     raise RunError(f"no checkpoint directory {directory}")
   options = ocp.CheckpointManagerOptions(create=False, enable_async_checkpointing=False)
-  with ocp.CheckpointManager(directory.absolute(), options=options,
-                             item_names=checkpoint.ITEMS) as manager:
+  with ocp.CheckpointManager(
+    directory.absolute(), options=options, item_names=checkpoint.ITEMS
+  ) as manager:
     steps = sorted(manager.all_steps())
     if not steps:
       raise RunError(f"no checkpoint in {directory}")
     step = steps[-1] if step is None else step
     if step not in steps:
-      raise RunError(f"no checkpoint step {step} in {directory}; steps: "
-                     f"{', '.join(map(str, steps))}")
+      raise RunError(
+        f"no checkpoint step {step} in {directory}; steps: {', '.join(map(str, steps))}"
+      )
     target = {"params": abstract_params}
-    args = ocp.args.PyTreeRestore(target, partial_restore=True,
-                                  restore_args=ocp.checkpoint_utils.construct_restore_args(target))
+    args = ocp.args.PyTreeRestore(
+      target, partial_restore=True, restore_args=ocp.checkpoint_utils.construct_restore_args(target)
+    )
     try:
       with checkpoint.quiet_failed_restore():
         restored = manager.restore(step, args=ocp.args.Composite(state=args))
     except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for a bad file)
-      raise RunError(f"cannot restore checkpoint {directory / str(step)}: "
-                     f"{type(e).__name__}: {_first_line(e)}") from None
+      raise RunError(
+        f"cannot restore checkpoint {directory / str(step)}: {type(e).__name__}: {_first_line(e)}"
+      ) from None
   return restored["state"]["params"], step
 
 

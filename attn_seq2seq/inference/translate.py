@@ -50,17 +50,25 @@ _SMALLEST_BUCKET = 8  # the shortest padded source length
 
 _RUN_FLAGS = run_flags.define_flags()
 flags.adopt_module_key_flags(run_flags)
-_INPUT = flags.DEFINE_string("input", None, "UTF-8 source text, one sentence per line (default: "
-                             "stdin).")
+_INPUT = flags.DEFINE_string(
+  "input", None, "UTF-8 source text, one sentence per line (default: stdin)."
+)
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 256, "Lines read, length-sorted and written together; outputs do not depend "
-    "on it.", lower_bound=1)
+  "batch_size",
+  256,
+  "Lines read, length-sorted and written together; outputs do not depend on it.",
+  lower_bound=1,
+)
 _ATTENTION_DIR = flags.DEFINE_string(
-    "attention_dir", None, "Write one attention heatmap per translated line here.")
+  "attention_dir", None, "Write one attention heatmap per translated line here."
+)
 _MAX_SRC_LEN = flags.DEFINE_integer(
-    "max_src_len", None, "Longest source line (in tokens) to translate; default: see the module "
-    "docstring.", lower_bound=1)
+  "max_src_len",
+  None,
+  "Longest source line (in tokens) to translate; default: see the module docstring.",
+  lower_bound=1,
+)
 
 
 class InputError(Exception):
@@ -116,28 +124,40 @@ def _addressable_positions(run: trained_run.Run) -> int | None:
 class Translator:
   """Decodes lists of sentences with a loaded run (see the module docstring for the shapes).
 
-      translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6)
-      [t.text for t in translator.translate(["monday 14 august 1995", ""])]
+  translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6)
+  [t.text for t in translator.translate(["monday 14 august 1995", ""])]
   """
 
-  def __init__(self, run: trained_run.Run, *, beam_size: int = 1, alpha: float = 0.0,
-               max_src_len: int | None = None, decode_rows: int = DECODE_ROWS):
+  def __init__(
+    self,
+    run: trained_run.Run,
+    *,
+    beam_size: int = 1,
+    alpha: float = 0.0,
+    max_src_len: int | None = None,
+    decode_rows: int = DECODE_ROWS,
+  ):
     from attn_seq2seq import search  # noqa: PLC0415  (jax)
 
     max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
     addressable = _addressable_positions(run)
     if addressable is not None and max_src_len > addressable:
-      raise ValueError(f"max_src_len={max_src_len} is beyond the {addressable} source positions "
-                       f"the location scorer of this run can address")
+      raise ValueError(
+        f"max_src_len={max_src_len} is beyond the {addressable} source positions "
+        f"the location scorer of this run can address"
+      )
     self.run, self.max_src_len, self._rows = run, max_src_len, decode_rows
     self._grid = np.array(length_grid(max_src_len))
     lengths = {"max_len_a": run.config.decode_max_len_a, "max_len_b": run.config.decode_max_len_b}
     if beam_size == 1:
       run_search = functools.partial(search.greedy_search, run.model, **lengths)
     else:
-      run_search = functools.partial(search.beam_search, run.model, beam_size=beam_size,
-                                     alpha=alpha, **lengths)
-    self._search = lambda src_ids, src_lengths: _best(run_search(run.variables, src_ids, src_lengths))
+      run_search = functools.partial(
+        search.beam_search, run.model, beam_size=beam_size, alpha=alpha, **lengths
+      )
+    self._search = lambda src_ids, src_lengths: _best(
+      run_search(run.variables, src_ids, src_lengths)
+    )
 
   def translate(self, lines: Sequence[str]) -> list[Translation]:
     """Translates `lines` (see `Translation`); the result does not depend on how lines are
@@ -145,19 +165,22 @@ class Translator:
     src_vocab, tgt_vocab = self.run.src_vocab, self.run.tgt_vocab
     flat_ids, lengths = src_vocab.encode_batch(lines)
     ids = np.split(flat_ids, np.cumsum(lengths)[:-1])
-    todo = [i for i, n in enumerate(lengths)
-            if 0 < n <= self.max_src_len and lines[i].strip()]  # whitespace only: empty
-    outputs = dict(zip(todo, self._decode([ids[i] for i in todo])))
+    todo = [
+      i for i, n in enumerate(lengths) if 0 < n <= self.max_src_len and lines[i].strip()
+    ]  # whitespace only: empty
+    outputs = dict(zip(todo, self._decode([ids[i] for i in todo]), strict=True))
     translations = []
     for i, line in enumerate(lines):
       src_tokens = src_vocab.tokenize(line)
       if i not in outputs:
-        translations.append(Translation("", src_tokens, [], None,
-                                        bool(lengths[i] > self.max_src_len)))
+        translations.append(
+          Translation("", src_tokens, [], None, bool(lengths[i] > self.max_src_len))
+        )
         continue
       tokens, attn = outputs[i]
-      translations.append(Translation(tgt_vocab.decode(tokens), src_tokens,
-                                      tgt_vocab.tokens(tokens), attn))
+      translations.append(
+        Translation(tgt_vocab.decode(tokens), src_tokens, tgt_vocab.tokens(tokens), attn)
+      )
     return translations
 
   def _decode(self, sentences: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -201,29 +224,40 @@ def read_lines(source: BinaryIO) -> Iterator[tuple[int, str]]:
     try:
       text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-      raise InputError(f"line {number} is not valid UTF-8 ({e.reason} at byte {e.start})"
-                       ) from None
+      raise InputError(f"line {number} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
     yield number, text.removesuffix("\n").removesuffix("\r")
 
 
-def translate_stream(translator: Translator, source: BinaryIO, sink: TextIO, *,
-                     batch_size: int, attention_dir: str | Path | None = None,
-                     warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
-                     ) -> None:
+def translate_stream(
+  translator: Translator,
+  source: BinaryIO,
+  sink: TextIO,
+  *,
+  batch_size: int,
+  attention_dir: str | Path | None = None,
+  warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+) -> None:
   """Translates every line of `source` into `sink`, `batch_size` lines at a time (see the
   module docstring); reports over-long lines through `warn`."""
   if attention_dir is not None:
     from attn_seq2seq.metrics.plots import plot_attention  # noqa: PLC0415  (matplotlib)
   for group in _groups(read_lines(source), batch_size):
-    numbers, lines = zip(*group)
-    for number, result in zip(numbers, translator.translate(lines)):
+    numbers, lines = zip(*group, strict=True)
+    for number, result in zip(numbers, translator.translate(lines), strict=True):
       if result.too_long:
-        warn(f"warning: line {number} has {len(result.src_tokens)} tokens, more than the "
-             f"{translator.max_src_len} this model takes (--max_src_len); output left empty")
+        warn(
+          f"warning: line {number} has {len(result.src_tokens)} tokens, more than the "
+          f"{translator.max_src_len} this model takes (--max_src_len); output left empty"
+        )
       sink.write(result.text + "\n")
       if attention_dir is not None and result.attn_weights is not None:
-        plot_attention(result.attn_weights, result.src_tokens, result.tgt_tokens,
-                       Path(attention_dir) / f"line_{number:06d}.png", title=f"line {number}")
+        plot_attention(
+          result.attn_weights,
+          result.src_tokens,
+          result.tgt_tokens,
+          Path(attention_dir) / f"line_{number:06d}.png",
+          title=f"line {number}",
+        )
     sink.flush()
 
 
@@ -244,39 +278,51 @@ def main(argv: Sequence[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
   try:
     run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
-    translator = Translator(run, beam_size=_RUN_FLAGS.beam_size.value,
-                            alpha=_RUN_FLAGS.alpha.value, max_src_len=_MAX_SRC_LEN.value)
+    translator = Translator(
+      run,
+      beam_size=_RUN_FLAGS.beam_size.value,
+      alpha=_RUN_FLAGS.alpha.value,
+      max_src_len=_MAX_SRC_LEN.value,
+    )
   except (trained_run.RunError, ValueError) as e:
     sys.exit(f"error: {e}")
   try:
     _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
     with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
-      translate_stream(translator, source, sink, batch_size=_BATCH_SIZE.value,
-                       attention_dir=_ATTENTION_DIR.value)
+      translate_stream(
+        translator, source, sink, batch_size=_BATCH_SIZE.value, attention_dir=_ATTENTION_DIR.value
+      )
   except InputError as e:
     sys.exit(f"error: {e}")
 
 
-def _check_paths(input_path: str | None, output_path: str | None,
-                 attention_dir: str | None) -> None:
+def _check_paths(
+  input_path: str | None, output_path: str | None, attention_dir: str | None
+) -> None:
   """`InputError` before anything is read or written: --output naming the --input file (opening
   it for writing would empty the input), an output whose directory does not exist, an
   --attention_dir that is a file."""
   if input_path is not None and output_path is not None:
     same = Path(input_path).resolve() == Path(output_path).resolve() or (
-        Path(output_path).exists() and Path(input_path).exists()
-        and Path(input_path).samefile(output_path))
+      Path(output_path).exists()
+      and Path(input_path).exists()
+      and Path(input_path).samefile(output_path)
+    )
     if same:
-      raise InputError(f"--output={output_path} is the --input file; writing it would erase the "
-                       "input: choose another output file")
+      raise InputError(
+        f"--output={output_path} is the --input file; writing it would erase the "
+        "input: choose another output file"
+      )
   if output_path is not None:
     if Path(output_path).is_dir():
       raise InputError(f"cannot write --output {output_path}: it is a directory")
     if not Path(output_path).absolute().parent.is_dir():
-      raise InputError(f"cannot write --output {output_path}: no directory "
-                       f"{Path(output_path).absolute().parent}")
-  if attention_dir is not None and Path(attention_dir).exists() and not Path(
-      attention_dir).is_dir():
+      raise InputError(
+        f"cannot write --output {output_path}: no directory {Path(output_path).absolute().parent}"
+      )
+  if (
+    attention_dir is not None and Path(attention_dir).exists() and not Path(attention_dir).is_dir()
+  ):
     raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
 
 
@@ -284,7 +330,7 @@ def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]
   if path is None:
     return contextlib.nullcontext(sys.stdin.buffer)
   try:
-    return open(path, "rb")  # noqa: SIM115
+    return open(path, "rb")
   except OSError as e:
     raise InputError(f"cannot read --input {path}: {e.strerror}") from None
 
@@ -294,7 +340,6 @@ def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
     sys.stdout.reconfigure(encoding="utf-8")
     return contextlib.nullcontext(sys.stdout)
   try:
-    return open(path, "w", encoding="utf-8")  # noqa: SIM115
+    return open(path, "w", encoding="utf-8")
   except OSError as e:
     raise InputError(f"cannot write --output {path}: {e.strerror}") from None
-

@@ -29,5 +29,5 @@ class SumCount(NamedTuple):
     return SumCount(sum(p.total for p in pairs), sum(p.count for p in pairs))
 
   def value(self) -> float:
-    """total / count, the one normalisation; NaN when nothing was counted."""
+    """Total / count, the one normalisation; NaN when nothing was counted."""
     return float(self.total) / float(self.count) if self.count else float("nan")

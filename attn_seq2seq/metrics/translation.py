@@ -21,37 +21,37 @@ Detok = str | Callable[[Tokens], str]
 
 
 def detokenize(tokens: Tokens, detok: Detok) -> str:
-    """`detok.join(tokens)` for a separator, `detok(tokens)` for a callable."""
-    return detok.join(tokens) if isinstance(detok, str) else detok(tokens)
+  """`detok.join(tokens)` for a separator, `detok(tokens)` for a callable."""
+  return detok.join(tokens) if isinstance(detok, str) else detok(tokens)
 
 
 def _strings(
-    hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], detok: Detok
+  hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], detok: Detok
 ) -> tuple[list[str], list[list[str | None]]]:
-    """Hypothesis strings and sacrebleu's reference streams.
+  """Hypothesis strings and sacrebleu's reference streams.
 
-    sacrebleu takes references as [num_streams][num_examples]; an example with fewer references
-    than the most has None in the remaining streams, which sacrebleu skips.
-    """
-    hyp_strs = [detokenize(hyp, detok) for hyp in hyps]
-    num_streams = max(len(example_refs) for example_refs in refs)
-    ref_streams = [
-        [detokenize(r[k], detok) if k < len(r) else None for r in refs] for k in range(num_streams)
-    ]
-    return hyp_strs, ref_streams
+  sacrebleu takes references as [num_streams][num_examples]; an example with fewer references
+  than the most has None in the remaining streams, which sacrebleu skips.
+  """
+  hyp_strs = [detokenize(hyp, detok) for hyp in hyps]
+  num_streams = max(len(example_refs) for example_refs in refs)
+  ref_streams = [
+    [detokenize(r[k], detok) if k < len(r) else None for r in refs] for k in range(num_streams)
+  ]
+  return hyp_strs, ref_streams
 
 
 def bleu(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], detok: Detok = " ") -> float:
-    """Corpus BLEU, 0-100.
+  """Corpus BLEU, 0-100.
 
-    Args:
-      hyps: [num_examples][hyp_len] predicted tokens.
-      refs: [num_examples][num_refs][ref_len] reference tokens; num_refs may vary per example.
-      detok: separator or callable turning a token list into the scored string.
-    """
-    return sacrebleu.corpus_bleu(*_strings(hyps, refs, detok)).score
+  Args:
+    hyps: [num_examples][hyp_len] predicted tokens.
+    refs: [num_examples][num_refs][ref_len] reference tokens; num_refs may vary per example.
+    detok: separator or callable turning a token list into the scored string.
+  """
+  return sacrebleu.corpus_bleu(*_strings(hyps, refs, detok)).score
 
 
 def chrf(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], detok: Detok = " ") -> float:
-    """Corpus chrF, 0-100. Arguments as for `bleu`."""
-    return sacrebleu.corpus_chrf(*_strings(hyps, refs, detok)).score
+  """Corpus chrF, 0-100. Arguments as for `bleu`."""
+  return sacrebleu.corpus_chrf(*_strings(hyps, refs, detok)).score

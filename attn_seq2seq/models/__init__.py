@@ -17,7 +17,17 @@ from attn_seq2seq.models.scorers import SCORERS, masked_softmax
 from attn_seq2seq.models.seq2seq import Seq2Seq, build_model
 
 __all__ = [
-    "CELLS", "DECODERS", "ModelConfig", "SCORERS", "Seq2Seq", "abstract_params", "build_model",
-    "count_params", "get_model_config", "init_params", "masked_softmax", "matching_hidden_size",
-    "param_table",
+  "CELLS",
+  "DECODERS",
+  "ModelConfig",
+  "SCORERS",
+  "Seq2Seq",
+  "abstract_params",
+  "build_model",
+  "count_params",
+  "get_model_config",
+  "init_params",
+  "masked_softmax",
+  "matching_hidden_size",
+  "param_table",
 ]

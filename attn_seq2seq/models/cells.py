@@ -46,8 +46,9 @@ class Cell(nn.Module):
   def weights(self) -> dict[str, jax.Array]:
     """The recurrent kernel `[hidden, gates*hidden]` and bias `[gates*hidden]`, cast to `dtype`."""
     size = self.gates_size
-    kernel = self.param("recurrent_kernel", _recurrent_init(self.num_gates),
-                        (self.hidden_size, size))
+    kernel = self.param(
+      "recurrent_kernel", _recurrent_init(self.num_gates), (self.hidden_size, size)
+    )
     bias = self.param("recurrent_bias", lambda key, shape: self.initial_bias(), (size,))
     return {"kernel": kernel.astype(self.dtype), "bias": bias.astype(self.dtype)}
 

@@ -75,8 +75,9 @@ class Decoder(nn.Module):
     self.rnn = make_cell(self.config.cell, self.hidden_size, self.dtype)
     self.embed_input = nn.Dense(self.rnn.gates_size, dtype=self.dtype)
     self.bridge_h = nn.Dense(self.hidden_size, dtype=self.dtype)
-    self.bridge_c = (nn.Dense(self.hidden_size, dtype=self.dtype)
-                     if self.config.cell == "lstm" else None)
+    self.bridge_c = (
+      nn.Dense(self.hidden_size, dtype=self.dtype) if self.config.cell == "lstm" else None
+    )
     self.output = nn.Dense(self.vocab_size, dtype=self.dtype)
     self.output_dropout = nn.Dropout(self.config.dropout)
 
@@ -136,12 +137,12 @@ class AttentionDecoder(Decoder):
   def setup(self):
     super().setup()
     self.attention = make_scorer(
-        self.config.scorer,
-        query_size=self.hidden_size,
-        key_size=self.key_size,
-        attention_size=self.config.attention_size,
-        max_src_len=self.config.max_src_len,
-        dtype=self.dtype,
+      self.config.scorer,
+      query_size=self.hidden_size,
+      key_size=self.key_size,
+      attention_size=self.config.attention_size,
+      max_src_len=self.config.max_src_len,
+      dtype=self.dtype,
     )
 
   def project_keys(self, enc_outputs):
@@ -175,7 +176,8 @@ class BahdanauDecoder(AttentionDecoder):
   def setup(self):
     super().setup()
     self.context_input = self.param(
-        "context_input", nn.initializers.lecun_normal(), (self.key_size, self.rnn.gates_size))
+      "context_input", nn.initializers.lecun_normal(), (self.key_size, self.rnn.gates_size)
+    )
     self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
 
   def make_step(self, encoded, beams=1):
@@ -206,11 +208,13 @@ class LuongDecoder(AttentionDecoder):
 
   def setup(self):
     super().setup()
-    self.W_c = self.param("W_c", nn.initializers.lecun_normal(),
-                          (self.key_size + self.hidden_size, self.hidden_size))
+    self.W_c = self.param(
+      "W_c", nn.initializers.lecun_normal(), (self.key_size + self.hidden_size, self.hidden_size)
+    )
     if self.config.input_feeding:
       self.feed_input = self.param(
-          "feed_input", nn.initializers.lecun_normal(), (self.hidden_size, self.rnn.gates_size))
+        "feed_input", nn.initializers.lecun_normal(), (self.hidden_size, self.rnn.gates_size)
+      )
 
   def initial_carry(self, encoded):
     carry = super().initial_carry(encoded)
@@ -293,10 +297,10 @@ def _per_beam(x: jax.Array, beams: int) -> jax.Array:
 
 
 _CLASSES = {
-    "bahdanau": BahdanauDecoder,
-    "luong": LuongDecoder,
-    "fixed_init": FixedInitDecoder,
-    "fixed_context": FixedContextDecoder,
+  "bahdanau": BahdanauDecoder,
+  "luong": LuongDecoder,
+  "fixed_init": FixedInitDecoder,
+  "fixed_context": FixedContextDecoder,
 }
 
 

@@ -61,8 +61,9 @@ class RNNEncoder(nn.Module):
     """One (bi)directional layer: `[batch, src_len, in]` -> `[batch, src_len, dirs*hidden]`."""
     dirs = 2 if self.bidirectional else 1
     names = ("fwd", "bwd")[:dirs]
-    cells = [make_cell(self.cell, self.hidden_size, self.dtype, name=f"l{layer}_{d}")
-             for d in names]
+    cells = [
+      make_cell(self.cell, self.hidden_size, self.dtype, name=f"l{layer}_{d}") for d in names
+    ]
     gates = cells[0].gates_size
     x_proj = nn.Dense(dirs * gates, dtype=self.dtype, name=f"l{layer}_input")(x)  # [b, s, dirs*g]
     x_proj = jnp.split(x_proj, dirs, axis=-1)

@@ -76,16 +76,23 @@ def get_model_config(**overrides) -> ml_collections.ConfigDict:
   """The `model` section of an experiment config: every `ModelConfig` field not in
   `OUTSIDE_SECTION`, at its default, then `overrides`; an unknown name is a one-line ValueError."""
   _check_fields(overrides, section_only=True)
-  config = ml_collections.ConfigDict({
-      field.name: field.default for field in dataclasses.fields(ModelConfig)
-      if field.name not in OUTSIDE_SECTION})
+  config = ml_collections.ConfigDict(
+    {
+      field.name: field.default
+      for field in dataclasses.fields(ModelConfig)
+      if field.name not in OUTSIDE_SECTION
+    }
+  )
   config.update(overrides)
   return config
 
 
 def _check_fields(values: Mapping, section_only: bool = False) -> None:
-  valid = [f.name for f in dataclasses.fields(ModelConfig)
-           if not (section_only and f.name in OUTSIDE_SECTION)]
+  valid = [
+    f.name
+    for f in dataclasses.fields(ModelConfig)
+    if not (section_only and f.name in OUTSIDE_SECTION)
+  ]
   unknown = [name for name in values if name not in valid]
   if unknown:
     raise ValueError(f"unknown model field {unknown[0]!r}; valid fields: {', '.join(valid)}")

@@ -39,16 +39,19 @@ def param_table(params) -> str:
   return "\n".join(f"{name:<{width}}  {n:>12,}" for name, n in rows)
 
 
-def matching_hidden_size(config: ModelConfig, target: int, src_vocab_size: int,
-                         tgt_vocab_size: int) -> int:
+def matching_hidden_size(
+  config: ModelConfig, target: int, src_vocab_size: int, tgt_vocab_size: int
+) -> int:
   """The `hidden_size` at which `config` has the parameter count closest to `target`.
 
   With every other size fixed, each weight is a product of at most two sizes, so the count is a
   quadratic a h^2 + b h + c in the hidden size h: three shape-only evaluations determine it exactly.
   """
+
   def size(hidden: int) -> int:
-    model = build_model(dataclasses.replace(config, hidden_size=hidden), src_vocab_size,
-                        tgt_vocab_size)
+    model = build_model(
+      dataclasses.replace(config, hidden_size=hidden), src_vocab_size, tgt_vocab_size
+    )
     return count_params(abstract_params(model))
 
   probes = (2, 4, 6)

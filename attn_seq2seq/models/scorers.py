@@ -154,7 +154,9 @@ class Location(Scorer):
   """
 
   def setup(self):
-    self.W_a = self.param("W_a", nn.initializers.lecun_normal(), (self.query_size, self.max_src_len))
+    self.W_a = self.param(
+      "W_a", nn.initializers.lecun_normal(), (self.query_size, self.max_src_len)
+    )
     self.b_a = self.param("b_a", nn.initializers.zeros_init(), (self.max_src_len,))
 
   def project_keys(self, enc_outputs):
@@ -169,8 +171,9 @@ class Location(Scorer):
     scores = q @ w["W_a"] + w["b_a"]  # [batch, queries, max_src_len]
     if src_len <= max_len:
       return scores[..., :src_len]
-    unreachable = jnp.full(q.shape[:2] + (src_len - max_len,), jnp.finfo(scores.dtype).min,
-                           scores.dtype)
+    unreachable = jnp.full(
+      q.shape[:2] + (src_len - max_len,), jnp.finfo(scores.dtype).min, scores.dtype
+    )
     return jnp.concatenate([scores, unreachable], axis=-1)  # [batch, queries, src_len]
 
 
@@ -179,12 +182,12 @@ def _l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
 
 
 _CLASSES = {
-    "dot": Dot,
-    "scaled_dot": ScaledDot,
-    "general": General,
-    "additive": Additive,
-    "cosine": Cosine,
-    "location": Location,
+  "dot": Dot,
+  "scaled_dot": ScaledDot,
+  "general": General,
+  "additive": Additive,
+  "cosine": Cosine,
+  "location": Location,
 }
 
 

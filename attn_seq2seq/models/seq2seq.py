@@ -29,10 +29,17 @@ class Seq2Seq(nn.Module):
     self.src_embed = embed(self.src_vocab_size, "src_embed")
     self.tgt_embed = embed(self.tgt_vocab_size, "tgt_embed")
     self.embed_dropout = nn.Dropout(config.dropout)
-    self.encoder = RNNEncoder(config.cell, config.hidden_size, config.num_layers,
-                              config.bidirectional, config.dropout, dtype)
-    self.dec = make_decoder(config, vocab_size=self.tgt_vocab_size,
-                            key_size=self.encoder.output_size, name="decoder")
+    self.encoder = RNNEncoder(
+      config.cell,
+      config.hidden_size,
+      config.num_layers,
+      config.bidirectional,
+      config.dropout,
+      dtype,
+    )
+    self.dec = make_decoder(
+      config, vocab_size=self.tgt_vocab_size, key_size=self.encoder.output_size, name="decoder"
+    )
 
   def encode(self, src_ids: jax.Array, src_lengths: jax.Array, *, train: bool = False) -> dict:
     """`src_ids [batch, src_len]`, `src_lengths [batch]` -> the encoded source:
@@ -42,10 +49,10 @@ class Seq2Seq(nn.Module):
     embedded = self.embed_dropout(self.src_embed(src_ids), deterministic=not train)
     enc_outputs, summary = self.encoder(embedded, src_lengths, train=train)
     return {
-        "enc_outputs": enc_outputs,
-        "src_mask": jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None],
-        "summary": summary,
-        "keys": self.dec.project_keys(enc_outputs),
+      "enc_outputs": enc_outputs,
+      "src_mask": jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None],
+      "summary": summary,
+      "keys": self.dec.project_keys(enc_outputs),
     }
 
   def __call__(self, src_ids, src_lengths, tgt_in, *, train: bool = False):
@@ -76,6 +83,8 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -
   construction; `ModelConfig.from_config` builds one from an experiment config's `model`
   section)."""
   if not isinstance(config, ModelConfig):  # a ConfigDict would fail later, less clearly
-    raise TypeError(f"build_model takes a ModelConfig, got {type(config).__name__}; use "
-                    "ModelConfig.from_config(config.model, dtype=config.dtype)")
+    raise TypeError(
+      f"build_model takes a ModelConfig, got {type(config).__name__}; use "
+      "ModelConfig.from_config(config.model, dtype=config.dtype)"
+    )
   return Seq2Seq(config, src_vocab_size, tgt_vocab_size)

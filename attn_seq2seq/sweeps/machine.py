@@ -23,13 +23,22 @@ def host() -> dict:
   """CPU, cores, Python, jax and flax versions; starts no JAX backend."""
   from importlib.metadata import version  # noqa: PLC0415
 
-  return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-          "jax": version("jax"), "flax": version("flax")}
+  return {
+    "cpu": cpu_model(),
+    "cores": os.cpu_count(),
+    "python": platform.python_version(),
+    "jax": version("jax"),
+    "flax": version("flax"),
+  }
 
 
 def describe() -> dict:
   """`host()` plus this process's JAX backend and devices."""
   import jax  # noqa: PLC0415
 
-  return {**host(), "platform": jax.default_backend(), "devices": jax.device_count(),
-          "device_kind": jax.devices()[0].device_kind}
+  return {
+    **host(),
+    "platform": jax.default_backend(),
+    "devices": jax.device_count(),
+    "device_kind": jax.devices()[0].device_kind,
+  }

@@ -86,18 +86,26 @@ def train_run(args: list[str], workdir: str, cwd: str, attempt: int) -> Iterator
     # nothing while SIGINT is ignored, as it is under a `ray start` run with nohup or `&`.
     signal.signal(signal.SIGINT, signal.default_int_handler)
   if not os.path.isdir(cwd):
-    raise FileNotFoundError(f"{cwd} (the driver's working directory, where the configs are) "
-                            f"does not exist on {socket.gethostname()}")
+    raise FileNotFoundError(
+      f"{cwd} (the driver's working directory, where the configs are) "
+      f"does not exist on {socket.gethostname()}"
+    )
   args = [sys.executable, *args[1:]]
   os.makedirs(workdir, exist_ok=True)
   host = socket.gethostname()
   with open(os.path.join(workdir, LOG_FILE), "a") as log:
     process = subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args], cwd=cwd,
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+      [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args],
+      cwd=cwd,
+      stdin=subprocess.DEVNULL,
+      stdout=log,
+      stderr=subprocess.STDOUT,
+      start_new_session=True,
+    )
     try:
-      log.write(f"# {_now()} ray attempt {attempt} on {host}, pid {process.pid}: "
-                f"{shlex.join(args)}\n")  # O_APPEND: whole lines, before the trainer's first
+      log.write(
+        f"# {_now()} ray attempt {attempt} on {host}, pid {process.pid}: {shlex.join(args)}\n"
+      )  # O_APPEND: whole lines, before the trainer's first
       log.flush()
       yield {"host": host, "pid": process.pid}
       returncode = _wait(process)
@@ -128,35 +136,45 @@ def check_root(root: str) -> str:
   """The absolute ROOT, or a one-line ValueError for a URL (see the module docstring)."""
   text = str(root)
   if "://" in text:
-    raise ValueError(f"--root={text}: the ray backend needs a path every node mounts (NFS, a "
-                     "bucket mounted with gcsfuse); the trainer writes workdirs through the "
-                     "local filesystem, so URLs are not supported")
+    raise ValueError(
+      f"--root={text}: the ray backend needs a path every node mounts (NFS, a "
+      "bucket mounted with gcsfuse); the trainer writes workdirs through the "
+      "local filesystem, so URLs are not supported"
+    )
   return os.path.abspath(text)
 
 
-def launch(runs: list[dict], root: str, address: str = "auto", cpus_per_run: float = 1.0,
-           gpus_per_run: float = 0.0, retries: int = DEFAULT_RETRIES,
-           echo: Callable[[str], None] = print) -> dict[str, str]:
+def launch(
+  runs: list[dict],
+  root: str,
+  address: str = "auto",
+  cpus_per_run: float = 1.0,
+  gpus_per_run: float = 0.0,
+  retries: int = DEFAULT_RETRIES,
+  echo: Callable[[str], None] = print,
+) -> dict[str, str]:
   """Trains every unfinished run of `runs` as a Ray task on the cluster at `address` (see the
   module docstring). Returns name -> status as `sweep.launch` does: 'finished' (already had
   results.json), 'done', 'failed (...)' after 1 + `retries` attempts, or 'stopped'; runs not
   started before a stop are absent. A bad argument or no cluster at `address` is a one-line
   `sweep.SweepError`.
   """
-  from attn_seq2seq.sweeps import (
-    sweep,  # noqa: PLC0415  (imports JAX: the driver side only)
-  )
+  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
   try:
     root = check_root(root)
   except ValueError as e:
     raise sweep.SweepError(str(e)) from None
-  for name, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run),
-                      ("retries", retries)):
+  for name, value in (
+    ("cpus_per_run", cpus_per_run),
+    ("gpus_per_run", gpus_per_run),
+    ("retries", retries),
+  ):
     if value < 0:
       raise sweep.SweepError(f"--{name}={value} must be >= 0")
-  status = {run["name"]: "finished" for run in runs
-            if sweep.is_finished(os.path.join(root, run["name"]))}
+  status = {
+    run["name"]: "finished" for run in runs if sweep.is_finished(os.path.join(root, run["name"]))
+  }
   queue = [run for run in runs if run["name"] not in status]
   echo(f"{len(runs)} runs: {len(status)} finished, {len(queue)} to run on the Ray cluster")
   if not queue:
@@ -164,7 +182,8 @@ def launch(runs: list[dict], root: str, address: str = "auto", cpus_per_run: flo
   ray = _connect(address, sweep.SweepError)
   try:
     task = ray.remote(train_run).options(
-        num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, num_returns="streaming")
+      num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, num_returns="streaming"
+    )
     _Driver(ray, task, root, os.getcwd(), retries, status, echo).run(queue)
   finally:
     ray.shutdown()
@@ -179,12 +198,15 @@ def _connect(address: str, error: type[Exception]):
   import logging  # noqa: PLC0415
 
   try:
-    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
-             configure_logging=False)
+    ray.init(
+      address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False
+    )
   except (ConnectionError, RuntimeError, ValueError) as e:
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise error(f"--address={address}: cannot connect to a Ray cluster ({first}); start one "
-                "with `ray start --head`, or pass its HOST:PORT") from None
+    raise error(
+      f"--address={address}: cannot connect to a Ray cluster ({first}); start one "
+      "with `ray start --head`, or pass its HOST:PORT"
+    ) from None
   return ray
 
 
@@ -210,7 +232,7 @@ class _Driver:
       self._submit(run)
     self._progress()
     try:
-      with sweep._sigterm_as_keyboard_interrupt():  # noqa: SLF001  (the local backend's rule)
+      with sweep._sigterm_as_keyboard_interrupt():  # the local backend's rule
         while self._inflight:
           ready, _ = self._ray.wait(list(self._inflight), num_returns=1, timeout=_WAIT_SECONDS)
           for generator in ready:
@@ -226,8 +248,9 @@ class _Driver:
     name = run["name"]
     self._attempts[name] = self._attempts.get(name, 0) + 1
     workdir = os.path.join(self._root, name)
-    generator = self._task.remote(sweep.command(run, self._root), workdir, self._cwd,
-                                  self._attempts[name])
+    generator = self._task.remote(
+      sweep.command(run, self._root), workdir, self._cwd, self._attempts[name]
+    )
     self._inflight[generator] = run
 
   def _next_event(self, generator) -> dict:
@@ -243,8 +266,10 @@ class _Driver:
     name = run["name"]
     if "pid" in event:
       self._started[name] = time.monotonic()
-      self._echo(f"started {name} on {event['host']} (pid {event['pid']}, attempt "
-                 f"{self._attempts[name]}; log: {os.path.join(self._root, name, LOG_FILE)})")
+      self._echo(
+        f"started {name} on {event['host']} (pid {event['pid']}, attempt "
+        f"{self._attempts[name]}; log: {os.path.join(self._root, name, LOG_FILE)})"
+      )
       return
     del self._inflight[generator]
     took = time.monotonic() - self._started.pop(name, time.monotonic())
@@ -253,12 +278,14 @@ class _Driver:
       self._durations.append(took)
       self._echo(f"done {name} in {_duration(took)}")
     else:
-      reason = (f"exit {event['returncode']}" if "returncode" in event else event["error"])
+      reason = f"exit {event['returncode']}" if "returncode" in event else event["error"]
       last = _last_line(os.path.join(self._root, name, LOG_FILE))
       if self._attempts[name] <= self._retries:
-        self._echo(f"{name} failed ({reason}): {last}; retrying, attempt "
-                   f"{self._attempts[name] + 1} of {self._retries + 1} (resumes from its "
-                   "latest checkpoint)")
+        self._echo(
+          f"{name} failed ({reason}): {last}; retrying, attempt "
+          f"{self._attempts[name] + 1} of {self._retries + 1} (resumes from its "
+          "latest checkpoint)"
+        )
         self._submit(run)
       else:
         self._status[name] = f"failed ({reason})"
@@ -277,13 +304,17 @@ class _Driver:
       mean = sum(self._durations) / len(self._durations)
       left = waiting * mean + sum(max(mean - (now - t), 0.0) for t in self._started.values())
       eta = _duration(left / max(running, 1))
-    self._echo(f"[ray] {done}/{self._total} done, {running} running, {waiting} waiting, "
-               f"{self._failed} failed; {_duration(now - self._begin)} elapsed, ETA {eta}")
+    self._echo(
+      f"[ray] {done}/{self._total} done, {running} running, {waiting} waiting, "
+      f"{self._failed} failed; {_duration(now - self._begin)} elapsed, ETA {eta}"
+    )
     self._last_line = now
 
   def _cancel(self) -> None:
-    self._echo(f"stopping: cancelling {len(self._inflight)} task(s); running runs save a "
-               "checkpoint (Ctrl-C again to stop waiting)")
+    self._echo(
+      f"stopping: cancelling {len(self._inflight)} task(s); running runs save a "
+      "checkpoint (Ctrl-C again to stop waiting)"
+    )
     for generator in self._inflight:
       self._ray.cancel(generator)
     for generator, run in self._inflight.items():
@@ -304,9 +335,7 @@ class _Driver:
 
 
 def _duration(seconds: float) -> str:
-  from attn_seq2seq.training import (
-    progress,  # noqa: PLC0415  (imports JAX: the driver side only)
-  )
+  from attn_seq2seq.training import progress  # noqa: PLC0415  (imports JAX: the driver side only)
 
   return progress.duration(seconds)
 

@@ -33,10 +33,19 @@ from attn_seq2seq.training.progress import duration
 REPORT_FILE = "README.md"
 
 
-def write_report(root: str | Path, out: str | Path, *, title: str, command: Sequence[str],
-                 metrics: Sequence[str], split: str = "test", question: str = "",
-                 reference: str = "", findings: Callable[[summary_lib.Summary], list[str]] | None
-                 = None, data_dir: str | None = None) -> Path:
+def write_report(
+  root: str | Path,
+  out: str | Path,
+  *,
+  title: str,
+  command: Sequence[str],
+  metrics: Sequence[str],
+  split: str = "test",
+  question: str = "",
+  reference: str = "",
+  findings: Callable[[summary_lib.Summary], list[str]] | None = None,
+  data_dir: str | None = None,
+) -> Path:
   """Writes the report of the finished sweep in `root` into `out` (see the module docstring).
 
   Args:
@@ -58,13 +67,16 @@ def write_report(root: str | Path, out: str | Path, *, title: str, command: Sequ
   summary = summary_lib.read_summary(root, metrics, split)
   if summary.unfinished or not summary.groups:
     more = ", ..." if summary.unfinished[5:] else ""
-    raise ValueError(f"{root}: {len(summary.unfinished)} unfinished run(s) "
-                     f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
-                     "writing its report")
+    raise ValueError(
+      f"{root}: {len(summary.unfinished)} unfinished run(s) "
+      f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
+      "writing its report"
+    )
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  plot_files = [p.name for m in summary.metrics
-                for p in summary_lib.plot_length_curves(summary, m, out)]
+  plot_files = [
+    p.name for m in summary.metrics for p in summary_lib.plot_length_curves(summary, m, out)
+  ]
   heatmaps = attention_heatmaps(summary, out, data_dir)
   launches = read_launches(summary.root)
   lines = [f"# {title}", ""]
@@ -75,25 +87,43 @@ def write_report(root: str | Path, out: str | Path, *, title: str, command: Sequ
     lines += ["## What the numbers show", "", *findings(summary), ""]
   if reference:
     lines += ["## Reference", "", reference, ""]
-  lines += ["## Results", "",
-            f"Mean ± sample standard deviation over seeds [{summary_lib.CONFIDENCE:.0%} confidence "
-            "interval of the mean: Student's t with n - 1 degrees of freedom, mean ± t · std / √n],"
-            f" ranked by {summary.split} {summary.metrics[0]}. Parameter counts are exact.", ""]
+  lines += [
+    "## Results",
+    "",
+    f"Mean ± sample standard deviation over seeds [{summary_lib.CONFIDENCE:.0%} confidence "
+    "interval of the mean: Student's t with n - 1 degrees of freedom, mean ± t · std / √n],"
+    f" ranked by {summary.split} {summary.metrics[0]}. Parameter counts are exact.",
+    "",
+  ]
   for metric in summary.metrics:
     lines += [f"### {metric}", "", *summary.table(metric), ""]
   lines += ["## By source length", ""]
   lines += [f"![{name}]({name})" for name in plot_files] + [""]
   if heatmaps:
-    lines += ["## Attention on a long source", "",
-              f"The longest {summary.split} source, decoded greedily by the first seed of each "
-              "attention group (rows: output tokens, columns: source tokens).", ""]
+    lines += [
+      "## Attention on a long source",
+      "",
+      f"The longest {summary.split} source, decoded greedily by the first seed of each "
+      "attention group (rows: output tokens, columns: source tokens).",
+      "",
+    ]
     lines += [f"**{label}**\n\n![{label}]({name})\n" for label, name in heatmaps]
   lines += ["## Runs", "", *_run_table(summary, launches), ""]
   path = out / REPORT_FILE
   _write_atomic(path, "\n".join(lines))
-  _write_atomic(out / "summary.json", json.dumps(
-      {**summary.record(), "plots": plot_files, "heatmaps": [n for _, n in heatmaps],
-       "command": shlex.join(command)}, indent=2) + "\n")
+  _write_atomic(
+    out / "summary.json",
+    json.dumps(
+      {
+        **summary.record(),
+        "plots": plot_files,
+        "heatmaps": [n for _, n in heatmaps],
+        "command": shlex.join(command),
+      },
+      indent=2,
+    )
+    + "\n",
+  )
   return path
 
 
@@ -105,8 +135,9 @@ def read_launches(root: Path) -> list[dict]:
   return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def attention_heatmaps(summary: summary_lib.Summary, out: Path,
-                       data_dir: str | None = None) -> list[tuple[str, str]]:
+def attention_heatmaps(
+  summary: summary_lib.Summary, out: Path, data_dir: str | None = None
+) -> list[tuple[str, str]]:
   """For each group of an attention decoder: the heatmap of the longest source of the ranking
   split, decoded by the group's first run. Returns [(group label, file name)]."""
   from attn_seq2seq import data  # noqa: PLC0415  (jax, TFDS)
@@ -124,20 +155,26 @@ def attention_heatmaps(summary: summary_lib.Summary, out: Path,
     key = json.dumps(data_config.to_dict(), sort_keys=True)
     if key not in sources:
       texts = data.load_task(data_config, vocabs=(run.src_vocab, run.tgt_vocab)).source_texts(
-          summary.split)
+        summary.split
+      )
       sources[key] = max(texts, key=lambda text: (len(run.src_vocab.tokenize(text)), text))
     translation = translate.Translator(run).translate([sources[key]])[0]
     label = summary.label(group)
     name = "attention_" + re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") + ".png"
-    plots.plot_attention(translation.attn_weights, translation.src_tokens,
-                         translation.tgt_tokens, out / name,
-                         title=f"{label} (seed {first.config.get('seed')})")
+    plots.plot_attention(
+      translation.attn_weights,
+      translation.src_tokens,
+      translation.tgt_tokens,
+      out / name,
+      title=f"{label} (seed {first.config.get('seed')})",
+    )
     written.append((label, name))
   return written
 
 
-def _provenance(summary: summary_lib.Summary, command: Sequence[str],
-                launches: list[dict]) -> list[str]:
+def _provenance(
+  summary: summary_lib.Summary, command: Sequence[str], launches: list[dict]
+) -> list[str]:
   """Command, date, machine, versions and wall time, as Markdown bullet lines."""
   # Invocations that trained something; a re-run that only rewrites the report adds nothing.
   invocations = [r for r in launches if "sweep" in r and r["launched"]]
@@ -145,28 +182,34 @@ def _provenance(summary: summary_lib.Summary, command: Sequence[str],
   host = invocations[-1]["host"] if invocations else {}
   record = json.loads((summary.root / summary.groups[0].runs[0].name / CONFIG_FILE).read_text())
   devices = record.get("devices", {})
-  sweep_spec = json.loads((summary.root / SWEEP_FILE).read_text())["sweep"] if (
-      summary.root / SWEEP_FILE).exists() else "?"
+  sweep_spec = (
+    json.loads((summary.root / SWEEP_FILE).read_text())["sweep"]
+    if (summary.root / SWEEP_FILE).exists()
+    else "?"
+  )
   per_run = _seconds_per_run(runs)
   lines = [
-      f"- **Command:** `{shlex.join(command)}` (sweep `{sweep_spec}`)",
-      f"- **Date:** {invocations[0]['started'] if invocations else '?'} to "
-      f"{runs[-1]['ended'] if runs else '?'} (UTC)",
-      f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
-      f"{devices.get('platform', '?')} ({devices.get('count', '?')} × {devices.get('kind', '?')})",
-      f"- **Versions:** Python {host.get('python', '?')}, jax {host.get('jax', '?')}, flax "
-      f"{host.get('flax', '?')}",
+    f"- **Command:** `{shlex.join(command)}` (sweep `{sweep_spec}`)",
+    f"- **Date:** {invocations[0]['started'] if invocations else '?'} to "
+    f"{runs[-1]['ended'] if runs else '?'} (UTC)",
+    f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
+    f"{devices.get('platform', '?')} ({devices.get('count', '?')} × {devices.get('kind', '?')})",
+    f"- **Versions:** Python {host.get('python', '?')}, jax {host.get('jax', '?')}, flax "
+    f"{host.get('flax', '?')}",
   ]
   if invocations:
     total = sum(r["seconds"] for r in invocations)
     lines.append(
-        f"- **Wall time:** {duration(total)} in total over {len(invocations)} invocation(s) of the "
-        f"launcher (data generation and compilation included); per run: median "
-        f"{duration(statistics.median(per_run.values()))}, range "
-        f"{duration(min(per_run.values()))}–{duration(max(per_run.values()))}"
-        if per_run else f"- **Wall time:** {duration(total)} in total")
-  lines.append(f"- **Runs:** {summary.num_runs} in {len(summary.groups)} groups; root "
-               f"`{summary.root}`")
+      f"- **Wall time:** {duration(total)} in total over {len(invocations)} invocation(s) of the "
+      f"launcher (data generation and compilation included); per run: median "
+      f"{duration(statistics.median(per_run.values()))}, range "
+      f"{duration(min(per_run.values()))}–{duration(max(per_run.values()))}"
+      if per_run
+      else f"- **Wall time:** {duration(total)} in total"
+    )
+  lines.append(
+    f"- **Runs:** {summary.num_runs} in {len(summary.groups)} groups; root `{summary.root}`"
+  )
   return lines
 
 
@@ -186,15 +229,19 @@ def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
     if "run" in record:
       count[record["run"]] = count.get(record["run"], 0) + 1
   metric, split = summary.metrics[0], summary.split
-  rows = ["| run | seed | params | wall time | launches | " + f"{split} {metric} |",
-          "| --- | ---: | ---: | ---: | ---: | ---: |"]
+  rows = [
+    "| run | seed | params | wall time | launches | " + f"{split} {metric} |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  ]
   for group in summary.groups:
     for run in group.runs:
       top = run.name.split("/")[0]  # a stacked run's members share its launches
       wall = duration(per_run[top]) if top in per_run else "–"
       value = run.results.get(split, {}).get(metric)
-      rows.append(f"| {run.name} | {run.config.get('seed')} | {run.num_params:,} | {wall} | "
-                  f"{count.get(top, 0)} | {'–' if value is None else f'{value:.4f}'} |")
+      rows.append(
+        f"| {run.name} | {run.config.get('seed')} | {run.num_params:,} | {wall} | "
+        f"{count.get(top, 0)} | {'–' if value is None else f'{value:.4f}'} |"
+      )
   return rows
 
 

@@ -75,19 +75,30 @@ def describe(values: list[float]) -> dict:
     return {"mean": mean, "std": None, "ci95": None, "n": n, "values": list(values)}
   std = float(np.std(values, ddof=1))
   half = float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * std / np.sqrt(n)
-  return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n,
-          "values": list(values)}
+  return {
+    "mean": mean,
+    "std": std,
+    "ci95": [mean - half, mean + half],
+    "n": n,
+    "values": list(values),
+  }
 
 
 def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
   """(finished runs, names of unfinished runs) of a sweep root."""
   root = Path(root)
-  names = {p.name for p in root.iterdir()
-           if p.is_dir() and ((p / CONFIG_FILE).exists() or (p / RESULTS_FILE).exists())}
+  names = {
+    p.name
+    for p in root.iterdir()
+    if p.is_dir() and ((p / CONFIG_FILE).exists() or (p / RESULTS_FILE).exists())
+  }
   if (root / SWEEP_FILE).exists():
     names |= {run["name"] for run in json.loads((root / SWEEP_FILE).read_text())["runs"]}
-  names = {f"{name}/{MEMBERS_DIR}/{member.name}" if (root / name / MEMBERS_DIR).is_dir() else name
-           for name in names for member in _members(root / name)}
+  names = {
+    f"{name}/{MEMBERS_DIR}/{member.name}" if (root / name / MEMBERS_DIR).is_dir() else name
+    for name in names
+    for member in _members(root / name)
+  }
   finished, unfinished = [], []
   for name in sorted(names):
     workdir = root / name
@@ -95,9 +106,15 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
       unfinished.append(name)
       continue
     record = json.loads((workdir / CONFIG_FILE).read_text())
-    finished.append(RunResult(name, _flatten(record["config"]), record["num_params"],
-                              tuple(record["task"]["eval_splits"]),
-                              json.loads((workdir / RESULTS_FILE).read_text())))
+    finished.append(
+      RunResult(
+        name,
+        _flatten(record["config"]),
+        record["num_params"],
+        tuple(record["task"]["eval_splits"]),
+        json.loads((workdir / RESULTS_FILE).read_text()),
+      )
+    )
   return finished, unfinished
 
 
@@ -115,8 +132,9 @@ def group_runs(runs: list[RunResult]) -> tuple[list[str], list[Group]]:
   groups = collections.defaultdict(list)
   for run in runs:
     groups[tuple(json.dumps(run.config.get(k)) for k in varied)].append(run)
-  return varied, [Group({k: members[0].config.get(k) for k in varied}, members)
-                  for members in groups.values()]
+  return varied, [
+    Group({k: members[0].config.get(k) for k in varied}, members) for members in groups.values()
+  ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,8 +154,11 @@ class Summary:
   def label(self, group: Group) -> str:
     """'decoder=luong, hidden_size=75': the group's values of the varied fields, leaving out a
     field that always equals a later one (e.g. attention_size, when it follows hidden_size)."""
-    fields = ", ".join(f"{self.names[k]}={_format(group.fields[k])}" for k in self.varied
-                       if not self._repeated_later(k))
+    fields = ", ".join(
+      f"{self.names[k]}={_format(group.fields[k])}"
+      for k in self.varied
+      if not self._repeated_later(k)
+    )
     return fields or f"mean of {len(group.runs)} run(s)"
 
   def _repeated_later(self, key: str) -> bool:
@@ -148,58 +169,86 @@ class Summary:
     """The groups whose runs have these config values, e.g. `find(model__decoder='luong')`
     (dots in field names written as double underscores)."""
     wanted = {k.replace("__", "."): v for k, v in fields.items()}
-    return [g for g in self.groups
-            if all(g.runs[0].config.get(k) == v for k, v in wanted.items())]
+    return [g for g in self.groups if all(g.runs[0].config.get(k) == v for k, v in wanted.items())]
 
   def table(self, metric: str) -> list[str]:
     """Markdown rows: varied fields, seeds, params, then per split 'mean ± std [95% CI]'."""
-    header = [self.names[k] for k in self.varied] + ["seeds", "params"] + [
-        f"{split} {metric}" for split in self.splits]
-    rows = [[_format(g.fields[k]) for k in self.varied]
-            + [str(len(g.runs)), f"{g.runs[0].num_params:,}"]
-            + [_mean_std_ci(g.stats(split, metric)) for split in self.splits]
-            for g in self.groups]
+    header = (
+      [self.names[k] for k in self.varied]
+      + ["seeds", "params"]
+      + [f"{split} {metric}" for split in self.splits]
+    )
+    rows = [
+      [_format(g.fields[k]) for k in self.varied]
+      + [str(len(g.runs)), f"{g.runs[0].num_params:,}"]
+      + [_mean_std_ci(g.stats(split, metric)) for split in self.splits]
+      for g in self.groups
+    ]
     align = ["---"] * len(self.varied) + ["---:"] * (len(header) - len(self.varied))
     return ["| " + " | ".join(row) + " |" for row in (header, align, *rows)]
 
   def record(self) -> dict:
     """The numbers as JSON: per group its fields, runs, seeds, parameter count and stats."""
     return {
-        "root": str(self.root), "metrics": list(self.metrics), "split": self.split,
-        "varied_fields": self.varied, "confidence": CONFIDENCE,
-        "groups": [{"fields": g.fields, "runs": [r.name for r in g.runs],
-                    "seeds": [r.config.get("seed") for r in g.runs],
-                    "num_params": g.runs[0].num_params,
-                    "metrics": {m: {s: g.stats(s, m) for s in self.splits}
-                                for m in self.metrics}} for g in self.groups],
-        "unfinished": self.unfinished,
+      "root": str(self.root),
+      "metrics": list(self.metrics),
+      "split": self.split,
+      "varied_fields": self.varied,
+      "confidence": CONFIDENCE,
+      "groups": [
+        {
+          "fields": g.fields,
+          "runs": [r.name for r in g.runs],
+          "seeds": [r.config.get("seed") for r in g.runs],
+          "num_params": g.runs[0].num_params,
+          "metrics": {m: {s: g.stats(s, m) for s in self.splits} for m in self.metrics},
+        }
+        for g in self.groups
+      ],
+      "unfinished": self.unfinished,
     }
 
 
-def read_summary(root: str | Path, metrics: str | Sequence[str] = "exact_match",
-                 split: str = "test") -> Summary:
+def read_summary(
+  root: str | Path, metrics: str | Sequence[str] = "exact_match", split: str = "test"
+) -> Summary:
   """Reads and groups the runs of `root`; `metrics` is one name, a comma-separated list or a
   sequence. An unknown metric or split is a one-line ValueError naming the choices."""
   root = Path(root)
   if not root.is_dir():
     raise ValueError(f"no sweep root {root}")
-  metrics = tuple(m.strip() for m in metrics.split(",")) if isinstance(metrics, str) else tuple(
-      metrics)
+  metrics = (
+    tuple(m.strip() for m in metrics.split(",")) if isinstance(metrics, str) else tuple(metrics)
+  )
   runs, unfinished = load_runs(root)
   varied, groups = group_runs(runs)
   splits = tuple(dict.fromkeys(s for run in runs for s in run.eval_splits))
   if runs:
     check_choice("split", split, splits)
-    known = sorted({k for run in runs for s in splits for k in run.results.get(s, {})
-                    if "/" not in k})
+    known = sorted(
+      {k for run in runs for s in splits for k in run.results.get(s, {}) if "/" not in k}
+    )
     for metric in metrics:
       check_choice("metric", metric, known)
-  return Summary(root, metrics, split, splits, varied, _short_names(varied),
-                 rank(groups, split, metrics[0]), len(runs), unfinished)
+  return Summary(
+    root,
+    metrics,
+    split,
+    splits,
+    varied,
+    _short_names(varied),
+    rank(groups, split, metrics[0]),
+    len(runs),
+    unfinished,
+  )
 
 
-def summarize(root: str | Path, metric: str | Sequence[str] = "exact_match", split: str = "test",
-              out: str | Path | None = None) -> str:
+def summarize(
+  root: str | Path,
+  metric: str | Sequence[str] = "exact_match",
+  split: str = "test",
+  out: str | Path | None = None,
+) -> str:
   """Writes summary.md, summary.json and one `<metric>_vs_length_<split>.png` per metric and
   evaluation split into `out` (default: ROOT); returns the Markdown. Unknown metric or split:
   ValueError."""
@@ -207,10 +256,14 @@ def summarize(root: str | Path, metric: str | Sequence[str] = "exact_match", spl
   out = Path(out or summary.root)
   out.mkdir(parents=True, exist_ok=True)
   written = [path.name for m in summary.metrics for path in plot_length_curves(summary, m, out)]
-  lines = [f"# {summary.root}: {', '.join(summary.metrics)}", "",
-           f"{len(summary.groups)} group(s) of {summary.num_runs} finished run(s), ranked by "
-           f"{summary.split}; mean ± sample std over seeds [{CONFIDENCE:.0%} confidence interval "
-           "of the mean, Student's t].", ""]
+  lines = [
+    f"# {summary.root}: {', '.join(summary.metrics)}",
+    "",
+    f"{len(summary.groups)} group(s) of {summary.num_runs} finished run(s), ranked by "
+    f"{summary.split}; mean ± sample std over seeds [{CONFIDENCE:.0%} confidence interval "
+    "of the mean, Student's t].",
+    "",
+  ]
   for m in summary.metrics:
     lines += summary.table(m) + [""] if summary.groups else []
   if summary.unfinished:
@@ -219,8 +272,9 @@ def summarize(root: str | Path, metric: str | Sequence[str] = "exact_match", spl
     lines += ["Plots: " + ", ".join(written), ""]
   markdown = "\n".join(lines)
   (out / "summary.md").write_text(markdown)
-  (out / "summary.json").write_text(json.dumps({**summary.record(), "plots": written},
-                                               indent=2) + "\n")
+  (out / "summary.json").write_text(
+    json.dumps({**summary.record(), "plots": written}, indent=2) + "\n"
+  )
   return markdown
 
 
@@ -235,8 +289,9 @@ def rank(groups: list[Group], split: str, metric: str) -> list[Group]:
   return sorted(groups, key=key)
 
 
-def plot_length_curves(summary: Summary, metric: str, out: Path,
-                       groups: Sequence[Group] | None = None) -> list[Path]:
+def plot_length_curves(
+  summary: Summary, metric: str, out: Path, groups: Sequence[Group] | None = None
+) -> list[Path]:
   """One `<metric>_vs_length_<split>.png` per split with per-length values: a line per group
   (default: every group) at the mean over seeds, in a band of the 95% t-interval."""
   written = []
@@ -247,14 +302,21 @@ def plot_length_curves(summary: Summary, metric: str, out: Path,
       if curve:
         label = summary.label(group)
         curves[label] = curve[0], [c["mean"] for c in curve[1]]
-        bands[label] = tuple([np.nan if c["ci95"] is None else c["ci95"][i] for c in curve[1]]
-                             for i in (0, 1))
+        bands[label] = tuple(
+          [np.nan if c["ci95"] is None else c["ci95"][i] for c in curve[1]] for i in (0, 1)
+        )
     if curves:
       name = metric.replace("_", " ")
-      written.append(plots.plot_metric_vs_length(
-          curves, out / f"{metric}_vs_length_{split}.png", name, bands=bands,
+      written.append(
+        plots.plot_metric_vs_length(
+          curves,
+          out / f"{metric}_vs_length_{split}.png",
+          name,
+          bands=bands,
           title=f"{split}: {name} by source length\n(mean over seeds, band: "
-                f"{CONFIDENCE:.0%} t-interval)"))
+          f"{CONFIDENCE:.0%} t-interval)",
+        )
+      )
   return written
 
 
@@ -267,7 +329,7 @@ def length_curve(group: Group, split: str, metric: str) -> tuple[list[str], list
       labels, ys = plots.length_curve(run.results.get(split, {}), metric)
     except ValueError:  # this run has no per-length values of `metric` on `split`
       continue
-    for label, y in zip(labels, ys):
+    for label, y in zip(labels, ys, strict=True):
       values[label].append(y)
   if not values:
     return None

@@ -83,8 +83,10 @@ def check_runs(runs: list[dict]) -> None:
       raise SweepError(f"run {i} is not a dict with keys name, config, overrides: {run!r}")
     name = run["name"]
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-      raise SweepError(f"run name {name!r} is not filesystem-safe: use letters, digits, . _ - "
-                       "and start with a letter or digit")
+      raise SweepError(
+        f"run name {name!r} is not filesystem-safe: use letters, digits, . _ - "
+        "and start with a letter or digit"
+      )
     if name in seen:
       raise SweepError(f"run name {name} is used twice")
     seen.add(name)
@@ -92,14 +94,21 @@ def check_runs(runs: list[dict]) -> None:
 
 def config_args(run: dict) -> list[str]:
   """The config flags of `run`: `--config=<file>[:variant]`, then `--config.<key>=<value>`."""
-  return [f"--config={run['config']}",
-          *(f"--config.{key}={value}" for key, value in run["overrides"].items())]
+  return [
+    f"--config={run['config']}",
+    *(f"--config.{key}={value}" for key, value in run["overrides"].items()),
+  ]
 
 
 def command(run: dict, root: str | Path) -> list[str]:
   """The command line that trains `run` in ROOT/<name>."""
-  return [sys.executable, "-m", "attn_seq2seq.main", f"--workdir={Path(root) / run['name']}",
-          *config_args(run)]
+  return [
+    sys.executable,
+    "-m",
+    "attn_seq2seq.main",
+    f"--workdir={Path(root) / run['name']}",
+    *config_args(run),
+  ]
 
 
 def run_config(run: dict) -> ml_collections.ConfigDict:
@@ -126,8 +135,14 @@ def run_config(run: dict) -> ml_collections.ConfigDict:
 def _parse_config_flags(args: list[str], name: str) -> ml_collections.ConfigDict:
   argv = ["attn_seq2seq.main", *args]
   flag_values = flags.FlagValues()  # not absl's global FLAGS: nothing leaks between runs
-  config_flags.DEFINE_config_file("config", None, "Experiment config file.",
-                                  flag_values=flag_values, lock_config=True, sys_argv=argv)
+  config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Experiment config file.",
+    flag_values=flag_values,
+    lock_config=True,
+    sys_argv=argv,
+  )
   try:
     flag_values(argv)
   except Exception as e:  # noqa: BLE001  (whatever parsing raises is a bad run definition)
@@ -157,19 +172,38 @@ def _one_line(e: BaseException) -> str:
   return first if cause in first else f"{first} {cause}"
 
 
-def seed_group(name: str, config: str, overrides: dict, seeds: Sequence[int], *, stacked: bool,
-               size_matched_to: str | None = None) -> list[dict]:
+def seed_group(
+  name: str,
+  config: str,
+  overrides: dict,
+  seeds: Sequence[int],
+  *,
+  stacked: bool,
+  size_matched_to: str | None = None,
+) -> list[dict]:
   """The runs of one group of seeds: one stacked run `name` training every seed as one program
   (`--config.seeds=0,1,2`, see members.py), or one run `<name>_s<seed>` per seed. A stacked
   group shares one data order; solo runs each follow their own seed. `size_matched_to` names
   the reference group; it gets the same suffix."""
   if stacked:
     matched = {} if size_matched_to is None else {"size_matched_to": size_matched_to}
-    return [{"name": name, "config": config,
-             "overrides": {**overrides, "seeds": ",".join(map(str, seeds))}, **matched}]
-  return [{"name": f"{name}_s{seed}", "config": config, "overrides": {**overrides, "seed": seed},
-           **({} if size_matched_to is None else {"size_matched_to": f"{size_matched_to}_s{seed}"})}
-          for seed in seeds]
+    return [
+      {
+        "name": name,
+        "config": config,
+        "overrides": {**overrides, "seeds": ",".join(map(str, seeds))},
+        **matched,
+      }
+    ]
+  return [
+    {
+      "name": f"{name}_s{seed}",
+      "config": config,
+      "overrides": {**overrides, "seed": seed},
+      **({} if size_matched_to is None else {"size_matched_to": f"{size_matched_to}_s{seed}"}),
+    }
+    for seed in seeds
+  ]
 
 
 def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
@@ -180,10 +214,16 @@ def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
   return "stacked" in variants or ("solo" not in variants and not solo_by_default)
 
 
-def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_vocab: int,
-                         tgt_vocab: int, reference: str = "bahdanau",
-                         overrides: dict | None = None) -> dict[str, int]:
-  """decoder -> the hidden size at which it has as many parameters as `reference` at hidden and
+def matched_hidden_sizes(
+  config: str,
+  budget: int,
+  decoders: Sequence[str],
+  src_vocab: int,
+  tgt_vocab: int,
+  reference: str = "bahdanau",
+  overrides: dict | None = None,
+) -> dict[str, int]:
+  """Decoder -> the hidden size at which it has as many parameters as `reference` at hidden and
   attention size `budget`, for the config file `config` with `overrides` (e.g. another
   embedding size) and these vocabulary sizes (exact, from the parameter shapes:
   `models.matching_hidden_size`)."""
@@ -195,15 +235,29 @@ def matched_hidden_sizes(config: str, budget: int, decoders: Sequence[str], src_
     matching_hidden_size,
   )
 
-  base = run_config({"name": f"{reference}_h{budget}", "config": config, "overrides": {
-      **(overrides or {}), "model.decoder": reference, "model.hidden_size": budget,
-      "model.attention_size": budget}})
+  base = run_config(
+    {
+      "name": f"{reference}_h{budget}",
+      "config": config,
+      "overrides": {
+        **(overrides or {}),
+        "model.decoder": reference,
+        "model.hidden_size": budget,
+        "model.attention_size": budget,
+      },
+    }
+  )
   model = ModelConfig.from_config(base.model, dtype=base.dtype)
   target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
   sizes = {}
   for decoder in decoders:
-    sizes[decoder] = budget if decoder == reference else matching_hidden_size(
-        dataclasses.replace(model, decoder=decoder), target, src_vocab, tgt_vocab)
+    sizes[decoder] = (
+      budget
+      if decoder == reference
+      else matching_hidden_size(
+        dataclasses.replace(model, decoder=decoder), target, src_vocab, tgt_vocab
+      )
+    )
   return sizes
 
 
@@ -230,9 +284,11 @@ def changed_runs(root: str | Path, runs: list[dict]) -> list[str]:
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise SweepError(f"cannot read {path}: {type(e).__name__}: {e}") from None
   now = {run["name"]: _definition(run) for run in runs}
-  return ([f"{name} (changed)" for name in now if name in before and before[name] != now[name]]
-          + [f"{name} (added)" for name in now if name not in before]
-          + [f"{name} (removed)" for name in before if name not in now])
+  return (
+    [f"{name} (changed)" for name in now if name in before and before[name] != now[name]]
+    + [f"{name} (added)" for name in now if name not in before]
+    + [f"{name} (removed)" for name in before if name not in now]
+  )
 
 
 def _definition(run: dict) -> dict:
@@ -247,10 +303,10 @@ def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[s
   root = Path(root)
   root.mkdir(parents=True, exist_ok=True)
   record = {
-      "sweep": spec,
-      "command": shlex.join(argv),
-      "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-      "runs": [{**run, "command": shlex.join(command(run, root))} for run in runs],
+    "sweep": spec,
+    "command": shlex.join(argv),
+    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    "runs": [{**run, "command": shlex.join(command(run, root))} for run in runs],
   }
   path = root / SWEEP_FILE
   if changed_runs(root, runs):
@@ -261,8 +317,9 @@ def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[s
   return path
 
 
-def launch(runs: list[dict], root: str | Path, parallel: int = 1,
-           echo: Callable[[str], None] = print) -> dict[str, str]:
+def launch(
+  runs: list[dict], root: str | Path, parallel: int = 1, echo: Callable[[str], None] = print
+) -> dict[str, str]:
   """Trains every unfinished run of `runs`, each as its own subprocess (`command`), in order.
 
   A failing run is reported and the others go on. Ctrl-C or SIGTERM stops the sweep: running
@@ -298,8 +355,10 @@ def launch(runs: list[dict], root: str | Path, parallel: int = 1,
         while queue and len(running) < parallel:
           run = queue.pop(0)
           running[run["name"]] = _start(run, root)
-          echo(f"[{num_to_run - len(queue)}/{num_to_run}] started {run['name']} "
-               f"(log: {root / run['name'] / LOG_FILE})")
+          echo(
+            f"[{num_to_run - len(queue)}/{num_to_run}] started {run['name']} "
+            f"(log: {root / run['name'] / LOG_FILE})"
+          )
         time.sleep(_POLL_SECONDS)
         for name, (process, log, started) in list(running.items()):
           if process.poll() is None:
@@ -311,8 +370,10 @@ def launch(runs: list[dict], root: str | Path, parallel: int = 1,
             echo(f"done {name} in {ended(name, started)}")
           else:
             status[name] = f"failed (exit {process.returncode})"
-            echo(f"FAILED {name} after {ended(name, started)} (exit {process.returncode}): "
-                 f"{_last_line(root / name / LOG_FILE)}")
+            echo(
+              f"FAILED {name} after {ended(name, started)} (exit {process.returncode}): "
+              f"{_last_line(root / name / LOG_FILE)}"
+            )
   except KeyboardInterrupt:
     echo(f"stopping {len(running)} running run(s); each saves a checkpoint")
     for process, _, _ in running.values():
@@ -323,10 +384,16 @@ def launch(runs: list[dict], root: str | Path, parallel: int = 1,
       status[name] = "stopped"
       ended(name, started)
   finally:
-    record_launch(root, {"sweep": "launch", "started": sweep_started[0],
-                         "seconds": round(time.monotonic() - sweep_started[1], 1),
-                         "launched": [name for name, s in status.items() if s != "finished"],
-                         "host": machine.host()})
+    record_launch(
+      root,
+      {
+        "sweep": "launch",
+        "started": sweep_started[0],
+        "seconds": round(time.monotonic() - sweep_started[1], 1),
+        "launched": [name for name, s in status.items() if s != "finished"],
+        "host": machine.host(),
+      },
+    )
   return status
 
 
@@ -350,8 +417,14 @@ def _start(run: dict, root: Path) -> tuple[subprocess.Popen, object, float]:
   log = open(workdir / LOG_FILE, "a")  # noqa: SIM115  (closed when the run ends)
   log.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')} {shlex.join(args)}\n")
   log.flush()
-  process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True, preexec_fn=_die_with_parent)
+  process = subprocess.Popen(
+    args,
+    stdin=subprocess.DEVNULL,
+    stdout=log,
+    stderr=subprocess.STDOUT,
+    start_new_session=True,
+    preexec_fn=_die_with_parent,
+  )
   return process, log, time.monotonic()
 
 
@@ -378,6 +451,7 @@ def _last_line(path: Path, max_bytes: int = 4096) -> str:
 @contextlib.contextmanager
 def _sigterm_as_keyboard_interrupt():
   """While active (main thread only), SIGTERM stops the sweep the way Ctrl-C does."""
+
   def interrupt(signum, frame):
     raise KeyboardInterrupt
 

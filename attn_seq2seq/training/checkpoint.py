@@ -45,10 +45,12 @@ class Checkpointer:
 
     self._ocp = ocp
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
+      max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
+    )
     with _quiet_orbax_warnings():  # e.g. about an empty step directory: restore_latest reports
-      self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                            item_names=ITEMS)
+      self._manager = ocp.CheckpointManager(
+        Path(directory).absolute(), options=options, item_names=ITEMS
+      )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -59,8 +61,11 @@ class Checkpointer:
   def save(self, step: int, state: Any, data_state: Any) -> None:
     """Starts saving; returns once the arrays are copied off the devices (`wait` to finish)."""
     args = self._ocp.args
-    self._manager.save(step, args=args.Composite(
-        state=args.StandardSave(state), data=args.JsonSave(data_state)), force=True)
+    self._manager.save(
+      step,
+      args=args.Composite(state=args.StandardSave(state), data=args.JsonSave(data_state)),
+      force=True,
+    )
 
   def restore(self, template_state: Any, step: int | None = None) -> tuple[Any, Any]:
     """`(state, data_state)` of `step` (default: the latest), shaped and sharded as
@@ -70,8 +75,9 @@ class Checkpointer:
       raise FileNotFoundError(f"no checkpoint in {self._manager.directory}")
     abstract = jax.tree.map(_abstract, template_state)
     args = self._ocp.args
-    restored = self._manager.restore(step, args=args.Composite(
-        state=args.StandardRestore(abstract), data=args.JsonRestore()))
+    restored = self._manager.restore(
+      step, args=args.Composite(state=args.StandardRestore(abstract), data=args.JsonRestore())
+    )
     return restored["state"], restored["data"]
 
   def restore_latest(self, template_state: Any) -> tuple[Any, Any, int] | None:
@@ -91,9 +97,15 @@ class Checkpointer:
       if cause is None:
         for bad_step, bad_cause in problems:
           moved = self._move_aside(directory / str(bad_step))
-          absl_logging.warning("skipped checkpoint step %d in %s (%s); resuming from step %d "
-                               "(the damaged step is kept in %s)", bad_step, directory, bad_cause,
-                               step, moved)
+          absl_logging.warning(
+            "skipped checkpoint step %d in %s (%s); resuming from step %d "
+            "(the damaged step is kept in %s)",
+            bad_step,
+            directory,
+            bad_cause,
+            step,
+            moved,
+          )
         if problems:
           with _quiet_orbax_warnings():
             self._manager.reload()
@@ -103,9 +115,10 @@ class Checkpointer:
       return None
     (step, cause), others = problems[0], [s for s, _ in problems[1:]]
     raise CheckpointError(
-        f"no usable checkpoint in {directory}: step {step}: {cause}"
-        + (f" (steps {', '.join(map(str, others))} too)" if others else "")
-        + "; use a new workdir, or move the checkpoints away to train from scratch")
+      f"no usable checkpoint in {directory}: step {step}: {cause}"
+      + (f" (steps {', '.join(map(str, others))} too)" if others else "")
+      + "; use a new workdir, or move the checkpoints away to train from scratch"
+    )
 
   def _move_aside(self, step_dir: Path) -> Path:
     target = step_dir.parent.parent / DAMAGED_DIR / step_dir.name
@@ -139,7 +152,8 @@ def incompatibility(step_dir: Path, template_state: Any) -> str | None:
   state_dir = step_dir / ITEMS[0]
   if not (state_dir / "_METADATA").is_file():
     return f"unreadable: no {state_dir / '_METADATA'}" + (
-        " (empty step directory)" if not any(step_dir.iterdir()) else "")
+      " (empty step directory)" if not any(step_dir.iterdir()) else ""
+    )
   try:
     with _quiet_orbax_warnings():
       metadata = ocp.StandardCheckpointer().metadata(state_dir)
@@ -151,8 +165,10 @@ def incompatibility(step_dir: Path, template_state: Any) -> str | None:
     if name not in saved:
       return f"incompatible model: parameter {name} is not in the checkpoint"
     if saved[name] is not None and tuple(saved[name]) != tuple(shape):
-      return (f"incompatible model: parameter {name} has shape {tuple(saved[name])} in the "
-              f"checkpoint but {tuple(shape)} in the model")
+      return (
+        f"incompatible model: parameter {name} has shape {tuple(saved[name])} in the "
+        f"checkpoint but {tuple(shape)} in the model"
+      )
   extra = sorted(set(saved) - set(wanted))
   if extra:
     return f"incompatible model: the checkpoint has parameter {extra[0]}, the model does not"
@@ -216,8 +232,9 @@ def quiet_failed_restore():
 def _drop_orphaned_read_errors(previous_hook, unraisable) -> None:
   error, culprit = unraisable.exc_value, unraisable.object
   closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
-  orphaned_read = (getattr(culprit, "cr_code", None) is not None
-                   and "orbax" in getattr(culprit.cr_code, "co_filename", ""))
+  orphaned_read = getattr(culprit, "cr_code", None) is not None and "orbax" in getattr(
+    culprit.cr_code, "co_filename", ""
+  )
   if not (closed_loop or orphaned_read):
     previous_hook(unraisable)
 

@@ -25,8 +25,10 @@ OFF = ("", "none")
 # Cache every program whose compilation takes longer than this. JAX's default (1 s) skips most
 # of a small model's steps on CPU; below ~0.1 s reading an entry costs about what it saves.
 MIN_COMPILE_SECONDS = 0.1
-FLAG_HELP = ("Directory of JAX's persistent compilation cache, or 'none' (default: "
-             f"${ENV_VAR} if set, else {DEFAULT_DIR}).")
+FLAG_HELP = (
+  "Directory of JAX's persistent compilation cache, or 'none' (default: "
+  f"${ENV_VAR} if set, else {DEFAULT_DIR})."
+)
 
 
 def resolve(flag_value: str | None = None) -> str | None:

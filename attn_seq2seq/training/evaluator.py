@@ -3,12 +3,12 @@
     evaluator = Evaluator(model, task, mesh, batch_size=64)
     metrics = evaluator.evaluate(params, 'validation', plot_dir=workdir / 'plots/step_1000')
 
-One pass over the split (every example exactly once; the pipeline's dummy filler rows are
-masked) runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search`
-(one `lax.while_loop` inside XLA; or any `search_fn` passed in), both on the data-parallel mesh. The host then scores the decoded
-outputs with the task's metric families (`metrics.compute_metrics`: exact match, token accuracy,
-WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws attention
-heatmaps of a few fixed examples.
+One pass over the split (every example exactly once; the pipeline's dummy filler rows are masked)
+runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search` (one
+`lax.while_loop` inside XLA; or any `search_fn` passed in), both on the data-parallel mesh. The host
+then scores the decoded outputs with the task's metric families (`metrics.compute_metrics`: exact
+match, token accuracy, WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket,
+and draws attention heatmaps of a few fixed examples.
 
 Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
 forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
@@ -49,18 +49,22 @@ def _jitted_eval_step(model, mesh, stacked: bool = False):
   """One jitted eval step per (model, mesh), shared by every Evaluator (compiled once);
   `stacked`: vmapped over `[members, ...]` params."""
   eval_step = functools.partial(steps.eval_step, model=model)
-  return jax.jit(members.stack_eval_step(eval_step) if stacked else eval_step,
-                 in_shardings=(mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)),
-                 out_shardings=mesh_lib.replicated(mesh))
+  return jax.jit(
+    members.stack_eval_step(eval_step) if stacked else eval_step,
+    in_shardings=(mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)),
+    out_shardings=mesh_lib.replicated(mesh),
+  )
 
 
 @functools.lru_cache(maxsize=8)
 def _stacked_greedy(model, max_len_a: float, max_len_b: float):
   """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
   [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
+
   def greedy(params, src_ids, src_lengths):
-    out = search.greedy_search(model, {"params": params}, src_ids, src_lengths,
-                               max_len_a=max_len_a, max_len_b=max_len_b)
+    out = search.greedy_search(
+      model, {"params": params}, src_ids, src_lengths, max_len_a=max_len_a, max_len_b=max_len_b
+    )
     return out.tokens, out.attn_weights
 
   return jax.jit(jax.vmap(greedy, in_axes=(0, None, None)))
@@ -69,9 +73,19 @@ def _stacked_greedy(model, max_len_a: float, max_len_b: float):
 class Evaluator:
   """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape."""
 
-  def __init__(self, model, task, mesh, *, batch_size: int, max_len_a: float = 2.0,
-               max_len_b: float = 10.0, length_bucket_width: int = 10, num_plots: int = 0,
-               search_fn: Callable | None = None):
+  def __init__(
+    self,
+    model,
+    task,
+    mesh,
+    *,
+    batch_size: int,
+    max_len_a: float = 2.0,
+    max_len_b: float = 10.0,
+    length_bucket_width: int = 10,
+    num_plots: int = 0,
+    search_fn: Callable | None = None,
+  ):
     """`search_fn(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
     (default: greedy search with the length limit ceil(max_len_a * src_len + max_len_b));
     e.g. a beam search returning its best hypotheses."""
@@ -87,9 +101,14 @@ class Evaluator:
     self._search = search_fn or self._greedy
 
   def _greedy(self, params, batch):
-    out = search.greedy_search(self._model, {"params": params}, batch["src_ids"],
-                               batch["src_lengths"], max_len_a=self._max_len_a,
-                               max_len_b=self._max_len_b)
+    out = search.greedy_search(
+      self._model,
+      {"params": params},
+      batch["src_ids"],
+      batch["src_lengths"],
+      max_len_a=self._max_len_a,
+      max_len_b=self._max_len_b,
+    )
     return out.tokens, out.attn_weights
 
   def evaluate(self, params, split: str, *, plot_dir: str | Path | None = None) -> dict[str, float]:
@@ -97,13 +116,16 @@ class Evaluator:
     `num_plots` examples of the split into `plot_dir` (process 0) when given."""
     return self._evaluate(params, split, [plot_dir], stacked=False)[0]
 
-  def evaluate_stack(self, params, split: str, *,
-                     plot_dirs: list[str | Path | None]) -> list[dict[str, float]]:
+  def evaluate_stack(
+    self, params, split: str, *, plot_dirs: list[str | Path | None]
+  ) -> list[dict[str, float]]:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
     eval step and greedy search); `plot_dirs` has one entry (or None) per member."""
     if self._search != self._greedy:
-      raise ValueError("evaluate_stack decodes with greedy search only; evaluate one member's "
-                       "params with evaluate() to use another search")
+      raise ValueError(
+        "evaluate_stack decodes with greedy search only; evaluate one member's "
+        "params with evaluate() to use another search"
+      )
     return self._evaluate(params, split, list(plot_dirs), stacked=True)
 
   def _evaluate(self, params, split: str, plot_dirs: list, stacked: bool) -> list[dict]:
@@ -118,14 +140,16 @@ class Evaluator:
       eval_step, search = self._eval_step, self._search
     tf_metrics = []
     hyps, attention, src_lengths = ([{} for _ in plot_dirs] for _ in range(3))
-    batches = task.eval_batches(split, self._batch_size, shard_index=jax.process_index(),
-                                num_shards=jax.process_count())
+    batches = task.eval_batches(
+      split, self._batch_size, shard_index=jax.process_index(), num_shards=jax.process_count()
+    )
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
       tf_metrics.append(eval_step(params, batch))
       tokens, attn = search(params, batch)  # [(members,) B, L], [(members,) B, L, S] on devices
       tokens, example_ids, lengths = mesh_lib.to_host(
-          (tokens, batch["example_ids"], batch["src_lengths"]))
+        (tokens, batch["example_ids"], batch["src_lengths"])
+      )
       real = example_ids[example_ids >= 0]
       if keep_attention or (real.size and real.min() < self._num_plots):
         attn = mesh_lib.to_host(attn)  # only fetched when scored or plotted
@@ -142,11 +166,16 @@ class Evaluator:
 
     summed = jax.device_get(tf_metrics)
     summed = members.split_metrics(summed, num_members) if stacked else [summed]
-    return [self._score(split, steps.sum_metrics(summed[m]), hyps[m], attention[m],
-                        src_lengths[m], plot_dirs[m]) for m in range(num_members)]
+    return [
+      self._score(
+        split, steps.sum_metrics(summed[m]), hyps[m], attention[m], src_lengths[m], plot_dirs[m]
+      )
+      for m in range(num_members)
+    ]
 
-  def _score(self, split: str, summed, hyps: dict, attention: dict, src_lengths: dict,
-             plot_dir) -> dict[str, float]:
+  def _score(
+    self, split: str, summed, hyps: dict, attention: dict, src_lengths: dict, plot_dir
+  ) -> dict[str, float]:
     """The results of one model: teacher-forced sums and decoded outputs by example id."""
     task = self._task
     keep_attention = "alignment" in task.metrics
@@ -162,12 +191,18 @@ class Evaluator:
     from attn_seq2seq.metrics import compute_metrics  # noqa: PLC0415
 
     lengths = [src_lengths[i] for i in order]
-    results.update(compute_metrics(
-        task.metrics, hyp_tokens, task.references(split), lengths,
+    results.update(
+      compute_metrics(
+        task.metrics,
+        hyp_tokens,
+        task.references(split),
+        lengths,
         bucket_edges=length_bucket_edges(max(lengths), self._bucket_width),
         attention=[attention[i] for i in order] if keep_attention else None,
         gold_alignment=task.gold_alignment,
-        detok=_detok(task)))
+        detok=_detok(task),
+      )
+    )
     if plot_dir is not None and jax.process_index() == 0:
       self._plot(split, hyp_tokens, attention, Path(plot_dir))
     return results
@@ -180,9 +215,13 @@ class Evaluator:
     for example, src_tokens in enumerate(self._source_tokens[split]):
       tgt_tokens = [*hyp_tokens[example], "</s>"]
       attn = attention[example][: len(tgt_tokens)]
-      plot_attention(attn, src_tokens, tgt_tokens[: attn.shape[0]],
-                     plot_dir / f"{split}_{example:03d}.png",
-                     title=f"{split} example {example}")
+      plot_attention(
+        attn,
+        src_tokens,
+        tgt_tokens[: attn.shape[0]],
+        plot_dir / f"{split}_{example:03d}.png",
+        title=f"{split} example {example}",
+      )
 
 
 def _detok(task):

@@ -53,8 +53,9 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
   num_devices = mesh.devices.size
   if batch_size <= 0 or batch_size % num_devices:
     raise ValueError(
-        f"{name}={batch_size} is not divisible by the number of devices ({num_devices}); "
-        f"use a multiple of {num_devices}")
+      f"{name}={batch_size} is not divisible by the number of devices ({num_devices}); "
+      f"use a multiple of {num_devices}"
+    )
 
 
 def to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
@@ -65,8 +66,10 @@ def to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> di
 def global_shapes(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict:
   """`jax.ShapeDtypeStruct`s of the global arrays `to_global(local_batch, sharding)` makes."""
   hosts = jax.process_count()
-  return {k: jax.ShapeDtypeStruct((v.shape[0] * hosts, *v.shape[1:]), v.dtype, sharding=sharding)
-          for k, v in local_batch.items()}
+  return {
+    k: jax.ShapeDtypeStruct((v.shape[0] * hosts, *v.shape[1:]), v.dtype, sharding=sharding)
+    for k, v in local_batch.items()
+  }
 
 
 def to_host(tree):
@@ -74,4 +77,5 @@ def to_host(tree):
   if jax.process_count() == 1:
     return jax.device_get(tree)
   from jax.experimental import multihost_utils  # noqa: PLC0415  (multi-host only)
+
   return multihost_utils.process_allgather(tree, tiled=True)

@@ -36,7 +36,10 @@ class MetricWriter:
       return
     scalars = {k: float(v) for k, v in scalars.items()}
     # JSON has no NaN/Infinity: write them as null so every line stays standard JSON.
-    record = {"step": int(step), **{k: (v if math.isfinite(v) else None) for k, v in scalars.items()}}
+    record = {
+      "step": int(step),
+      **{k: (v if math.isfinite(v) else None) for k, v in scalars.items()},
+    }
     self._jsonl.write(json.dumps(record) + "\n")
     self._jsonl.flush()
     if self._tb is not None:

@@ -15,8 +15,19 @@ from attn_seq2seq.choices import check_choice
 OPTIMIZERS = ("adam", "adamw", "adadelta", "sgd")
 SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
 # The config fields `make_optimizer` reads.
-OPTIMIZER_FIELDS = ("optimizer", "learning_rate", "lr_schedule", "warmup_steps", "num_train_steps",
-                    "grad_clip_norm", "weight_decay", "momentum", "adam_b1", "adam_b2", "adam_eps")
+OPTIMIZER_FIELDS = (
+  "optimizer",
+  "learning_rate",
+  "lr_schedule",
+  "warmup_steps",
+  "num_train_steps",
+  "grad_clip_norm",
+  "weight_decay",
+  "momentum",
+  "adam_b1",
+  "adam_b2",
+  "adam_eps",
+)
 
 
 def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
@@ -31,8 +42,12 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   lr, warmup = config.learning_rate, max(int(config.warmup_steps), 0)
   if config.lr_schedule == "cosine":
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=lr, warmup_steps=warmup,
-        decay_steps=max(config.num_train_steps, warmup + 1), end_value=0.0)
+      init_value=0.0,
+      peak_value=lr,
+      warmup_steps=warmup,
+      decay_steps=max(config.num_train_steps, warmup + 1),
+      end_value=0.0,
+    )
   if config.lr_schedule == "constant":
     after = optax.constant_schedule(lr)
   else:  # warmup_rsqrt
@@ -48,10 +63,10 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 def make_optimizer(config: ml_collections.ConfigDict):
   """`(tx, schedule)`: global-norm clipping (`grad_clip_norm`, 0 = off), then the optimizer.
 
-    adam      Kingma & Ba 2015 (b1, b2, eps from `adam_b1`, `adam_b2`, `adam_eps`)
-    adamw     adam with decoupled weight decay `weight_decay` (Loshchilov & Hutter 2019)
-    adadelta  Zeiler 2012 with rho 0.95, eps 1e-6 (Bahdanau et al. 2015; use learning_rate 1.0)
-    sgd       with optional Nesterov-free `momentum` (0 = plain SGD, Sutskever et al. 2014)
+  adam      Kingma & Ba 2015 (b1, b2, eps from `adam_b1`, `adam_b2`, `adam_eps`)
+  adamw     adam with decoupled weight decay `weight_decay` (Loshchilov & Hutter 2019)
+  adadelta  Zeiler 2012 with rho 0.95, eps 1e-6 (Bahdanau et al. 2015; use learning_rate 1.0)
+  sgd       with optional Nesterov-free `momentum` (0 = plain SGD, Sutskever et al. 2014)
   """
   check_choice("optimizer", config.optimizer, OPTIMIZERS)
   schedule = make_schedule(config)
@@ -59,8 +74,13 @@ def make_optimizer(config: ml_collections.ConfigDict):
   if name == "adam":
     opt = optax.adam(schedule, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   elif name == "adamw":
-    opt = optax.adamw(schedule, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps,
-                      weight_decay=config.weight_decay)
+    opt = optax.adamw(
+      schedule,
+      b1=config.adam_b1,
+      b2=config.adam_b2,
+      eps=config.adam_eps,
+      weight_decay=config.weight_decay,
+    )
   elif name == "adadelta":
     opt = optax.adadelta(schedule, rho=0.95, eps=1e-6)
   else:  # sgd

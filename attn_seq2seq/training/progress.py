@@ -60,9 +60,11 @@ class Interval:
 def progress_line(step: int, num_steps: int, scalars: dict) -> str:
   rate = scalars["train/steps_per_sec"]
   eta = (num_steps - step) / rate if rate > 0 else float("inf")
-  return (f"step {step}/{num_steps}  loss {scalars['train/loss']:.4f}  "
-          f"acc {scalars['train/accuracy']:.4f}  {rate:.2f} steps/s  "
-          f"{scalars['train/tgt_tokens_per_sec']:,.0f} tgt tokens/s  ETA {duration(eta)}")
+  return (
+    f"step {step}/{num_steps}  loss {scalars['train/loss']:.4f}  "
+    f"acc {scalars['train/accuracy']:.4f}  {rate:.2f} steps/s  "
+    f"{scalars['train/tgt_tokens_per_sec']:,.0f} tgt tokens/s  ETA {duration(eta)}"
+  )
 
 
 def duration(seconds: float) -> str:
@@ -82,11 +84,21 @@ def results_table(results: dict) -> str:
   rows = [["split", "count", *names]]
   for split in splits:
     metrics = results[split]
-    rows.append([split, f"{metrics.get('count', '')}",
-                 *[_format(metrics[n]) if n in metrics else "" for n in names]])
+    rows.append(
+      [
+        split,
+        f"{metrics.get('count', '')}",
+        *[_format(metrics[n]) if n in metrics else "" for n in names],
+      ]
+    )
   widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-  return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w)
-                             for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
+  return "\n".join(
+    "  ".join(
+      cell.rjust(w) if i else cell.ljust(w)
+      for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+    )
+    for row in rows
+  )
 
 
 def _format(value: float) -> str:

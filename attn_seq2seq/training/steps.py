@@ -65,22 +65,35 @@ def token_losses(logits: jax.Array, targets: jax.Array, label_smoothing: float =
 
 def loss_fn(params, batch: Batch, rng: jax.Array, *, model, label_smoothing: float = 0.0):
   """Mean objective over the real target tokens of the batch, and the step's metrics."""
-  logits, _ = model.apply({"params": params}, batch["src_ids"], batch["src_lengths"],
-                          batch["tgt_in"], train=True, rngs={"dropout": rng})
+  logits, _ = model.apply(
+    {"params": params},
+    batch["src_ids"],
+    batch["src_lengths"],
+    batch["tgt_in"],
+    train=True,
+    rngs={"dropout": rng},
+  )
   loss, nll, correct = token_losses(logits, batch["tgt_out"], label_smoothing)
   weights = target_weights(batch)
   num_tokens = weights.sum()
   loss_sum = (loss * weights).sum()
   metrics = {
-      "loss": SumCount(loss_sum, num_tokens),
-      "nll": SumCount((nll * weights).sum(), num_tokens),
-      "accuracy": SumCount((correct * weights).sum(), num_tokens),
+    "loss": SumCount(loss_sum, num_tokens),
+    "nll": SumCount((nll * weights).sum(), num_tokens),
+    "accuracy": SumCount((correct * weights).sum(), num_tokens),
   }
   return loss_sum / jnp.maximum(num_tokens, 1.0), metrics
 
 
-def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, model,
-               tx: optax.GradientTransformation, label_smoothing: float = 0.0):
+def train_step(
+  state: TrainState,
+  batch: Batch,
+  rng: jax.Array,
+  *,
+  model,
+  tx: optax.GradientTransformation,
+  label_smoothing: float = 0.0,
+):
   """One update. `rng` is the run's dropout root key; the step's key is `fold_in(rng, step)`, so
   a resumed run draws the same dropout masks as an uninterrupted one.
 
@@ -88,8 +101,9 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, model,
   grad_norm (the global norm before clipping).
   """
   step_rng = jax.random.fold_in(rng, state.step)
-  grad_fn = jax.grad(functools.partial(loss_fn, model=model, label_smoothing=label_smoothing),
-                     has_aux=True)
+  grad_fn = jax.grad(
+    functools.partial(loss_fn, model=model, label_smoothing=label_smoothing), has_aux=True
+  )
   grads, metrics = grad_fn(state.params, batch, step_rng)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
@@ -99,13 +113,16 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, model,
 
 def eval_step(params, batch: Batch, *, model) -> Metrics:
   """Teacher-forced `(sum, count)` of the nll and next-token accuracy over real target tokens."""
-  logits, _ = model.apply({"params": params}, batch["src_ids"], batch["src_lengths"],
-                          batch["tgt_in"], train=False)
+  logits, _ = model.apply(
+    {"params": params}, batch["src_ids"], batch["src_lengths"], batch["tgt_in"], train=False
+  )
   _, nll, correct = token_losses(logits, batch["tgt_out"])
   weights = target_weights(batch)
   num_tokens = weights.sum()
-  return {"nll": SumCount((nll * weights).sum(), num_tokens),
-          "next_token_accuracy": SumCount((correct * weights).sum(), num_tokens)}
+  return {
+    "nll": SumCount((nll * weights).sum(), num_tokens),
+    "next_token_accuracy": SumCount((correct * weights).sum(), num_tokens),
+  }
 
 
 def sum_metrics(metrics_list) -> dict[str, SumCount]:

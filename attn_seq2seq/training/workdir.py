@@ -105,19 +105,28 @@ def lock(workdir: str | Path, timeout: float = 0.0) -> Iterator[Path]:
       except BlockingIOError:
         if time.monotonic() >= deadline:
           raise WorkdirError(
-              f"workdir {path} is in use by {_describe(lock_owner(path))}: one run per workdir; "
-              f"wait for it to end (--lock_timeout=SECONDS) or use another workdir") from None
+            f"workdir {path} is in use by {_describe(lock_owner(path))}: one run per workdir; "
+            f"wait for it to end (--lock_timeout=SECONDS) or use another workdir"
+          ) from None
         if not waiting:
-          logging.warning("waiting up to %.0f s for workdir %s, in use by %s", timeout, path,
-                          _describe(lock_owner(path)))
+          logging.warning(
+            "waiting up to %.0f s for workdir %s, in use by %s",
+            timeout,
+            path,
+            _describe(lock_owner(path)),
+          )
           waiting = True
         time.sleep(_POLL_SECONDS)
     previous = lock_owner(path)
     if previous:  # its owner died without releasing (the kernel released the flock)
-      logging.warning("taking over the stale lock of %s in %s (that process has ended)",
-                      _describe(previous), path)
-    me = {"pid": os.getpid(), "host": socket.gethostname(),
-          "started": datetime.datetime.now().isoformat(timespec="seconds")}
+      logging.warning(
+        "taking over the stale lock of %s in %s (that process has ended)", _describe(previous), path
+      )
+    me = {
+      "pid": os.getpid(),
+      "host": socket.gethostname(),
+      "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
     handle.seek(0)
     handle.truncate()
     handle.write(json.dumps(me) + "\n")
@@ -151,8 +160,10 @@ def _read_record(path: Path) -> dict | None:
     return None
   record = read_json(file, " (the run's config record; move it away to start afresh)")
   if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-    raise WorkdirError(f"{file} is not a config written by attn_seq2seq.main (no 'config' "
-                       "entry); move it away or use another workdir")
+    raise WorkdirError(
+      f"{file} is not a config written by attn_seq2seq.main (no 'config' "
+      "entry); move it away or use another workdir"
+    )
   return record
 
 
@@ -194,9 +205,14 @@ def finished_results(workdir: str | Path) -> dict | None:
 
 
 @contextlib.contextmanager
-def claim(workdir: str | Path, config: ml_collections.ConfigDict | dict, *,
-          lock_timeout: float = 0.0, allow_config_change: bool = False,
-          owner: bool = True) -> Iterator[dict | None]:
+def claim(
+  workdir: str | Path,
+  config: ml_collections.ConfigDict | dict,
+  *,
+  lock_timeout: float = 0.0,
+  allow_config_change: bool = False,
+  owner: bool = True,
+) -> Iterator[dict | None]:
   """Locks `workdir` (see `lock`; only when `owner`, i.e. on the main process), checks that
   `config` is the one it was started with, and yields the results of a finished run (None if
   there is still training to do). Raises `WorkdirError` (see the module docstring)."""
@@ -210,14 +226,22 @@ def claim(workdir: str | Path, config: ml_collections.ConfigDict | dict, *,
         first = ", ".join(f"{k}={new!r} (was {old!r})" for k, old, new in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         if finished is not None:
-          raise WorkdirError(f"run in {path} is finished and was trained with another config: "
-                             f"{first}{more}; use a new workdir")
+          raise WorkdirError(
+            f"run in {path} is finished and was trained with another config: "
+            f"{first}{more}; use a new workdir"
+          )
         if not allow_config_change:
-          raise WorkdirError(f"workdir {path} holds a run with another config: {first}{more}; "
-                             "use a new workdir, or pass --allow_config_change to continue it "
-                             "with this config (recorded in config.json's config_history)")
-        logging.warning("continuing %s with a changed config: %s%s (recorded in "
-                        "config.json's config_history)", path, first, more)
+          raise WorkdirError(
+            f"workdir {path} holds a run with another config: {first}{more}; "
+            "use a new workdir, or pass --allow_config_change to continue it "
+            "with this config (recorded in config.json's config_history)"
+          )
+        logging.warning(
+          "continuing %s with a changed config: %s%s (recorded in config.json's config_history)",
+          path,
+          first,
+          more,
+        )
     yield finished
 
 
@@ -233,9 +257,13 @@ def record_config(workdir: str | Path, record: dict) -> bool:
     if not changed:
       return False
     history = previous.get("config_history", [])
-    history.append({
+    history.append(
+      {
         "until": datetime.datetime.now().isoformat(timespec="seconds"),
-        "changed": [name for name, _, _ in changed], "config": previous["config"]})
+        "changed": [name for name, _, _ in changed],
+        "config": previous["config"],
+      }
+    )
     record = {**previous, **record, "config_history": history}
   write_json_atomically(path / CONFIG_FILE, record)
   return True
@@ -297,8 +325,13 @@ def truncate_metrics(workdir: str | Path, after_step: int, name: str = METRICS_F
       record = json.loads(line)
       step = record["step"]
     except (ValueError, TypeError, KeyError):
-      logging.warning("dropped line %d of %s: not a complete record (%d bytes, e.g. written "
-                      "by a run that crashed)", number, path, len(line))
+      logging.warning(
+        "dropped line %d of %s: not a complete record (%d bytes, e.g. written "
+        "by a run that crashed)",
+        number,
+        path,
+        len(line),
+      )
       continue
     if step <= after_step:
       kept.append(line)
@@ -317,5 +350,6 @@ def load_vocabs(workdir: str | Path):
     return data.load_vocabs(workdir)
   except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     reason = getattr(e, "strerror", None) or str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise WorkdirError(f"cannot read the vocabularies of {workdir}: {reason}; the run cannot "
-                       "resume without them") from None
+    raise WorkdirError(
+      f"cannot read the vocabularies of {workdir}: {reason}; the run cannot resume without them"
+    ) from None

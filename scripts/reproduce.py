@@ -18,9 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from attn_seq2seq import cli
+from attn_seq2seq.choices import unknown_choice
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     p.stem for p in (REPO / "experiments").glob("*.py") if "REPORT =" in p.read_text()
   )
   if not names:
-    sys.exit(f"error: no result named; valid: {', '.join(reportable)}")
+    sys.exit(f"error: no result named; valid choices: {', '.join(reportable)}")
   if len(names) > 1:
     sys.exit(
       f"error: unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
@@ -59,9 +60,13 @@ def main(argv: list[str]) -> int:
     )
   name, preset = names[0], _PRESET.value
   if name not in reportable:
-    sys.exit(f"error: unknown result {name!r}; valid: {', '.join(reportable)}")
+    sys.exit(f"error: {unknown_choice('result', name, reportable)}")
 
   from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (once the command is valid)
+
+  # The sweep's own output is in its runs' logs; here, orbax's INFO records of loading the runs
+  # drawn in the heatmaps would bury the one line that says where the report is.
+  logging.set_verbosity(logging.WARNING)
 
   path = f"experiments/{name}.py"
   spec = path if preset == "full" else f"{path}:{preset}"

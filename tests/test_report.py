@@ -220,5 +220,5 @@ def test_reproduce_rejects_an_unknown_result_in_one_line():
   )
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
-    "error: unknown result 'no_such_sweep'; valid: attention_vs_fixed, cmudict, scorers"
+    "error: unknown result 'no_such_sweep'; valid choices: attention_vs_fixed, cmudict, scorers"
   ]

@@ -301,26 +301,29 @@ def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
   Cached on everything they depend on (the model, the optimizer fields, label smoothing, the
   mesh), so running the same config again in one process (a resumed run, a sweep over seeds,
   the tests) reuses the compiled executables instead of compiling again. A stacked config
-  (`seeds`) gets `init(rngs [members])` and a train step vmapped over the members, taking
-  `[members]` dropout keys (members.py).
+  (`seeds`) gets `init(rngs [members])` and a train step over the members, taking `[members]`
+  dropout keys: vmapped, or mapped one member after the other on CPU (members.py,
+  `sequential_members`).
   """
   from attn_seq2seq.models import build_model  # noqa: PLC0415
 
   model = build_model(config.model, src_vocab_size, tgt_vocab_size, dtype=config.dtype)
   settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
   stacked = members.member_seeds(config) is not None
-  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked)
+  sequential = stacked and members.sequential_members(mesh.devices.flat[0].platform)
+  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked,
+                          sequential)
 
 
 @functools.lru_cache(maxsize=8)
 def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh,
-                     stacked: bool = False):
+                     stacked: bool = False, sequential: bool = False):
   tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
   replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
   init = functools.partial(_init_state, model=model, tx=tx)
   step = functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing)
   if stacked:  # a member axis on the state; one program for every member (members.py)
-    init, step = members.stack_init(init), members.stack_train_step(step)
+    init, step = members.stack_init(init), members.stack_train_step(step, sequential=sequential)
   # `init` runs once: compile it fast (-O0) rather than make it run fast.
   init = jax.jit(init, out_shardings=replicated,
                  compiler_options={"xla_backend_optimization_level": 0})

@@ -19,9 +19,9 @@ Measures, in one process:
     The measurements above run without the cache.
 
 With `--seeds=N`, only this runs instead: the training throughput of one stacked run of N seeds
-(`config.seeds`, see attn_seq2seq/training/members.py) against N solo runs of the same seeds, one after the
-other, on the same `--steps` batches (every shape compiled beforehand, compilation reported
-apart): sentences/s summed over the members, and the stacked/solo ratio.
+(`config.seeds`, see attn_seq2seq/training/members.py) against N solo runs of the same seeds, one
+after the other, on the same `--steps` batches (every shape compiled beforehand, compilation
+reported apart): sentences/s summed over the members, and the stacked/solo ratio.
 
 With `--to_accuracy=X`, only this runs instead: the config trains (as train_and_evaluate does:
 same init, dropout, data order, steps; no checkpoints or logs) until greedy validation exact
@@ -54,32 +54,55 @@ import sys  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/reverse.py:benchmark",
-                                          "Config to benchmark.", lock_config=True)
-_STEPS = flags.DEFINE_integer("steps", 40, "Timed training steps (after compilation).",
-                              lower_bound=1)
-_DECODE_SENTENCES = flags.DEFINE_integer("decode_sentences", 1000, "Validation sentences decoded.",
-                                         lower_bound=1)
-_DECODE_BATCH = flags.DEFINE_integer("decode_batch_size", 64, "Sentences per search batch.",
-                                     lower_bound=1)
-_BEAM = flags.DEFINE_integer("beam_size", 5, "Beam size of the beam-search measurement.",
-                             lower_bound=1)
+from attn_seq2seq import cli  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", "configs/reverse.py:benchmark", "Config to benchmark.", lock_config=True
+)
+_STEPS = flags.DEFINE_integer(
+  "steps", 40, "Timed training steps (after compilation).", lower_bound=1
+)
+_DECODE_SENTENCES = flags.DEFINE_integer(
+  "decode_sentences", 1000, "Validation sentences decoded.", lower_bound=1
+)
+_DECODE_BATCH = flags.DEFINE_integer(
+  "decode_batch_size", 64, "Sentences per search batch.", lower_bound=1
+)
+_BEAM = flags.DEFINE_integer(
+  "beam_size", 5, "Beam size of the beam-search measurement.", lower_bound=1
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained run whose parameters decoding uses.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON here.")
 _CACHE_STARTUP = flags.DEFINE_bool(
-    "cache_startup", True, "Also measure the startup of a first and a second identical run "
-    "with the persistent compilation cache (two more processes).")
+  "cache_startup",
+  True,
+  "Also measure the startup of a first and a second identical run "
+  "with the persistent compilation cache (two more processes).",
+)
 _SEEDS = flags.DEFINE_integer(
-    "seeds", 0, "N > 0: only compare one stacked run of N seeds (seed, seed + 1, ...) with N "
-    "solo runs (training throughput, see the module docstring).", lower_bound=0)
+  "seeds",
+  0,
+  "N > 0: only compare one stacked run of N seeds (seed, seed + 1, ...) with N "
+  "solo runs (training throughput, see the module docstring).",
+  lower_bound=0,
+)
 _TO_ACCURACY = flags.DEFINE_float(
-    "to_accuracy", None, "Only time the training until greedy validation exact match reaches this "
-    "(e.g. 0.95; see the module docstring).", lower_bound=0.0, upper_bound=1.0)
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 100, "--to_accuracy: steps between validations.",
-                                   lower_bound=1)
+  "to_accuracy",
+  None,
+  "Only time the training until greedy validation exact match reaches this "
+  "(e.g. 0.95; see the module docstring).",
+  lower_bound=0.0,
+  upper_bound=1.0,
+)
+_EVAL_EVERY = flags.DEFINE_integer(
+  "eval_every", 100, "--to_accuracy: steps between validations.", lower_bound=1
+)
 _STARTUP_ONLY = flags.DEFINE_string(
-    "startup_only", None, "Internal (--cache_startup): print the startup JSON of one run using "
-    "this compilation cache directory, and exit.")
+  "startup_only",
+  None,
+  "Internal (--cache_startup): print the startup JSON of one run using "
+  "this compilation cache directory, and exit.",
+)
 
 
 def matmul_peak_gflops(n: int = 2048, seconds: float = 2.0) -> float:
@@ -112,7 +135,7 @@ def forward_macs(model_config, src_len: int, tgt_vocab: int) -> tuple[int, int]:
   for layer in range(model_config.num_layers):
     inputs = e if layer == 0 else key
     sentence += dirs * (inputs * gates + h * gates) * src_len  # encoder input + recurrence
-  step = (h * a if additive else 0)  # query projection
+  step = h * a if additive else 0  # query projection
   step += src_len * (a if additive else h) + src_len * key  # scores, context
   step += (e + key) * gates + h * gates  # decoder cell: input (embedding, context), recurrence
   step += (h + key + e) * 2 * h + h * tgt_vocab  # maxout readout, output layer
@@ -122,7 +145,7 @@ def forward_macs(model_config, src_len: int, tgt_vocab: int) -> tuple[int, int]:
 def train_flops(model_config, batch, tgt_vocab: int) -> float:
   """Training FLOPs of a batch: 3 x forward, 2 FLOPs per multiply-add, real tokens only."""
   total = 0
-  for s, t, i in zip(batch["src_lengths"], batch["tgt_lengths"], batch["example_ids"]):
+  for s, t, i in zip(batch["src_lengths"], batch["tgt_lengths"], batch["example_ids"], strict=True):
     if i >= 0:
       sentence, step = forward_macs(model_config, int(s), tgt_vocab)
       total += sentence + int(t) * step
@@ -141,8 +164,12 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
 
   # Compile every other bucket shape now, so the timed steps measure steady state only.
   for src_len, tgt_len in task.bucket_shapes:
-    shaped = {k: np.zeros((config.batch_size, src_len if k == "src_ids" else tgt_len), np.int32)
-              if v.ndim == 2 else np.zeros_like(v) for k, v in batch.items()}
+    shaped = {
+      k: np.zeros((config.batch_size, src_len if k == "src_ids" else tgt_len), np.int32)
+      if v.ndim == 2
+      else np.zeros_like(v)
+      for k, v in batch.items()
+    }
     fns.train_step.lower(state, mesh_lib.to_global(shaped, sharding), dropout_rng).compile()
 
   timed = [next(batches) for _ in range(_STEPS.value)]
@@ -155,27 +182,30 @@ def benchmark_training(config, task, mesh) -> tuple[dict, object]:
   seconds = time.perf_counter() - start_timed
 
   real = [b["example_ids"] >= 0 for b in timed]
-  tgt_tokens = sum(int(b["tgt_lengths"][m].sum()) for b, m in zip(timed, real))
+  tgt_tokens = sum(int(b["tgt_lengths"][m].sum()) for b, m in zip(timed, real, strict=True))
   flops = sum(train_flops(config.model, b, task.tgt_vocab.size) for b in timed)
   padded = sum(b["tgt_out"].size for b in timed)
   return {
-      **startup,
-      "steps": len(timed),
-      "steps_per_second": len(timed) / seconds,
-      "tgt_tokens_per_second": tgt_tokens / seconds,
-      "tgt_words_per_second": (tgt_tokens - sum(int(m.sum()) for m in real)) / seconds,
-      "src_tokens_per_second": sum(int(b["src_lengths"][m].sum()) for b, m in zip(timed, real))
-                               / seconds,
-      "tgt_padding_fraction": 1.0 - tgt_tokens / padded,
-      "gflops_per_second": flops / seconds / 1e9,
+    **startup,
+    "steps": len(timed),
+    "steps_per_second": len(timed) / seconds,
+    "tgt_tokens_per_second": tgt_tokens / seconds,
+    "tgt_words_per_second": (tgt_tokens - sum(int(m.sum()) for m in real)) / seconds,
+    "src_tokens_per_second": sum(
+      int(b["src_lengths"][m].sum()) for b, m in zip(timed, real, strict=True)
+    )
+    / seconds,
+    "tgt_padding_fraction": 1.0 - tgt_tokens / padded,
+    "gflops_per_second": flops / seconds / 1e9,
   }, state.params
 
 
 def first_step_seconds(config, task, mesh) -> dict:
   """Startup of a run, as `benchmark_training` (and train_and_evaluate) start: seconds from
   process start, and from init, to the first finished training step."""
-  return _first_step(config, task, mesh, next(task.train_batches(config.batch_size,
-                                                                  seed=config.seed)))[-1]
+  return _first_step(
+    config, task, mesh, next(task.train_batches(config.batch_size, seed=config.seed))
+  )[-1]
 
 
 def _first_step(config, task, mesh, batch) -> tuple:
@@ -195,15 +225,23 @@ def _first_step(config, task, mesh, batch) -> tuple:
   sharding = mesh_lib.data_sharding(mesh)
   start = time.perf_counter()
   compiling = train.compile_in_background(
-      fns.train_step, fns.abstract_state(init_rng), mesh_lib.global_shapes(batch, sharding),
-      dropout_rng)
+    fns.train_step,
+    fns.abstract_state(init_rng),
+    mesh_lib.global_shapes(batch, sharding),
+    dropout_rng,
+  )
   state = fns.init(init_rng)
   compiling.result()
   state, metrics = fns.train_step(state, mesh_lib.to_global(batch, sharding), dropout_rng)
   jax.block_until_ready(metrics)
   end = time.perf_counter()
-  return fns, state, dropout_rng, sharding, {
-      "startup_seconds": end - _PROCESS_START, "init_compile_and_first_step_seconds": end - start}
+  return (
+    fns,
+    state,
+    dropout_rng,
+    sharding,
+    {"startup_seconds": end - _PROCESS_START, "init_compile_and_first_step_seconds": end - start},
+  )
 
 
 def startup_with_compilation_cache(argv: list[str]) -> dict:
@@ -219,8 +257,12 @@ def startup_with_compilation_cache(argv: list[str]) -> dict:
       out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
       runs.append(json.loads(out.strip().splitlines()[-1]))
     entries = len(os.listdir(cache))
-  return {"cache": "a new directory: empty for the first run, filled by it for the second",
-          "cache_entries": entries, "first_run": runs[0], "second_run": runs[1]}
+  return {
+    "cache": "a new directory: empty for the first run, filled by it for the second",
+    "cache_entries": entries,
+    "first_run": runs[0],
+    "second_run": runs[1],
+  }
 
 
 def benchmark_stacked_seeds(config, task, mesh, num_seeds: int) -> dict:
@@ -249,20 +291,26 @@ def benchmark_stacked_seeds(config, task, mesh, num_seeds: int) -> dict:
   solo, stacked = runs[:-1], runs[-1]
   solo_seconds = sum(run.seconds for run in solo)
   report = {
-      "seeds": list(seeds),
-      "steps": len(timed),
-      "sentences_per_step": sentences / len(timed),
-      "solo": {"runs": num_seeds, "seconds": solo_seconds,
-               "sentences_per_second": num_seeds * sentences / solo_seconds,
-               "steps_per_second_per_run": [len(timed) / run.seconds for run in solo],
-               "compile_seconds": solo[0].compile_seconds},  # the other runs reuse it
-      "stacked": {"seconds": stacked.seconds,
-                  "sentences_per_second": num_seeds * sentences / stacked.seconds,
-                  "steps_per_second": len(timed) / stacked.seconds,
-                  "compile_seconds": stacked.compile_seconds},
+    "seeds": list(seeds),
+    "steps": len(timed),
+    "sentences_per_step": sentences / len(timed),
+    "solo": {
+      "runs": num_seeds,
+      "seconds": solo_seconds,
+      "sentences_per_second": num_seeds * sentences / solo_seconds,
+      "steps_per_second_per_run": [len(timed) / run.seconds for run in solo],
+      "compile_seconds": solo[0].compile_seconds,
+    },  # the other runs reuse it
+    "stacked": {
+      "seconds": stacked.seconds,
+      "sentences_per_second": num_seeds * sentences / stacked.seconds,
+      "steps_per_second": len(timed) / stacked.seconds,
+      "compile_seconds": stacked.compile_seconds,
+    },
   }
-  report["stacked_over_solo"] = (report["stacked"]["sentences_per_second"]
-                                 / report["solo"]["sentences_per_second"])
+  report["stacked_over_solo"] = (
+    report["stacked"]["sentences_per_second"] / report["solo"]["sentences_per_second"]
+  )
   return report
 
 
@@ -271,17 +319,20 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
   reaches `target` (see the module docstring)."""
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq.training import (
-    members,  # noqa: PLC0415
-    train,  # noqa: PLC0415
-  )
+  from attn_seq2seq.training import members, train  # noqa: PLC0415
   from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
   from attn_seq2seq.training.evaluator import Evaluator  # noqa: PLC0415
 
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
-  evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
-                        max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
-                        length_bucket_width=config.length_bucket_width)
+  evaluator = Evaluator(
+    fns.model,
+    task,
+    mesh,
+    batch_size=config.eval_batch_size,
+    max_len_a=config.decode_max_len_a,
+    max_len_b=config.decode_max_len_b,
+    length_bucket_width=config.length_bucket_width,
+  )
   sharding = mesh_lib.data_sharding(mesh)
   batches = task.train_batches(config.batch_size, seed=members.data_order_seed(config))
   dropout_rng = jax.device_put(members.seed_keys(config.seed, 1), mesh_lib.replicated(mesh))
@@ -297,18 +348,17 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
       train_seconds = began - start - validation_seconds  # so far
       exact_match = evaluator.evaluate(state.params, "validation")["exact_match"]
       validation_seconds += time.perf_counter() - began
-      evaluations.append({"step": step, "exact_match": exact_match,
-                          "train_seconds": train_seconds})
+      evaluations.append({"step": step, "exact_match": exact_match, "train_seconds": train_seconds})
   return {
-      "target_exact_match": target,
-      "reached": exact_match >= target,
-      "steps": step,
-      "train_seconds": evaluations[-1]["train_seconds"],
-      "validation_seconds": validation_seconds,
-      "startup_seconds": start - _PROCESS_START,
-      "validation_sentences": task.num_examples("validation"),
-      "eval_every": _EVAL_EVERY.value,
-      "evaluations": evaluations,
+    "target_exact_match": target,
+    "reached": exact_match >= target,
+    "steps": step,
+    "train_seconds": evaluations[-1]["train_seconds"],
+    "validation_seconds": validation_seconds,
+    "startup_seconds": start - _PROCESS_START,
+    "validation_sentences": task.num_examples("validation"),
+    "eval_every": _EVAL_EVERY.value,
+    "evaluations": evaluations,
   }
 
 
@@ -319,10 +369,7 @@ class _Training:
   def __init__(self, config, task, mesh, seeds, batches: list):
     import jax  # noqa: PLC0415
 
-    from attn_seq2seq.training import (
-      members,  # noqa: PLC0415
-      train,  # noqa: PLC0415
-    )
+    from attn_seq2seq.training import members, train  # noqa: PLC0415
     from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
     self._fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
@@ -345,12 +392,14 @@ class _Training:
 
 
 def benchmark_decoding(config, task, params) -> dict:
-
   from attn_seq2seq import search  # noqa: PLC0415
   from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
-  model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype),
-                      task.src_vocab.size, task.tgt_vocab.size)
+  model = build_model(
+    ModelConfig.from_config(config.model, dtype=config.dtype),
+    task.src_vocab.size,
+    task.tgt_vocab.size,
+  )
   batches = _decode_batches(task, _DECODE_SENTENCES.value, _DECODE_BATCH.value)
   lengths = [int(n) for b in batches for n in b["src_lengths"][b["example_ids"] >= 0]]
   count = len(lengths)
@@ -358,13 +407,19 @@ def benchmark_decoding(config, task, params) -> dict:
   limits = {} if trained else {"max_len_a": 1.0, "max_len_b": 1.0}  # see the module docstring
   if not trained:
     params = _suppress_eos(params)
-  results = {"sentences": count, "batch_size": _DECODE_BATCH.value,
-             "params": _WORKDIR.value or "initialised, EOS suppressed until source length + 1"}
+  results = {
+    "sentences": count,
+    "batch_size": _DECODE_BATCH.value,
+    "params": _WORKDIR.value or "initialised, EOS suppressed until source length + 1",
+  }
   for name, beam in (("greedy", 1), (f"beam{_BEAM.value}", _BEAM.value)):
-    run = search.decode_throughput(model, {"params": params}, batches, beam_size=beam, repeats=2,
-                                   **limits)
-    results[name] = {"sentences_per_second": run["sentences_per_second"],
-                     "tokens_per_second": run["tokens_per_second"]}
+    run = search.decode_throughput(
+      model, {"params": params}, batches, beam_size=beam, repeats=2, **limits
+    )
+    results[name] = {
+      "sentences_per_second": run["sentences_per_second"],
+      "tokens_per_second": run["tokens_per_second"],
+    }
     if not trained:  # every output has source length + 1 tokens, so the FLOPs are known
       flops = 0.0
       for n in lengths:
@@ -380,12 +435,14 @@ def _decode_batches(task, num_sentences: int, batch_size: int) -> list[dict]:
   (the last one topped up with dummy rows); each batch padded to its longest source."""
   import numpy as np  # noqa: PLC0415
 
-  rows = [(b["src_ids"][i], b["src_lengths"][i], b["example_ids"][i])
-          for b in task.eval_batches("validation", batch_size)
-          for i in np.flatnonzero((b["example_ids"] >= 0) & (b["example_ids"] < num_sentences))]
+  rows = [
+    (b["src_ids"][i], b["src_lengths"][i], b["example_ids"][i])
+    for b in task.eval_batches("validation", batch_size)
+    for i in np.flatnonzero((b["example_ids"] >= 0) & (b["example_ids"] < num_sentences))
+  ]
   batches = []
   for start in range(0, len(rows), batch_size):
-    chunk = rows[start:start + batch_size]
+    chunk = rows[start : start + batch_size]
     width = max(int(length) for _, length, _ in chunk)
     src_ids = np.zeros((batch_size, width), np.int32)
     src_lengths = np.zeros((batch_size,), np.int32)
@@ -417,9 +474,15 @@ def _machine() -> dict:
       cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
   except (OSError, StopIteration):
     pass
-  return {"cpu": cpu, "cores": os.cpu_count(), "platform": jax.default_backend(),
-          "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
-          "jax": jax.__version__, "python": platform.python_version()}
+  return {
+    "cpu": cpu,
+    "cores": os.cpu_count(),
+    "platform": jax.default_backend(),
+    "devices": jax.device_count(),
+    "device_kind": jax.devices()[0].device_kind,
+    "jax": jax.__version__,
+    "python": platform.python_version(),
+  }
 
 
 def main(argv):
@@ -447,6 +510,7 @@ def main(argv):
   peaks = [matmul_peak_gflops()]
   if _WORKDIR.value:
     from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
+
     params = load_run(_WORKDIR.value).params
   decoding = benchmark_decoding(config, task, jax.device_get(params))
   peaks.append(matmul_peak_gflops())
@@ -454,19 +518,26 @@ def main(argv):
   training["fraction_of_matmul_peak"] = training["gflops_per_second"] / peak
   if _CACHE_STARTUP.value:  # last: its two processes would slow the measurements above
     training["startup_with_compilation_cache"] = startup_with_compilation_cache(sys.argv)
-  _report(config, {"matmul_peak_gflops_per_second": peak, "matmul_peak_measurements": peaks,
-                   "training": training, "decoding": decoding})
+  _report(
+    config,
+    {
+      "matmul_peak_gflops_per_second": peak,
+      "matmul_peak_measurements": peaks,
+      "training": training,
+      "decoding": decoding,
+    },
+  )
 
 
 def _report(config, measurements: dict) -> None:
   """Prints (and writes to `--output`) the JSON report: date, command, machine, config, and
   `measurements`."""
   report = {
-      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-      "machine": _machine(),
-      "config": config.to_dict(),
-      **measurements,
+    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+    "machine": _machine(),
+    "config": config.to_dict(),
+    **measurements,
   }
   text = json.dumps(report, indent=2, default=str)
   print(text)
@@ -476,6 +547,4 @@ def _report(config, measurements: dict) -> None:
 
 
 if __name__ == "__main__":
-  from attn_seq2seq import cli  # noqa: PLC0415
-
   app.run(main, flags_parser=cli.parse_flags)

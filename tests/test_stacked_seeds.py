@@ -1,9 +1,10 @@
 """Stacked seeds: member k of a stacked run is the solo run with seed k (same data order).
 
-The step-level test trains a tiny model for 20 steps on fake batches, stacked and solo, on 1 and on
-4 fake CPU devices. The run-level tests train `dates:quick` with `seeds=0,1,2`: the layout, each
-member's outputs against the solo run, and a run killed after its first checkpoint that resumes to
-the same results, in process and, through the real CLI, after a SIGKILL.
+The step-level test trains a tiny model for 20 steps on fake batches, stacked (vmapped and mapped
+over the members) and solo, on 1 and on 4 fake CPU devices. The run-level tests train
+`dates:quick` with `seeds=0,1,2`: the layout, each member's outputs against the solo run, and a
+run killed after its first checkpoint that resumes to the same results, in process and, through
+the real CLI, after a SIGKILL.
 """
 
 import json
@@ -49,8 +50,11 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
   return config
 
 
+@pytest.mark.parametrize("sequential", [False, True], ids=["vmapped", "mapped"])
 @pytest.mark.parametrize("num_devices", [1, 4])
-def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices):
+def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequential, monkeypatch):
+  # Both ways of stacking the train step, whatever this platform picks (members.py).
+  monkeypatch.setattr(members, "sequential_members", lambda platform: sequential)
   mesh = mesh_lib.make_mesh(jax.devices()[:num_devices])
   data = mesh_lib.data_sharding(mesh)
   batches = [mesh_lib.to_global(fake_batch(seed=i), data) for i in range(20)]

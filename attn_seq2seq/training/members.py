@@ -6,7 +6,9 @@ r"""Stacked seeds: several seeds of one config trained as one compiled program.
 `config.seeds` (a tuple; empty = a solo run of `config.seed`, exactly as before) lists the
 members. Their parameters and optimizer states carry a leading member axis `[members, ...]`; the
 train and eval steps are `jax.vmap`ped over it inside the same jitted, mesh-sharded step as a solo
-run (members replicated, the batch split over 'data'), and every member sees the same batches.
+run (members replicated, the batch split over 'data'), and every member sees the same batches. On
+CPU the train step maps over the members instead, one after the other in the same compiled step
+(`sequential_members` says why).
 Member k has the initialisation and the dropout stream of the solo run with seed k (init key
 `fold_in(key(k), 0)`, dropout key `fold_in(key(k), 1)`); the training-data order is
 `config.data_order_seed` (None: follows `config.seed`) for all of them. So member k *is* the solo
@@ -75,8 +77,10 @@ def members_of(config: ml_collections.ConfigDict, workdir: str | Path) -> list[M
   seeds = member_seeds(config)
   if seeds is None:
     return [Member(config.seed, None, Path(workdir), config)]
-  return [Member(seed, k, member_dir(workdir, seed), member_config(config, seed))
-          for k, seed in enumerate(seeds)]
+  return [
+    Member(seed, k, member_dir(workdir, seed), member_config(config, seed))
+    for k, seed in enumerate(seeds)
+  ]
 
 
 def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
@@ -98,7 +102,7 @@ def stack_of(workdir: str | Path) -> tuple[Path, int, int] | None:
   root = workdir.parent.parent
   try:
     seeds = json.loads((root / CONFIG_FILE).read_text())["config"]["seeds"]
-    return root, seeds.index(int(workdir.name[len("seed_"):])), len(seeds)
+    return root, seeds.index(int(workdir.name[len("seed_") :])), len(seeds)
   except (OSError, ValueError, KeyError, TypeError):
     return None
 
@@ -122,18 +126,55 @@ def stack_init(init_one):
   """`rngs [members] -> TrainState` with `[members, ...]` params and optimizer state and a scalar
   step, from `init_one(rng) -> TrainState`. `lax.map`, not vmap: each member is initialised by
   exactly the solo computation (bit-identical parameters; a vmapped QR would round differently)."""
+
   def init(rngs):
     state = jax.lax.map(init_one, rngs)
     return state._replace(step=state.step[0])
+
   return init
 
 
-def stack_train_step(train_step):
-  """`train_step(state, batch, rng)` vmapped over the members: `state` has `[members, ...]`
-  params and optimizer state and a scalar step, `rng` is `[members]` dropout keys, the batch is
-  shared. Returns `(state, metrics)` with `[members]` metric sums and counts."""
-  axes = steps.TrainState(step=None, params=0, opt_state=0)
-  return jax.vmap(train_step, in_axes=(axes, None, 0), out_axes=(axes, 0))
+def stack_train_step(train_step, *, sequential: bool = False):
+  """`train_step(state, batch, rng)` over the members: `state` has `[members, ...]` params and
+  optimizer state and a scalar step, `rng` is `[members]` dropout keys, the batch is shared.
+  Returns `(state, metrics)` with `[members]` metric sums and counts.
+
+  `sequential=False`: vmapped, the members as one batched computation (what fills an
+  accelerator). `sequential=True`: `lax.map`, the members one after the other inside the same
+  compiled step, each exactly the solo computation (see `sequential_members`).
+  """
+  if not sequential:
+    axes = steps.TrainState(step=None, params=0, opt_state=0)
+    return jax.vmap(train_step, in_axes=(axes, None, 0), out_axes=(axes, 0))
+
+  def step(state, batch, rngs):
+    def member(args):  # params, opt_state: one member's slice; rng [] its dropout key
+      params, opt_state, rng = args
+      new, metrics = train_step(steps.TrainState(state.step, params, opt_state), batch, rng)
+      return (new.params, new.opt_state), metrics
+
+    (params, opt_state), metrics = jax.lax.map(member, (state.params, state.opt_state, rngs))
+    return steps.TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return step
+
+
+def sequential_members(platform: str) -> bool:
+  """Whether the stacked train step runs its members one after the other (`lax.map`) rather than
+  vmapped, on devices of `platform` ('cpu', 'gpu', 'tpu').
+
+  On XLA:CPU, yes. Vmapped, the stack does about 10% more CPU work per member than the solo step
+  (user time), in memory-bound work that grows with the working set (transposes around the member
+  axis, the attention's batched dots and per-step gradient accumulations, the hoisted matmuls):
+  every activation buffer is `members` times larger and falls out of cache, while both cores were
+  already as busy on the solo step. XLA:CPU also maps each execution's temporary buffer afresh,
+  page fault by page fault (a quarter of a step's CPU time), and vmapped that buffer is
+  `members` times larger. Mapped, each member runs the solo computation in one buffer that the
+  next member reuses. `scripts/benchmark.py --seeds=3` on 2 shared cores: vmapped 0.89-0.94 of
+  the solo runs' throughput, mapped 1.06-1.10. An accelerator running a small model is mostly
+  idle, which the vmapped batch fills.
+  """
+  return platform == "cpu"  # CPU: batching members buys no parallelism, only cache misses
 
 
 def stack_eval_step(eval_step):
@@ -156,5 +197,7 @@ def stack_results(members: list[Member], workdir: Path, step: int) -> dict:
 
 def read_member_results(workdir: str | Path, results: dict) -> dict[str, dict]:
   """Member path (relative to `workdir`) -> that member's results.json, for a stack's `results`."""
-  return {path: json.loads((Path(workdir) / path / RESULTS_FILE).read_text())
-          for path in results["members"]}
+  return {
+    path: json.loads((Path(workdir) / path / RESULTS_FILE).read_text())
+    for path in results["members"]
+  }

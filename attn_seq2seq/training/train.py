@@ -67,13 +67,19 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
   num_devices = jax.device_count() if num_devices is None else num_devices
   for name in ("batch_size", "eval_batch_size"):
     if config[name] <= 0 or config[name] % num_devices:
-      raise ValueError(f"{name}={config[name]} is not divisible by the number of devices "
-                       f"({num_devices}); use a multiple of {num_devices}")
+      raise ValueError(
+        f"{name}={config[name]} is not divisible by the number of devices "
+        f"({num_devices}); use a multiple of {num_devices}"
+      )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *,
-                       lock_timeout: float = 0.0, allow_config_change: bool = False
-                       ) -> dict | None:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict,
+  workdir: str | Path,
+  *,
+  lock_timeout: float = 0.0,
+  allow_config_change: bool = False,
+) -> dict | None:
   """Trains and evaluates `config` in `workdir` (see the module docstring).
 
   The workdir is locked while this runs; a finished run's results are returned as they are, and
@@ -94,9 +100,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     workdir.WorkdirError, checkpoint.CheckpointError, data.DataError: with a one-line message.
   """
   check_config(config)
-  with workdir_lib.claim(workdir, config, lock_timeout=lock_timeout,
-                         allow_config_change=allow_config_change,
-                         owner=jax.process_index() == 0) as finished:
+  with workdir_lib.claim(
+    workdir,
+    config,
+    lock_timeout=lock_timeout,
+    allow_config_change=allow_config_change,
+    owner=jax.process_index() == 0,
+  ) as finished:
     if finished is not None:
       logging.info("%s holds a finished run (results.json); nothing to do", workdir)
       return finished
@@ -134,8 +144,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   abstract_state = fns.abstract_state(init_rng)  # shapes and shardings only
 
   checkpointer = Checkpointer(workdir / CHECKPOINTS_DIR, config.max_checkpoints_to_keep)
-  train_iter = task.train_batches(config.batch_size, seed=members.data_order_seed(config),
-                                  shard_index=jax.process_index(), num_shards=jax.process_count())
+  train_iter = task.train_batches(
+    config.batch_size,
+    seed=members.data_order_seed(config),
+    shard_index=jax.process_index(),
+    num_shards=jax.process_count(),
+  )
   restored = checkpointer.restore_latest(abstract_state)  # the newest intact step, or None
   latest = None if restored is None else restored[2]
   if restored is not None:
@@ -146,20 +160,25 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
     # Compile the first step in the background while the state is initialised, logs set up.
     first_batch = next(train_iter)
     first_compile = compile_in_background(
-        fns.train_step, abstract_state, mesh_lib.global_shapes(first_batch, data_sharding),
-        dropout_rng)
+      fns.train_step,
+      abstract_state,
+      mesh_lib.global_shapes(first_batch, data_sharding),
+      dropout_rng,
+    )
   if latest is None:
     state = jax.block_until_ready(fns.init(init_rng))
   start_step = int(state.step)
   startup["init"] = time.perf_counter() - started - sum(startup.values())
   member_params = jax.eval_shape(lambda p: members.take(p, 0 if stacked else None), state.params)
-  logging.info("model parameters%s:\n%s", f" (each of {len(run_members)} members)" if stacked
-               else "", param_table(member_params))
+  logging.info(
+    "model parameters%s:\n%s",
+    f" (each of {len(run_members)} members)" if stacked else "",
+    param_table(member_params),
+  )
   if is_main:
     _write_config(workdir / CONFIG_FILE, config, task, count_params(member_params))
     for member in run_members if stacked else []:
-      _write_config(member.workdir / CONFIG_FILE, member.config, task,
-                    count_params(member_params))
+      _write_config(member.workdir / CONFIG_FILE, member.config, task, count_params(member_params))
 
   if is_main:
     for member in run_members:
@@ -167,10 +186,16 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
       # half-written last line), so metrics.jsonl reads as one uninterrupted run.
       workdir_lib.truncate_metrics(member.workdir, after_step=start_step)
   writers = [MetricWriter(member.workdir) for member in run_members]
-  evaluator = Evaluator(fns.model, task, mesh, batch_size=config.eval_batch_size,
-                        max_len_a=config.decode_max_len_a, max_len_b=config.decode_max_len_b,
-                        length_bucket_width=config.length_bucket_width,
-                        num_plots=config.num_attention_plots)
+  evaluator = Evaluator(
+    fns.model,
+    task,
+    mesh,
+    batch_size=config.eval_batch_size,
+    max_len_a=config.decode_max_len_a,
+    max_len_b=config.decode_max_len_b,
+    length_bucket_width=config.length_bucket_width,
+    num_plots=config.num_attention_plots,
+  )
 
   def save(step, state):
     checkpointer.save(step, state, train_iter.get_state())
@@ -179,19 +204,30 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
     """Per member: split -> metrics (each member's written to its own metrics)."""
     all_metrics = [{} for _ in run_members]
     for split in splits:
-      plot_dirs = [m.workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION
-                   else None for m in run_members]
+      plot_dirs = [
+        m.workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION else None
+        for m in run_members
+      ]
       began = time.perf_counter()
       if stacked:  # all members in one pass: vmapped eval step and search
         split_metrics = evaluator.evaluate_stack(state.params, split, plot_dirs=plot_dirs)
       else:
         split_metrics = [evaluator.evaluate(state.params, split, plot_dir=plot_dirs[0])]
       took = time.perf_counter() - began
-      for member, writer, metrics, out in zip(run_members, writers, split_metrics, all_metrics):
-        headline = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                             if "/" not in k and k != "count")
-        logging.info("%s at step %d%s: %s (%.1f s)", split, step,
-                     f" (seed {member.seed})" if stacked else "", headline, took)
+      for member, writer, metrics, out in zip(
+        run_members, writers, split_metrics, all_metrics, strict=True
+      ):
+        headline = "  ".join(
+          f"{k} {v:.4f}" for k, v in metrics.items() if "/" not in k and k != "count"
+        )
+        logging.info(
+          "%s at step %d%s: %s (%.1f s)",
+          split,
+          step,
+          f" (seed {member.seed})" if stacked else "",
+          headline,
+          took,
+        )
         prefix = "eval" if split == VALIDATION else split
         writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
         out[split] = metrics
@@ -199,19 +235,26 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
 
   # -- the loop ----------------------------------------------------------------------------------
   num_steps = config.num_train_steps
-  logging.info("training %s on %d %s device(s), steps %d -> %d", task.name, jax.device_count(),
-               jax.devices()[0].device_kind, start_step, num_steps)
+  logging.info(
+    "training %s on %d %s device(s), steps %d -> %d",
+    task.name,
+    jax.device_count(),
+    jax.devices()[0].device_kind,
+    start_step,
+    num_steps,
+  )
   meter = progress.Interval(start_step)
   pending_loss = None  # (step, loss sum) of the last dispatched step, checked one step late
   stopped = False
 
   def check_finite():
     if pending_loss is not None and not np.all(finite := np.isfinite(np.asarray(pending_loss[1]))):
-      bad = [m.seed for m, ok in zip(run_members, np.atleast_1d(finite)) if not ok]
+      bad = [m.seed for m, ok in zip(run_members, np.atleast_1d(finite), strict=True) if not ok]
       bad = f" (seeds {', '.join(map(str, bad))})" if stacked else ""
       raise FloatingPointError(
-          f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
-          f"checkpoint is step {checkpointer.latest_step()} in {workdir / CHECKPOINTS_DIR}")
+        f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
+        f"checkpoint is step {checkpointer.latest_step()} in {workdir / CHECKPOINTS_DIR}"
+      )
 
   with preemption.StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
     for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
@@ -229,22 +272,29 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
       if first:
         jax.block_until_ready(metrics)
         startup["first step"] = time.perf_counter() - started - sum(startup.values())
-        logging.info("first step finished %.1f s after start (%s)", time.perf_counter() - started,
-                     ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()))
+        logging.info(
+          "first step finished %.1f s after start (%s)",
+          time.perf_counter() - started,
+          ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()),
+        )
         meter.restart_clock(step)  # compilation is not training speed
 
       stop = stop_request.is_set(step)
       if step % config.log_every_steps == 0 or step == num_steps or stop:
         check_finite()
-        per_member = (meter.member_scalars(step, len(run_members)) if stacked
-                      else [meter.scalars(step)])
-        for scalars, writer in zip(per_member, writers):
+        per_member = (
+          meter.member_scalars(step, len(run_members)) if stacked else [meter.scalars(step)]
+        )
+        for scalars, writer in zip(per_member, writers, strict=True):
           scalars["train/learning_rate"] = float(fns.schedule(step - 1))
           writer.write(step, scalars)
         if stacked:  # one line: the mean over the members
           mean = {k: float(np.mean([s[k] for s in per_member])) for k in per_member[0]}
-          logging.info("%s  (mean of %d members)", progress.progress_line(step, num_steps, mean),
-                       len(run_members))
+          logging.info(
+            "%s  (mean of %d members)",
+            progress.progress_line(step, num_steps, mean),
+            len(run_members),
+          )
         else:
           logging.info("%s", progress.progress_line(step, num_steps, per_member[0]))
         meter.restart(step)
@@ -253,8 +303,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
         check_finite()
         save(step, state)
         checkpointer.wait()
-        logging.warning("stopped by signal at step %d; checkpoint saved in %s; re-run the same "
-                        "command to resume", step, workdir / CHECKPOINTS_DIR)
+        logging.warning(
+          "stopped by signal at step %d; checkpoint saved in %s; re-run the same command to resume",
+          step,
+          workdir / CHECKPOINTS_DIR,
+        )
         stopped = True
         break
       with meter.paused():  # evaluation and checkpointing are not training throughput
@@ -278,11 +331,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
   checkpointer.close()
   for writer in writers:
     writer.close()
-  for member, metrics in zip(run_members, final):
+  for member, metrics in zip(run_members, final, strict=True):
     results = {"step": final_step, **metrics}
     plot_dir = member.workdir / "plots" / f"step_{final_step:06d}"
     results["attention_plots"] = [  # relative to the member's workdir
-        str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))]
+      str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))
+    ]
     if is_main:
       _write_results(member.workdir, results)
   if stacked:  # last: the stack as a whole has finished
@@ -307,48 +361,61 @@ class TrainFunctions(NamedTuple):
   state_sharding: Any  # of every leaf of the state: replicated
 
   def abstract_state(self, rng) -> steps.TrainState:
-    """The state `init(rng)` would return, as `jax.ShapeDtypeStruct`s with shardings (no compute)."""
+    """What `init(rng)` would return, as `jax.ShapeDtypeStruct`s with shardings (no compute)."""
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.state_sharding),
-        jax.eval_shape(self.init, rng))
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.state_sharding),
+      jax.eval_shape(self.init, rng),
+    )
 
 
-def make_train_functions(config: ml_collections.ConfigDict, src_vocab_size: int,
-                         tgt_vocab_size: int, mesh) -> TrainFunctions:
+def make_train_functions(
+  config: ml_collections.ConfigDict, src_vocab_size: int, tgt_vocab_size: int, mesh
+) -> TrainFunctions:
   """The model, schedule, and jitted init and train step of `config` on `mesh`.
 
   Cached on everything they depend on (the model, the optimizer fields, label smoothing, the
   mesh), so running the same config again in one process (a resumed run, a sweep over seeds,
   the tests) reuses the compiled executables instead of compiling again. A stacked config
-  (`seeds`) gets `init(rngs [members])` and a train step vmapped over the members, taking
-  `[members]` dropout keys (members.py).
+  (`seeds`) gets `init(rngs [members])` and a train step over the members, taking `[members]`
+  dropout keys: vmapped, or mapped one member after the other on CPU (members.py,
+  `sequential_members`).
   """
   from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
-  model = build_model(ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size,
-                      tgt_vocab_size)
+  model = build_model(
+    ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size, tgt_vocab_size
+  )
   settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
   stacked = members.member_seeds(config) is not None
-  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked)
+  sequential = stacked and members.sequential_members(mesh.devices.flat[0].platform)
+  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked, sequential)
 
 
 @functools.lru_cache(maxsize=8)
-def _train_functions(model, optimizer_settings: tuple, label_smoothing: float, mesh,
-                     stacked: bool = False):
+def _train_functions(
+  model,
+  optimizer_settings: tuple,
+  label_smoothing: float,
+  mesh,
+  stacked: bool = False,
+  sequential: bool = False,
+):
   tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
   replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
   init = functools.partial(_init_state, model=model, tx=tx)
   step = functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing)
   if stacked:  # a member axis on the state; one program for every member (members.py)
-    init, step = members.stack_init(init), members.stack_train_step(step)
+    init, step = members.stack_init(init), members.stack_train_step(step, sequential=sequential)
   # `init` runs once: compile it fast (-O0) rather than make it run fast.
-  init = jax.jit(init, out_shardings=replicated,
-                 compiler_options={"xla_backend_optimization_level": 0})
+  init = jax.jit(
+    init, out_shardings=replicated, compiler_options={"xla_backend_optimization_level": 0}
+  )
   train_step = jax.jit(
-      step,
-      in_shardings=(replicated, data_sharding, replicated),
-      out_shardings=(replicated, replicated),
-      donate_argnums=0)
+    step,
+    in_shardings=(replicated, data_sharding, replicated),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
   return TrainFunctions(model, schedule, init, train_step, replicated)
 
 
@@ -390,15 +457,23 @@ def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_param
   import flax  # noqa: PLC0415
 
   record = {
-      "config": config.to_dict(),
-      "versions": {"jax": jax.__version__, "flax": flax.__version__},
-      "devices": {"kind": jax.devices()[0].device_kind, "platform": jax.default_backend(),
-                  "count": jax.device_count(), "processes": jax.process_count()},
-      "task": {"name": task.name, "src_vocab_size": task.src_vocab.size,
-               "tgt_vocab_size": task.tgt_vocab.size,
-               "bucket_shapes": np.asarray(task.bucket_shapes).tolist(),
-               "eval_splits": list(task.eval_splits), "metrics": list(task.metrics)},
-      "num_params": num_params,
+    "config": config.to_dict(),
+    "versions": {"jax": jax.__version__, "flax": flax.__version__},
+    "devices": {
+      "kind": jax.devices()[0].device_kind,
+      "platform": jax.default_backend(),
+      "count": jax.device_count(),
+      "processes": jax.process_count(),
+    },
+    "task": {
+      "name": task.name,
+      "src_vocab_size": task.src_vocab.size,
+      "tgt_vocab_size": task.tgt_vocab.size,
+      "bucket_shapes": np.asarray(task.bucket_shapes).tolist(),
+      "eval_splits": list(task.eval_splits),
+      "metrics": list(task.metrics),
+    },
+    "num_params": num_params,
   }
   # Written once, when the run starts; a resumed run keeps it (a NaN stop never rewrites it); a
   # config change allowed by `workdir.claim` moves the old config into config_history.
@@ -422,6 +497,10 @@ def _warn_if_diverging(step: int, per_member: list[dict], tgt_vocab_size: int) -
   limit = 10 * max(float(np.log(tgt_vocab_size)), 1.0)
   losses = [scalars["train/loss"] for scalars in per_member]
   if any(loss > limit for loss in losses):
-    logging.warning("training loss %s at step %d is more than 10x a uniform guess's (%.2f): the "
-                    "run is diverging; try a lower learning_rate", ", ".join(
-                        f"{loss:.4g}" for loss in losses), step, limit / 10)
+    logging.warning(
+      "training loss %s at step %d is more than 10x a uniform guess's (%.2f): the "
+      "run is diverging; try a lower learning_rate",
+      ", ".join(f"{loss:.4g}" for loss in losses),
+      step,
+      limit / 10,
+    )

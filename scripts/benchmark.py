@@ -306,6 +306,8 @@ def benchmark_stacked_seeds(config, task, mesh, num_seeds: int) -> dict:
       "sentences_per_second": num_seeds * sentences / stacked.seconds,
       "steps_per_second": len(timed) / stacked.seconds,
       "compile_seconds": stacked.compile_seconds,
+      # how the train step runs its members on this platform (training/members.py)
+      "members": "lax.map" if members.sequential_members(mesh.devices.flat[0].platform) else "vmap",
     },
   }
   report["stacked_over_solo"] = (

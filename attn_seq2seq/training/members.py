@@ -163,16 +163,14 @@ def sequential_members(platform: str) -> bool:
   """Whether the stacked train step runs its members one after the other (`lax.map`) rather than
   vmapped, on devices of `platform` ('cpu', 'gpu', 'tpu').
 
-  On XLA:CPU, yes. Vmapped, the stack does about 10% more CPU work per member than the solo step
-  (user time), in memory-bound work that grows with the working set (transposes around the member
-  axis, the attention's batched dots and per-step gradient accumulations, the hoisted matmuls):
-  every activation buffer is `members` times larger and falls out of cache, while both cores were
-  already as busy on the solo step. XLA:CPU also maps each execution's temporary buffer afresh,
-  page fault by page fault (a quarter of a step's CPU time), and vmapped that buffer is
-  `members` times larger. Mapped, each member runs the solo computation in one buffer that the
-  next member reuses. `scripts/benchmark.py --seeds=3` on 2 shared cores: vmapped 0.89-0.94 of
-  the solo runs' throughput, mapped 1.06-1.10. An accelerator running a small model is mostly
-  idle, which the vmapped batch fills.
+  On XLA:CPU, yes: both cores are already busy on one member's step, so batching the members
+  buys no parallelism, while it makes every activation buffer and the temporary buffer XLA:CPU
+  maps afresh at every execution `members` times larger: more cache misses in memory-bound work
+  (transposes, the attention's batched dots, the backward loop's accumulations) and more page
+  faults. Mapped, each member runs the solo computation in one buffer the next member reuses.
+  `scripts/benchmark.py --seeds=3` on an idle 2-core machine: vmapped 0.96 of the solo runs'
+  throughput, mapped 1.09 (README, Speed). An accelerator running a small model is mostly idle,
+  which the vmapped batch fills.
   """
   return platform == "cpu"  # CPU: batching members buys no parallelism, only cache misses
 

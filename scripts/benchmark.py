@@ -326,15 +326,7 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
   from attn_seq2seq.training.evaluator import Evaluator  # noqa: PLC0415
 
   fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
-  evaluator = Evaluator(
-    fns.model,
-    task,
-    mesh,
-    batch_size=config.eval_batch_size,
-    max_len_a=config.decode_max_len_a,
-    max_len_b=config.decode_max_len_b,
-    length_bucket_width=config.length_bucket_width,
-  )
+  evaluator = Evaluator.for_config(fns.model, task, mesh, config)
   sharding = mesh_lib.data_sharding(mesh)
   batches = task.train_batches(config.batch_size, seed=members.data_order_seed(config))
   dropout_rng = jax.device_put(members.seed_keys(config.seed, 1), mesh_lib.replicated(mesh))

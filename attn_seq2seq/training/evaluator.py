@@ -100,6 +100,21 @@ class Evaluator:
     self._source_tokens = {}
     self._search = search_fn or self._greedy
 
+  @classmethod
+  def for_config(cls, model, task, mesh, config, **kwargs) -> "Evaluator":
+    """An evaluator with the experiment config's eval batch size, decoding length limit and
+    length buckets; `kwargs` go to the constructor (e.g. `num_plots`)."""
+    return cls(
+      model,
+      task,
+      mesh,
+      batch_size=config.eval_batch_size,
+      max_len_a=config.decode_max_len_a,
+      max_len_b=config.decode_max_len_b,
+      length_bucket_width=config.length_bucket_width,
+      **kwargs,
+    )
+
   def _greedy(self, params, batch):
     out = search.greedy_search(
       self._model,

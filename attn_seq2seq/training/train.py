@@ -186,15 +186,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
       # half-written last line), so metrics.jsonl reads as one uninterrupted run.
       workdir_lib.truncate_metrics(member.workdir, after_step=start_step)
   writers = [MetricWriter(member.workdir) for member in run_members]
-  evaluator = Evaluator(
-    fns.model,
-    task,
-    mesh,
-    batch_size=config.eval_batch_size,
-    max_len_a=config.decode_max_len_a,
-    max_len_b=config.decode_max_len_b,
-    length_bucket_width=config.length_bucket_width,
-    num_plots=config.num_attention_plots,
+  evaluator = Evaluator.for_config(
+    fns.model, task, mesh, config, num_plots=config.num_attention_plots
   )
 
   def save(step, state):

@@ -216,15 +216,15 @@ def _first_step(config, task, mesh, batch) -> tuple:
   import jax  # noqa: PLC0415
 
   from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
-  from attn_seq2seq.training import train  # noqa: PLC0415
+  from attn_seq2seq.training import train_functions  # noqa: PLC0415
 
-  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  fns = train_functions.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   seed = jax.random.key(config.seed)
   init_rng = jax.random.fold_in(seed, 0)
   dropout_rng = jax.device_put(jax.random.fold_in(seed, 1), mesh_lib.replicated(mesh))
   sharding = mesh_lib.data_sharding(mesh)
   start = time.perf_counter()
-  compiling = train.compile_in_background(
+  compiling = train_functions.compile_in_background(
     fns.train_step,
     fns.abstract_state(init_rng),
     mesh_lib.global_shapes(batch, sharding),
@@ -321,11 +321,11 @@ def benchmark_to_accuracy(config, task, mesh, target: float) -> dict:
   reaches `target` (see the module docstring)."""
   import jax  # noqa: PLC0415
 
-  from attn_seq2seq.training import members, train  # noqa: PLC0415
+  from attn_seq2seq.training import members, train_functions  # noqa: PLC0415
   from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
   from attn_seq2seq.training.evaluator import Evaluator  # noqa: PLC0415
 
-  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  fns = train_functions.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   evaluator = Evaluator.for_config(fns.model, task, mesh, config)
   sharding = mesh_lib.data_sharding(mesh)
   batches = task.train_batches(config.batch_size, seed=members.data_order_seed(config))
@@ -363,10 +363,12 @@ class _Training:
   def __init__(self, config, task, mesh, seeds, batches: list):
     import jax  # noqa: PLC0415
 
-    from attn_seq2seq.training import members, train  # noqa: PLC0415
+    from attn_seq2seq.training import members, train_functions  # noqa: PLC0415
     from attn_seq2seq.training import mesh as mesh_lib  # noqa: PLC0415
 
-    self._fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+    self._fns = train_functions.make_train_functions(
+      config, task.src_vocab.size, task.tgt_vocab.size, mesh
+    )
     self._dropout = jax.device_put(members.seed_keys(seeds, 1), mesh_lib.replicated(mesh))
     self._state = jax.block_until_ready(self._fns.init(members.seed_keys(seeds, 0)))
     start = time.perf_counter()

@@ -11,7 +11,7 @@ import pytest
 from tfds_mock import serve
 
 from attn_seq2seq.training import mesh as mesh_lib
-from attn_seq2seq.training import steps, train
+from attn_seq2seq.training import steps, train, train_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
@@ -84,7 +84,7 @@ def test_quick_config_trains_one_step(name, data_dir):
   with serve(WMT_PAIRS) if config.data.name.startswith("wmt") else contextlib.nullcontext():
     task = data.load_task(config.data)
   mesh = mesh_lib.make_mesh()
-  fns = train.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  fns = train_functions.make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
   state = fns.init(jax.random.key(config.seed))
   batch = mesh_lib.to_global(
     next(task.train_batches(config.batch_size, seed=config.seed)), mesh_lib.data_sharding(mesh)

@@ -28,7 +28,7 @@ from attn_seq2seq.run_files import (
 )
 from attn_seq2seq.sweeps import summary
 from attn_seq2seq.sweeps.sweep import run_config
-from attn_seq2seq.training import members, train
+from attn_seq2seq.training import members, train, train_functions
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
@@ -59,7 +59,7 @@ def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequen
   data = mesh_lib.data_sharding(mesh)
   batches = [mesh_lib.to_global(fake_batch(seed=i), data) for i in range(20)]
 
-  stack = train.make_train_functions(tiny_config(seeds=SEEDS), SRC_VOCAB, TGT_VOCAB, mesh)
+  stack = train_functions.make_train_functions(tiny_config(seeds=SEEDS), SRC_VOCAB, TGT_VOCAB, mesh)
   state = stack.init(members.seed_keys(SEEDS, 0))
   initial = jax.device_get(state.params)
   dropout = members.seed_keys(SEEDS, 1)
@@ -70,7 +70,7 @@ def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequen
   assert int(state.step) == 20
   stack_params = jax.device_get(state.params)
 
-  solo = train.make_train_functions(tiny_config(), SRC_VOCAB, TGT_VOCAB, mesh)
+  solo = train_functions.make_train_functions(tiny_config(), SRC_VOCAB, TGT_VOCAB, mesh)
   for k, seed in enumerate(SEEDS):
     solo_state = solo.init(members.seed_keys(seed, 0))
     jax.tree.map(
@@ -277,7 +277,7 @@ def stack_template(workdir):
   record = read_json(workdir / CONFIG_FILE)
   config = ml_collections.ConfigDict(record["config"])
   config.seeds = tuple(config.seeds)
-  fns = train.make_train_functions(
+  fns = train_functions.make_train_functions(
     config, record["task"]["src_vocab_size"], record["task"]["tgt_vocab_size"], mesh_lib.make_mesh()
   )
   return fns.abstract_state(members.seed_keys(config.seeds, 0))

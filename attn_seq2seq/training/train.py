@@ -26,12 +26,8 @@ members/seed_<k>/.
 """
 
 import contextlib
-import functools
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -45,12 +41,13 @@ from attn_seq2seq.run_files import (
   RESULTS_FILE,
   SRC_VOCAB_FILE,
 )
-from attn_seq2seq.training import members, optim, preemption, progress, steps
+from attn_seq2seq.training import members, optim, preemption, progress
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
 from attn_seq2seq.training.evaluator import Evaluator
 from attn_seq2seq.training.metric_writer import MetricWriter
+from attn_seq2seq.training.train_functions import compile_in_background, make_train_functions
 
 VALIDATION = "validation"
 
@@ -342,108 +339,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
 def _write_results(workdir: Path, results: dict) -> None:
   workdir_lib.merge_results(workdir, results)  # atomically; entries of `evaluate` are kept
   logging.info("results written to %s", workdir / RESULTS_FILE)
-
-
-class TrainFunctions(NamedTuple):
-  """The model and its jitted functions for one config (see `make_train_functions`)."""
-
-  model: Any  # the Seq2Seq module
-  schedule: Callable[[int], float]  # step -> learning rate
-  init: Callable  # rng ([members] rngs if stacked) -> replicated TrainState
-  train_step: Callable  # (state, global batch, dropout rng(s)) -> (state, metrics); state donated
-  state_sharding: Any  # of every leaf of the state: replicated
-
-  def abstract_state(self, rng) -> steps.TrainState:
-    """What `init(rng)` would return, as `jax.ShapeDtypeStruct`s with shardings (no compute)."""
-    return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.state_sharding),
-      jax.eval_shape(self.init, rng),
-    )
-
-
-def make_train_functions(
-  config: ml_collections.ConfigDict, src_vocab_size: int, tgt_vocab_size: int, mesh
-) -> TrainFunctions:
-  """The model, schedule, and jitted init and train step of `config` on `mesh`.
-
-  Cached on everything they depend on (the model, the optimizer fields, label smoothing, the
-  mesh), so running the same config again in one process (a resumed run, a sweep over seeds,
-  the tests) reuses the compiled executables instead of compiling again. A stacked config
-  (`seeds`) gets `init(rngs [members])` and a train step over the members, taking `[members]`
-  dropout keys: vmapped, or mapped one member after the other on CPU (members.py,
-  `sequential_members`).
-  """
-  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
-
-  model = build_model(
-    ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size, tgt_vocab_size
-  )
-  settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
-  stacked = members.member_seeds(config) is not None
-  sequential = stacked and members.sequential_members(mesh.devices.flat[0].platform)
-  return _train_functions(model, settings, float(config.label_smoothing), mesh, stacked, sequential)
-
-
-@functools.lru_cache(maxsize=8)
-def _train_functions(
-  model,
-  optimizer_settings: tuple,
-  label_smoothing: float,
-  mesh,
-  stacked: bool = False,
-  sequential: bool = False,
-):
-  tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(dict(optimizer_settings)))
-  replicated, data_sharding = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
-  init = functools.partial(_init_state, model=model, tx=tx)
-  step = functools.partial(steps.train_step, model=model, tx=tx, label_smoothing=label_smoothing)
-  if stacked:  # a member axis on the state; one program for every member (members.py)
-    init, step = members.stack_init(init), members.stack_train_step(step, sequential=sequential)
-  # `init` runs once: compile it fast (-O0) rather than make it run fast.
-  init = jax.jit(
-    init, out_shardings=replicated, compiler_options={"xla_backend_optimization_level": 0}
-  )
-  train_step = jax.jit(
-    step,
-    in_shardings=(replicated, data_sharding, replicated),
-    out_shardings=(replicated, replicated),
-    donate_argnums=0,
-  )
-  return TrainFunctions(model, schedule, init, train_step, replicated)
-
-
-def compile_in_background(jitted, *abstract_args) -> "_Background":
-  """Starts compiling `jitted` for these argument shapes (`jax.ShapeDtypeStruct`s) in a thread;
-  `.result()` waits. The executable lands in `jitted`'s cache, so the first call runs at once."""
-  return _Background(lambda: jitted.lower(*abstract_args).compile())
-
-
-class _Background:
-  """Runs `fn()` in a daemon thread; `result()` waits and re-raises its exception, if any.
-  (XLA compiles without holding the GIL, so this overlaps with work in the main thread.)"""
-
-  def __init__(self, fn: Callable[[], Any]):
-    self._result, self._error = None, None
-    self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-    self._thread.start()
-
-  def _run(self, fn):
-    try:
-      self._result = fn()
-    except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
-      self._error = e
-
-  def result(self):
-    self._thread.join()
-    if self._error is not None:
-      raise self._error
-    return self._result
-
-
-def _init_state(rng, *, model, tx) -> steps.TrainState:
-  from attn_seq2seq.models import init_params  # noqa: PLC0415
-
-  return steps.create_train_state(init_params(model, rng), tx)
 
 
 def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:

@@ -47,7 +47,7 @@ Hidden 128 trains at 37 instead of 90 steps/s here, which would put the 12 runs 
 
 from attn_seq2seq.data import algorithmic
 from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
-from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.sweeps import define, sweep
 from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # the model whose parameter count sets each budget
@@ -74,7 +74,7 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   config = f"configs/{task}.py:{length}" + (",quick" if quick else "")
   budgets, seeds = ((16,), (0,)) if quick else ((64,) if cpu else (128, 256), (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
-  stacked = sweep.stacks_seeds(variants, quick or cpu)
+  stacked = define.stacks_seeds(variants, quick or cpu)
 
   runs = []
   for budget in budgets:
@@ -86,7 +86,7 @@ def get_sweep(arg: str | None = None) -> list[dict]:
         "model.attention_size": budget,
         **preset,
       }
-      runs += sweep.seed_group(
+      runs += define.seed_group(
         f"{decoder}_h{budget}",
         config,
         overrides,
@@ -101,7 +101,7 @@ def matched_hidden_sizes(config: str, budget: int) -> dict[str, int]:
   """Decoder -> the hidden size at which it has as many parameters as the reference decoder at
   hidden (and attention) size `budget`."""
   vocab = vocab_size(sweep.run_config({"name": "vocab", "config": config, "overrides": {}}))
-  return sweep.matched_hidden_sizes(config, budget, DECODERS, vocab, vocab, REFERENCE)
+  return define.matched_hidden_sizes(config, budget, DECODERS, vocab, vocab, REFERENCE)
 
 
 def vocab_size(config) -> int:

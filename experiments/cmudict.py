@@ -9,7 +9,7 @@ Two decoders x seeds 0, 1, 2 on `cmudict_g2p/no_stress` (configs/cmudict.py: let
 ARPAbet phones without stress; ~113k training words; a word is correct if the output equals any
 of its listed pronunciations): `bahdanau` (additive attention) and `fixed_init`, the
 encoder-decoder of Sutskever et al. 2014 that Yao & Zweig 2015 used for G2P, at the hidden size
-where it has as many parameters as the attention model (`sweep.matched_hidden_sizes`). The full
+where it has as many parameters as the attention model (`define.matched_hidden_sizes`). The full
 preset is the config's own size (hidden 256, 30,000 steps: an accelerator's job).
 
 Variants: `cpu`, the preset published in docs/results/cmudict/ (below); `quick`, a 2-run smoke
@@ -29,7 +29,7 @@ most that fits six runs with evaluation into the budget; hidden 256 (the full pr
 """
 
 from attn_seq2seq.experiment_config import parse_variants
-from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.sweeps import define
 from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # sets the parameter budget
@@ -53,14 +53,14 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   config = "configs/cmudict.py" + (":quick" if quick else "")
   budget, seeds = (16, (0,)) if quick else (CPU_HIDDEN if cpu else 256, (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
-  hidden_sizes = sweep.matched_hidden_sizes(
+  hidden_sizes = define.matched_hidden_sizes(
     config, budget, DECODERS, SRC_VOCAB, TGT_VOCAB, REFERENCE, preset
   )
-  stacked = sweep.stacks_seeds(variants, quick or cpu)
+  stacked = define.stacks_seeds(variants, quick or cpu)
   return [
     run
     for decoder in DECODERS
-    for run in sweep.seed_group(
+    for run in define.seed_group(
       f"{decoder}_h{budget}",
       config,
       {

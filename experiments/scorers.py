@@ -40,7 +40,7 @@ within 30 minutes.
 
 from attn_seq2seq.experiment_config import parse_variants
 from attn_seq2seq.models import SCORERS
-from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.sweeps import define
 
 # What the `cpu` preset changes (see the docstring for how it was sized).
 CPU_OVERRIDES = {
@@ -64,12 +64,12 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   )
   hidden_sizes, seeds = ((16,), (0,)) if quick else ((32, 64) if cpu else (64, 128), (0, 1, 2))
   preset = CPU_OVERRIDES if cpu and not quick else {}
-  stacked = sweep.stacks_seeds(variants, quick or cpu)
+  stacked = define.stacks_seeds(variants, quick or cpu)
   return [
     run
     for scorer in SCORERS
     for hidden in hidden_sizes
-    for run in sweep.seed_group(
+    for run in define.seed_group(
       f"{decoder}_{scorer}_h{hidden}",
       config,
       {

@@ -20,7 +20,6 @@ resumes from its latest checkpoint.
 """
 
 import contextlib
-import dataclasses
 import datetime
 import difflib
 import importlib.util
@@ -31,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import ml_collections
@@ -170,95 +169,6 @@ def _one_line(e: BaseException) -> str:
   first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
   cause = str(root).strip().splitlines()[0] if root is not e and str(root).strip() else ""
   return first if cause in first else f"{first} {cause}"
-
-
-def seed_group(
-  name: str,
-  config: str,
-  overrides: dict,
-  seeds: Sequence[int],
-  *,
-  stacked: bool,
-  size_matched_to: str | None = None,
-) -> list[dict]:
-  """The runs of one group of seeds: one stacked run `name` training every seed as one program
-  (`--config.seeds=0,1,2`, see members.py), or one run `<name>_s<seed>` per seed. A stacked
-  group shares one data order; solo runs each follow their own seed. `size_matched_to` names
-  the reference group; it gets the same suffix."""
-  if stacked:
-    matched = {} if size_matched_to is None else {"size_matched_to": size_matched_to}
-    return [
-      {
-        "name": name,
-        "config": config,
-        "overrides": {**overrides, "seeds": ",".join(map(str, seeds))},
-        **matched,
-      }
-    ]
-  return [
-    {
-      "name": f"{name}_s{seed}",
-      "config": config,
-      "overrides": {**overrides, "seed": seed},
-      **({} if size_matched_to is None else {"size_matched_to": f"{size_matched_to}_s{seed}"}),
-    }
-    for seed in seeds
-  ]
-
-
-def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
-  """Whether a sweep's groups of seeds are stacked runs: the `stacked` / `solo` variant if
-  given (not both), else the sweep's default."""
-  if {"stacked", "solo"} <= variants:
-    raise ValueError("variants stacked and solo exclude each other; choose one")
-  return "stacked" in variants or ("solo" not in variants and not solo_by_default)
-
-
-def matched_hidden_sizes(
-  config: str,
-  budget: int,
-  decoders: Sequence[str],
-  src_vocab: int,
-  tgt_vocab: int,
-  reference: str = "bahdanau",
-  overrides: dict | None = None,
-) -> dict[str, int]:
-  """Decoder -> the hidden size at which it has as many parameters as `reference` at hidden and
-  attention size `budget`, for the config file `config` with `overrides` (e.g. another
-  embedding size) and these vocabulary sizes (exact, from the parameter shapes:
-  `models.matching_hidden_size`)."""
-  from attn_seq2seq.models import (  # noqa: PLC0415
-    ModelConfig,
-    abstract_params,
-    build_model,
-    count_params,
-    matching_hidden_size,
-  )
-
-  base = run_config(
-    {
-      "name": f"{reference}_h{budget}",
-      "config": config,
-      "overrides": {
-        **(overrides or {}),
-        "model.decoder": reference,
-        "model.hidden_size": budget,
-        "model.attention_size": budget,
-      },
-    }
-  )
-  model = ModelConfig.from_config(base.model, dtype=base.dtype)
-  target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
-  sizes = {}
-  for decoder in decoders:
-    sizes[decoder] = (
-      budget
-      if decoder == reference
-      else matching_hidden_size(
-        dataclasses.replace(model, decoder=decoder), target, src_vocab, tgt_vocab
-      )
-    )
-  return sizes
 
 
 def is_finished(workdir: str | Path) -> bool:

@@ -1,0 +1,257 @@
+"""Bad input to the commands that use or launch trained runs: `translate` and `evaluate`
+(their `main` in-process, flags parsed as their command line does), `scripts/run_sweep.py`, and
+searches over scores that never finish (see bad_input.py for what every case asserts).
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
+  QUICK,
+  ROOT,
+  assert_one_error_line,
+  data_dir_of,
+  digest,
+  run,
+  unchanged,
+)
+from command_line import load_script
+
+from attn_seq2seq import cli
+from attn_seq2seq.inference import evaluate, translate
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, SRC_VOCAB_FILE
+
+# -- translate and evaluate (their main, in-process) --------------------------------------------
+
+
+def call_main(module, capsys, **flag_values) -> tuple[int, str, str]:
+  """`module.main` with these flags, parsed as its command line does; (exit status, stdout,
+  stderr including the exit message)."""
+  argv = [module.__name__, *(f"--{name}={value}" for name, value in flag_values.items())]
+  code, message = 0, ""
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    try:
+      cli.parse_flags(argv)
+      module.main(argv[:1])
+    except SystemExit as e:
+      code, message = (1, e.code) if isinstance(e.code, str) else (e.code or 0, "")
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err + (message + "\n" if message else "")
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+  path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+  return path
+
+
+@pytest.mark.parametrize(
+  "flag_values, fragment",
+  [
+    ({"alpha": "nan", "beam_size": 3}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "inf", "beam_size": 3}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "-1", "beam_size": 3}, "--alpha=-1"),
+    ({"beam_size": 0}, "--beam_size=0"),
+    ({"batch_size": 0}, "--batch_size=0"),
+    ({"max_src_len": 0}, "--max_src_len=0"),
+    ({"checkpoint_step": 3}, "no checkpoint step 3"),
+    ({"input": "{tmp}/missing.txt"}, "cannot read --input {tmp}/missing.txt"),
+    ({"output": "{tmp}/no/such/dir/out.txt"}, "cannot write --output {tmp}/no/such/dir/out.txt"),
+    ({"output": "{tmp}"}, "cannot write --output {tmp}: it is a directory"),
+  ],
+)
+def test_translate_bad_flag_is_one_line_naming_it(
+  flag_values, fragment, unchanged, tmp_path, capsys
+):
+  flag_values = {
+    "workdir": unchanged,
+    "input": write_lines(tmp_path / "in.txt", ["1 2"]),
+    **{k: str(v).format(tmp=tmp_path) for k, v in flag_values.items()},
+  }
+  code, out, err = call_main(translate, capsys, **flag_values)
+  assert code == 1 and out == ""
+  assert_one_error_line(err, fragment.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize("spelling", ["same", "dot_slash"])
+def test_translate_output_equal_to_input_is_refused_and_the_input_kept(
+  spelling, unchanged, tmp_path, capsys, monkeypatch
+):
+  source = write_lines(tmp_path / "in.txt", ["1 2", "3"])
+  monkeypatch.chdir(tmp_path)
+  output = source if spelling == "same" else "./in.txt"
+  code, _, err = call_main(translate, capsys, workdir=unchanged, input=source, output=output)
+  assert code == 1
+  assert_one_error_line(err, f"--output={output} is the --input file")
+  assert source.read_text() == "1 2\n3\n"
+
+
+@pytest.mark.parametrize("problem", ["no_workdir", "no_checkpoints", "garbage_vocabulary"])
+def test_translate_unusable_run_is_one_line_naming_the_path(problem, run, tmp_path, capsys):
+  target = tmp_path / "run"
+  if problem != "no_workdir":
+    shutil.copytree(run, target)
+  if problem == "no_checkpoints":
+    shutil.rmtree(target / CHECKPOINTS_DIR)
+  if problem == "garbage_vocabulary":
+    (target / SRC_VOCAB_FILE).write_bytes(b"\x00\xff garbage")
+  code, _, err = call_main(
+    translate, capsys, workdir=target, input=write_lines(tmp_path / "in.txt", ["1"])
+  )
+  assert code == 1
+  assert_one_error_line(err, str(target))
+
+
+def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path, capsys):
+  source = write_lines(tmp_path / "in.txt", ["1 2", "   ", "\t", "3"])
+  output = tmp_path / "out.txt"
+  code, _, err = call_main(translate, capsys, workdir=unchanged, input=source, output=output)
+  assert code == 0 and err == ""
+  lines = output.read_text().split("\n")[:-1]
+  assert len(lines) == 4 and lines[1] == "" and lines[2] == ""
+
+
+@pytest.mark.parametrize(
+  "flag_values, fragment",
+  [
+    ({"split": "dev"}, "algorithmic/reverse_short has no split 'dev'; splits: "),
+    ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number >= 0"),
+    ({"beam_size": -1}, "--beam_size=-1"),
+    ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
+  ],
+)
+def test_evaluate_bad_flag_is_one_line_naming_it(
+  flag_values, fragment, unchanged, tmp_path, capsys, monkeypatch
+):
+  monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(unchanged))
+  (tmp_path / "file").write_text("")
+  flag_values = {k: str(v).format(tmp=tmp_path) for k, v in flag_values.items()}
+  code, _, err = call_main(evaluate, capsys, workdir=unchanged, **flag_values)
+  assert code == 1
+  assert_one_error_line(err, fragment.format(tmp=tmp_path))
+
+
+def test_evaluate_tfds_data_dir_that_is_a_file_is_one_line(
+  unchanged, tmp_path, capsys, monkeypatch
+):
+  (tmp_path / "file").write_text("")
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "file"))
+  code, _, err = call_main(evaluate, capsys, workdir=unchanged)
+  assert code == 1
+  assert_one_error_line(err, f"data directory {tmp_path / 'file'} is a file")
+
+
+def test_evaluate_corrupt_results_json_is_reported_before_decoding(
+  run, tmp_path, capsys, monkeypatch
+):
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  (target / RESULTS_FILE).write_text('{"step": 4, "test": {')
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "never_used"))
+  before = digest(target)
+  code, _, err = call_main(evaluate, capsys, workdir=target)
+  assert code == 1
+  assert_one_error_line(err, f"cannot read {target / RESULTS_FILE}")
+  assert digest(target) == before
+  assert not (tmp_path / "never_used").exists()  # failed before loading any data
+
+
+def test_evaluate_ignores_a_data_dir_written_in_config_json(run, tmp_path, capsys, monkeypatch):
+  """An edited config.json cannot make evaluate write a dataset anywhere."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  record = json.loads((target / CONFIG_FILE).read_text())
+  record["config"]["data"]["data_dir"] = str(tmp_path / "planted")
+  (target / CONFIG_FILE).write_text(json.dumps(record))
+  monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(run))
+  code, out, _ = call_main(evaluate, capsys, workdir=target, split="validation")
+  assert code == 0 and "validation" in out
+  assert not (tmp_path / "planted").exists()
+
+
+# -- scripts/run_sweep.py (its main, in-process) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_sweep():
+  return load_script("run_sweep")
+
+
+def sweep_file(path: Path, hidden_sizes=(16,)) -> Path:
+  runs = [
+    {
+      "name": f"h{h}",
+      "config": "configs/reverse.py:short,quick",
+      "overrides": {"model.hidden_size": h},
+    }
+    for h in hidden_sizes
+  ]
+  path.write_text(f"def get_sweep(arg=None):\n  return {runs!r}\n")
+  return path
+
+
+@pytest.mark.parametrize("parallel", [0, -2])
+def test_run_sweep_parallel_below_one_is_one_line(parallel, run_sweep, tmp_path, monkeypatch):
+  monkeypatch.chdir(ROOT)
+  with pytest.raises(SystemExit) as exit_info:
+    run_sweep(
+      [
+        f"--sweep={sweep_file(tmp_path / 's.py')}",
+        f"--root={tmp_path / 'root'}",
+        f"--parallel={parallel}",
+      ]
+    )
+  assert_one_error_line(str(exit_info.value.code), f"--parallel={parallel} is out of range")
+  assert not (tmp_path / "root").exists()
+
+
+def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(
+  run_sweep, tmp_path, monkeypatch
+):
+  monkeypatch.chdir(ROOT)
+  root = tmp_path / "root"
+  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
+
+  sweep.write_sweep_json(
+    root, "old", sweep.load_sweep(str(sweep_file(tmp_path / "old.py", (16, 8)))), ["old"]
+  )
+  before = digest(root)
+  with pytest.raises(SystemExit) as exit_info:
+    run_sweep([f"--sweep={sweep_file(tmp_path / 'new.py', (16, 32))}", f"--root={root}"])
+  assert_one_error_line(str(exit_info.value.code), "h32 (added), h8 (removed)", "--allow_changed")
+  assert digest(root) == before
+
+
+# -- the decoding loops end whatever the scores -------------------------------------------------
+
+
+def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run):
+  """NaN parameters make every score NaN, which never compares as done: the loop still stops."""
+  import jax  # noqa: PLC0415
+  import numpy as np  # noqa: PLC0415
+
+  from attn_seq2seq import search  # noqa: PLC0415
+  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
+
+  loaded = load_run(quick_reverse_run)
+  params = jax.tree.map(lambda x: x * np.nan, loaded.params)
+  src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)
+  out = search.beam_search(
+    loaded.model,
+    {"params": params},
+    src_ids,
+    src_lengths,
+    beam_size=2,
+    alpha=0.6,
+    max_len_a=1.0,
+    max_len_b=2.0,
+  )
+  assert int(out.steps) <= 7  # max_steps = ceil(1.0 * 5 + 2)
+  with pytest.raises(ValueError, match=r"alpha=nan is out of range"):
+    search.beam_search(
+      loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2, alpha=float("nan")
+    )

@@ -92,9 +92,9 @@ def greedy_search(
   src_ids: jax.Array,
   src_lengths: jax.Array,
   *,
+  max_steps: int | None = None,
   max_len_a: float = 1.5,
   max_len_b: float = 10.0,
-  max_steps: int | None = None,
   alpha: float = 0.0,
 ) -> SearchOutput:
   """Greedy search: `src_ids [batch, src_len]`, `src_lengths [batch]` -> `SearchOutput` with

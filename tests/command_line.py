@@ -1,4 +1,5 @@
-"""The scripts' `main`s called in-process, as their command lines call them.
+"""The scripts' `main`s called in-process, as their command lines call them (`load_script`), or
+run as separate processes (`run_script`).
 
 `load_script("run_sweep")([...flags])` parses the flags with `cli.parse_flags` (a bad one is a
 `SystemExit("error: ...")`, as on the command line) into the script's own FlagValues (imported,
@@ -8,6 +9,8 @@ a script keeps its flags apart from every other entry point's; see `cli.script_f
 """
 
 import importlib.util
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,3 +34,15 @@ def load_script(name: str) -> Callable[[list[str]], int]:
       return module.main(cli.parse_flags(argv, module.FLAGS))
 
   return main
+
+
+def run_script(name: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+  """`python scripts/<name>.py ARGS` as its own process, from the repository root, on CPU."""
+  return subprocess.run(
+    [sys.executable, f"scripts/{name}.py", *args],
+    cwd=SCRIPTS.parent,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )

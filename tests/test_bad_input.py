@@ -22,6 +22,7 @@ from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
   run,
   unchanged,
 )
+from command_line import run_script
 
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
 from attn_seq2seq.training import workdir
@@ -264,13 +265,6 @@ def test_main_with_a_corrupt_dataset_file_names_it_and_the_fix(run, tmp_path):
 
 
 def test_benchmark_zero_steps_is_one_line():
-  result = subprocess.run(
-    [sys.executable, "scripts/benchmark.py", "--steps=0"],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    env={**os.environ, "JAX_PLATFORMS": "cpu"},
-  )
+  result = run_script("benchmark", "--steps=0")
   assert result.returncode == 1
   assert_one_error_line(result.stderr, "--steps=0", "not a positive integer")

@@ -9,11 +9,10 @@ edited to another seed) and two fake fixed-vector runs.
 import importlib.util
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from command_line import run_script
 
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, RESULTS_FILE
 from attn_seq2seq.sweeps import report, summary
@@ -211,13 +210,7 @@ def test_scorers_findings_rank_and_compare_with_luong(tmp_path):
 
 
 def test_reproduce_rejects_an_unknown_result_in_one_line():
-  result = subprocess.run(
-    [sys.executable, "scripts/reproduce.py", "no_such_sweep"],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
+  result = run_script("reproduce", "no_such_sweep")
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
     "error: unknown result 'no_such_sweep'; valid choices: attention_vs_fixed, cmudict, scorers"

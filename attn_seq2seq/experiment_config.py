@@ -49,7 +49,7 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.num_attention_plots = 3  # heatmaps of the first N validation examples per evaluation
   config.length_bucket_width = 10  # per-source-length results: buckets 1-9, 10-19, ...
   config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
-  config.decode_max_len_b = 10.0  # (see decode.greedy_search)
+  config.decode_max_len_b = 10.0  # (see search.greedy_search)
 
   config.model = get_model_config()  # see attn_seq2seq/models/model_config.py
   config.model.dropout = config.get_ref("dropout")  # follows `config.dropout` (one knob)

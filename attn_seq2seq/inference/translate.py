@@ -43,7 +43,7 @@ from absl import flags, logging
 
 from attn_seq2seq import cli
 from attn_seq2seq.inference import run_flags, trained_run
-from attn_seq2seq.models.decoders import ATTENTION_DECODERS
+from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
 _SMALLEST_BUCKET = 8  # the shortest padded source length

@@ -4,8 +4,12 @@ All Flax-specific code of the project lives in this package.
 """
 
 from attn_seq2seq.models.cells import CELLS
-from attn_seq2seq.models.decoders import DECODERS
-from attn_seq2seq.models.model_config import ModelConfig, get_model_config
+from attn_seq2seq.models.model_config import (
+  ATTENTION_DECODERS,
+  DECODERS,
+  ModelConfig,
+  get_model_config,
+)
 from attn_seq2seq.models.params import (
   abstract_params,
   count_params,
@@ -17,6 +21,7 @@ from attn_seq2seq.models.scorers import SCORERS, masked_softmax
 from attn_seq2seq.models.seq2seq import Seq2Seq, build_model
 
 __all__ = [
+  "ATTENTION_DECODERS",
   "CELLS",
   "DECODERS",
   "ModelConfig",

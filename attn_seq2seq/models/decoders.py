@@ -25,11 +25,8 @@ import jax.numpy as jnp
 
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.cells import make_cell
-from attn_seq2seq.models.model_config import ModelConfig
+from attn_seq2seq.models.model_config import DECODERS, ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
-
-DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
-ATTENTION_DECODERS = ("bahdanau", "luong")  # the others never read the scorer options
 
 # What the backward pass of the decoder scan keeps from the forward pass: the outputs of the plain
 # matmuls ([batch, features], small). Everything else, notably the additive scorer's

@@ -22,6 +22,8 @@ from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.scorers import SCORERS
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")  # decoders.py builds each
+ATTENTION_DECODERS = ("bahdanau", "luong")  # the others never read the scorer options
 # Fields that the experiment config keeps at its top level (one knob for the whole run), not in
 # its `model` section; `from_config` takes them as keyword arguments.
 OUTSIDE_SECTION = ("dtype",)
@@ -46,8 +48,6 @@ class ModelConfig:
   dtype: str = "float32"  # compute dtype (params stay float32): float32 | bfloat16
 
   def __post_init__(self):
-    from attn_seq2seq.models.decoders import DECODERS  # noqa: PLC0415  (decoders import this)
-
     check_choice("cell", self.cell, CELLS)
     check_choice("decoder", self.decoder, DECODERS)
     check_choice("scorer", self.scorer, SCORERS)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from attn_seq2seq.metrics import plots
-from attn_seq2seq.models.decoders import ATTENTION_DECODERS
+from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import summary as summary_lib
 from attn_seq2seq.training.progress import duration

@@ -27,10 +27,9 @@ import jax
 import numpy as np
 
 from attn_seq2seq import search
+from attn_seq2seq.tokens import EOS_ID, PAD_ID
 from attn_seq2seq.training import members, steps
 from attn_seq2seq.training import mesh as mesh_lib
-
-EOS_ID, PAD_ID = 2, 0
 
 
 def length_bucket_edges(max_length: int, width: int) -> tuple[int, ...]:

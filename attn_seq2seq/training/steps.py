@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from attn_seq2seq.metrics.sum_count import SumCount
-
-PAD_ID = 0  # the data pipeline's padding id (BOS=1, EOS=2, UNK=3)
+from attn_seq2seq.tokens import PAD_ID
 
 Batch = dict[str, jax.Array]  # src_ids [B,S], src_lengths [B], tgt_in/tgt_out [B,T], ...
 Metrics = dict[str, SumCount]  # name -> (sum, count), arrays inside jit

@@ -1,6 +1,16 @@
-"""What every command line of the package shares: flag errors as one line on stderr.
+"""What every command line of the package shares: user errors as one line on stderr.
+
+    def main(argv):
+      cli.flags_only(argv)
+      with cli.user_errors():
+        ...                      # raise errors.UserError("--x=3 is out of range; allowed: ...")
 
     app.run(main, flags_parser=cli.parse_flags)
+
+`user_errors()` turns every `errors.UserError` (a bad config value, workdir, run, checkpoint,
+dataset, sweep or input file) into `error: <one line>` and exit status 1, and Ctrl-C into
+`interrupted` and exit status 130, with no traceback; `fail` is the one place that prints such a
+line.
 
 absl reports a bad flag with a "FATAL Flags parsing error" line and a help hint, and a config
 file that fails to load (missing, a directory, no `get_config`, raising) as a traceback through
@@ -12,10 +22,41 @@ defines its flags on `script_flags(__name__)`:
     _ROOT = flags.DEFINE_string("root", None, "...", flag_values=FLAGS)
 """
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from absl import flags
+
+from attn_seq2seq.errors import UserError, one_line
+
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+def fail(message: str) -> None:
+  """Exits with `error: <message>` on stderr and status 1: how every command reports a user
+  error."""
+  sys.exit(f"error: {message}")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+  """Runs a command's body: a `UserError` becomes one `error: ...` line and exit status 1, and so
+  does an OSError about a file (a full disk, a read-only or missing path: it names the file);
+  Ctrl-C (KeyboardInterrupt) becomes one `interrupted` line and status 130. Anything else keeps
+  its traceback."""
+  try:
+    yield
+  except UserError as e:
+    fail(one_line(e))
+  except OSError as e:
+    if e.filename is None:
+      raise
+    fail(f"{e.filename}: {e.strerror or one_line(e)}")
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(INTERRUPTED_STATUS)
 
 
 def script_flags(module_name: str) -> flags.FlagValues:
@@ -33,18 +74,18 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues | None = None) ->
   global FLAGS unless `flag_values` (an imported script's own, see `script_flags`) is given."""
   problem = _config_file_problem(argv)
   if problem:
-    sys.exit(f"error: {problem}")
+    fail(problem)
   try:
     return (flags.FLAGS if flag_values is None else flag_values)(argv)
   except Exception as e:  # noqa: BLE001  (anything raised while parsing is a usage error)
-    sys.exit(f"error: {one_line(e, argv)}")
+    fail(flag_error_line(e, argv))
 
 
 def flags_only(argv: list[str]) -> None:
   """Exits with a one-line error if `argv` (what absl left after parsing) has positional
   arguments: every command line here takes flags only."""
   if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
+    fail(f"unexpected arguments: {' '.join(argv[1:])}; allowed: flags only")
 
 
 def _config_file_problem(argv: list[str]) -> str | None:
@@ -60,7 +101,7 @@ def _config_file_problem(argv: list[str]) -> str | None:
   return None
 
 
-def one_line(e: BaseException, argv: list[str]) -> str:
+def flag_error_line(e: BaseException, argv: list[str]) -> str:
   """The message of a flag-parsing error `e` as one line (see `parse_flags`).
 
   It reads the message as text because absl and ml_collections raise these errors with nothing

@@ -1,6 +1,6 @@
 """Range checks of every value of an experiment config, before anything is created or compiled.
 
-    check_values(config)  # one-line ValueError: "model.hidden_size=0 is out of range; ..."
+    check_values(config)  # one-line ConfigError: "model.hidden_size=0 is out of range; ..."
 
 `FIELD_RANGES` lists every numeric field of `experiment_config.base_config` with what it may
 hold; names (optimizer, decoder, scorer, cell, dtype, schedule) are checked where they are used
@@ -12,6 +12,8 @@ import math
 import os
 
 import ml_collections
+
+from attn_seq2seq.errors import ConfigError
 
 
 class _Range:
@@ -107,18 +109,18 @@ BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")  # every bool of mo
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:
-  """Raises a one-line ValueError naming the field, its value and what is allowed, for the first
+  """Raises a one-line ConfigError naming the field, its value and what is allowed, for the first
   numeric field out of range (FIELD_RANGES), a non-boolean flag, an unknown dataset name, a
   data field that does not apply to the dataset, a min_len above max_len or a data directory
   that is a file. Names (optimizer, decoder, ...) are checked where they are used."""
   for path, allowed in FIELD_RANGES.items():
     found, value = _lookup(config, path)
     if found and not allowed.allows(value):
-      raise ValueError(f"{path}={value!r} is out of range; allowed: {allowed}")
+      raise ConfigError(f"{path}={value!r} is out of range; allowed: {allowed}")
   for path in BOOL_FIELDS:
     found, value = _lookup(config, path)
     if found and not isinstance(value, bool):
-      raise ValueError(f"{path}={value!r} is not a boolean; allowed: true, false")
+      raise ConfigError(f"{path}={value!r} is not a boolean; allowed: true, false")
   if "data" not in config:
     return
   from attn_seq2seq.data.datasets import (  # noqa: PLC0415
@@ -130,22 +132,22 @@ def check_values(config: ml_collections.ConfigDict) -> None:
   try:
     spec = dataset_spec(data.name)
   except ValueError as e:
-    raise ValueError(f"data.name={data.name!r}: {e}") from None
+    raise ConfigError(f"data.name={data.name!r}: {e}") from None
   for field, families in GENERATION_FIELDS.items():
     if data.get(field) is not None and spec.family not in families:
-      raise ValueError(
+      raise ConfigError(
         f"data.{field}={data[field]!r} does not apply to {data.name}; it applies "
         f"to: {', '.join(families)}"
       )
   lengths = (data.get("min_len"), data.get("max_len"))
   if None not in lengths and data.min_len > data.max_len:
-    raise ValueError(
+    raise ConfigError(
       f"data.min_len={data.min_len} is above data.max_len={data.max_len}; "
       "allowed: min_len <= max_len"
     )
   data_dir = os.path.expanduser(str(data.data_dir))
   if "://" not in data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
-    raise ValueError(
+    raise ConfigError(
       f"data.data_dir={data.data_dir!r} is a file; allowed: a directory (created "
       "if missing; default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
     )
@@ -162,11 +164,11 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, object]
 
 def one_of(variants: set[str], group: tuple[str, ...], default: str) -> str:
   """The variant of `group` among `variants` (`default` if none): a config file's mutually
-  exclusive variants, e.g. lengths `short | medium | long`; two of them is a one-line ValueError.
+  exclusive variants, e.g. lengths `short | medium | long`; two of them is a one-line ConfigError.
   """
   chosen = [v for v in group if v in variants]
   if len(chosen) > 1:
-    raise ValueError(
+    raise ConfigError(
       f"variants {', '.join(chosen)} exclude each other; allowed: one of {', '.join(group)}"
     )
   return chosen[0] if chosen else default

@@ -12,6 +12,7 @@ comma-separated list of variants such as `quick` (the smoke-test size), e.g.
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models.model_config import get_model_config
 
 
@@ -58,11 +59,11 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
 
 
 def parse_variants(arg: str | None, valid: tuple[str, ...]) -> set[str]:
-  """`'long,quick'` -> {'long', 'quick'}; an unknown variant is a one-line ValueError."""
+  """`'long,quick'` -> {'long', 'quick'}; an unknown variant is a one-line ConfigError."""
   variants = {v.strip() for v in (arg or "").split(",") if v.strip()}
   unknown = sorted(variants - set(valid))
   if unknown:
-    raise ValueError(f"unknown config variant(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    raise ConfigError(f"unknown config variant(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
   return variants
 
 

@@ -62,49 +62,36 @@ class _QuietOrbax(py_logging.Filter):
 def main(argv):
   cli.flags_only(argv)
   logging.get_absl_handler().addFilter(_QuietOrbax())
-  from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax)
+  with cli.user_errors():
+    _train(_CONFIG.value, _WORKDIR.value)
+
+
+def _train(config, workdir: str) -> None:
+  from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax: after flag parsing)
 
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
-  import tensorflow_datasets as tfds  # noqa: PLC0415
+  import tensorflow_datasets as tfds  # noqa: PLC0415  (after jax.distributed.initialize)
 
-  from attn_seq2seq.training import progress, train  # noqa: PLC0415
+  from attn_seq2seq.training import members, progress, train  # noqa: PLC0415  (idem)
 
   tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
-
-  config = _CONFIG.value
-  try:
-    train.check_config(config)
-  except ValueError as e:  # a bad choice in the config: one line, no traceback
-    sys.exit(f"error: {e}")
+  train.check_config(config)  # a bad choice: one line, before the cache or anything else
   compilation_cache.enable(_COMPILATION_CACHE.value)  # validated first; before any compilation
-  from attn_seq2seq import data  # noqa: PLC0415
-  from attn_seq2seq.training import checkpoint, workdir  # noqa: PLC0415
-
-  try:
-    results = train.train_and_evaluate(
-      config,
-      _WORKDIR.value,
-      lock_timeout=_LOCK_TIMEOUT.value,
-      allow_config_change=_ALLOW_CONFIG_CHANGE.value,
-    )
-  except (
-    FloatingPointError,
-    workdir.WorkdirError,
-    checkpoint.CheckpointError,
-    data.DataError,
-  ) as e:  # one line, no traceback
-    sys.exit(f"error: {e}")
+  results = train.train_and_evaluate(
+    config,
+    workdir,
+    lock_timeout=_LOCK_TIMEOUT.value,
+    allow_config_change=_ALLOW_CONFIG_CHANGE.value,
+  )
   if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
     sys.exit("stopped before the end of training; re-run the same command to resume")
   if "members" in results:  # a stacked run (--config.seeds): one table per member
-    from attn_seq2seq.training import members  # noqa: PLC0415
-
-    for path, member_results in members.read_member_results(_WORKDIR.value, results).items():
-      print(f"{os.path.join(_WORKDIR.value, path)}:\n{progress.results_table(member_results)}")
+    for path, member_results in members.read_member_results(workdir, results).items():
+      print(f"{os.path.join(workdir, path)}:\n{progress.results_table(member_results)}")
     return
   print(progress.results_table(results))
   if results.get("attention_plots"):
-    print(f"attention heatmap: {os.path.join(_WORKDIR.value, results['attention_plots'][0])}")
+    print(f"attention heatmap: {os.path.join(workdir, results['attention_plots'][0])}")
 
 
 if __name__ == "__main__":

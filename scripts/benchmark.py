@@ -482,7 +482,12 @@ def _machine() -> dict:
 
 
 def main(argv):
-  del argv
+  cli.flags_only(argv)
+  with cli.user_errors():
+    _benchmark()
+
+
+def _benchmark():
   import jax  # noqa: PLC0415
 
   from attn_seq2seq import data  # noqa: PLC0415

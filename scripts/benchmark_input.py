@@ -95,7 +95,11 @@ def main(argv: list[str]) -> None:
   cli.flags_only(argv)
   results = {"machine": machine(), "data_dir": _DATA_DIR.value or "fresh temporary"}
   # TFDS reports preparation on stdout; keep stdout for the JSON alone.
-  with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(sys.stderr):
+  with (
+    cli.user_errors(),
+    tempfile.TemporaryDirectory() as scratch,
+    contextlib.redirect_stdout(sys.stderr),
+  ):
     for name in DATASETS:
       results[name] = measure(
         name, _DATA_DIR.value or scratch, _BATCH_SIZE.value, _NUM_BATCHES.value

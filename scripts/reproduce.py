@@ -21,7 +21,8 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from attn_seq2seq import cli
-from attn_seq2seq.choices import unknown_choice
+from attn_seq2seq.choices import check_choice
+from attn_seq2seq.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,24 +44,32 @@ _DATA_DIR = flags.DEFINE_string(
 
 
 def main(argv: list[str]) -> int:
-  # absl drops the `--` and hands on what follows it as positional arguments: those are
-  # run_sweep.py's, the ones before it are this command's (the result's name).
-  typed = sys.argv[1:]
-  extra = typed[typed.index("--") + 1 :] if "--" in typed else []
+  with cli.user_errors():
+    return _reproduce(argv)
+
+
+def _result_name(argv: list[str], extra: list[str]) -> str:
+  """The one result named on the command line (absl hands on what follows `--` as positional
+  arguments: those are run_sweep.py's, the ones before it are this command's)."""
   names = argv[1 : len(argv) - len(extra)]
   reportable = sorted(
     p.stem for p in (REPO / "experiments").glob("*.py") if "REPORT =" in p.read_text()
   )
   if not names:
-    sys.exit(f"error: no result named; valid choices: {', '.join(reportable)}")
+    raise UserError(f"no result named; valid choices: {', '.join(reportable)}")
   if len(names) > 1:
-    sys.exit(
-      f"error: unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
+    raise UserError(
+      f"unexpected arguments: {' '.join(names[1:])}; allowed: one result name, "
       "then flags, then -- and scripts/run_sweep.py's flags"
     )
-  name, preset = names[0], _PRESET.value
-  if name not in reportable:
-    sys.exit(f"error: {unknown_choice('result', name, reportable)}")
+  check_choice("result", names[0], reportable)
+  return names[0]
+
+
+def _reproduce(argv: list[str]) -> int:
+  typed = sys.argv[1:]
+  extra = typed[typed.index("--") + 1 :] if "--" in typed else []
+  name, preset = _result_name(argv, extra), _PRESET.value
 
   from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (once the command is valid)
 
@@ -91,16 +100,13 @@ def main(argv: list[str]) -> int:
     )
     return status
   definition = sweep.load_module(path).REPORT
-  try:
-    written = report.write_report(
-      root,
-      out,
-      command=["python", "scripts/reproduce.py", *typed],
-      data_dir=_DATA_DIR.value,
-      **definition,
-    )
-  except (OSError, ValueError) as e:
-    sys.exit(f"error: {e}")
+  written = report.write_report(
+    root,
+    out,
+    command=["python", "scripts/reproduce.py", *typed],
+    data_dir=_DATA_DIR.value,
+    **definition,
+  )
   print(f"report: {written}")
   return 0
 

@@ -30,8 +30,9 @@ import jax
 from absl import app, flags
 
 from attn_seq2seq import cli
+from attn_seq2seq.errors import UserError
 from attn_seq2seq.run_files import SWEEP_FILE
-from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.sweeps import ray_backend, sweep
 
 FLAGS = cli.script_flags(__name__)
 _SWEEP = flags.DEFINE_string("sweep", None, "experiments/<file>.py[:arg]", flag_values=FLAGS)
@@ -69,62 +70,56 @@ flags.mark_flags_as_required(["sweep", "root"], flag_values=FLAGS)
 
 def main(argv: list[str]) -> int:
   cli.flags_only(argv)
-  spec, root, only, parallel = _SWEEP.value, _ROOT.value, _ONLY.value, _PARALLEL.value
-  if parallel < 1:
-    sys.exit(f"error: --parallel={parallel} is out of range; allowed: an integer >= 1")
-  # This process only expands and validates (parameter counts trace models): it must never take
-  # an accelerator (and its memory) from the runs.
-  jax.config.update("jax_platforms", "cpu")
+  with cli.user_errors():
+    return _run_sweep(_SWEEP.value, _ROOT.value, _ONLY.value, _PARALLEL.value)
 
-  try:
-    runs = sweep.load_sweep(spec)
-    for run in runs:
-      sweep.run_config(run)
-  except sweep.SweepError as e:
-    sys.exit(f"error: {e}")
+
+def _selected_runs(spec: str, only: str | None) -> tuple[list[dict], list[dict]]:
+  """(every run of the sweep, validated; the runs --only selects)."""
+  runs = sweep.load_sweep(spec)
+  for run in runs:
+    sweep.run_config(run)
   try:
     selected = [run for run in runs if re.search(only or "", run["name"])]
   except re.error as e:
-    sys.exit(f"error: --only={only} is not a regular expression: {e}")
+    raise UserError(f"--only={only} is not a regular expression: {e}") from None
   if not selected:
-    sys.exit(f"error: no run name matches --only={only}")
+    raise UserError(f"no run name matches --only={only}")
+  return runs, selected
+
+
+def _run_sweep(spec: str, root: str, only: str | None, parallel: int) -> int:
+  if parallel < 1:
+    raise UserError(f"--parallel={parallel} is out of range; allowed: an integer >= 1")
+  # This process only expands and validates (parameter counts trace models): it must never take
+  # an accelerator (and its memory) from the runs.
+  jax.config.update("jax_platforms", "cpu")
+  runs, selected = _selected_runs(spec, only)
   if _BACKEND.value == "ray":
-    from attn_seq2seq.sweeps import ray_backend  # noqa: PLC0415
-
-    try:
-      ray_backend.check_root(root)
-    except ValueError as e:
-      sys.exit(f"error: {e}")
-
+    ray_backend.check_root(root)
   if _DRY_RUN.value:
     for run in selected:
       finished = "# finished: " if sweep.is_finished(f"{root}/{run['name']}") else ""
       print(finished + shlex.join(sweep.command(run, root)))
     return 0
-  try:
-    changed = sweep.changed_runs(root, runs)
-  except sweep.SweepError as e:
-    sys.exit(f"error: {e}")
+  changed = sweep.changed_runs(root, runs)
   if changed and not _ALLOW_CHANGED.value:
-    sys.exit(
-      f"error: {spec} no longer matches the sweep recorded in "
+    raise UserError(
+      f"{spec} no longer matches the sweep recorded in "
       f"{root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
       "--allow_changed to launch it as defined now (the old definition is kept)"
     )
   command = ["python", "scripts/run_sweep.py", *sys.argv[1:]]  # as typed
   sweep.write_sweep_json(root, spec, runs, command)
   if _BACKEND.value == "ray":
-    try:
-      status = ray_backend.launch(
-        selected,
-        root,
-        address=_ADDRESS.value,
-        cpus_per_run=_CPUS_PER_RUN.value,
-        gpus_per_run=_GPUS_PER_RUN.value,
-        retries=_RETRIES.value,
-      )
-    except sweep.SweepError as e:
-      sys.exit(f"error: {e}")
+    status = ray_backend.launch(
+      selected,
+      root,
+      address=_ADDRESS.value,
+      cpus_per_run=_CPUS_PER_RUN.value,
+      gpus_per_run=_GPUS_PER_RUN.value,
+      retries=_RETRIES.value,
+    )
   else:
     status = sweep.launch(selected, root, parallel=parallel)
   unfinished = [

@@ -10,8 +10,6 @@ split (one line per group, mean over seeds, band of the interval).
 Unfinished runs are listed. OUT defaults to DIR. See attn_seq2seq/sweeps/summary.py.
 """
 
-import sys
-
 from absl import app, flags
 
 from attn_seq2seq import cli
@@ -34,10 +32,8 @@ flags.mark_flag_as_required("root", flag_values=FLAGS)
 
 def main(argv: list[str]) -> int:
   cli.flags_only(argv)
-  try:
+  with cli.user_errors():
     print(summary.summarize(_ROOT.value, _METRIC.value, _SPLIT.value, _OUT.value))
-  except (OSError, ValueError) as e:
-    sys.exit(f"error: {e}")
   return 0
 
 

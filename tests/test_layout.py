@@ -1,13 +1,15 @@
 """The package's layering: every import runs down the data flow, never back up.
 
-    leaves (tokens, run_files, choices, cli)
+    errors (the user-error types)
+      -> leaves (tokens, run_files, choices, cli)
       -> data | models | metrics       (independent of each other)
       -> experiment_config, config_checks
       -> search -> training -> inference -> sweeps
       -> the entry points (main, translate, evaluate)
 
 A module may import its own package and any layer before its own, including imports inside
-functions (a lazy import still runs up the floors when it runs).
+functions (a lazy import still runs up the floors when it runs). Within a package, no module
+imports itself back through a circle of imports.
 """
 
 import ast
@@ -18,6 +20,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "attn_seq2seq"
 LAYERS = (
+  ("errors",),
   ("tokens", "run_files", "choices", "cli"),
   ("data", "models", "metrics"),
   ("experiment_config", "config_checks"),
@@ -29,6 +32,13 @@ LAYERS = (
 )
 LAYER = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
+
+
+def module_name(path: Path) -> str:
+  """`.../attn_seq2seq/training/steps.py` -> `attn_seq2seq.training.steps` (a package's
+  `__init__.py` -> the package)."""
+  parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def unit_of(dotted: str) -> str:
@@ -91,3 +101,65 @@ def readme_modules() -> set[str]:
 def test_the_readme_lists_every_module():
   modules = {str(p.relative_to(PACKAGE)) for p in MODULES if p.name != "__init__.py"}
   assert readme_modules() == modules
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+  """The package modules (among `known`) that `path` imports, at any depth of its code:
+  `from attn_seq2seq.x import y` counts `attn_seq2seq.x.y` if that is a module, else
+  `attn_seq2seq.x`."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("attn_seq2seq"):
+      for alias in node.names:
+        child = f"{node.module}.{alias.name}"
+        found.add(child if child in known else node.module)
+    elif isinstance(node, ast.Import):
+      found |= {a.name for a in node.names if a.name in known}
+  return found & known
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+  """One circle of imports in `graph` (module -> the modules it imports) as
+  [a, b, ..., a], or None (depth-first search, white/grey/black)."""
+  state, stack = {}, []
+
+  def visit(node):
+    state[node] = "grey"
+    stack.append(node)
+    for other in sorted(graph.get(node, ())):
+      if state.get(other) == "grey":
+        return [*stack[stack.index(other) :], other]
+      if other not in state and (cycle := visit(other)):
+        return cycle
+    stack.pop()
+    state[node] = "black"
+    return None
+
+  for node in sorted(graph):
+    if node not in state and (cycle := visit(node)):
+      return cycle
+  return None
+
+
+def package_import_graph() -> dict[str, set[str]]:
+  """Every package module -> the package modules it imports (a package imports its
+  `__init__`'s imports; a module importing from its own package's `__init__` is not an edge
+  back to itself)."""
+  known = {module_name(p) for p in MODULES} | {"attn_seq2seq"}
+  return {
+    module_name(p): imported_modules(p, known) - {module_name(p)}
+    for p in [*MODULES, PACKAGE / "__init__.py"]
+  }
+
+
+def test_no_import_circle():
+  cycle = import_cycle(package_import_graph())
+  assert cycle is None, f"import circle: {' -> '.join(cycle)}"
+
+
+def test_the_circle_check_finds_a_planted_circle():
+  graph = package_import_graph()
+  graph["attn_seq2seq.models.model_config"].add("attn_seq2seq.models.decoders")  # the old circle
+  cycle = import_cycle(graph)
+  assert cycle is not None and cycle[0] == cycle[-1]
+  assert {"attn_seq2seq.models.model_config", "attn_seq2seq.models.decoders"} <= set(cycle)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from command_line import run_script
 
+from attn_seq2seq.errors import UserError
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, RESULTS_FILE
 from attn_seq2seq.sweeps import report, summary
 
@@ -153,7 +154,7 @@ def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
   unfinished = tmp_path / "root"
   shutil.copytree(root, unfinished)
   (unfinished / "fixed_init_s1" / RESULTS_FILE).unlink()
-  with pytest.raises(ValueError, match="1 unfinished run.*fixed_init_s1"):
+  with pytest.raises(UserError, match="1 unfinished run.*fixed_init_s1"):
     report.write_report(
       unfinished, tmp_path / "out", title="T", command=["x"], metrics=["exact_match"]
     )

@@ -23,6 +23,7 @@ from ml_collections.config_dict import placeholder
 
 from attn_seq2seq.choices import check_choice, unknown_choice
 from attn_seq2seq.data import algorithmic, cmudict_g2p, dates
+from attn_seq2seq.errors import ConfigError
 
 BASE_METRICS = ("exact_match", "token_accuracy")
 TOKENIZERS = ("char", "word", "sentencepiece")
@@ -136,4 +137,4 @@ def dataset_spec(name: str) -> DatasetSpec:
       max_src_len=128,
       max_tgt_len=128,
     )
-  raise ValueError(unknown_choice("dataset", dataset, DATASET_FAMILIES))
+  raise ConfigError(unknown_choice("dataset", dataset, DATASET_FAMILIES))

@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
 
+from attn_seq2seq.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
   """A dataset that cannot be prepared or read; the message is one line naming the file or
   directory and the fix."""
 

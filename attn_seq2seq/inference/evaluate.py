@@ -22,7 +22,6 @@ are printed as a table.
 
 import functools
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def main(argv: Sequence[str]) -> None:
     _RUN_FLAGS.beam_size.value,
     _RUN_FLAGS.alpha.value,
   )
-  try:
+  with cli.user_errors():
     workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
     run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
     metrics = evaluate_run(
@@ -165,7 +164,5 @@ def main(argv: Sequence[str]) -> None:
     key = write_results(
       workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha, step=run.step
     )
-  except (trained_run.RunError, workdir_lib.WorkdirError) as e:
-    sys.exit(f"error: {e}")
   print(metrics_table(key, metrics))
   print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")

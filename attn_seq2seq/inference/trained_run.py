@@ -24,11 +24,12 @@ from typing import Any
 import jax
 import ml_collections
 
+from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE
 from attn_seq2seq.training import checkpoint, members
 
 
-class RunError(Exception):
+class RunError(UserError):
   """A run that cannot be loaded (workdir, config, vocabulary, checkpoint) or used as asked (e.g.
   a split its task does not have); the message is one line naming the path or the choices."""
 
@@ -89,7 +90,9 @@ def load_run(
   try:
     src_vocab, tgt_vocab = data.load_vocabs(workdir)
   except (OSError, ValueError, KeyError) as e:
-    raise RunError(f"cannot read the vocabularies of {workdir}: {_first_line(e)}") from None
+    raise RunError(
+      f"cannot read the vocabularies of {workdir}: {one_line(e, max_chars=300)}"
+    ) from None
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = _abstract_params(model, sharding)
   stack = members.stack_of(workdir)
@@ -137,7 +140,8 @@ def restore_params(
         restored = manager.restore(step, args=ocp.args.Composite(state=args))
     except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for a bad file)
       raise RunError(
-        f"cannot restore checkpoint {directory / str(step)}: {type(e).__name__}: {_first_line(e)}"
+        f"cannot restore checkpoint {directory / str(step)}: {type(e).__name__}: "
+        f"{one_line(e, max_chars=300)}"
       ) from None
   return restored["state"]["params"], step
 
@@ -156,7 +160,4 @@ def _read_json(path: Path) -> dict:
   except FileNotFoundError:
     raise RunError(f"no {path.name} in {path.parent}: not a run directory") from None
   except (OSError, ValueError) as e:
-    raise RunError(f"cannot read {path}: {_first_line(e)}") from None
-
-
-_first_line = checkpoint.first_line
+    raise RunError(f"cannot read {path}: {one_line(e)}") from None

@@ -42,6 +42,7 @@ import numpy as np
 from absl import flags, logging
 
 from attn_seq2seq import cli
+from attn_seq2seq.errors import ConfigError, UserError
 from attn_seq2seq.inference import run_flags, trained_run
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 
@@ -71,7 +72,7 @@ _MAX_SRC_LEN = flags.DEFINE_integer(
 )
 
 
-class InputError(Exception):
+class InputError(UserError):
   """Input that cannot be read; the message is one line naming the line or file."""
 
 
@@ -142,7 +143,7 @@ class Translator:
     max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
     addressable = _addressable_positions(run)
     if addressable is not None and max_src_len > addressable:
-      raise ValueError(
+      raise ConfigError(
         f"max_src_len={max_src_len} is beyond the {addressable} source positions "
         f"the location scorer of this run can address"
       )
@@ -276,7 +277,7 @@ def main(argv: Sequence[str]) -> None:
   cli.flags_only(argv)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  try:
+  with cli.user_errors():
     run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
     translator = Translator(
       run,
@@ -284,16 +285,11 @@ def main(argv: Sequence[str]) -> None:
       alpha=_RUN_FLAGS.alpha.value,
       max_src_len=_MAX_SRC_LEN.value,
     )
-  except (trained_run.RunError, ValueError) as e:
-    sys.exit(f"error: {e}")
-  try:
     _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
     with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
       translate_stream(
         translator, source, sink, batch_size=_BATCH_SIZE.value, attention_dir=_ATTENTION_DIR.value
       )
-  except InputError as e:
-    sys.exit(f"error: {e}")
 
 
 def _check_paths(

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from attn_seq2seq.choices import check_choice
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.scorers import SCORERS
 
@@ -32,7 +33,8 @@ OUTSIDE_SECTION = ("dtype",)
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """The model's options. Defaults: a bidirectional GRU encoder and a Bahdanau decoder with
-  additive attention. Construction validates the names (one-line ValueError listing the choices)."""
+  additive attention. Construction validates the names (a one-line ConfigError listing the
+  choices)."""
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
   embed_size: int = 128  # source and target embedding size
@@ -53,7 +55,7 @@ class ModelConfig:
     check_choice("scorer", self.scorer, SCORERS)
     check_choice("dtype", self.dtype, DTYPES)
     if self.num_layers < 1:
-      raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+      raise ConfigError(f"num_layers must be >= 1, got {self.num_layers}")
 
   @property
   def jnp_dtype(self) -> Any:
@@ -65,7 +67,7 @@ class ModelConfig:
     """The validated options of an experiment config's `model` section, plus the fields it keeps
     at its top level (`OUTSIDE_SECTION`, e.g. `dtype=config.dtype`). A field the section lacks
     takes its default (a run recorded before the field existed still loads); an unknown field is
-    a one-line ValueError."""
+    a one-line ConfigError."""
     values = section.to_dict() if isinstance(section, ml_collections.ConfigDict) else dict(section)
     values.update(outside)
     _check_fields(values)
@@ -74,7 +76,7 @@ class ModelConfig:
 
 def get_model_config(**overrides) -> ml_collections.ConfigDict:
   """The `model` section of an experiment config: every `ModelConfig` field not in
-  `OUTSIDE_SECTION`, at its default, then `overrides`; an unknown name is a one-line ValueError."""
+  `OUTSIDE_SECTION`, at its default, then `overrides`; an unknown name is a one-line ConfigError."""
   _check_fields(overrides, section_only=True)
   config = ml_collections.ConfigDict(
     {
@@ -95,4 +97,4 @@ def _check_fields(values: Mapping, section_only: bool = False) -> None:
   ]
   unknown = [name for name in values if name not in valid]
   if unknown:
-    raise ValueError(f"unknown model field {unknown[0]!r}; valid fields: {', '.join(valid)}")
+    raise ConfigError(f"unknown model field {unknown[0]!r}; valid fields: {', '.join(valid)}")

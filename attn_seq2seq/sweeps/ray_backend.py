@@ -50,6 +50,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LOG_FILE
 
 DEFAULT_RETRIES = 2
@@ -133,10 +134,10 @@ def _now() -> str:
 
 
 def check_root(root: str) -> str:
-  """The absolute ROOT, or a one-line ValueError for a URL (see the module docstring)."""
+  """The absolute ROOT, or a one-line UserError for a URL (see the module docstring)."""
   text = str(root)
   if "://" in text:
-    raise ValueError(
+    raise UserError(
       f"--root={text}: the ray backend needs a path every node mounts (NFS, a "
       "bucket mounted with gcsfuse); the trainer writes workdirs through the "
       "local filesystem, so URLs are not supported"
@@ -157,21 +158,18 @@ def launch(
   module docstring). Returns name -> status as `sweep.launch` does: 'finished' (already had
   results.json), 'done', 'failed (...)' after 1 + `retries` attempts, or 'stopped'; runs not
   started before a stop are absent. A bad argument or no cluster at `address` is a one-line
-  `sweep.SweepError`.
+  `errors.UserError`.
   """
   from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
-  try:
-    root = check_root(root)
-  except ValueError as e:
-    raise sweep.SweepError(str(e)) from None
+  root = check_root(root)
   for name, value in (
     ("cpus_per_run", cpus_per_run),
     ("gpus_per_run", gpus_per_run),
     ("retries", retries),
   ):
     if value < 0:
-      raise sweep.SweepError(f"--{name}={value} must be >= 0")
+      raise UserError(f"--{name}={value} must be >= 0")
   status = {
     run["name"]: "finished" for run in runs if sweep.is_finished(os.path.join(root, run["name"]))
   }
@@ -179,7 +177,7 @@ def launch(
   echo(f"{len(runs)} runs: {len(status)} finished, {len(queue)} to run on the Ray cluster")
   if not queue:
     return status
-  ray = _connect(address, sweep.SweepError)
+  ray = _connect(address)
   try:
     task = ray.remote(train_run).options(
       num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, num_returns="streaming"
@@ -190,11 +188,11 @@ def launch(
   return status
 
 
-def _connect(address: str, error: type[Exception]):
+def _connect(address: str):
   try:
     import ray  # noqa: PLC0415
   except ImportError:
-    raise error("--backend=ray needs ray: pip install -e '.[ray]'") from None
+    raise UserError("--backend=ray needs ray: pip install -e '.[ray]'") from None
   import logging  # noqa: PLC0415
 
   try:
@@ -202,9 +200,8 @@ def _connect(address: str, error: type[Exception]):
       address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False
     )
   except (ConnectionError, RuntimeError, ValueError) as e:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise error(
-      f"--address={address}: cannot connect to a Ray cluster ({first}); start one "
+    raise UserError(
+      f"--address={address}: cannot connect to a Ray cluster ({one_line(e)}); start one "
       "with `ray start --head`, or pass its HOST:PORT"
     ) from None
   return ray
@@ -259,7 +256,7 @@ class _Driver:
     except StopIteration:
       return {"error": "the task ended without an exit status"}
     except self._ray.exceptions.RayError as e:  # a lost worker or node, a task exception
-      return {"error": _one_line(e)}
+      return {"error": f"{type(e).__name__}: {one_line(getattr(e, 'cause', None) or e)}"}
 
   def _handle(self, generator, event: dict) -> None:
     run = self._inflight[generator]
@@ -338,11 +335,6 @@ def _duration(seconds: float) -> str:
   from attn_seq2seq.training import progress  # noqa: PLC0415  (imports JAX: the driver side only)
 
   return progress.duration(seconds)
-
-
-def _one_line(e: BaseException) -> str:
-  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-  return f"{type(e).__name__}: {lines[-1] if lines else ''}".strip()
 
 
 def _last_line(path: str, max_bytes: int = 4096) -> str:

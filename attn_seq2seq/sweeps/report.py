@@ -24,6 +24,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, SWEEP_FILE
@@ -62,12 +63,12 @@ def write_report(
       or ~/tensorflow_datasets, as for training.
 
   Returns:
-    The path of README.md. A root with unfinished runs is a ValueError naming them.
+    The path of README.md. A root with unfinished runs is a UserError naming them.
   """
   summary = summary_lib.read_summary(root, metrics, split)
   if summary.unfinished or not summary.groups:
     more = ", ..." if summary.unfinished[5:] else ""
-    raise ValueError(
+    raise UserError(
       f"{root}: {len(summary.unfinished)} unfinished run(s) "
       f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
       "writing its report"

@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from attn_seq2seq.choices import check_choice
+from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.metrics.by_length import parse_bucket_label
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
@@ -213,10 +214,10 @@ def read_summary(
   root: str | Path, metrics: str | Sequence[str] = "exact_match", split: str = "test"
 ) -> Summary:
   """Reads and groups the runs of `root`; `metrics` is one name, a comma-separated list or a
-  sequence. An unknown metric or split is a one-line ValueError naming the choices."""
+  sequence. A missing root, an unknown metric or split is a one-line UserError naming it."""
   root = Path(root)
   if not root.is_dir():
-    raise ValueError(f"no sweep root {root}")
+    raise UserError(f"no sweep root {root}")
   metrics = (
     tuple(m.strip() for m in metrics.split(",")) if isinstance(metrics, str) else tuple(metrics)
   )
@@ -251,7 +252,7 @@ def summarize(
 ) -> str:
   """Writes summary.md, summary.json and one `<metric>_vs_length_<split>.png` per metric and
   evaluation split into `out` (default: ROOT); returns the Markdown. Unknown metric or split:
-  ValueError."""
+  UserError."""
   summary = read_summary(root, metric, split)
   out = Path(out or summary.root)
   out.mkdir(parents=True, exist_ok=True)

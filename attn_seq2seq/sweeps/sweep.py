@@ -38,6 +38,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from attn_seq2seq.data.datasets import dataset_spec
+from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LAUNCHES_FILE, LOG_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import machine
 from attn_seq2seq.training import progress, train
@@ -47,7 +48,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _POLL_SECONDS = 0.2
 
 
-class SweepError(Exception):
+class SweepError(UserError):
   """A sweep that cannot be run as defined; the message is one line naming the run and the key."""
 
 
@@ -145,7 +146,7 @@ def _parse_config_flags(args: list[str], name: str) -> ml_collections.ConfigDict
   try:
     flag_values(argv)
   except Exception as e:  # noqa: BLE001  (whatever parsing raises is a bad run definition)
-    raise SweepError(f"run {name}: {_one_line(e)}") from None
+    raise SweepError(f"run {name}: {one_line(e)}") from None
   return flag_values.config
 
 
@@ -158,17 +159,6 @@ def _check_field(config: ml_collections.ConfigDict, key: str, name: str) -> None
       hint = f"; did you mean {'.'.join(parts[:i] + close)}?" if close else ""
       raise SweepError(f"run {name}: unknown config field {key}{hint}")
     node = node[part]
-
-
-def _one_line(e: BaseException) -> str:
-  """The first line of `e`, followed by its root cause when that is not already in it (a config
-  file that raised: flag parsing reports a traceback, the cause is its last line)."""
-  root = e
-  while root.__context__ is not None:
-    root = root.__context__
-  first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-  cause = str(root).strip().splitlines()[0] if root is not e and str(root).strip() else ""
-  return first if cause in first else f"{first} {cause}"
 
 
 def is_finished(workdir: str | Path) -> bool:

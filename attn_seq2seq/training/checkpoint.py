@@ -27,13 +27,15 @@ from typing import Any
 import jax
 from absl import logging as absl_logging
 
+from attn_seq2seq.errors import UserError, one_line
+
 ITEMS = ("state", "data")  # the two items of every checkpoint step (see the module docstring)
 
 
 DAMAGED_DIR = "damaged_checkpoints"  # beside the checkpoint directory, see the module docstring
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
   """No usable checkpoint to resume from; the message is one line naming the directory."""
 
 
@@ -93,7 +95,7 @@ class Checkpointer:
           with quiet_failed_restore(), _quiet_orbax_warnings():
             state, data_state = self.restore(template_state, step)
         except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types for bad files)
-          cause = f"unreadable: {type(e).__name__}: {first_line(e)}"
+          cause = f"unreadable: {type(e).__name__}: {one_line(e, max_chars=300)}"
       if cause is None:
         for bad_step, bad_cause in problems:
           moved = self._move_aside(directory / str(bad_step))
@@ -159,7 +161,7 @@ def incompatibility(step_dir: Path, template_state: Any) -> str | None:
       metadata = ocp.StandardCheckpointer().metadata(state_dir)
     saved = _shapes(getattr(metadata, "item_metadata", metadata))
   except Exception as e:  # noqa: BLE001
-    return f"unreadable metadata: {type(e).__name__}: {first_line(e)}"
+    return f"unreadable metadata: {type(e).__name__}: {one_line(e, max_chars=300)}"
   wanted = _shapes(template_state)
   for name, shape in wanted.items():
     if name not in saved:
@@ -241,10 +243,3 @@ def _drop_orphaned_read_errors(previous_hook, unraisable) -> None:
 
 def _drop_orphaned_task_errors(record: logging.LogRecord) -> bool:
   return not record.getMessage().startswith("Task exception was never retrieved")
-
-
-def first_line(e: BaseException, max_chars: int = 300) -> str:
-  """The first line of `e`'s message, without tensorstore's JSON spec, at most `max_chars`."""
-  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-  line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
-  return line if len(line) <= max_chars else line[: max_chars - 3] + "..."

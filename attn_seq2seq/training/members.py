@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import steps
 
@@ -50,15 +51,15 @@ class Member(NamedTuple):
 
 
 def member_seeds(config: ml_collections.ConfigDict) -> tuple[int, ...] | None:
-  """The seeds of a stacked run, or None for a solo run (`seeds` empty); a one-line ValueError
+  """The seeds of a stacked run, or None for a solo run (`seeds` empty); a one-line ConfigError
   for a repeated or non-integer seed."""
   seeds = tuple(config.get("seeds") or ())
   if not seeds:
     return None
   if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-    raise ValueError(f"seeds={seeds} must be integers, e.g. --config.seeds=0,1,2")
+    raise ConfigError(f"seeds={seeds} must be integers, e.g. --config.seeds=0,1,2")
   if len(set(seeds)) != len(seeds):
-    raise ValueError(f"seeds={seeds} repeats a seed; each member needs its own seed")
+    raise ConfigError(f"seeds={seeds} repeats a seed; each member needs its own seed")
   return seeds
 
 

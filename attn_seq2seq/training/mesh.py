@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from attn_seq2seq.errors import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -52,7 +54,7 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
   """The global batch must split evenly over the devices (and so over the hosts)."""
   num_devices = mesh.devices.size
   if batch_size <= 0 or batch_size % num_devices:
-    raise ValueError(
+    raise ConfigError(
       f"{name}={batch_size} is not divisible by the number of devices ({num_devices}); "
       f"use a multiple of {num_devices}"
     )

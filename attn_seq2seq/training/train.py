@@ -16,7 +16,8 @@ Workdir layout:
 Re-running the same command on the same workdir resumes from the latest checkpoint (parameters,
 optimizer state, step, data position; dropout keys are `fold_in(seed key, step)`) and ends with
 the same results as an uninterrupted run. SIGTERM / Ctrl-C save a checkpoint and return; a
-non-finite loss raises `FloatingPointError` naming the step, before anything is saved after it.
+non-finite loss raises `errors.DivergedError` (a FloatingPointError) naming the step, before
+anything is saved after it.
 
 Stacked seeds (`config.seeds`, e.g. `--config.seeds=0,1,2`): the seeds train as one program with a
 member axis on the state (see members.py). The workdir then holds config.json, the vocabularies,
@@ -35,6 +36,7 @@ import numpy as np
 from absl import logging
 
 from attn_seq2seq import config_checks
+from attn_seq2seq.errors import ConfigError, DivergedError
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -53,7 +55,7 @@ VALIDATION = "validation"
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
-  """Fails fast, with a one-line ValueError, on choices that would only fail later: optimizer,
+  """Fails fast, with a one-line ConfigError, on choices that would only fail later: optimizer,
   schedule, model names, dtype, and batch sizes that do not divide over the devices."""
   config_checks.check_values(config)  # every numeric field in range, dataset name, data_dir
   optim.make_optimizer(config)
@@ -64,7 +66,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
   num_devices = jax.device_count() if num_devices is None else num_devices
   for name in ("batch_size", "eval_batch_size"):
     if config[name] <= 0 or config[name] % num_devices:
-      raise ValueError(
+      raise ConfigError(
         f"{name}={config[name]} is not divisible by the number of devices "
         f"({num_devices}); use a multiple of {num_devices}"
       )
@@ -94,7 +96,7 @@ def train_and_evaluate(
     (a checkpoint was saved; run the same command again to resume).
 
   Raises:
-    workdir.WorkdirError, checkpoint.CheckpointError, data.DataError: with a one-line message.
+    errors.UserError: with a one-line message (workdir, checkpoint, data, a diverged loss).
   """
   check_config(config)
   with workdir_lib.claim(
@@ -241,7 +243,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dic
     if pending_loss is not None and not np.all(finite := np.isfinite(np.asarray(pending_loss[1]))):
       bad = [m.seed for m, ok in zip(run_members, np.atleast_1d(finite), strict=True) if not ok]
       bad = f" (seeds {', '.join(map(str, bad))})" if stacked else ""
-      raise FloatingPointError(
+      raise DivergedError(
         f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
         f"checkpoint is step {checkpointer.latest_step()} in {workdir / CHECKPOINTS_DIR}"
       )

@@ -42,6 +42,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from attn_seq2seq.errors import UserError
 from attn_seq2seq.run_files import CONFIG_FILE, LOCK_FILE, METRICS_FILE, RESULTS_FILE
 
 _RESULTS_LOCK = ".results.lock"
@@ -50,7 +51,7 @@ LOCATION_FIELDS = ("data.data_dir",)
 _POLL_SECONDS = 0.2
 
 
-class WorkdirError(Exception):
+class WorkdirError(UserError):
   """A workdir that cannot be used as asked; the message is one line naming the path."""
 
 

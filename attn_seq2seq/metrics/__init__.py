@@ -23,7 +23,7 @@ from attn_seq2seq.metrics.by_length import (
   by_length_key,
   parse_bucket_label,
 )
-from attn_seq2seq.metrics.compute import METRIC_FAMILIES, compute_metrics
+from attn_seq2seq.metrics.compute import LOWER_IS_BETTER, METRIC_FAMILIES, compute_metrics
 from attn_seq2seq.metrics.edit_distance import edit_distance
 from attn_seq2seq.metrics.g2p import phone_errors, word_error
 from attn_seq2seq.metrics.matching import exact_match, token_accuracy
@@ -32,6 +32,7 @@ from attn_seq2seq.metrics.translation import Detok, bleu, chrf, detokenize
 
 __all__ = [
   "BY_LENGTH",
+  "LOWER_IS_BETTER",
   "METRIC_FAMILIES",
   "GOLD_ALIGNMENTS",
   "Detok",

@@ -26,6 +26,8 @@ _PER_EXAMPLE_FAMILIES: dict[str, Callable[[Tokens, Sequence[Tokens]], SumCount]]
 _CORPUS_FAMILIES: dict[str, Callable[..., float]] = {"bleu": bleu, "chrf": chrf}
 ALIGNMENT = "alignment"  # reports gold_attention_mass and alignment_error_rate
 METRIC_FAMILIES = (*_PER_EXAMPLE_FAMILIES, *_CORPUS_FAMILIES, ALIGNMENT)
+# Result names where lower is better (every other metric of results.json is maximised).
+LOWER_IS_BETTER = ("loss", "perplexity", "wer", "per", "alignment_error_rate", "edit_rate")
 
 # Scores a subset of examples, given as indices [subset_size]; None when the metric is undefined.
 _Scorer = Callable[[np.ndarray], float | None]

@@ -1,8 +1,11 @@
 """What sweep files (`experiments/*.py`) build their runs from: groups of seeds, stacked or solo,
-and the hidden sizes at which the baselines match an attention model's parameter count.
+groups whose hyperparameter is tuned on validation, and the hidden sizes at which the baselines
+match an attention model's parameter count.
 
     runs = define.seed_group("bahdanau_h64", "configs/reverse.py:short", {...}, seeds=(0, 1, 2),
                              stacked=define.stacks_seeds(variants, solo_by_default=False))
+    runs = define.tuned_group("bahdanau_h64", "configs/reverse.py:short", {...},
+                              grid={"learning_rate": (3e-4, 1e-3, 3e-3)}, seeds=(0, 1, 2))
 """
 
 import dataclasses
@@ -43,6 +46,56 @@ def seed_group(
     }
     for seed in seeds
   ]
+
+
+def tuned_group(
+  name: str,
+  config: str,
+  overrides: dict,
+  *,
+  grid: dict[str, Sequence],
+  seeds: Sequence[int],
+  select_on: tuple[str, str] = ("validation", "exact_match"),
+  size_matched_to: str | None = None,
+) -> list[dict]:
+  """A group of seeds whose one tuned field is chosen on validation (see selection.py): a trial
+  run `<name>_<abbrev><value>_s<seeds[0]>` per value of `grid` (one field), then a run
+  `<name>_s<seed>` for each other seed, which the launchers start with the value of the trial
+  whose `select_on` = (split, metric) is best. `size_matched_to` names the reference group."""
+  if len(grid) != 1:
+    raise ValueError(f"tuned_group tunes one field; got {sorted(grid)}")
+  (field, values), (split, metric) = next(iter(grid.items())), select_on
+  if split.startswith("test"):
+    raise ValueError(f"select_on={select_on}: choose on a validation split, never on {split}")
+  tuning_seed, *other_seeds = seeds
+  matched = {} if size_matched_to is None else {"size_matched_to": size_matched_to}
+  trials = [
+    {
+      "name": f"{name}_{_abbrev(field)}{value:g}_s{tuning_seed}",
+      "config": config,
+      "overrides": {**overrides, field: value, "seed": tuning_seed},
+      **matched,
+    }
+    for value in values
+  ]
+  candidates = [trial["name"] for trial in trials]
+  select = {"field": field, "candidates": candidates, "split": split, "metric": metric}
+  return trials + [
+    {
+      "name": f"{name}_s{seed}",
+      "config": config,
+      "overrides": {**overrides, "seed": seed},
+      "select": select,
+      **matched,
+    }
+    for seed in other_seeds
+  ]
+
+
+def _abbrev(field: str) -> str:
+  """'learning_rate' -> 'lr', 'model.dropout' -> 'dropout': a short run-name prefix."""
+  last = field.rsplit(".", 1)[-1]
+  return "lr" if last == "learning_rate" else last
 
 
 def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:

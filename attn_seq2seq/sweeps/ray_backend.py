@@ -49,6 +49,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LOG_FILE
@@ -220,13 +221,14 @@ class _Driver:
     self._failed = 0
     self._begin = self._last_line = time.monotonic()
     self._total = 0
+    self._waiting = []  # runs not submitted yet: tuned runs wait for their trials
 
   def run(self, queue: list[dict]) -> None:
     from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
     self._total = len(queue)
-    for run in queue:
-      self._submit(run)
+    self._waiting = list(queue)
+    self._submit_runnable()
     self._progress()
     try:
       with sweep._sigterm_as_keyboard_interrupt():  # the local backend's rule
@@ -234,10 +236,27 @@ class _Driver:
           ready, _ = self._ray.wait(list(self._inflight), num_returns=1, timeout=_WAIT_SECONDS)
           for generator in ready:
             self._handle(generator, self._next_event(generator))
+          self._submit_runnable()
           if time.monotonic() - self._last_line >= PROGRESS_SECONDS:
             self._progress()
     except KeyboardInterrupt:
       self._cancel()
+
+  def _submit_runnable(self) -> None:
+    """Submits every waiting run that can start (its tuning trials have finished: see
+    selection.py); when nothing runs any more, the rest wait for trials that failed."""
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
+
+    root = Path(self._root)
+    while run := sweep.take_runnable(self._waiting, self._status, root, self._echo):
+      self._submit(run)
+    if self._waiting and not self._inflight:
+      for run in self._waiting:
+        reason = f"tuning runs unfinished: {sweep.pending_trials(run, self._status)}"
+        self._status[run["name"]] = f"failed ({reason})"
+        self._failed += 1
+        self._echo(f"FAILED {run['name']}: {reason}")
+      self._waiting.clear()
 
   def _submit(self, run: dict) -> None:
     from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
@@ -295,7 +314,7 @@ class _Driver:
     now = time.monotonic()
     done = sum(s == "done" for s in self._status.values())
     running = len(self._started)
-    waiting = len(self._inflight) - running
+    waiting = len(self._inflight) - running + len(self._waiting)
     eta = "?"
     if self._durations:
       mean = sum(self._durations) / len(self._durations)

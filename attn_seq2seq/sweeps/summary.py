@@ -32,7 +32,7 @@ from scipy import stats as scipy_stats
 
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.errors import UserError
-from attn_seq2seq.metrics import plots
+from attn_seq2seq.metrics import LOWER_IS_BETTER, plots
 from attn_seq2seq.metrics.by_length import parse_bucket_label
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps.sweep import is_finished
@@ -40,7 +40,6 @@ from attn_seq2seq.sweeps.sweep import is_finished
 # Not part of what a group is: the seed mechanism (a stack's members record their shared data
 # order; solo runs follow their seed) and where the data happen to live.
 IGNORED_FIELDS = ("seed", "seeds", "data_order_seed", "data.data_dir")
-LOWER_IS_BETTER = ("loss", "perplexity", "wer", "per", "alignment_error_rate")
 CONFIDENCE = 0.95  # of the t-intervals over seeds
 
 

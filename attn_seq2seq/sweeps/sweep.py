@@ -40,7 +40,7 @@ from ml_collections import config_flags
 from attn_seq2seq.data.datasets import dataset_spec
 from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LAUNCHES_FILE, LOG_FILE, SWEEP_FILE
-from attn_seq2seq.sweeps import machine
+from attn_seq2seq.sweeps import machine, selection
 from attn_seq2seq.training import progress, train
 from attn_seq2seq.training import workdir as workdir_lib
 
@@ -90,6 +90,12 @@ def check_runs(runs: list[dict]) -> None:
     if name in seen:
       raise SweepError(f"run name {name} is used twice")
     seen.add(name)
+  for run in runs:
+    unknown = [c for c in run.get("select", {}).get("candidates", ()) if c not in seen]
+    if unknown:
+      raise SweepError(
+        f"run {run['name']}: its tuning runs {', '.join(unknown)} are not in the sweep"
+      )
 
 
 def config_args(run: dict) -> list[str]:
@@ -252,13 +258,17 @@ def launch(
   try:
     with _sigterm_as_keyboard_interrupt():
       while queue or running:
-        while queue and len(running) < parallel:
-          run = queue.pop(0)
+        while len(running) < parallel and (run := take_runnable(queue, status, root, echo)):
           running[run["name"]] = _start(run, root)
           echo(
             f"[{num_to_run - len(queue)}/{num_to_run}] started {run['name']} "
             f"(log: {root / run['name'] / LOG_FILE})"
           )
+        if queue and not running:  # what is left waits for tuning runs that will not finish
+          for run in queue:
+            status[run["name"]] = f"failed (tuning runs unfinished: {pending_trials(run, status)})"
+            echo(f"FAILED {run['name']}: {status[run['name']]}")
+          queue.clear()
         time.sleep(_POLL_SECONDS)
         for name, (process, log, started) in list(running.items()):
           if process.poll() is None:
@@ -295,6 +305,38 @@ def launch(
       },
     )
   return status
+
+
+def pending_trials(run: dict, status: dict[str, str]) -> str:
+  """The tuning trials of `run` (see selection.py) that have not finished, by launch `status`."""
+  finished = {name for name, s in status.items() if s in ("finished", "done")}
+  return ", ".join(selection.pending(run, finished))
+
+
+def take_runnable(
+  queue: list[dict], status: dict[str, str], root: Path, echo: Callable[[str], None]
+) -> dict | None:
+  """Removes and returns the first queued run that can start now: one whose tuned value (see
+  selection.py) is chosen from finished trials, resolved and recorded in ROOT/launches.jsonl;
+  None if every queued run waits for trials. A run whose trials cannot be read fails here."""
+  for i, run in enumerate(queue):
+    if pending_trials(run, status):
+      continue
+    del queue[i]
+    try:
+      run = selection.resolve(run, root)
+    except selection.SelectionError as e:
+      status[run["name"]] = f"failed ({e})"
+      echo(f"FAILED {run['name']}: {e}")
+      return take_runnable(queue, status, root, echo)
+    if "selected" in run:
+      record_launch(root, {"run": run["name"], "selected": run["selected"]})
+      echo(
+        f"{run['name']}: {run['select']['field']}={run['selected']['value']} chosen on "
+        f"{run['select']['split']} {run['select']['metric']}"
+      )
+    return run
+  return None
 
 
 def record_launch(root: Path, record: dict) -> None:

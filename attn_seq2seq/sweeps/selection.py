@@ -1,0 +1,118 @@
+"""Hyperparameters tuned on validation: a run whose value is chosen, at launch, from the finished
+runs of a grid.
+
+    runs = define.tuned_group("bahdanau_h64", "configs/reverse.py:short", {...},
+                              grid={"learning_rate": (3e-4, 1e-3, 3e-3)}, seeds=(0, 1, 2))
+
+gives one trial run per grid value (`bahdanau_h64_lr0.0003_s0`, ...: the tuning seed) and the
+other seeds' runs (`bahdanau_h64_s1`, `bahdanau_h64_s2`), which carry a `select` entry instead of
+the tuned value:
+
+    {"name": "bahdanau_h64_s1", "config": ..., "overrides": {..., "seed": 1},
+     "select": {"field": "learning_rate", "candidates": ["bahdanau_h64_lr0.0003_s0", ...],
+                "split": "validation", "metric": "exact_match"}}
+
+The launchers start such a run only when every candidate has finished, and then with the value of
+the candidate whose `split` `metric` is best (`choose`: ties go to the first listed). The test
+split is never read. The trial at the chosen value is the group's tuning seed, so the group
+(every seed at the chosen value) is the one a report compares; the other trials are the tuning
+budget, reported as such (`selections`).
+"""
+
+import json
+import math
+from pathlib import Path
+
+from attn_seq2seq.errors import UserError
+from attn_seq2seq.metrics import LOWER_IS_BETTER
+from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE
+
+
+class SelectionError(UserError):
+  """A tuned run whose candidates cannot be read or did not finish; names the run and file."""
+
+
+def choose(scores: list[float], metric: str) -> int:
+  """The index of the best of `scores` for `metric` (highest, or lowest for LOWER_IS_BETTER);
+  ties and NaN: the first of the best. A selection rule the launchers and the reports share."""
+  sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+  keyed = [sign * s if math.isfinite(s) else math.inf for s in scores]
+  return min(range(len(keyed)), key=keyed.__getitem__)
+
+
+def pending(run: dict, finished: set[str]) -> list[str]:
+  """The candidates of a tuned `run` that have not finished (all of them if it is not tuned:
+  none)."""
+  return [name for name in run.get("select", {}).get("candidates", ()) if name not in finished]
+
+
+def resolve(run: dict, root: str | Path) -> dict:
+  """`run` with its tuned field set to the chosen candidate's value (a run without `select` is
+  returned as it is), and the choice recorded under `selected`: {value, candidate, scores}."""
+  select = run.get("select")
+  if not select:
+    return run
+  trials = [_trial(Path(root) / name, select) for name in select["candidates"]]
+  best = choose([score for _, score in trials], select["metric"])
+  value = trials[best][0]
+  return {
+    **run,
+    "overrides": {**run["overrides"], select["field"]: value},
+    "selected": {
+      "value": value,
+      "candidate": select["candidates"][best],
+      "scores": {
+        name: score for name, (_, score) in zip(select["candidates"], trials, strict=True)
+      },
+    },
+  }
+
+
+def selections(runs: list[dict], root: str | Path) -> list[dict]:
+  """For each tuned field of a sweep (one entry per distinct `select`), the grid and the choice:
+  {field, split, metric, candidates: [{run, value, score}], chosen: {run, value}, runs: [the
+  tuned runs]}. Read from the candidates' own records, as the launcher chose."""
+  grouped = {}
+  for run in runs:
+    if run.get("select"):
+      key = json.dumps(run["select"], sort_keys=True)
+      grouped.setdefault(key, (run["select"], []))[1].append(run["name"])
+  out = []
+  for select, tuned in grouped.values():
+    trials = [_trial(Path(root) / name, select) for name in select["candidates"]]
+    best = choose([score for _, score in trials], select["metric"])
+    out.append(
+      {
+        "field": select["field"],
+        "split": select["split"],
+        "metric": select["metric"],
+        "candidates": [
+          {"run": name, "value": value, "score": score}
+          for name, (value, score) in zip(select["candidates"], trials, strict=True)
+        ],
+        "chosen": {"run": select["candidates"][best], "value": trials[best][0]},
+        "runs": tuned,
+      }
+    )
+  return out
+
+
+def _trial(workdir: Path, select: dict) -> tuple[object, float]:
+  """(the candidate's value of the tuned field, its `split` `metric`) from its config.json and
+  results.json."""
+  try:
+    config = json.loads((workdir / CONFIG_FILE).read_text())["config"]
+    results = json.loads((workdir / RESULTS_FILE).read_text())
+  except (OSError, ValueError) as e:
+    raise SelectionError(f"cannot read the tuning run {workdir}: {e}") from None
+  value = config
+  try:
+    for part in select["field"].split("."):
+      value = value[part]
+    score = float(results[select["split"]][select["metric"]])
+  except (KeyError, TypeError, ValueError):
+    raise SelectionError(
+      f"{workdir} has no {select['field']} in its config or no {select['split']} "
+      f"{select['metric']} in its results"
+    ) from None
+  return value, score

@@ -82,6 +82,7 @@ def _reproduce(argv: list[str]) -> int:
   root = _ROOT.value or f"runs/{name}_{preset}"
   suffix = "" if preset == "cpu" else f"_{preset}"
   out = _OUT.value or f"docs/results/{name}{suffix}"
+  sweep.load_sweep(spec)  # an unknown --preset: one line now, not a failed sweep
 
   status = subprocess.call(
     [

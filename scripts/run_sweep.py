@@ -109,19 +109,9 @@ def _run_sweep(spec: str, root: str, only: str | None, parallel: int) -> int:
       f"{root}/{SWEEP_FILE}: {', '.join(changed)}; use a new --root, or pass "
       "--allow_changed to launch it as defined now (the old definition is kept)"
     )
-  command = ["python", "scripts/run_sweep.py", *sys.argv[1:]]  # as typed
-  sweep.write_sweep_json(root, spec, runs, command)
-  if _BACKEND.value == "ray":
-    status = ray_backend.launch(
-      selected,
-      root,
-      address=_ADDRESS.value,
-      cpus_per_run=_CPUS_PER_RUN.value,
-      gpus_per_run=_GPUS_PER_RUN.value,
-      retries=_RETRIES.value,
-    )
-  else:
-    status = sweep.launch(selected, root, parallel=parallel)
+  with sweep.lock_root(root):
+    sweep.write_sweep_json(root, spec, runs, ["python", "scripts/run_sweep.py", *sys.argv[1:]])
+    status = _launch(selected, root, parallel)
   unfinished = [
     f"{run['name']} ({status.get(run['name'], 'not started')})"
     for run in selected
@@ -133,6 +123,19 @@ def _run_sweep(spec: str, root: str, only: str | None, parallel: int) -> int:
   )
   print(f"summary: python scripts/summarize.py --root={root}")
   return 1 if unfinished else 0
+
+
+def _launch(selected: list[dict], root: str, parallel: int) -> dict[str, str]:
+  if _BACKEND.value == "ray":
+    return ray_backend.launch(
+      selected,
+      root,
+      address=_ADDRESS.value,
+      cpus_per_run=_CPUS_PER_RUN.value,
+      gpus_per_run=_GPUS_PER_RUN.value,
+      retries=_RETRIES.value,
+    )
+  return sweep.launch(selected, root, parallel=parallel)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from attn_seq2seq.choices import check_choice
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import LOWER_IS_BETTER, plots
 from attn_seq2seq.metrics.by_length import parse_bucket_label
-from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
-from attn_seq2seq.sweeps.sweep import is_finished
+from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
+from attn_seq2seq.sweeps.sweep import is_finished, read_sweep_json
+from attn_seq2seq.training import workdir as workdir_lib
 
 # Not part of what a group is: the seed mechanism (a stack's members record their shared data
 # order; solo runs follow their seed) and where the data happen to live.
@@ -92,8 +93,9 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
     for p in root.iterdir()
     if p.is_dir() and ((p / CONFIG_FILE).exists() or (p / RESULTS_FILE).exists())
   }
-  if (root / SWEEP_FILE).exists():
-    names |= {run["name"] for run in json.loads((root / SWEEP_FILE).read_text())["runs"]}
+  recorded = read_sweep_json(root)
+  if recorded is not None:
+    names |= {run["name"] for run in recorded["runs"]}
   names = {
     f"{name}/{MEMBERS_DIR}/{member.name}" if (root / name / MEMBERS_DIR).is_dir() else name
     for name in names
@@ -105,17 +107,21 @@ def load_runs(root: str | Path) -> tuple[list[RunResult], list[str]]:
     if not (is_finished(workdir) and (workdir / CONFIG_FILE).exists()):
       unfinished.append(name)
       continue
-    record = json.loads((workdir / CONFIG_FILE).read_text())
-    finished.append(
-      RunResult(
-        name,
-        _flatten(record["config"]),
-        record["num_params"],
-        tuple(record["task"]["eval_splits"]),
-        json.loads((workdir / RESULTS_FILE).read_text()),
-      )
-    )
+    finished.append(_read_run(name, workdir))
   return finished, unfinished
+
+
+def _read_run(name: str, workdir: Path) -> RunResult:
+  """One finished run's record; a damaged config.json or results.json is a one-line
+  WorkdirError naming the file."""
+  path = workdir / CONFIG_FILE
+  record = workdir_lib.read_json(path)
+  try:
+    config, num_params = _flatten(record["config"]), record["num_params"]
+    splits = tuple(record["task"]["eval_splits"])
+  except (KeyError, TypeError) as e:
+    raise workdir_lib.WorkdirError(f"cannot read {path}: no {e} in it") from None
+  return RunResult(name, config, num_params, splits, workdir_lib.read_json(workdir / RESULTS_FILE))
 
 
 def _members(workdir: Path) -> list[Path]:

@@ -53,24 +53,58 @@ class SweepError(UserError):
 
 
 def load_sweep(spec: str) -> list[dict]:
-  """The runs of `spec` = 'experiments/<file>.py[:arg]' (`get_sweep(arg)`), with checked names."""
+  """The runs of `spec` = 'experiments/<file>.py[:arg]' (`get_sweep(arg)`), with checked names.
+  A file that does not load, has no `get_sweep`, raises in it or returns no list of runs is a
+  one-line SweepError naming the file and the cause."""
   path, _, arg = spec.partition(":")
+  module = load_module(path)
+  get_sweep = getattr(module, "get_sweep", None)
+  if not callable(get_sweep):
+    raise SweepError(f"{path} does not define get_sweep(arg)")
   try:
-    runs = load_module(path).get_sweep(arg or None)
-  except ValueError as e:  # e.g. an unknown variant
+    runs = get_sweep(arg or None)
+  except UserError as e:
+    raise SweepError(f"{spec}: {one_line(e)}") from None
+  except Exception as e:  # noqa: BLE001  (a sweep file's own bug: named, in one line)
+    raise SweepError(f"{spec}: get_sweep raised {type(e).__name__}: {one_line(e)}") from None
+  if not isinstance(runs, list):
+    raise SweepError(f"{spec}: get_sweep returned {type(runs).__name__}, not a list of runs")
+  try:
+    check_runs(runs)
+  except SweepError as e:
     raise SweepError(f"{spec}: {e}") from None
-  check_runs(runs)
   return runs
 
 
 def load_module(path: str | Path):
-  """The sweep file at `path` (experiments/<file>.py) as a module."""
+  """The sweep file at `path` (experiments/<file>.py) as a module; a file that is missing or
+  fails to import (a syntax error, an import error, an exception) is a one-line SweepError."""
   if not Path(path).is_file():
     raise SweepError(f"no sweep file {path}")
   module_spec = importlib.util.spec_from_file_location(f"sweep_{Path(path).stem}", path)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  try:
+    module_spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise SweepError(f"{path}: syntax error at line {e.lineno}: {e.msg}") from None
+  except Exception as e:  # noqa: BLE001  (whatever importing it raises: named, in one line)
+    raise SweepError(f"{path} cannot be loaded: {type(e).__name__}: {one_line(e)}") from None
   return module
+
+
+def read_sweep_json(root: str | Path) -> dict | None:
+  """ROOT/sweep.json (None if there is none), checked to hold a list of runs with names; a
+  damaged one is a one-line SweepError naming it."""
+  path = Path(root) / SWEEP_FILE
+  if not path.exists():
+    return None
+  try:
+    record = json.loads(path.read_text())
+    if not all(isinstance(run["name"], str) for run in record["runs"]):
+      raise TypeError("a run without a name")
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise SweepError(f"cannot read {path}: {type(e).__name__}: {one_line(e)}") from None
+  return record
 
 
 def check_runs(runs: list[dict]) -> None:
@@ -181,14 +215,10 @@ def changed_runs(root: str | Path, runs: list[dict]) -> list[str]:
   """How the runs recorded in ROOT/sweep.json differ from `runs` (the sweep file's definition
   now): `'<name> (changed)'`, `'<name> (added)'`, `'<name> (removed)'`; [] if there is no
   sweep.json or nothing differs. The recorded command lines are not compared."""
-  path = Path(root) / SWEEP_FILE
-  if not path.exists():
+  record = read_sweep_json(root)
+  if record is None:
     return []
-  try:
-    recorded = json.loads(path.read_text())["runs"]
-    before = {run["name"]: _definition(run) for run in recorded}
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise SweepError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+  before = {run["name"]: _definition(run) for run in record["runs"]}
   now = {run["name"]: _definition(run) for run in runs}
   return (
     [f"{name} (changed)" for name in now if name in before and before[name] != now[name]]
@@ -337,6 +367,24 @@ def take_runnable(
       )
     return run
   return None
+
+
+@contextlib.contextmanager
+def lock_root(root: str | Path):
+  """Holds ROOT's lock while a sweep launches into it (the workdir lock of workdir.py: released
+  by the kernel if the launcher dies): a second launcher on the same root is a one-line
+  SweepError naming the first, before it records or starts anything."""
+  with contextlib.ExitStack() as stack:
+    try:
+      stack.enter_context(workdir_lib.lock(root))
+    except workdir_lib.WorkdirError as e:
+      owner = workdir_lib.lock_owner(root)
+      who = f"pid {owner.get('pid')} on host {owner.get('host')}" if owner else one_line(e)
+      raise SweepError(
+        f"sweep root {root} is in use by another sweep ({who}): wait for it to end, or use "
+        "another --root"
+      ) from None
+    yield
 
 
 def record_launch(root: Path, record: dict) -> None:

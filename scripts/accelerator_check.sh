@@ -19,9 +19,8 @@
 #   2. benchmark_float32.json, benchmark_bfloat16.json: scripts/benchmark.py on the reference
 #      model (configs/reverse.py:benchmark), config field dtype; the float32 one also measures
 #      the startup of a first and a second run with the compilation cache.
-#   3. benchmark_seeds1.json, benchmark_seeds8.json: `--seeds=1` and `--seeds=8` (one stacked
-#      run of N seeds against N solo runs), if scripts/benchmark.py has --seeds; else skipped,
-#      with a message.
+#   3. benchmark_seeds1.json, benchmark_seeds8.json: `--measure=stacked_seeds --seeds=1` and
+#      `--seeds=8` (one stacked run of N seeds against N solo runs).
 #   4. default_results.json (+ default_config.json): a configs/default.py run, OUT_DIR/default.
 #   5. check.json: date, machine (nvidia-smi), versions, and each step's status and seconds.
 # The exit status is non-zero if any step failed or ran out of time.
@@ -78,7 +77,6 @@ step() {
   printf '%s\t%s\t%s\n' "$name" "$status" "$(( SECONDS - start ))" >> "$STEPS_FILE"
   echo "   $status in $(( SECONDS - start )) s"
 }
-skip() { printf '%s\tskipped: %s\t0\n' "$1" "$2" >> "$STEPS_FILE"; echo "== $1 skipped: $2"; }
 
 # -- 1. install ---------------------------------------------------------------------------------
 install() {  # (about 15 s: 30 wheels, no compilation)
@@ -115,28 +113,26 @@ fi
 if (( CPU )); then  # tiny: XLA's fastest compilation, the quick configs, a few steps
   export XLA_FLAGS="${XLA_FLAGS:-} --xla_backend_optimization_level=0"
   BENCH_CONFIG="configs/reverse.py:short,quick"
-  BENCH_FLAGS=(--steps=2 --decode_sentences=8 --decode_batch_size=8 --beam_size=2)
+  THROUGHPUT_FLAGS=(--steps=2 --decode_sentences=8 --decode_batch_size=8 --beam_size=2
+    --matmul_peak_seconds=0.2 --matmul_peak_size=256)
+  SEEDS_FLAGS=(--steps=2)
   DEFAULT_CONFIG="configs/default.py:quick"
 else
   BENCH_CONFIG="configs/reverse.py:benchmark"
-  BENCH_FLAGS=()
+  THROUGHPUT_FLAGS=()
+  SEEDS_FLAGS=()
   DEFAULT_CONFIG="configs/default.py"
 fi
-bench() {  # bench NAME LIMIT FLAGS...
+bench() {  # bench NAME LIMIT FLAGS... (each --measure takes only its own flags)
   local name="$1" limit="$2"; shift 2
-  step "$name" "$limit" "$PY" scripts/benchmark.py --config="$BENCH_CONFIG" "${BENCH_FLAGS[@]}" \
+  step "$name" "$limit" "$PY" scripts/benchmark.py --config="$BENCH_CONFIG" \
     --output="$OUT/$name.json" "$@"
 }
 # Limits: 110 + 70 + 45 + 80 + 110 s, with the install (~15 s) and the record: under 8 minutes.
-bench benchmark_float32 110 --config.dtype=float32
-bench benchmark_bfloat16 70 --config.dtype=bfloat16 --nocache_startup
-BENCH_HELP="$("$PY" scripts/benchmark.py --helpfull 2>&1)"
-if grep -q -- "--seeds:" <<< "$BENCH_HELP"; then
-  bench benchmark_seeds1 45 --seeds=1 --nocache_startup
-  bench benchmark_seeds8 80 --seeds=8 --nocache_startup
-else
-  for n in 1 8; do skip "benchmark_seeds$n" "scripts/benchmark.py has no --seeds flag"; done
-fi
+bench benchmark_float32 110 --config.dtype=float32 "${THROUGHPUT_FLAGS[@]}"
+bench benchmark_bfloat16 70 --config.dtype=bfloat16 --nocache_startup "${THROUGHPUT_FLAGS[@]}"
+bench benchmark_seeds1 45 --measure=stacked_seeds --seeds=1 "${SEEDS_FLAGS[@]}"
+bench benchmark_seeds8 80 --measure=stacked_seeds --seeds=8 "${SEEDS_FLAGS[@]}"
 rm -rf "$OUT/default"
 step default_run 110 "$PY" -m attn_seq2seq.main --config="$DEFAULT_CONFIG" \
   --workdir="$OUT/default"

@@ -4,7 +4,7 @@
       -> leaves (tokens, run_files, choices, cli)
       -> data | models | metrics       (independent of each other)
       -> experiment_config, config_checks
-      -> search -> training -> inference -> sweeps
+      -> search -> training -> inference | benchmarking -> sweeps
       -> the entry points (main, translate, evaluate)
 
 A module may import its own package and any layer before its own, including imports inside
@@ -26,7 +26,7 @@ LAYERS = (
   ("experiment_config", "config_checks"),
   ("search",),
   ("training",),
-  ("inference",),
+  ("inference", "benchmarking"),
   ("sweeps",),
   ("main", "translate", "evaluate"),
 )

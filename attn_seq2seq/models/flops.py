@@ -1,0 +1,200 @@
+"""Multiply-adds of the model's forward pass, from its `ModelConfig` and a batch's real lengths.
+
+    train_flops(model_config, src_lengths, tgt_lengths, src_vocab, tgt_vocab)   # float, numpy only
+    forward_flops(model_config, src_lengths, tgt_lengths, src_vocab, tgt_vocab, beams=5)
+    forward_macs(model_config, src_vocab, tgt_vocab)  # ForwardMacs: the four coefficients below
+
+`src_lengths [batch]` and `tgt_lengths [batch]` hold real sentences only (no dummy rows); a
+target length counts the decoder steps, i.e. the target tokens plus EOS (the pipeline's
+`tgt_lengths`). Padding is never counted: the figure is the work the batch needs, not what a
+padded bucket shape makes the hardware do. FLOPs = 2 x multiply-adds; training = 3 x forward
+(the backward pass costs two forward passes: the gradients of the inputs and of the weights).
+
+What is counted: every matrix product of the forward pass (in the jaxpr, every `dot_general`),
+term by term below. What is not: elementwise and reduction work, i.e. the cells' gate
+nonlinearities and products, the additive scorer's tanh over `[src_len, attention]` per step, the
+softmax, the cosine scorer's L2 norms, the maxout's max, bias additions, the loss, and the
+embedding lookups (gathers, so `src_vocab` does not enter the count). That work grows with the
+elements of a tensor, not with an inner dimension, it is memory-bound rather than bound by the
+matmul units, and leaving it out is the convention that makes a FLOP rate comparable with a
+matmul peak (and with the model-FLOP rates other toolkits report). Nor is the backward pass's
+recomputation of the decoder step (`decoders.REMAT_POLICY`): that is how it is implemented, not
+work the model needs. tests/test_flops.py checks the count exactly against the `dot_general`s of
+the jaxpr of `model.apply` on unpadded batches, for every decoder x scorer x cell.
+
+Notation: e embed_size, h hidden_size, d directions (2 if bidirectional), k = d h the encoder
+state size (keys, context, summary), g = G h the gate pre-activations (G = 3 for the GRU, 4 for
+the LSTM), a attention_size, P max_src_len, V the target vocabulary, L num_layers; S source
+tokens and T decoder steps of one sentence.
+
+Once per sentence (`per_sentence`):
+  bridge (decoders.py, initial_carry)     h0 = tanh(W summary)              k h  (LSTM: + k h, c0)
+  fixed_context: summary input            W_c c, added to every step         k g
+Per source token (`per_src_token`):
+  encoder layer 1 (encoders.py)           input projection, recurrence       d (e g + h g)
+  encoder layer l > 1                     input projection, recurrence       d (k g + h g)
+  key projection, once per sentence       dot, scaled_dot, cosine: k h if k != h (key map), else 0;
+  (attention decoders, scorers.py)        general: k h (W_a); additive: k a (U_a); location: 0
+Per decoder step (`per_tgt_step`):
+  every decoder                           embedding input, recurrence        e g + h g
+                                          output layer                       h V
+  bahdanau                                context input (`context_input`)    k g
+                                          maxout readout of [s_i; c_i; E y]  (h + k + e) 2h
+  luong                                   attentional state tanh(W_c[c; h])  (k + h) h
+                                          input feeding (h~_{t-1} input)     h g if input_feeding
+  fixed_context                           maxout readout of [h_t; E y; c]    (h + e + k) 2h
+  scorer, query side                      additive: h a (W_a s); location: h P (W_a h_t, every
+                                          addressable position); others: 0
+Per decoder step and source token (`per_tgt_step_src_token`, attention decoders):
+  scores                                  dot, scaled_dot, general, cosine: h; additive: a
+                                          (v_a^T tanh(.)); location: 0
+  context c = sum_s a_s h_s               k
+The forward multiply-adds of a sentence are then
+  per_sentence + S per_src_token + T (per_tgt_step + S per_tgt_step_src_token),
+with beam search multiplying the decoder terms by the beam size (the source is encoded once).
+
+Model options this count does not know (a new decoder, cell or scorer name, or a new ModelConfig
+field away from its default, e.g. a deep decoder or coverage) are a one-line ConfigError
+"no FLOP model for ..." (`check_flop_model`), never a wrong number.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.models.model_config import ModelConfig
+
+# What the count covers (tests/test_flops.py checks it against every choice models/ offers).
+GATES = {"gru": 3, "lstm": 4}  # the cells counted: gate blocks of their `[.., G * hidden]`
+COUNTED_DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
+COUNTED_SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
+# ModelConfig fields whose every value this count covers (the others must keep their default).
+COUNTED_FIELDS = (
+  "cell",
+  "embed_size",
+  "hidden_size",
+  "num_layers",
+  "bidirectional",
+  "decoder",
+  "scorer",
+  "attention_size",
+  "input_feeding",
+  "max_src_len",
+  "dropout",  # no matmul
+  "dtype",  # the same products in any precision
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardMacs:
+  """The forward multiply-adds of one sentence of `S` source tokens and `T` decoder steps are
+  `per_sentence + S * per_src_token + T * (per_tgt_step + S * per_tgt_step_src_token)`."""
+
+  per_sentence: int  # bridge; fixed_context's summary input projection
+  per_src_token: int  # encoder layers (all directions), the scorer's key projection
+  per_tgt_step: int  # decoder cell input and recurrence, attention query side, readout, output
+  per_tgt_step_src_token: int  # attention scores and context, per step and source token
+
+  def total(self, src_lengths: np.ndarray, tgt_lengths: np.ndarray, beams: int = 1) -> int:
+    """Multiply-adds of sentences `src_lengths [n]` x `tgt_lengths [n]` (decoder steps, EOS
+    included), the decoder terms run for each of `beams` hypotheses."""
+    src = np.asarray(src_lengths, np.int64)
+    tgt = np.asarray(tgt_lengths, np.int64)
+    if src.shape != tgt.shape or src.ndim != 1:
+      raise ValueError(f"src_lengths {src.shape} and tgt_lengths {tgt.shape}: two [n] arrays")
+    return int(
+      self.per_sentence * src.size
+      + self.per_src_token * src.sum()
+      + beams * (self.per_tgt_step * tgt.sum() + self.per_tgt_step_src_token * int(src @ tgt))
+    )
+
+
+def check_flop_model(model_config: ModelConfig) -> None:
+  """Raises a one-line ConfigError "no FLOP model for ..." if the count does not cover
+  `model_config`: a decoder, cell or scorer it does not know, or a ModelConfig field outside
+  `COUNTED_FIELDS` away from its default."""
+  if not isinstance(model_config, ModelConfig):
+    raise TypeError(f"a ModelConfig, not {type(model_config).__name__}")
+  choices = [("decoder", COUNTED_DECODERS), ("cell", tuple(GATES))]
+  if model_config.decoder in ("bahdanau", "luong"):  # the others never read the scorer
+    choices.append(("scorer", COUNTED_SCORERS))
+  for kind, known in choices:
+    value = getattr(model_config, kind)
+    if value not in known:
+      raise ConfigError(
+        f"no FLOP model for model.{kind}={value!r}; counted: {', '.join(known)} "
+        "(attn_seq2seq/models/flops.py)"
+      )
+  for field in dataclasses.fields(model_config):
+    value = getattr(model_config, field.name)
+    if field.name not in COUNTED_FIELDS and value != field.default:
+      raise ConfigError(
+        f"no FLOP model for model.{field.name}={value!r}; the count covers it only at its "
+        f"default {field.default!r} (attn_seq2seq/models/flops.py)"
+      )
+
+
+@functools.lru_cache(maxsize=64)
+def forward_macs(model_config: ModelConfig, src_vocab: int, tgt_vocab: int) -> ForwardMacs:
+  """The forward pass's multiply-adds of `model_config` as `ForwardMacs` (see the module
+  docstring, term by term). `src_vocab` is accepted for symmetry and does not enter the count
+  (embeddings are lookups). A model the count does not cover: ConfigError (`check_flop_model`)."""
+  del src_vocab  # embeddings are gathers, not matmuls
+  check_flop_model(model_config)
+  c = model_config
+  e, h, a, vocab = c.embed_size, c.hidden_size, c.attention_size, tgt_vocab
+  dirs = 2 if c.bidirectional else 1
+  k, g = dirs * h, GATES[c.cell] * h
+  encoder = dirs * (e * g + h * g) + (c.num_layers - 1) * dirs * (k * g + h * g)
+  per_sentence = k * h * (2 if c.cell == "lstm" else 1)  # bridge (h0; LSTM: and c0)
+  per_step = e * g + h * g + h * vocab  # embedding input, recurrence, output layer
+  if c.decoder == "fixed_context":
+    return ForwardMacs(per_sentence + k * g, encoder, per_step + (h + e + k) * 2 * h, 0)
+  if c.decoder == "fixed_init":
+    return ForwardMacs(per_sentence, encoder, per_step, 0)
+  keys, query, score = _scorer_macs(c.scorer, k, h, a, c.max_src_len)
+  if c.decoder == "bahdanau":
+    per_step += k * g + (h + k + e) * 2 * h  # context input, maxout readout
+  else:  # luong
+    per_step += (k + h) * h + (h * g if c.input_feeding else 0)  # W_c, input feeding
+  return ForwardMacs(per_sentence, encoder + keys, per_step + query, score + k)
+
+
+def _scorer_macs(scorer: str, k: int, h: int, a: int, max_src_len: int) -> tuple[int, int, int]:
+  """(key projection per source token, query side per step, score per step and source token)."""
+  if scorer == "additive":
+    return k * a, h * a, a  # U_a h_j; W_a s_{i-1}; v_a^T tanh(.)
+  if scorer == "location":
+    return 0, h * max_src_len, 0  # W_a h_t over every addressable position
+  key_map = k * h if scorer == "general" or k != h else 0  # W_a, or keys mapped to h
+  return key_map, 0, h  # dot, scaled_dot, general, cosine: q . key over h
+
+
+def forward_flops(
+  model_config: ModelConfig,
+  src_lengths: np.ndarray,
+  tgt_lengths: np.ndarray,
+  src_vocab: int,
+  tgt_vocab: int,
+  *,
+  beams: int = 1,
+) -> float:
+  """FLOPs (2 x multiply-adds) of the forward pass over real sentences `src_lengths [n]`,
+  `tgt_lengths [n]` (decoder steps, EOS included); `beams` hypotheses per sentence in search."""
+  return 2.0 * forward_macs(model_config, src_vocab, tgt_vocab).total(
+    src_lengths, tgt_lengths, beams
+  )
+
+
+def train_flops(
+  model_config: ModelConfig,
+  src_lengths: np.ndarray,
+  tgt_lengths: np.ndarray,
+  src_vocab: int,
+  tgt_vocab: int,
+) -> float:
+  """Training FLOPs of a batch of real sentences: 3 x the forward pass (backward = 2 forward).
+  Plain numpy on the host, a few microseconds per batch (the config's count is cached)."""
+  return 3.0 * forward_flops(model_config, src_lengths, tgt_lengths, src_vocab, tgt_vocab)

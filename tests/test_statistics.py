@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from attn_seq2seq.metrics.outcomes import read_outcomes, write_outcomes
 from attn_seq2seq.sweeps import statistics
 
 MEAN_OF_VALUE = statistics.RatioMetric(
@@ -172,3 +173,17 @@ def test_the_difference_text_reads_as_a_claim():
   )
   result["p_value"] = 0.0342
   assert statistics.format_difference(result, percent=True) == "+12.3 pp [10.1, 14.5], p = 0.034"
+
+
+def test_runs_pair_by_example_id_whatever_their_row_order(tmp_path):
+  rng = np.random.default_rng(0)
+  a, b = g2p_run(rng, 300, 0.7), g2p_run(rng, 300, 0.5)
+  order = rng.permutation(300)
+  shuffled_b = {name: column[order] for name, column in b.items()}
+  expected = statistics.paired_difference([a], [b], "per", n_resamples=500)
+  assert statistics.paired_difference([a], [shuffled_b], "per", n_resamples=500) == expected
+  for name, run in (("a", a), ("b", shuffled_b)):
+    columns = {**run, "src_length": run["ref_length"], "hyp_length": run["ref_length"]}
+    write_outcomes(tmp_path / name, "test", 100, columns)
+  read_a, read_b = (read_outcomes(tmp_path / name, "test") for name in ("a", "b"))
+  assert statistics.paired_difference([read_a], [read_b], "per", n_resamples=500) == expected

@@ -103,7 +103,11 @@ FIELD_RANGES = {
   "data.num_eval": _Range(int, 1, optional=True),
   "data.data_seed": _Range(int, 0, optional=True),
 }
-BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")  # every bool of models.ModelConfig
+BOOL_FIELDS = (  # every bool of models.ModelConfig
+  "model.bidirectional",
+  "model.split_directions",
+  "model.input_feeding",
+)
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:

@@ -42,6 +42,12 @@ CASES = [
   for j, cell in enumerate(("gru", "lstm"))
 ]
 
+# Padding cases: every case above, then every attention pair once more with `split_directions`
+# (encoder states as wide as the decoder's query).
+PADDING_CASES = [(*case, False) for case in CASES] + [
+  (("gru", "lstm")[i % 2], d, s, True, 1 + i % 2, True) for i, (d, s) in enumerate(PAIRS[:-2])
+]
+
 
 def _config(cell, decoder, scorer, bidirectional, num_layers, **kw):
   return ModelConfig(
@@ -67,11 +73,12 @@ def _ids(rng, shape):
   return rng.integers(4, VOCAB, size=shape).astype(np.int32)
 
 
-@pytest.mark.parametrize("cell,decoder,scorer,bidirectional,num_layers", CASES)
+@pytest.mark.parametrize("cell,decoder,scorer,bidirectional,num_layers,split", PADDING_CASES)
 def test_outputs_do_not_depend_on_padding_or_batch_neighbours(
-  cell, decoder, scorer, bidirectional, num_layers
+  cell, decoder, scorer, bidirectional, num_layers, split
 ):
-  model = build_model(_config(cell, decoder, scorer, bidirectional, num_layers), VOCAB, VOCAB)
+  config = _config(cell, decoder, scorer, bidirectional, num_layers, split_directions=split)
+  model = build_model(config, VOCAB, VOCAB)
   variables = _init(model)
   apply = jax.jit(lambda *batch: model.apply(variables, *batch))
   rng = np.random.default_rng(0)

@@ -32,13 +32,22 @@ OUTSIDE_SECTION = ("dtype",)
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """The model's options. Defaults: a bidirectional GRU encoder and a Bahdanau decoder with
-  additive attention. Construction validates the names (one-line ValueError listing the choices)."""
+  additive attention. Construction validates the names (one-line ValueError listing the choices).
+
+  `split_directions` (OpenNMT-py's `brnn` convention) gives each encoder direction
+  `hidden_size / 2` units, so the encoder states (the attention keys) are `hidden_size` wide like
+  the decoder's query: `dot` and `scaled_dot` then have no parameters of their own (Luong's
+  h_t . h_s), `general` its `W_a` `[hidden, hidden]`, `cosine` its temperature. Without it the
+  keys are `2 * hidden_size` wide and the dot family first maps them to the query size with a
+  learned `key_map`, which makes `dot` and `general` one function class.
+  """
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
   embed_size: int = 128  # source and target embedding size
-  hidden_size: int = 256  # state size of the decoder and of each encoder direction
+  hidden_size: int = 256  # decoder state size; each encoder direction's too (unless split)
   num_layers: int = 1  # stacked encoder layers (each reads both directions of the one below)
   bidirectional: bool = True  # encoder reads the source in both directions
+  split_directions: bool = False  # bidirectional: hidden_size/2 units per direction (brnn)
   decoder: str = "bahdanau"  # bahdanau | luong | fixed_init (Sutskever) | fixed_context (Cho)
   scorer: str = "additive"  # dot | scaled_dot | general | additive | cosine | location
   attention_size: int = 256  # hidden size of the additive scorer's MLP
@@ -54,6 +63,21 @@ class ModelConfig:
     check_choice("dtype", self.dtype, DTYPES)
     if self.num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+    if self.split_directions and not self.bidirectional:
+      raise ValueError(
+        "split_directions=True needs bidirectional=True; allowed: a bidirectional "
+        "encoder, or split_directions=False"
+      )
+    if self.split_directions and self.hidden_size % 2:
+      raise ValueError(
+        f"split_directions=True needs an even hidden_size, got {self.hidden_size}; allowed: "
+        "an even hidden_size (each direction gets half)"
+      )
+
+  @property
+  def encoder_hidden_size(self) -> int:
+    """Units of each encoder direction: `hidden_size`, or half of it with `split_directions`."""
+    return self.hidden_size // 2 if self.split_directions else self.hidden_size
 
   @property
   def jnp_dtype(self) -> Any:

@@ -31,7 +31,7 @@ class Seq2Seq(nn.Module):
     self.embed_dropout = nn.Dropout(config.dropout)
     self.encoder = RNNEncoder(
       config.cell,
-      config.hidden_size,
+      config.encoder_hidden_size,
       config.num_layers,
       config.bidirectional,
       config.dropout,

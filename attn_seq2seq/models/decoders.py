@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_seq2seq.choices import check_choice
+from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 from attn_seq2seq.models.cells import make_cell
 from attn_seq2seq.models.model_config import DECODERS, ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
@@ -148,15 +149,23 @@ class AttentionDecoder(Decoder):
   def _attend(self, encoded, beams):
     """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`, where
     `rows = batch * beams` and the beams of a sentence are consecutive rows sharing its (untiled)
-    encoded source."""
+    encoded source. Applies `config.attention_ablation` (see `attention_ablation.py`)."""
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
     batch, src_len = mask.shape
+    ablation = self.config.attention_ablation
+    uniform = uniform_weights(mask)[:, None, :]  # [batch, 1, src_len], hoisted out of the scan
 
     def attend_fn(query):
       q = query.reshape(batch, beams, query.shape[-1])  # [batch, beams, hidden]
       attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
+      if ablation == "uniform":
+        attn = jnp.broadcast_to(uniform, attn.shape)
+      elif ablation == "shuffled":
+        attn = rotate_within_lengths(attn, mask)
       context = attend(attn, values)  # [batch, beams, key]
+      if ablation == "zero_context":
+        context = jnp.zeros_like(context)
       return context.reshape(query.shape[0], -1), attn.reshape(query.shape[0], src_len)
 
     return attend_fn

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from attn_seq2seq.choices import check_choice
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.scorers import SCORERS
 
@@ -40,6 +41,10 @@ class ModelConfig:
   h_t . h_s), `general` its `W_a` `[hidden, hidden]`, `cosine` its temperature. Without it the
   keys are `2 * hidden_size` wide and the dot family first maps them to the query size with a
   learned `key_map`, which makes `dot` and `general` one function class.
+
+  `attention_ablation` (see `attention_ablation.py`) replaces the attention weights or context
+  at every step, to measure how much a trained model relies on its attention; it changes no
+  parameter, so a trained run's parameters load into the ablated model.
   """
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
@@ -53,6 +58,7 @@ class ModelConfig:
   attention_size: int = 256  # hidden size of the additive scorer's MLP
   input_feeding: bool = True  # luong only: feed the attentional state into the next step
   max_src_len: int = 128  # location scorer only: source positions it can address
+  attention_ablation: str = "none"  # at every step: none | uniform | shuffled | zero_context
   dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
   dtype: str = "float32"  # compute dtype (params stay float32): float32 | bfloat16
 
@@ -61,6 +67,7 @@ class ModelConfig:
     check_choice("decoder", self.decoder, DECODERS)
     check_choice("scorer", self.scorer, SCORERS)
     check_choice("dtype", self.dtype, DTYPES)
+    check_choice("attention_ablation", self.attention_ablation, ATTENTION_ABLATIONS)
     if self.num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
     if self.split_directions and not self.bidirectional:

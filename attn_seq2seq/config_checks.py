@@ -87,6 +87,7 @@ FIELD_RANGES = {
   "model.embed_size": _POSITIVE_INT,
   "model.hidden_size": _POSITIVE_INT,
   "model.num_layers": _POSITIVE_INT,
+  "model.decoder_layers": _POSITIVE_INT,
   "model.attention_size": _POSITIVE_INT,
   "model.max_src_len": _POSITIVE_INT,
   "model.dropout": _RATE,
@@ -103,10 +104,11 @@ FIELD_RANGES = {
   "data.num_eval": _Range(int, 1, optional=True),
   "data.data_seed": _Range(int, 0, optional=True),
 }
-BOOL_FIELDS = (  # every bool of models.ModelConfig
+BOOL_FIELDS = (  # every bool of models.ModelConfig and of the data config
   "model.bidirectional",
   "model.split_directions",
   "model.input_feeding",
+  "data.reverse_source",
 )
 
 

@@ -54,6 +54,7 @@ class ModelConfig:
   bidirectional: bool = True  # encoder reads the source in both directions
   split_directions: bool = False  # bidirectional: hidden_size/2 units per direction (brnn)
   decoder: str = "bahdanau"  # bahdanau | luong | fixed_init (Sutskever) | fixed_context (Cho)
+  decoder_layers: int = 1  # stacked decoder RNN layers; attention reads the top one
   scorer: str = "additive"  # dot | scaled_dot | general | additive | cosine | location
   attention_size: int = 256  # hidden size of the additive scorer's MLP
   input_feeding: bool = True  # luong only: feed the attentional state into the next step
@@ -70,6 +71,8 @@ class ModelConfig:
     check_choice("attention_ablation", self.attention_ablation, ATTENTION_ABLATIONS)
     if self.num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+    if self.decoder_layers < 1:
+      raise ValueError(f"decoder_layers must be >= 1, got {self.decoder_layers}")
     if self.split_directions and not self.bidirectional:
       raise ValueError(
         "split_directions=True needs bidirectional=True; allowed: a bidirectional "

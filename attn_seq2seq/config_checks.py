@@ -91,6 +91,7 @@ FIELD_RANGES = {
   "model.attention_size": _POSITIVE_INT,
   "model.max_src_len": _POSITIVE_INT,
   "model.dropout": _RATE,
+  "model.coverage_loss_weight": _Range(float, 0),
   "data.spm_vocab_size": _Range(int, 8),
   "data.spm_max_sentences": _POSITIVE_INT,
   "data.max_src_len": _Range(int, 1, optional=True),

@@ -2,8 +2,6 @@
 
 import dataclasses
 import json
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +20,6 @@ from attn_seq2seq.models import (
 from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import train
 
-ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 11
 BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, decoder_layers=2)
 
@@ -122,23 +119,7 @@ def test_a_one_layer_decoder_has_no_stacked_parameters():
   assert not [name for name in params["decoder"] if name.startswith(("rnn_", "bridge_h_"))]
 
 
-def quick_config(tmp_path, **model):
-  """`configs/reverse.py:short,quick` for 3 steps, no evaluation before the final one, no plots,
-  with these `model` fields."""
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415  (configs/ is not a package on the path)
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  config.data.data_dir = str(tmp_path / "tfds")
-  config.num_train_steps, config.eval_every_steps, config.num_attention_plots = 3, 100, 0
-  config.model.update(model)
-  return config
-
-
-def test_a_two_layer_decoder_trains_a_quick_config(tmp_path):
-  config = quick_config(tmp_path, decoder_layers=2, decoder="luong")
-  train.train_and_evaluate(config, tmp_path / "run")
+def test_a_two_layer_decoder_trains_a_quick_config(tmp_path, quick_config):
+  train.train_and_evaluate(quick_config(decoder_layers=2, decoder="luong"), tmp_path / "run")
   results = json.loads((tmp_path / "run" / RESULTS_FILE).read_text())
   assert results["step"] == 3 and np.isfinite(results["test"]["exact_match"])

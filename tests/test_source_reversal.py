@@ -5,7 +5,6 @@ import dataclasses
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,6 @@ from attn_seq2seq.data.source_reversal import (
 from attn_seq2seq.inference import evaluate, trained_run, translate
 from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE
 from attn_seq2seq.training import train
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_reversal_within_lengths_is_an_involution_reversing_each_sequence():
@@ -79,17 +76,10 @@ def test_reversed_sources_map_the_gold_alignment_through_the_reversal(data_dir, 
 
 
 @pytest.fixture(scope="module")
-def reversed_run(tmp_path_factory):
+def reversed_run(tmp_path_factory, quick_reverse_config):
   """A trained `configs/reverse.py:short,quick` run (3 steps) with `data.reverse_source`."""
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415  (configs/ is not a package on the path)
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+  config = quick_reverse_config(tmp_path_factory.mktemp("tfds"))
   config.data.reverse_source = True
-  config.num_train_steps, config.eval_every_steps, config.num_attention_plots = 3, 100, 0
   workdir = tmp_path_factory.mktemp("run")
   train.train_and_evaluate(config, workdir)
   return workdir

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 from attn_seq2seq.models.cells import make_cell
+from attn_seq2seq.models.coverage import GRUCoverage, update_coverage
 from attn_seq2seq.models.model_config import DECODERS, ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
 
@@ -112,6 +113,11 @@ class Decoder(nn.Module):
   def project_keys(self, enc_outputs: jax.Array) -> jax.Array | None:
     """Once per sentence: the scorer's keys (None for the fixed-vector decoders)."""
     return None
+
+  def per_sentence_inputs(self, enc_outputs: jax.Array) -> dict:
+    """Once per sentence: other projections of the encoder states the steps read (the GRU
+    coverage's source term `'coverage_sources'`), added to `encoded`."""
+    return {}
 
   def step_inputs(self, encoded, tgt_embedded, beams=1):
     """`[rows, tgt_len, embed]` -> hoisted cell-input pre-activations `[rows, tgt_len, gates]`."""
@@ -202,33 +208,63 @@ class AttentionDecoder(Decoder):
       key_size=self.key_size,
       attention_size=self.config.attention_size,
       max_src_len=self.config.max_src_len,
+      coverage=self.config.coverage != "none",
       dtype=self.dtype,
     )
+    if self.config.coverage == "gru":
+      self.coverage_model = GRUCoverage(self.hidden_size, self.dtype, name="coverage")
 
   def project_keys(self, enc_outputs):
     return self.attention.project_keys(enc_outputs)
 
+  def per_sentence_inputs(self, enc_outputs):
+    if self.config.coverage != "gru":
+      return {}
+    return {"coverage_sources": self.coverage_model.project_sources(enc_outputs)}
+
+  def initial_carry(self, encoded):
+    carry = super().initial_carry(encoded)
+    if self.config.coverage != "none":
+      carry["coverage"] = jnp.zeros(encoded["src_mask"].shape, jnp.float32)  # [batch, src_len]
+    return carry
+
   def _attend(self, encoded, beams):
-    """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`, where
-    `rows = batch * beams` and the beams of a sentence are consecutive rows sharing its (untiled)
-    encoded source. Applies `config.attention_ablation` (see `attention_ablation.py`)."""
+    """A pure `attend_fn(query [rows, hidden], carry) -> (context [rows, key],
+    attn [rows, src_len], updates)`, where `rows = batch * beams`, the beams of a sentence are
+    consecutive rows sharing its (untiled) encoded source, and `updates` holds the carry entries
+    the attention renews (`'coverage' [rows, src_len]` with coverage, else none). Applies
+    `config.attention_ablation` (see `attention_ablation.py`) and `config.coverage`
+    (`coverage.py`)."""
+    config = self.config
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
     batch, src_len = mask.shape
-    ablation = self.config.attention_ablation
     uniform = uniform_weights(mask)[:, None, :]  # [batch, 1, src_len], hoisted out of the scan
+    coverage_w = self.coverage_model.weights() if config.coverage == "gru" else None
+    coverage_sources = encoded.get("coverage_sources")  # [batch, src_len, 3] for gru coverage
 
-    def attend_fn(query):
+    def attend_fn(query, carry):
+      rows = query.shape[0]
       q = query.reshape(batch, beams, query.shape[-1])  # [batch, beams, hidden]
-      attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
-      if ablation == "uniform":
+      if config.coverage == "none":
+        attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
+      else:
+        coverage = carry["coverage"].reshape(batch, beams, src_len)
+        attn = masked_softmax(score(w, q, keys, coverage), mask)
+      if config.attention_ablation == "uniform":
         attn = jnp.broadcast_to(uniform, attn.shape)
-      elif ablation == "shuffled":
+      elif config.attention_ablation == "shuffled":
         attn = rotate_within_lengths(attn, mask)
       context = attend(attn, values)  # [batch, beams, key]
-      if ablation == "zero_context":
+      if config.attention_ablation == "zero_context":
         context = jnp.zeros_like(context)
-      return context.reshape(query.shape[0], -1), attn.reshape(query.shape[0], src_len)
+      updates = {}
+      if config.coverage != "none":
+        new = update_coverage(
+          config.coverage, coverage_w, coverage, attn, q, coverage_sources, mask
+        )  # [batch, beams, src_len]
+        updates["coverage"] = new.reshape(rows, src_len)
+      return context.reshape(rows, -1), attn.reshape(rows, src_len), updates
 
     return attend_fn
 
@@ -254,9 +290,9 @@ class BahdanauDecoder(AttentionDecoder):
     attend_fn = self._attend(encoded, beams)
 
     def step(carry, x_t):
-      context, attn = attend_fn(top_state(carry))  # query: s_{i-1} (of the top layer)
+      context, attn, updates = attend_fn(top_state(carry), carry)  # query: s_{i-1} (top layer)
       layers, h = stack_step(carry, x_t + context @ context_input)
-      return {**carry, **layers}, ({"h": h, "context": context}, attn)
+      return {**carry, **layers, **updates}, ({"h": h, "context": context}, attn)
 
     return step
 
@@ -300,11 +336,11 @@ class LuongDecoder(AttentionDecoder):
       if feed_input is not None:
         x_t = x_t + carry["attn_h"] @ feed_input
       layers, h = stack_step(carry, x_t)
-      context, attn = attend_fn(h)  # query: h_t (of the top layer)
+      context, attn, updates = attend_fn(h, carry)  # query: h_t (of the top layer)
       if feed_input is None:
-        return {**carry, **layers}, ({"h": h, "context": context}, attn)
+        return {**carry, **layers, **updates}, ({"h": h, "context": context}, attn)
       attn_h = jnp.tanh(jnp.concatenate([context, h], -1) @ W_c)
-      return {**carry, **layers, "attn_h": attn_h}, ({"attn_h": attn_h}, attn)
+      return {**carry, **layers, **updates, "attn_h": attn_h}, ({"attn_h": attn_h}, attn)
 
     return step
 

@@ -20,6 +20,7 @@ import ml_collections
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.models.cells import CELLS
+from attn_seq2seq.models.coverage import COVERAGES
 from attn_seq2seq.models.scorers import SCORERS
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -45,6 +46,11 @@ class ModelConfig:
   `attention_ablation` (see `attention_ablation.py`) replaces the attention weights or context
   at every step, to measure how much a trained model relies on its attention; it changes no
   parameter, so a trained run's parameters load into the ablated model.
+
+  `coverage` (see `coverage.py`) feeds a per-position record of past attention to the additive
+  scorer; `coverage_loss_weight` is a training option kept here so the loss reads it from the
+  model it trains (`training/steps.py`): See et al. 2017's coverage loss, for any attention model.
+  The fixed-vector decoders ignore both, as they ignore every scorer option.
   """
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
@@ -60,6 +66,8 @@ class ModelConfig:
   input_feeding: bool = True  # luong only: feed the attentional state into the next step
   max_src_len: int = 128  # location scorer only: source positions it can address
   attention_ablation: str = "none"  # at every step: none | uniform | shuffled | zero_context
+  coverage: str = "none"  # additive scorer: none | sum | gru (Tu et al. 2016), see coverage.py
+  coverage_loss_weight: float = 0.0  # loss + weight * sum_j min(a_ij, sum_{k<i} a_kj) (See 2017)
   dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
   dtype: str = "float32"  # compute dtype (params stay float32): float32 | bfloat16
 
@@ -69,6 +77,12 @@ class ModelConfig:
     check_choice("scorer", self.scorer, SCORERS)
     check_choice("dtype", self.dtype, DTYPES)
     check_choice("attention_ablation", self.attention_ablation, ATTENTION_ABLATIONS)
+    check_choice("coverage", self.coverage, COVERAGES)
+    if self.coverage != "none" and self.decoder in ATTENTION_DECODERS and self.scorer != "additive":
+      raise ValueError(
+        f"coverage={self.coverage!r} feeds the additive scorer, got scorer={self.scorer!r}; "
+        "allowed: scorer='additive', or coverage='none'"
+      )
     if self.num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
     if self.decoder_layers < 1:

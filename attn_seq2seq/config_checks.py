@@ -92,6 +92,7 @@ FIELD_RANGES = {
   "model.max_src_len": _POSITIVE_INT,
   "model.dropout": _RATE,
   "model.coverage_loss_weight": _Range(float, 0),
+  "model.local_window": _POSITIVE_INT,
   "data.spm_vocab_size": _Range(int, 8),
   "data.spm_max_sentences": _POSITIVE_INT,
   "data.max_src_len": _Range(int, 1, optional=True),

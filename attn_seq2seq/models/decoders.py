@@ -37,6 +37,12 @@ from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 from attn_seq2seq.models.cells import make_cell
 from attn_seq2seq.models.coverage import GRUCoverage, update_coverage
+from attn_seq2seq.models.local_attention import (
+  PositionPredictor,
+  local_weights,
+  monotonic_positions,
+  predicted_positions,
+)
 from attn_seq2seq.models.model_config import DECODERS, ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
 
@@ -213,6 +219,8 @@ class AttentionDecoder(Decoder):
     )
     if self.config.coverage == "gru":
       self.coverage_model = GRUCoverage(self.hidden_size, self.dtype, name="coverage")
+    if self.config.local_attention == "predictive":
+      self.position_predictor = PositionPredictor(self.hidden_size, self.dtype, name="local_p")
 
   def project_keys(self, enc_outputs):
     return self.attention.project_keys(enc_outputs)
@@ -226,31 +234,46 @@ class AttentionDecoder(Decoder):
     carry = super().initial_carry(encoded)
     if self.config.coverage != "none":
       carry["coverage"] = jnp.zeros(encoded["src_mask"].shape, jnp.float32)  # [batch, src_len]
+    if self.config.local_attention == "monotonic":  # local-m's p_t = t
+      carry["step"] = jnp.zeros(encoded["src_mask"].shape[:1], jnp.int32)  # [batch]
     return carry
 
   def _attend(self, encoded, beams):
     """A pure `attend_fn(query [rows, hidden], carry) -> (context [rows, key],
     attn [rows, src_len], updates)`, where `rows = batch * beams`, the beams of a sentence are
     consecutive rows sharing its (untiled) encoded source, and `updates` holds the carry entries
-    the attention renews (`'coverage' [rows, src_len]` with coverage, else none). Applies
-    `config.attention_ablation` (see `attention_ablation.py`) and `config.coverage`
-    (`coverage.py`)."""
+    the attention renews (`'coverage' [rows, src_len]` with coverage, `'step' [rows]` with
+    local-m). Applies `config.local_attention` (`local_attention.py`), `attention_ablation`
+    (`attention_ablation.py`) and `coverage` (`coverage.py`), in that order."""
     config = self.config
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
     batch, src_len = mask.shape
+    src_lengths = mask.sum(-1)  # [batch]
     uniform = uniform_weights(mask)[:, None, :]  # [batch, 1, src_len], hoisted out of the scan
     coverage_w = self.coverage_model.weights() if config.coverage == "gru" else None
     coverage_sources = encoded.get("coverage_sources")  # [batch, src_len, 3] for gru coverage
+    local = config.local_attention
+    position_w = self.position_predictor.weights() if local == "predictive" else None
 
     def attend_fn(query, carry):
       rows = query.shape[0]
       q = query.reshape(batch, beams, query.shape[-1])  # [batch, beams, hidden]
       if config.coverage == "none":
-        attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
+        scores = score(w, q, keys)  # [batch, beams, src_len]
       else:
         coverage = carry["coverage"].reshape(batch, beams, src_len)
-        attn = masked_softmax(score(w, q, keys, coverage), mask)
+        scores = score(w, q, keys, coverage)
+      updates = {}
+      if local == "none":
+        attn = masked_softmax(scores, mask)  # [batch, beams, src_len]
+      else:
+        if local == "monotonic":
+          positions = monotonic_positions(carry["step"].reshape(batch, beams), src_lengths)
+          updates["step"] = carry["step"] + 1
+        else:
+          positions = predicted_positions(position_w, q, src_lengths)  # [batch, beams]
+        attn = local_weights(local, scores, mask, positions, config.local_window)
       if config.attention_ablation == "uniform":
         attn = jnp.broadcast_to(uniform, attn.shape)
       elif config.attention_ablation == "shuffled":
@@ -258,7 +281,6 @@ class AttentionDecoder(Decoder):
       context = attend(attn, values)  # [batch, beams, key]
       if config.attention_ablation == "zero_context":
         context = jnp.zeros_like(context)
-      updates = {}
       if config.coverage != "none":
         new = update_coverage(
           config.coverage, coverage_w, coverage, attn, q, coverage_sources, mask

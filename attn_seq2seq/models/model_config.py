@@ -21,6 +21,7 @@ from attn_seq2seq.choices import check_choice
 from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.coverage import COVERAGES
+from attn_seq2seq.models.local_attention import LOCAL_ATTENTIONS
 from attn_seq2seq.models.scorers import SCORERS
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -51,6 +52,9 @@ class ModelConfig:
   scorer; `coverage_loss_weight` is a training option kept here so the loss reads it from the
   model it trains (`training/steps.py`): See et al. 2017's coverage loss, for any attention model.
   The fixed-vector decoders ignore both, as they ignore every scorer option.
+
+  `local_attention` (see `local_attention.py`) restricts each step's attention to a window of
+  half-width `local_window` around a monotonic or predicted source position (Luong et al. 2015).
   """
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
@@ -68,6 +72,8 @@ class ModelConfig:
   attention_ablation: str = "none"  # at every step: none | uniform | shuffled | zero_context
   coverage: str = "none"  # additive scorer: none | sum | gru (Tu et al. 2016), see coverage.py
   coverage_loss_weight: float = 0.0  # loss + weight * sum_j min(a_ij, sum_{k<i} a_kj) (See 2017)
+  local_attention: str = "none"  # Luong 3.1: none | monotonic (local-m) | predictive (local-p)
+  local_window: int = 10  # local attention's half-width D (Gaussian sigma = D / 2 for local-p)
   dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
   dtype: str = "float32"  # compute dtype (params stay float32): float32 | bfloat16
 
@@ -78,6 +84,9 @@ class ModelConfig:
     check_choice("dtype", self.dtype, DTYPES)
     check_choice("attention_ablation", self.attention_ablation, ATTENTION_ABLATIONS)
     check_choice("coverage", self.coverage, COVERAGES)
+    check_choice("local_attention", self.local_attention, LOCAL_ATTENTIONS)
+    if self.local_window < 1:
+      raise ValueError(f"local_window must be >= 1, got {self.local_window}")
     if self.coverage != "none" and self.decoder in ATTENTION_DECODERS and self.scorer != "additive":
       raise ValueError(
         f"coverage={self.coverage!r} feeds the additive scorer, got scorer={self.scorer!r}; "

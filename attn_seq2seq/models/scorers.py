@@ -27,11 +27,12 @@ SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
 def masked_softmax(scores: jax.Array, src_mask: jax.Array) -> jax.Array:
   """Softmax over real positions: weights are exactly 0 on padding and sum to 1 over the rest.
 
-  scores: `[batch, ..., src_len]`, src_mask: `[batch, src_len]`. Masks with `finfo.min`, not
-  `-inf`, so a row without real positions (a dummy padding row) gives zeros instead of NaN.
-  Computed in float32.
+  scores: `[batch, ..., src_len]`, src_mask: `[batch, src_len]` (or a mask shaped like
+  `scores`, e.g. a local attention window). Masks with `finfo.min`, not `-inf`, so a row without
+  real positions (a dummy padding row) gives zeros instead of NaN. Computed in float32.
   """
-  src_mask = src_mask.reshape(src_mask.shape[:1] + (1,) * (scores.ndim - 2) + src_mask.shape[1:])
+  if src_mask.ndim != scores.ndim:
+    src_mask = src_mask.reshape(src_mask.shape[:1] + (1,) * (scores.ndim - 2) + src_mask.shape[1:])
   scores = scores.astype(jnp.float32)
   scores = jnp.where(src_mask, scores, jnp.finfo(jnp.float32).min)
   return jax.nn.softmax(scores, axis=-1) * src_mask

@@ -89,9 +89,12 @@ FIELD_RANGES = {
   "model.embed_size": _POSITIVE_INT,
   "model.hidden_size": _POSITIVE_INT,
   "model.num_layers": _POSITIVE_INT,
+  "model.decoder_layers": _POSITIVE_INT,
   "model.attention_size": _POSITIVE_INT,
   "model.max_src_len": _POSITIVE_INT,
   "model.dropout": _RATE,
+  "model.coverage_loss_weight": _Range(float, 0),
+  "model.local_window": _POSITIVE_INT,
   "data.spm_vocab_size": _Range(int, 8),
   "data.spm_max_sentences": _POSITIVE_INT,
   "data.max_src_len": _Range(int, 1, optional=True),
@@ -105,7 +108,12 @@ FIELD_RANGES = {
   "data.num_eval": _Range(int, 1, optional=True),
   "data.data_seed": _Range(int, 0, optional=True),
 }
-BOOL_FIELDS = ("model.bidirectional", "model.input_feeding")  # every bool of models.ModelConfig
+BOOL_FIELDS = (  # every bool of models.ModelConfig and of the data config
+  "model.bidirectional",
+  "model.split_directions",
+  "model.input_feeding",
+  "data.reverse_source",
+)
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:

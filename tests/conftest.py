@@ -64,6 +64,38 @@ def quick_reverse_run(tmp_path_factory) -> Path:
   return workdir
 
 
+@pytest.fixture(scope="session")
+def quick_reverse_config() -> Callable[..., object]:
+  """`quick_reverse_config(data_dir, steps=3) -> config`: `configs/reverse.py:short,quick`
+  trained for `steps` steps with no evaluation before the final one and no attention plots, its
+  data in `data_dir`: the tiny run that checks that a model or data option trains end to end."""
+
+  def make(data_dir: Path, steps: int = 3):
+    sys.path.insert(0, str(ROOT))
+    try:
+      from configs import reverse  # noqa: PLC0415  (configs/ is not a package on the path)
+    finally:
+      sys.path.pop(0)
+    config = reverse.get_config("short,quick")
+    config.data.data_dir = str(data_dir)
+    config.num_train_steps, config.eval_every_steps, config.num_attention_plots = steps, 100, 0
+    return config
+
+  return make
+
+
+@pytest.fixture
+def quick_config(tmp_path, quick_reverse_config):
+  """`quick_config(**model) -> config`: `quick_reverse_config` with these `model` fields."""
+
+  def make(**model):
+    config = quick_reverse_config(tmp_path / "tfds")
+    config.model.update(model)
+    return config
+
+  return make
+
+
 class Trainer:
   """`python -m attn_seq2seq.main --workdir=WORKDIR FLAGS...` running in a subprocess, as a user
   starts it, on the tests' 4 fake CPU devices and XLA flags; its log (stdout and stderr) goes to

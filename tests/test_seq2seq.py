@@ -42,6 +42,12 @@ CASES = [
   for j, cell in enumerate(("gru", "lstm"))
 ]
 
+# Padding cases: every case above, then every attention pair once more with `split_directions`
+# (encoder states as wide as the decoder's query).
+PADDING_CASES = [(*case, False) for case in CASES] + [
+  (("gru", "lstm")[i % 2], d, s, True, 1 + i % 2, True) for i, (d, s) in enumerate(PAIRS[:-2])
+]
+
 
 def _config(cell, decoder, scorer, bidirectional, num_layers, **kw):
   return ModelConfig(
@@ -67,11 +73,12 @@ def _ids(rng, shape):
   return rng.integers(4, VOCAB, size=shape).astype(np.int32)
 
 
-@pytest.mark.parametrize("cell,decoder,scorer,bidirectional,num_layers", CASES)
+@pytest.mark.parametrize("cell,decoder,scorer,bidirectional,num_layers,split", PADDING_CASES)
 def test_outputs_do_not_depend_on_padding_or_batch_neighbours(
-  cell, decoder, scorer, bidirectional, num_layers
+  cell, decoder, scorer, bidirectional, num_layers, split
 ):
-  model = build_model(_config(cell, decoder, scorer, bidirectional, num_layers), VOCAB, VOCAB)
+  config = _config(cell, decoder, scorer, bidirectional, num_layers, split_directions=split)
+  model = build_model(config, VOCAB, VOCAB)
   variables = _init(model)
   apply = jax.jit(lambda *batch: model.apply(variables, *batch))
   rng = np.random.default_rng(0)
@@ -252,17 +259,26 @@ def test_every_decoder_scorer_pair_builds_from_the_config_object(decoder, scorer
 
 @pytest.mark.parametrize("decoder", ["fixed_init", "fixed_context"])
 def test_fixed_vector_decoders_ignore_the_scorer_options(decoder):
-  """Whatever the scorer options, a fixed-vector model has the same parameters and outputs."""
+  """Whatever the scorer options (coverage, local attention and ablations included), a
+  fixed-vector model has the same parameters and outputs."""
   rng = np.random.default_rng(6)
   src, tgt = _ids(rng, (2, 5)), _ids(rng, (2, 4))
   base = ModelConfig(decoder=decoder, embed_size=6, hidden_size=8)
   reference = build_model(base, VOCAB, VOCAB)
   variables = _init(reference)
   logits, _ = reference.apply(variables, src, jnp.array([5, 3]), tgt)
+  attention_options = {  # what the attention decoders read on top of the scorer
+    "coverage": "gru",
+    "local_attention": "predictive",
+    "local_window": 2,
+    "attention_ablation": "shuffled",
+  }
   for scorer, attention_size, max_src_len in ((s, 3, 4) for s in SCORERS):
     config = dataclasses.replace(
       base, scorer=scorer, attention_size=attention_size, max_src_len=max_src_len
     )
+    if scorer == "additive":
+      config = dataclasses.replace(config, **attention_options)
     model = build_model(config, VOCAB, VOCAB)
     assert _tree(_init(model)["params"]) == _tree(variables["params"]), scorer
     np.testing.assert_array_equal(model.apply(variables, src, jnp.array([5, 3]), tgt)[0], logits)

@@ -52,6 +52,7 @@ def get_data_config(name: str = "dates", **overrides) -> ml_collections.ConfigDi
   cfg.spm_max_sentences = 1_000_000  # Training sentences sampled (seeded) to fit SentencePiece.
   cfg.max_src_len = placeholder(int)  # Longer training sources are dropped; None: dataset's.
   cfg.max_tgt_len = placeholder(int)  # Longer training targets are dropped; None: dataset's.
+  cfg.reverse_source = False  # Every source read in reverse (Sutskever et al. 2014), everywhere.
   cfg.num_buckets = 8  # Most (S, T) training shapes; eval adds <= 1 outlier shape per split.
   cfg.bucket_multiple = 1  # Shapes round up to a multiple of this (8 suits TPUs).
   cfg.min_len = placeholder(int)  # algorithmic: shortest source; None: builder config's.

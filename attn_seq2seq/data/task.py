@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 from collections.abc import Callable, Iterator
 
@@ -29,6 +30,7 @@ from attn_seq2seq.data import (
   dates,
   pipeline,
   records,
+  source_reversal,
 )
 from attn_seq2seq.data.datasets import (
   GENERATION_FIELDS,
@@ -37,7 +39,7 @@ from attn_seq2seq.data.datasets import (
   dataset_spec,
 )
 from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
-from attn_seq2seq.run_files import SRC_VOCAB_FILE, TGT_VOCAB_FILE
+from attn_seq2seq.run_files import CONFIG_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE
 
 _BUILDERS = {
   "algorithmic": algorithmic.Algorithmic,
@@ -60,9 +62,28 @@ class SplitTexts:
 
 
 def load_vocabs(workdir: epath.PathLike) -> tuple[Vocabulary, Vocabulary]:
-  """(src_vocab, tgt_vocab) saved in `workdir` by `Task.save_vocabs`."""
+  """(src_vocab, tgt_vocab) saved in `workdir` by `Task.save_vocabs`; the source vocabulary
+  reverses every source when the run's config.json says `data.reverse_source` (see
+  `source_reversal.py`), so whatever decodes with a run's vocabularies reads sources as it did."""
   workdir = epath.Path(workdir)
-  return Vocabulary.load(workdir / SRC_VOCAB_FILE), Vocabulary.load(workdir / TGT_VOCAB_FILE)
+  src_vocab = Vocabulary.load(workdir / SRC_VOCAB_FILE)
+  reverse = _reverses_source(workdir / CONFIG_FILE)
+  return source_reversal.source_vocabulary(src_vocab, reverse), Vocabulary.load(
+    workdir / TGT_VOCAB_FILE
+  )
+
+
+def _reverses_source(config_path: epath.Path) -> bool:
+  """`data.reverse_source` of the run config at `config_path` (False without the file or the
+  field: a run recorded before the option existed). A config.json that is not a JSON object
+  with a `config` object is a ValueError naming it."""
+  if not config_path.exists():
+    return False
+  try:
+    record = json.loads(config_path.read_text())
+    return bool(record["config"].get("data", {}).get("reverse_source", False))
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise ValueError(f"{config_path} is not a run config ({type(e).__name__}: {e})") from None
 
 
 class Task:
@@ -74,7 +95,8 @@ class Task:
     splits: all split names, 'train' first.
     eval_splits: splits scored at the end of training.
     metrics: metric families the task is scored with.
-    gold_alignment: 'copy' or 'reverse' if the gold attention alignment is known, else None.
+    gold_alignment: 'copy' or 'reverse' if the gold attention alignment is known, else None
+      (of the source positions the model reads: mapped through `reverse_source`).
     bucket_shapes: [K, 2] int array of the training (S, T) batch shapes.
     num_filtered: training pairs dropped by the length filter (or for being empty).
   """
@@ -90,11 +112,15 @@ class Task:
     max_tgt_len: int | None,
     num_buckets: int,
     bucket_multiple: int,
+    reverse_source: bool = False,
   ):
     self.name = name
-    self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+    self.src_vocab = source_reversal.source_vocabulary(src_vocab, reverse_source)
+    self.tgt_vocab = tgt_vocab
     self.splits, self.eval_splits = spec.splits, spec.eval_splits
     self.metrics, self.gold_alignment = spec.metrics, spec.gold_alignment
+    if reverse_source:
+      self.gold_alignment = source_reversal.reversed_gold_alignment(spec.gold_alignment)
     self._texts = texts
     self._bucket_multiple = bucket_multiple
     self._eval_shapes = {}
@@ -202,7 +228,8 @@ def load_task(
   Args:
     cfg: the data config.
     vocabs: (src_vocab, tgt_vocab) to use instead of building them from the train split, e.g.
-      `load_vocabs(workdir)` when resuming a run.
+      `load_vocabs(workdir)` when resuming a run. Whether the source vocabulary reverses the
+      sources is `cfg.reverse_source`'s call, whatever the one passed in does.
   """
   spec = dataset_spec(cfg.name)
   data_dir = os.path.expanduser(cfg.data_dir)
@@ -234,6 +261,7 @@ def load_task(
     spec.max_tgt_len if cfg.max_tgt_len is None else cfg.max_tgt_len,
     cfg.num_buckets,
     cfg.bucket_multiple,
+    reverse_source=bool(cfg.get("reverse_source", False)),
   )
 
 

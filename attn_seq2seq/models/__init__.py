@@ -3,6 +3,7 @@
 All Flax-specific code of the project lives in this package.
 """
 
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.models.cells import CELLS
 from attn_seq2seq.models.model_config import (
   ATTENTION_DECODERS,
@@ -21,6 +22,7 @@ from attn_seq2seq.models.scorers import SCORERS, masked_softmax
 from attn_seq2seq.models.seq2seq import Seq2Seq, build_model
 
 __all__ = [
+  "ATTENTION_ABLATIONS",
   "ATTENTION_DECODERS",
   "CELLS",
   "DECODERS",

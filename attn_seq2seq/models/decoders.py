@@ -15,6 +15,16 @@ b * beams ... (b + 1) * beams - 1; `beams` is passed explicitly (1 for teacher f
 search), and every beam reads its sentence's one copy of `encoded` (never tiled).
 The carry is a dict with the cell carry under `'rnn'` (plus `'attn_h'` for Luong input feeding);
 it starts from the learned bridge tanh(W summary + b) (Bahdanau et al. 2015, §A.2.2).
+
+`config.decoder_layers` stacks that many cells (Sutskever et al. 2014; Luong et al. 2015 §4.1):
+layer l > 0 reads the new state of layer l - 1 (its input projection `rnn_<l>_input` inside the
+step, since it depends on the recurrence), and each layer starts from its own bridge. Layer 0
+keeps the names of the one-layer decoder (`rnn`, `bridge_h`), so one layer is today's model;
+layer l's carry is `'rnn_<l>'`. Whatever else enters the decoder (embedding, Bahdanau's context,
+Luong's input feeding, Cho's summary) enters the bottom layer; everything that reads "the decoder
+state" reads the top layer's: Luong's query h_t and attentional state, Bahdanau's query (the top
+layer's previous state s_{i-1}) and readout, the fixed-vector readouts. No dropout between
+decoder layers (the step is a pure function without random keys).
 """
 
 from typing import Any
@@ -24,7 +34,15 @@ import jax
 import jax.numpy as jnp
 
 from attn_seq2seq.choices import check_choice
+from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 from attn_seq2seq.models.cells import make_cell
+from attn_seq2seq.models.coverage import GRUCoverage, update_coverage
+from attn_seq2seq.models.local_attention import (
+  PositionPredictor,
+  local_weights,
+  monotonic_positions,
+  predicted_positions,
+)
 from attn_seq2seq.models.model_config import DECODERS, ModelConfig
 from attn_seq2seq.models.scorers import attend, make_scorer, masked_softmax
 
@@ -69,12 +87,30 @@ class Decoder(nn.Module):
     return self.config.jnp_dtype
 
   def setup(self):
-    self.rnn = make_cell(self.config.cell, self.hidden_size, self.dtype)
+    config, hidden = self.config, self.hidden_size
+    self.rnn = make_cell(config.cell, hidden, self.dtype)
     self.embed_input = nn.Dense(self.rnn.gates_size, dtype=self.dtype)
-    self.bridge_h = nn.Dense(self.hidden_size, dtype=self.dtype)
-    self.bridge_c = (
-      nn.Dense(self.hidden_size, dtype=self.dtype) if self.config.cell == "lstm" else None
-    )
+    self.bridge_h = nn.Dense(hidden, dtype=self.dtype)
+    lstm = config.cell == "lstm"
+    self.bridge_c = nn.Dense(hidden, dtype=self.dtype) if lstm else None
+    upper = range(1, config.decoder_layers)  # the stacked layers above the first
+    self.upper_rnns = [
+      make_cell(config.cell, hidden, self.dtype, name=f"rnn_{layer}") for layer in upper
+    ]
+    gates = self.rnn.gates_size
+    init = nn.initializers.lecun_normal()
+    self.upper_inputs = [self.param(f"rnn_{layer}_input", init, (hidden, gates)) for layer in upper]
+    self.upper_input_biases = [
+      self.param(f"rnn_{layer}_input_bias", nn.initializers.zeros_init(), (gates,))
+      for layer in upper
+    ]
+    self.upper_bridges = [
+      (
+        nn.Dense(hidden, dtype=self.dtype, name=f"bridge_h_{layer}"),
+        nn.Dense(hidden, dtype=self.dtype, name=f"bridge_c_{layer}") if lstm else None,
+      )
+      for layer in upper
+    ]
     self.output = nn.Dense(self.vocab_size, dtype=self.dtype)
     self.output_dropout = nn.Dropout(self.config.dropout)
 
@@ -83,6 +119,11 @@ class Decoder(nn.Module):
   def project_keys(self, enc_outputs: jax.Array) -> jax.Array | None:
     """Once per sentence: the scorer's keys (None for the fixed-vector decoders)."""
     return None
+
+  def per_sentence_inputs(self, enc_outputs: jax.Array) -> dict:
+    """Once per sentence: other projections of the encoder states the steps read (the GRU
+    coverage's source term `'coverage_sources'`), added to `encoded`."""
+    return {}
 
   def step_inputs(self, encoded, tgt_embedded, beams=1):
     """`[rows, tgt_len, embed]` -> hoisted cell-input pre-activations `[rows, tgt_len, gates]`."""
@@ -99,10 +140,44 @@ class Decoder(nn.Module):
   # -- shared ---------------------------------------------------------------------------------
 
   def initial_carry(self, encoded) -> dict:
+    """Every layer's carry from its bridge tanh(W summary + b): `{'rnn': ..., 'rnn_1': ...}`."""
     summary = encoded["summary"]
-    h = jnp.tanh(self.bridge_h(summary))
-    c = None if self.bridge_c is None else jnp.tanh(self.bridge_c(summary))
-    return {"rnn": self.rnn.carry_from(h, c)}
+    bridges = [(self.bridge_h, self.bridge_c), *self.upper_bridges]
+    carry = {}
+    for name, (bridge_h, bridge_c) in zip(self._layer_names(), bridges, strict=True):
+      h = jnp.tanh(bridge_h(summary))
+      c = None if bridge_c is None else jnp.tanh(bridge_c(summary))
+      carry[name] = self.rnn.carry_from(h, c)
+    return carry
+
+  def _layer_names(self) -> list[str]:
+    """The carry keys of the layers, bottom first: 'rnn', 'rnn_1', ..."""
+    return ["rnn"] + [f"rnn_{layer}" for layer in range(1, self.config.decoder_layers)]
+
+  def top_state(self, carry: dict) -> jax.Array:
+    """The top layer's output state `[rows, hidden]` of a carry."""
+    return carry[self._layer_names()[-1]]["h"]
+
+  def make_stack_step(self):
+    """A pure `stack_step(carry, x_t [rows, gates]) -> (layers, h_top [rows, hidden])`: every
+    layer's new carry (a dict keyed like the carry's layers) and the top layer's new state;
+    `x_t` is the bottom layer's input pre-activation. Weights are fetched here, outside the
+    scan."""
+    names, cell_step = self._layer_names(), self.rnn.step
+    weights = [self.rnn.weights()] + [cell.weights() for cell in self.upper_rnns]
+    inputs = [
+      (kernel.astype(self.dtype), bias.astype(self.dtype))
+      for kernel, bias in zip(self.upper_inputs, self.upper_input_biases, strict=True)
+    ]
+
+    def stack_step(carry, x_t):
+      layers = {names[0]: cell_step(weights[0], carry[names[0]], x_t)}
+      for layer, (kernel, bias) in enumerate(inputs, start=1):
+        below = layers[names[layer - 1]]["h"]  # [rows, hidden]
+        layers[names[layer]] = cell_step(weights[layer], carry[names[layer]], below @ kernel + bias)
+      return layers, layers[names[-1]]["h"]
+
+    return stack_step
 
   def logits(self, x, train):
     x = self.output_dropout(x, deterministic=not train)
@@ -139,25 +214,79 @@ class AttentionDecoder(Decoder):
       key_size=self.key_size,
       attention_size=self.config.attention_size,
       max_src_len=self.config.max_src_len,
+      coverage=self.config.coverage != "none",
       dtype=self.dtype,
     )
+    if self.config.coverage == "gru":
+      self.coverage_model = GRUCoverage(self.hidden_size, self.dtype, name="coverage")
+    if self.config.local_attention == "predictive":
+      self.position_predictor = PositionPredictor(self.hidden_size, self.dtype, name="local_p")
 
   def project_keys(self, enc_outputs):
     return self.attention.project_keys(enc_outputs)
 
+  def per_sentence_inputs(self, enc_outputs):
+    if self.config.coverage != "gru":
+      return {}
+    return {"coverage_sources": self.coverage_model.project_sources(enc_outputs)}
+
+  def initial_carry(self, encoded):
+    carry = super().initial_carry(encoded)
+    if self.config.coverage != "none":
+      carry["coverage"] = jnp.zeros(encoded["src_mask"].shape, jnp.float32)  # [batch, src_len]
+    if self.config.local_attention == "monotonic":  # local-m's p_t = t
+      carry["step"] = jnp.zeros(encoded["src_mask"].shape[:1], jnp.int32)  # [batch]
+    return carry
+
   def _attend(self, encoded, beams):
-    """A pure `query [rows, hidden] -> (context [rows, key], attn [rows, src_len])`, where
-    `rows = batch * beams` and the beams of a sentence are consecutive rows sharing its (untiled)
-    encoded source."""
+    """A pure `attend_fn(query [rows, hidden], carry) -> (context [rows, key],
+    attn [rows, src_len], updates)`, where `rows = batch * beams`, the beams of a sentence are
+    consecutive rows sharing its (untiled) encoded source, and `updates` holds the carry entries
+    the attention renews (`'coverage' [rows, src_len]` with coverage, `'step' [rows]` with
+    local-m). Applies `config.local_attention` (`local_attention.py`), `attention_ablation`
+    (`attention_ablation.py`) and `coverage` (`coverage.py`), in that order."""
+    config = self.config
     w, score = self.attention.weights(), self.attention.score
     keys, mask, values = encoded["keys"], encoded["src_mask"], encoded["enc_outputs"]
     batch, src_len = mask.shape
+    src_lengths = mask.sum(-1)  # [batch]
+    uniform = uniform_weights(mask)[:, None, :]  # [batch, 1, src_len], hoisted out of the scan
+    coverage_w = self.coverage_model.weights() if config.coverage == "gru" else None
+    coverage_sources = encoded.get("coverage_sources")  # [batch, src_len, 3] for gru coverage
+    local = config.local_attention
+    position_w = self.position_predictor.weights() if local == "predictive" else None
 
-    def attend_fn(query):
+    def attend_fn(query, carry):
+      rows = query.shape[0]
       q = query.reshape(batch, beams, query.shape[-1])  # [batch, beams, hidden]
-      attn = masked_softmax(score(w, q, keys), mask)  # [batch, beams, src_len]
+      if config.coverage == "none":
+        scores = score(w, q, keys)  # [batch, beams, src_len]
+      else:
+        coverage = carry["coverage"].reshape(batch, beams, src_len)
+        scores = score(w, q, keys, coverage)
+      updates = {}
+      if local == "none":
+        attn = masked_softmax(scores, mask)  # [batch, beams, src_len]
+      else:
+        if local == "monotonic":
+          positions = monotonic_positions(carry["step"].reshape(batch, beams), src_lengths)
+          updates["step"] = carry["step"] + 1
+        else:
+          positions = predicted_positions(position_w, q, src_lengths)  # [batch, beams]
+        attn = local_weights(local, scores, mask, positions, config.local_window)
+      if config.attention_ablation == "uniform":
+        attn = jnp.broadcast_to(uniform, attn.shape)
+      elif config.attention_ablation == "shuffled":
+        attn = rotate_within_lengths(attn, mask)
       context = attend(attn, values)  # [batch, beams, key]
-      return context.reshape(query.shape[0], -1), attn.reshape(query.shape[0], src_len)
+      if config.attention_ablation == "zero_context":
+        context = jnp.zeros_like(context)
+      if config.coverage != "none":
+        new = update_coverage(
+          config.coverage, coverage_w, coverage, attn, q, coverage_sources, mask
+        )  # [batch, beams, src_len]
+        updates["coverage"] = new.reshape(rows, src_len)
+      return context.reshape(rows, -1), attn.reshape(rows, src_len), updates
 
     return attend_fn
 
@@ -178,14 +307,14 @@ class BahdanauDecoder(AttentionDecoder):
     self.deep_output = MaxoutReadout(self.hidden_size, self.dtype)
 
   def make_step(self, encoded, beams=1):
-    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    stack_step, top_state = self.make_stack_step(), self.top_state
     context_input = self.context_input.astype(self.dtype)
     attend_fn = self._attend(encoded, beams)
 
     def step(carry, x_t):
-      context, attn = attend_fn(carry["rnn"]["h"])  # query: s_{i-1}
-      rnn = cell_step(cell_w, carry["rnn"], x_t + context @ context_input)
-      return {"rnn": rnn}, ({"h": rnn["h"], "context": context}, attn)
+      context, attn, updates = attend_fn(top_state(carry), carry)  # query: s_{i-1} (top layer)
+      layers, h = stack_step(carry, x_t + context @ context_input)
+      return {**carry, **layers, **updates}, ({"h": h, "context": context}, attn)
 
     return step
 
@@ -220,7 +349,7 @@ class LuongDecoder(AttentionDecoder):
     return carry
 
   def make_step(self, encoded, beams=1):
-    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    stack_step = self.make_stack_step()
     W_c = self.W_c.astype(self.dtype)
     feed_input = self.feed_input.astype(self.dtype) if self.config.input_feeding else None
     attend_fn = self._attend(encoded, beams)
@@ -228,12 +357,12 @@ class LuongDecoder(AttentionDecoder):
     def step(carry, x_t):
       if feed_input is not None:
         x_t = x_t + carry["attn_h"] @ feed_input
-      rnn = cell_step(cell_w, carry["rnn"], x_t)
-      context, attn = attend_fn(rnn["h"])  # query: h_t
+      layers, h = stack_step(carry, x_t)
+      context, attn, updates = attend_fn(h, carry)  # query: h_t (of the top layer)
       if feed_input is None:
-        return {"rnn": rnn}, ({"h": rnn["h"], "context": context}, attn)
-      attn_h = jnp.tanh(jnp.concatenate([context, rnn["h"]], -1) @ W_c)
-      return {"rnn": rnn, "attn_h": attn_h}, ({"attn_h": attn_h}, attn)
+        return {**carry, **layers, **updates}, ({"h": h, "context": context}, attn)
+      attn_h = jnp.tanh(jnp.concatenate([context, h], -1) @ W_c)
+      return {**carry, **layers, **updates, "attn_h": attn_h}, ({"attn_h": attn_h}, attn)
 
     return step
 
@@ -251,12 +380,12 @@ class FixedInitDecoder(Decoder):
   reported as zeros."""
 
   def make_step(self, encoded, beams=1):
-    cell_w, cell_step = self.rnn.weights(), self.rnn.step
+    stack_step = self.make_stack_step()
     src_len = encoded["src_mask"].shape[1]
 
     def step(carry, x_t):
-      rnn = cell_step(cell_w, carry["rnn"], x_t)
-      return {"rnn": rnn}, ({"h": rnn["h"]}, jnp.zeros((x_t.shape[0], src_len), jnp.float32))
+      layers, h = stack_step(carry, x_t)
+      return {**carry, **layers}, ({"h": h}, jnp.zeros((x_t.shape[0], src_len), jnp.float32))
 
     return step
 

@@ -19,7 +19,10 @@ import ml_collections
 
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.models.cells import CELLS
+from attn_seq2seq.models.coverage import COVERAGES
+from attn_seq2seq.models.local_attention import LOCAL_ATTENTIONS
 from attn_seq2seq.models.scorers import SCORERS
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -34,18 +37,45 @@ OUTSIDE_SECTION = ("dtype",)
 class ModelConfig:
   """The model's options. Defaults: a bidirectional GRU encoder and a Bahdanau decoder with
   additive attention. Construction validates the names (a one-line ConfigError listing the
-  choices)."""
+  choices).
+
+  `split_directions` (OpenNMT-py's `brnn` convention) gives each encoder direction
+  `hidden_size / 2` units, so the encoder states (the attention keys) are `hidden_size` wide like
+  the decoder's query: `dot` and `scaled_dot` then have no parameters of their own (Luong's
+  h_t . h_s), `general` its `W_a` `[hidden, hidden]`, `cosine` its temperature. Without it the
+  keys are `2 * hidden_size` wide and the dot family first maps them to the query size with a
+  learned `key_map`, which makes `dot` and `general` one function class.
+
+  `attention_ablation` (see `attention_ablation.py`) replaces the attention weights or context
+  at every step, to measure how much a trained model relies on its attention; it changes no
+  parameter, so a trained run's parameters load into the ablated model.
+
+  `coverage` (see `coverage.py`) feeds a per-position record of past attention to the additive
+  scorer; `coverage_loss_weight` is a training option kept here so the loss reads it from the
+  model it trains (`training/steps.py`): See et al. 2017's coverage loss, for any attention model.
+  The fixed-vector decoders ignore both, as they ignore every scorer option.
+
+  `local_attention` (see `local_attention.py`) restricts each step's attention to a window of
+  half-width `local_window` around a monotonic or predicted source position (Luong et al. 2015).
+  """
 
   cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
   embed_size: int = 128  # source and target embedding size
-  hidden_size: int = 256  # state size of the decoder and of each encoder direction
+  hidden_size: int = 256  # decoder state size; each encoder direction's too (unless split)
   num_layers: int = 1  # stacked encoder layers (each reads both directions of the one below)
   bidirectional: bool = True  # encoder reads the source in both directions
+  split_directions: bool = False  # bidirectional: hidden_size/2 units per direction (brnn)
   decoder: str = "bahdanau"  # bahdanau | luong | fixed_init (Sutskever) | fixed_context (Cho)
+  decoder_layers: int = 1  # stacked decoder RNN layers; attention reads the top one
   scorer: str = "additive"  # dot | scaled_dot | general | additive | cosine | location
   attention_size: int = 256  # hidden size of the additive scorer's MLP
   input_feeding: bool = True  # luong only: feed the attentional state into the next step
   max_src_len: int = 128  # location scorer only: source positions it can address
+  attention_ablation: str = "none"  # at every step: none | uniform | shuffled | zero_context
+  coverage: str = "none"  # additive scorer: none | sum | gru (Tu et al. 2016), see coverage.py
+  coverage_loss_weight: float = 0.0  # loss + weight * sum_j min(a_ij, sum_{k<i} a_kj) (See 2017)
+  local_attention: str = "none"  # Luong 3.1: none | monotonic (local-m) | predictive (local-p)
+  local_window: int = 10  # local attention's half-width D (Gaussian sigma = D / 2 for local-p)
   dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
   dtype: str = "float32"  # compute dtype (params stay float32): float32 | bfloat16
 
@@ -54,8 +84,35 @@ class ModelConfig:
     check_choice("decoder", self.decoder, DECODERS)
     check_choice("scorer", self.scorer, SCORERS)
     check_choice("dtype", self.dtype, DTYPES)
+    check_choice("attention_ablation", self.attention_ablation, ATTENTION_ABLATIONS)
+    check_choice("coverage", self.coverage, COVERAGES)
+    check_choice("local_attention", self.local_attention, LOCAL_ATTENTIONS)
+    if self.local_window < 1:
+      raise ConfigError(f"local_window must be >= 1, got {self.local_window}")
+    if self.coverage != "none" and self.decoder in ATTENTION_DECODERS and self.scorer != "additive":
+      raise ConfigError(
+        f"coverage={self.coverage!r} feeds the additive scorer, got scorer={self.scorer!r}; "
+        "allowed: scorer='additive', or coverage='none'"
+      )
     if self.num_layers < 1:
       raise ConfigError(f"num_layers must be >= 1, got {self.num_layers}")
+    if self.decoder_layers < 1:
+      raise ConfigError(f"decoder_layers must be >= 1, got {self.decoder_layers}")
+    if self.split_directions and not self.bidirectional:
+      raise ConfigError(
+        "split_directions=True needs bidirectional=True; allowed: a bidirectional "
+        "encoder, or split_directions=False"
+      )
+    if self.split_directions and self.hidden_size % 2:
+      raise ConfigError(
+        f"split_directions=True needs an even hidden_size, got {self.hidden_size}; allowed: "
+        "an even hidden_size (each direction gets half)"
+      )
+
+  @property
+  def encoder_hidden_size(self) -> int:
+    """Units of each encoder direction: `hidden_size`, or half of it with `split_directions`."""
+    return self.hidden_size // 2 if self.split_directions else self.hidden_size
 
   @property
   def jnp_dtype(self) -> Any:

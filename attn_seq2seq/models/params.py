@@ -46,6 +46,8 @@ def matching_hidden_size(
 
   With every other size fixed, each weight is a product of at most two sizes, so the count is a
   quadratic a h^2 + b h + c in the hidden size h: three shape-only evaluations determine it exactly.
+  With `split_directions` (each encoder direction gets h / 2 units) only even sizes are allowed,
+  and the answer is even.
   """
 
   def size(hidden: int) -> int:
@@ -57,5 +59,6 @@ def matching_hidden_size(
   probes = (2, 4, 6)
   a, b, c = np.polyfit(probes, [size(h) for h in probes], 2)  # exact through three points
   h = (-b + np.sqrt(b * b - 4 * a * (c - target))) / (2 * a)  # the positive root
-  candidates = {max(1, int(np.floor(h))), max(1, int(np.ceil(h)))}
+  step = 2 if config.split_directions else 1  # the allowed sizes are multiples of `step`
+  candidates = {step * max(1, int(np.floor(h / step))), step * max(1, int(np.ceil(h / step)))}
   return min(candidates, key=lambda n: abs(a * n * n + b * n + c - target))

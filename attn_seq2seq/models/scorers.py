@@ -27,11 +27,12 @@ SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
 def masked_softmax(scores: jax.Array, src_mask: jax.Array) -> jax.Array:
   """Softmax over real positions: weights are exactly 0 on padding and sum to 1 over the rest.
 
-  scores: `[batch, ..., src_len]`, src_mask: `[batch, src_len]`. Masks with `finfo.min`, not
-  `-inf`, so a row without real positions (a dummy padding row) gives zeros instead of NaN.
-  Computed in float32.
+  scores: `[batch, ..., src_len]`, src_mask: `[batch, src_len]` (or a mask shaped like
+  `scores`, e.g. a local attention window). Masks with `finfo.min`, not `-inf`, so a row without
+  real positions (a dummy padding row) gives zeros instead of NaN. Computed in float32.
   """
-  src_mask = src_mask.reshape(src_mask.shape[:1] + (1,) * (scores.ndim - 2) + src_mask.shape[1:])
+  if src_mask.ndim != scores.ndim:
+    src_mask = src_mask.reshape(src_mask.shape[:1] + (1,) * (scores.ndim - 2) + src_mask.shape[1:])
   scores = scores.astype(jnp.float32)
   scores = jnp.where(src_mask, scores, jnp.finfo(jnp.float32).min)
   return jax.nn.softmax(scores, axis=-1) * src_mask
@@ -50,6 +51,7 @@ class Scorer(nn.Module):
   key_size: int
   attention_size: int = 0  # additive only
   max_src_len: int = 0  # location only
+  coverage: bool = False  # additive only: score also reads a coverage vector (coverage.py)
   dtype: Any = jnp.float32
 
   def _key_map(self):
@@ -102,6 +104,8 @@ class Additive(Scorer):
   """Bahdanau et al. 2015, §A.1.2: score(s_{i-1}, h_j) = v_a^T tanh(W_a s_{i-1} + U_a h_j).
 
   `U_a h_j` is the key projection (once per sentence); `W_a s_{i-1}` is computed per step.
+  With `coverage` (Tu et al. 2016, eq. 4; See et al. 2017, eq. 11) the tanh also reads the
+  coverage C_{i-1,j} of each position: + V_c C_{i-1,j}, with V_c `[attention]` zero-initialised.
   """
 
   def setup(self):
@@ -109,17 +113,25 @@ class Additive(Scorer):
     self.U_a = nn.Dense(a, use_bias=False, dtype=self.dtype, name="U_a")
     self.W_a = self.param("W_a", nn.initializers.lecun_normal(), (self.query_size, a))
     self.v_a = self.param("v_a", nn.initializers.normal(1.0 / math.sqrt(a)), (a,))
+    if self.coverage:
+      self.V_c = self.param("V_c", nn.initializers.zeros_init(), (a,))
 
   def project_keys(self, enc_outputs):
     return self.U_a(enc_outputs)  # [batch, src_len, attention]
 
   def weights(self):
-    return {"W_a": self.W_a.astype(self.dtype), "v_a": self.v_a.astype(self.dtype)}
+    w = {"W_a": self.W_a.astype(self.dtype), "v_a": self.v_a.astype(self.dtype)}
+    if self.coverage:
+      w["V_c"] = self.V_c.astype(self.dtype)
+    return w
 
   @staticmethod
-  def score(w, q, keys):
-    hidden = jnp.tanh(keys[:, None] + (q @ w["W_a"])[:, :, None])  # [batch, queries, src_len, attn]
-    return hidden @ w["v_a"]  # [batch, queries, src_len]
+  def score(w, q, keys, coverage=None):
+    """`coverage [batch, queries, src_len]` (only with the `coverage` option)."""
+    pre = keys[:, None] + (q @ w["W_a"])[:, :, None]  # [batch, queries, src_len, attn]
+    if coverage is not None:
+      pre = pre + coverage.astype(pre.dtype)[..., None] * w["V_c"]
+    return jnp.tanh(pre) @ w["v_a"]  # [batch, queries, src_len]
 
 
 class Cosine(Scorer):

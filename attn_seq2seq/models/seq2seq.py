@@ -31,7 +31,7 @@ class Seq2Seq(nn.Module):
     self.embed_dropout = nn.Dropout(config.dropout)
     self.encoder = RNNEncoder(
       config.cell,
-      config.hidden_size,
+      config.encoder_hidden_size,
       config.num_layers,
       config.bidirectional,
       config.dropout,
@@ -45,7 +45,7 @@ class Seq2Seq(nn.Module):
     """`src_ids [batch, src_len]`, `src_lengths [batch]` -> the encoded source:
     `enc_outputs [batch, src_len, dirs*hidden]`, `src_mask [batch, src_len]`,
     `summary [batch, dirs*hidden]`, `keys` (projected once for the scorer; None without
-    attention)."""
+    attention), and with GRU coverage `coverage_sources [batch, src_len, 3]`."""
     embedded = self.embed_dropout(self.src_embed(src_ids), deterministic=not train)
     enc_outputs, summary = self.encoder(embedded, src_lengths, train=train)
     return {
@@ -53,6 +53,7 @@ class Seq2Seq(nn.Module):
       "src_mask": jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None],
       "summary": summary,
       "keys": self.dec.project_keys(enc_outputs),
+      **self.dec.per_sentence_inputs(enc_outputs),
     }
 
   def __call__(self, src_ids, src_lengths, tgt_in, *, train: bool = False):

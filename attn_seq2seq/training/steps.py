@@ -62,9 +62,26 @@ def token_losses(logits: jax.Array, targets: jax.Array, label_smoothing: float =
   return loss, nll, correct
 
 
+def coverage_losses(attn_weights: jax.Array) -> jax.Array:
+  """See et al. 2017 ("Get To The Point", eq. 12): the coverage loss of each target step,
+  covloss_i = sum_j min(a_ij, c_ij) with c_ij = sum_{k<i} a_kj the attention source position j
+  received before step i; `attn_weights [batch, tgt_len, src_len]` -> `[batch, tgt_len]`
+  float32. It penalises attending again to what was already attended to, never attention as
+  such (it is 0 for attention that moves to fresh positions); at most 1 per step."""
+  attn = attn_weights.astype(jnp.float32)
+  before = jnp.cumsum(attn, axis=1)[:, :-1]  # [batch, tgt_len - 1, src_len]
+  coverage = jnp.concatenate([jnp.zeros_like(attn[:, :1]), before], axis=1)  # exclusive sum
+  return jnp.minimum(attn, coverage).sum(-1)  # [batch, tgt_len]
+
+
 def loss_fn(params, batch: Batch, rng: jax.Array, *, model, label_smoothing: float = 0.0):
-  """Mean objective over the real target tokens of the batch, and the step's metrics."""
-  logits, _ = model.apply(
+  """Mean objective over the real target tokens of the batch, and the step's metrics.
+
+  The objective per token is the (smoothed) cross-entropy, plus `coverage_loss_weight` (a
+  `ModelConfig` field, 0 by default: then nothing is added) times its coverage loss
+  (`coverage_losses`), as See et al. 2017 eq. 13; the metric `coverage_loss` reports the latter
+  when the weight is positive."""
+  logits, attn_weights = model.apply(
     {"params": params},
     batch["src_ids"],
     batch["src_lengths"],
@@ -75,12 +92,18 @@ def loss_fn(params, batch: Batch, rng: jax.Array, *, model, label_smoothing: flo
   loss, nll, correct = token_losses(logits, batch["tgt_out"], label_smoothing)
   weights = target_weights(batch)
   num_tokens = weights.sum()
+  coverage_weight = model.config.coverage_loss_weight
+  if coverage_weight:
+    coverage = coverage_losses(attn_weights)  # [batch, tgt_len]
+    loss = loss + coverage_weight * coverage
   loss_sum = (loss * weights).sum()
   metrics = {
     "loss": SumCount(loss_sum, num_tokens),
     "nll": SumCount((nll * weights).sum(), num_tokens),
     "accuracy": SumCount((correct * weights).sum(), num_tokens),
   }
+  if coverage_weight:
+    metrics["coverage_loss"] = SumCount((coverage * weights).sum(), num_tokens)
   return loss_sum / jnp.maximum(num_tokens, 1.0), metrics
 
 

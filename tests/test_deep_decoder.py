@@ -1,0 +1,125 @@
+"""`decoder_layers`: stacked decoder RNNs for every decoder, the attention reading the top one."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from attn_seq2seq.models import (
+  DECODERS,
+  ModelConfig,
+  abstract_params,
+  build_model,
+  count_params,
+  init_params,
+  matching_hidden_size,
+)
+from attn_seq2seq.run_files import RESULTS_FILE
+from attn_seq2seq.training import train
+
+VOCAB = 11
+BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, decoder_layers=2)
+
+
+def _ids(rng, shape):
+  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
+
+
+def _variables(model):
+  return {"params": init_params(model, jax.random.key(0))}
+
+
+@pytest.mark.parametrize(
+  "decoder,cell", [(d, ("gru", "lstm")[i % 2]) for i, d in enumerate(DECODERS)]
+)
+def test_two_layer_decoder_outputs_do_not_depend_on_padding_or_batch_neighbours(decoder, cell):
+  model = build_model(dataclasses.replace(BASE, decoder=decoder, cell=cell), VOCAB, VOCAB)
+  variables = _variables(model)
+  apply = jax.jit(lambda *batch: model.apply(variables, *batch))
+  rng = np.random.default_rng(0)
+  src, tgt = _ids(rng, (5,)), _ids(rng, (4,))
+  logits, attn = apply(src[None], jnp.array([5]), tgt[None])
+  src_batch, tgt_batch = _ids(rng, (3, 9)), _ids(rng, (3, 7))
+  src_batch[1, :5], tgt_batch[1, :4] = src, tgt
+  batch_logits, batch_attn = apply(src_batch, jnp.array([9, 5, 7]), tgt_batch)
+  np.testing.assert_allclose(batch_logits[1, :4], logits[0], atol=1e-6)
+  np.testing.assert_allclose(batch_attn[1, :4, :5], attn[0], atol=1e-6)
+  np.testing.assert_array_equal(batch_attn[1, :, 5:], 0.0)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_two_layer_search_step_reproduces_teacher_forcing(decoder):
+  model = build_model(dataclasses.replace(BASE, decoder=decoder, cell="lstm"), VOCAB, VOCAB)
+  variables = _variables(model)
+  rng = np.random.default_rng(1)
+  src, src_lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 4]), _ids(rng, (2, 5))
+  logits, attn = model.apply(variables, src, src_lengths, tgt)
+  encoded = model.apply(variables, src, src_lengths, method=model.encode)
+  carry = model.apply(variables, encoded, method=model.initial_state)
+  assert set(carry) >= {"rnn", "rnn_1"}
+  for t in range(tgt.shape[1]):
+    carry, step_logits, step_attn = model.apply(
+      variables, encoded, carry, tgt[:, t], method=model.decode_step
+    )
+    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["bahdanau", "luong"])
+def test_every_layer_gets_a_gradient_and_the_top_layer_queries(decoder):
+  """Every parameter of a 3-layer decoder gets a gradient; the first step's attention depends on
+  the top layer's bridge (the top layer queries)."""
+  config = dataclasses.replace(BASE, decoder=decoder, decoder_layers=3)
+  model = build_model(config, VOCAB, VOCAB)
+  params = _variables(model)["params"]
+  rng = np.random.default_rng(2)
+  src, tgt = _ids(rng, (2, 6)), _ids(rng, (2, 5))
+  src_lengths = jnp.array([6, 3])
+
+  def loss(params):
+    logits, _ = model.apply({"params": params}, src, src_lengths, tgt)
+    return jnp.mean(jax.nn.log_softmax(logits)[..., 5])
+
+  grads = jax.grad(loss)(params)
+  dead = [
+    jax.tree_util.keystr(p)
+    for p, g in jax.tree_util.tree_leaves_with_path(grads)
+    if not np.any(np.asarray(g) != 0)
+  ]
+  assert not dead, dead
+  top_bridge = jax.tree_util.tree_map_with_path(
+    lambda path, x: x + 0.5 if "bridge_h_2" in jax.tree_util.keystr(path) else x, params
+  )
+  first = [model.apply({"params": p}, src, src_lengths, tgt)[1][:, 0] for p in (params, top_bridge)]
+  # Bahdanau's first query is the top layer's initial state, Luong's the top layer's first state:
+  # both depend on the top layer's bridge (a bottom-layer query would not).
+  assert np.abs(first[0] - first[1]).max() > 1e-4
+
+
+def test_matching_hidden_size_handles_a_deep_decoder():
+  attention = ModelConfig(hidden_size=32, embed_size=16, attention_size=32)
+  target = count_params(abstract_params(build_model(attention, VOCAB, VOCAB)))
+  hidden = {}
+  for layers in (1, 2):
+    baseline = ModelConfig(decoder="fixed_init", embed_size=16, decoder_layers=layers)
+    hidden[layers] = matching_hidden_size(baseline, target, VOCAB, VOCAB)
+    count = lambda h, b=baseline: count_params(
+      abstract_params(build_model(dataclasses.replace(b, hidden_size=h), VOCAB, VOCAB))
+    )
+    h = hidden[layers]
+    assert abs(count(h) - target) <= min(abs(count(h - 1) - target), abs(count(h + 1) - target))
+  assert hidden[2] < hidden[1]  # more weights per hidden unit: a smaller size
+
+
+def test_a_one_layer_decoder_has_no_stacked_parameters():
+  params = abstract_params(build_model(dataclasses.replace(BASE, decoder_layers=1), VOCAB, VOCAB))
+  assert not [name for name in params["decoder"] if name.startswith(("rnn_", "bridge_h_"))]
+
+
+def test_a_two_layer_decoder_trains_a_quick_config(tmp_path, quick_config):
+  train.train_and_evaluate(quick_config(decoder_layers=2, decoder="luong"), tmp_path / "run")
+  results = json.loads((tmp_path / "run" / RESULTS_FILE).read_text())
+  assert results["step"] == 3 and np.isfinite(results["test"]["exact_match"])

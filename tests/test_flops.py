@@ -146,18 +146,18 @@ def test_train_flops_takes_microseconds_per_batch():
 
 
 @dataclasses.dataclass(frozen=True)
-class WithCoverage(ModelConfig):
-  """A model option the FLOP model does not know (as a coverage mechanism would add)."""
+class WithFutureOption(ModelConfig):
+  """A model option the FLOP model does not know (as the next new mechanism would add)."""
 
-  coverage: bool = False
+  future_option: bool = False
 
 
 def test_an_option_the_count_does_not_know_is_refused_at_its_non_default_value():
   base = model_config("bahdanau", "additive", "gru")
   fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(ModelConfig)}
-  flops.check_flop_model(WithCoverage(**fields))  # at its default: today's model, counted
-  with pytest.raises(ConfigError, match=r"^no FLOP model for model\.coverage=True; "):
-    flops.check_flop_model(WithCoverage(**fields, coverage=True))
+  flops.check_flop_model(WithFutureOption(**fields))  # at its default: today's model, counted
+  with pytest.raises(ConfigError, match=r"^no FLOP model for model\.future_option=True; "):
+    flops.check_flop_model(WithFutureOption(**fields, future_option=True))
 
 
 def test_a_decoder_the_count_does_not_know_is_refused():

@@ -1,10 +1,125 @@
-"""`python -m attn_seq2seq.translate`: text in, translations out (see inference/translate.py)."""
+r"""Translates raw text lines with a trained run: one output line per input line, in input order.
 
-from absl import app
+    python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
+        [--beam_size=5 --alpha=0.6] [--batch_size=64] [--checkpoint_step=S] \
+        [--attention_dir=DIR] [--max_src_len=N]
+
+Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
+dropped), and tokenised with the run's saved source vocabulary; a symbol outside it becomes
+`<unk>`. Output goes to `--output` (default stdout). `--beam_size=1` is greedy search, larger
+values beam search with GNMT length normalisation `--alpha`; the output length limit is the run's
+(`decode_max_len_a * source length + decode_max_len_b`).
+
+* An empty line (no tokens, or only whitespace) gives an empty output line.
+* A line longer than `--max_src_len` tokens is reported by line number on stderr and gives an
+  empty output line. Default: for the location scorer, the source positions it can address;
+  otherwise twice the longest training source (the range the `test_long` splits probe).
+* A line that is not valid UTF-8 stops the run with a one-line error naming it (the output of
+  the batches before it is already written).
+* `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
+
+Lines are read `--batch_size` at a time, sorted by length, decoded and written in input order;
+the outputs never depend on `--batch_size` (1: each line is translated as soon as it is read;
+see `inference/translate.py` for why).
+"""
+
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from absl import app, flags, logging
 
 from attn_seq2seq import cli
-from attn_seq2seq.inference import translate
+from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.inference.translate import InputError, Translator, translate_stream
+
+_RUN_FLAGS = run_flags.define_flags()
+flags.adopt_module_key_flags(run_flags)
+_INPUT = flags.DEFINE_string(
+  "input", None, "UTF-8 source text, one sentence per line (default: stdin)."
+)
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
+_BATCH_SIZE = flags.DEFINE_integer(
+  "batch_size",
+  256,
+  "Lines read, length-sorted and written together; outputs do not depend on it.",
+  lower_bound=1,
+)
+_ATTENTION_DIR = flags.DEFINE_string(
+  "attention_dir", None, "Write one attention heatmap per translated line here."
+)
+_MAX_SRC_LEN = flags.DEFINE_integer(
+  "max_src_len",
+  None,
+  "Longest source line (in tokens) to translate; default: see the module docstring.",
+  lower_bound=1,
+)
+
+
+def main(argv: Sequence[str]) -> None:
+  cli.flags_only(argv)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
+  with cli.user_errors():
+    run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
+    translator = Translator(run, max_src_len=_MAX_SRC_LEN.value, **_RUN_FLAGS.search_options())
+    _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
+    with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
+      translate_stream(
+        translator, source, sink, batch_size=_BATCH_SIZE.value, attention_dir=_ATTENTION_DIR.value
+      )
+
+
+def _check_paths(
+  input_path: str | None, output_path: str | None, attention_dir: str | None
+) -> None:
+  """`InputError` before anything is read or written: --output naming the --input file (opening
+  it for writing would empty the input), an output whose directory does not exist, an
+  --attention_dir that is a file."""
+  if input_path is not None and output_path is not None:
+    same = Path(input_path).resolve() == Path(output_path).resolve() or (
+      Path(output_path).exists()
+      and Path(input_path).exists()
+      and Path(input_path).samefile(output_path)
+    )
+    if same:
+      raise InputError(
+        f"--output={output_path} is the --input file; writing it would erase the "
+        "input: choose another output file"
+      )
+  if output_path is not None:
+    if Path(output_path).is_dir():
+      raise InputError(f"cannot write --output {output_path}: it is a directory")
+    if not Path(output_path).absolute().parent.is_dir():
+      raise InputError(
+        f"cannot write --output {output_path}: no directory {Path(output_path).absolute().parent}"
+      )
+  if (
+    attention_dir is not None and Path(attention_dir).exists() and not Path(attention_dir).is_dir()
+  ):
+    raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
+
+
+def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]:
+  if path is None:
+    return contextlib.nullcontext(sys.stdin.buffer)
+  try:
+    return open(path, "rb")
+  except OSError as e:
+    raise InputError(f"cannot read --input {path}: {e.strerror}") from None
+
+
+def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
+  if path is None:
+    sys.stdout.reconfigure(encoding="utf-8")
+    return contextlib.nullcontext(sys.stdout)
+  try:
+    return open(path, "w", encoding="utf-8")
+  except OSError as e:
+    raise InputError(f"cannot write --output {path}: {e.strerror}") from None
+
 
 if __name__ == "__main__":
-  __doc__ = translate.__doc__  # what --help prints: the usage of the command
-  app.run(translate.main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,8 +21,7 @@ from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
 )
 from command_line import load_script
 
-from attn_seq2seq import cli
-from attn_seq2seq.inference import evaluate, translate
+from attn_seq2seq import cli, evaluate, translate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, SRC_VOCAB_FILE
 
 # -- translate and evaluate (their main, in-process) --------------------------------------------
@@ -240,18 +239,8 @@ def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run)
   loaded = load_run(quick_reverse_run)
   params = jax.tree.map(lambda x: x * np.nan, loaded.params)
   src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)
-  out = search.beam_search(
-    loaded.model,
-    {"params": params},
-    src_ids,
-    src_lengths,
-    beam_size=2,
-    alpha=0.6,
-    max_len_a=1.0,
-    max_len_b=2.0,
-  )
+  spec = search.SearchSpec(beam_size=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0)
+  out = search.decode(loaded.model, {"params": params}, src_ids, src_lengths, spec)
   assert int(out.steps) <= 7  # max_steps = ceil(1.0 * 5 + 2)
   with pytest.raises(ValueError, match=r"alpha=nan is out of range"):
-    search.beam_search(
-      loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2, alpha=float("nan")
-    )
+    search.SearchSpec(beam_size=2, alpha=float("nan"))

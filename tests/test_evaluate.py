@@ -14,8 +14,10 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
+from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq.inference import evaluate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
+from attn_seq2seq.search import SearchSpec
 
 
 @pytest.fixture
@@ -37,12 +39,12 @@ def read_results(workdir: Path) -> dict:
 
 
 def run_main(**flag_values):
-  """Runs `evaluate.main` in-process with these flags (and defaults for the others)."""
+  """Runs the command's `main` in-process with these flags (and defaults for the others)."""
   argv = ["evaluate", *(f"--{name}={value}" for name, value in flag_values.items())]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     flags.FLAGS(argv)
-    evaluate.main(argv[:1])
+    evaluate_cli.main(argv[:1])
 
 
 def assert_close(got: dict, want: dict):
@@ -52,10 +54,11 @@ def assert_close(got: dict, want: dict):
 
 
 def test_results_key_names_split_search_and_step():
-  assert evaluate.results_key("test") == "test"
-  assert evaluate.results_key("test", beam_size=1, alpha=0.6) == "test"  # greedy ignores alpha
-  assert evaluate.results_key("test_long", beam_size=5) == "test_long/beam5"
-  assert evaluate.results_key("test", beam_size=5, alpha=0.6, step_suffix=2) == (
+  key = evaluate.results_key
+  assert key("test", SearchSpec()) == "test"
+  assert key("test", SearchSpec(alpha=0.6)) == "test"  # greedy ignores alpha
+  assert key("test_long", SearchSpec(beam_size=5)) == "test_long/beam5"
+  assert key("test", SearchSpec(beam_size=5, alpha=0.6), step_suffix=2) == (
     "test/beam5/alpha0.6/step2"
   )
 

@@ -16,12 +16,7 @@ import pytest
 
 from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.models.encoders import reverse_within_lengths
-from attn_seq2seq.search import (
-  beam_search,
-  decode_throughput,
-  greedy_search,
-  length_penalty,
-)
+from attn_seq2seq.search import SearchSpec, decode, decode_throughput, length_penalty
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 14  # PAD, BOS, EOS, UNK and the digits 4..13
@@ -29,9 +24,9 @@ MIN_LEN, MAX_LEN = 2, 7
 CONFIG = dict(embed_size=16, hidden_size=32, attention_size=32)
 MODEL = build_model(ModelConfig(**CONFIG), VOCAB, VOCAB)
 LIMITS = dict(max_len_a=1.0, max_len_b=3.0)  # a reversal needs src_len + 1 tokens
-GREEDY = dict(alpha=0.6, **LIMITS)
-BEAM5 = dict(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
-NBEST = dict(beam_size=5, alpha=0.6, n_best=5, **LIMITS)
+GREEDY = SearchSpec(alpha=0.6, **LIMITS)
+BEAM5 = SearchSpec(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
+NBEST = SearchSpec(beam_size=5, alpha=0.6, n_best=5, **LIMITS)
 
 
 def reversal_batch(key, batch, src_len=MAX_LEN):
@@ -59,8 +54,8 @@ def rescore(model, variables, src_ids, src_lengths, tokens):
 
 
 def assert_rescores_exactly(model, variables, src_ids, src_lengths, out):
-  """The search's log-probabilities and attention of every returned output equal teacher forcing's.
-  `out` has `[batch, ...]` outputs (`...` empty for greedy, `[n_best]` for beam search)."""
+  """The search's log-probabilities and attention of every returned output equal teacher forcing's
+  (`out` has `[batch, n_best, ...]` outputs)."""
   per_source = out.lengths[0].size
   tokens = out.tokens.reshape(-1, out.tokens.shape[-1])  # [batch * n_best, steps]
   src_ids, src_lengths = (jnp.repeat(x, per_source, axis=0) for x in (src_ids, src_lengths))
@@ -115,12 +110,12 @@ def data(test_set):
 
 @pytest.fixture(scope="module")
 def greedy(trained, data):
-  return greedy_search(MODEL, trained, *data, **GREEDY)
+  return decode(MODEL, trained, *data, GREEDY)
 
 
 @pytest.fixture(scope="module")
 def nbest(trained, data):
-  return beam_search(MODEL, trained, *data, **NBEST)
+  return decode(MODEL, trained, *data, NBEST)
 
 
 def with_eos_bias(variables, bias):
@@ -146,14 +141,30 @@ def assert_well_formed(out):
 
 def test_trained_model_reverses_most_strings(greedy, test_set):
   tgt_out = test_set[3]
-  correct = np.all(np.asarray(greedy.tokens[:, : tgt_out.shape[1]]) == np.asarray(tgt_out), axis=1)
+  tokens = np.asarray(greedy.best().tokens[:, : tgt_out.shape[1]])
+  correct = np.all(tokens == np.asarray(tgt_out), axis=1)
   assert correct.mean() > 0.5  # the tests below need a model that is far from random
 
 
+def test_greedy_and_beam_search_return_one_shape():
+  assert GREEDY.algorithm == "greedy" and BEAM5.algorithm == "beam"
+  src_ids, src_lengths = np.full((3, 4), 5, np.int32), np.array([4, 2, 1], np.int32)
+  variables = {"params": jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(0))}
+  for spec in (GREEDY, BEAM5, NBEST):
+    out = decode(MODEL, variables, src_ids, src_lengths, spec)
+    steps = out.tokens.shape[-1]
+    assert out.tokens.shape == (3, spec.n_best, steps)
+    assert out.attn_weights.shape == (3, spec.n_best, steps, 4)
+    assert out.lengths.shape == out.log_probs.shape == out.scores.shape == (3, spec.n_best)
+    best = out.best()
+    assert best.tokens.shape == (3, steps) and best.attn_weights.shape == (3, steps, 4)
+    np.testing.assert_array_equal(best.lengths, out.lengths[:, 0])
+
+
 def test_beam_size_one_is_exactly_greedy(trained, data, greedy):
-  beam = beam_search(MODEL, trained, *data, beam_size=1, alpha=GREEDY["alpha"], n_best=1, **LIMITS)
+  beam = decode(MODEL, trained, *data, GREEDY, algorithm="beam")
   for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
-    np.testing.assert_array_equal(getattr(beam, name)[:, 0], getattr(greedy, name), err_msg=name)
+    np.testing.assert_array_equal(getattr(beam, name), getattr(greedy, name), err_msg=name)
   assert int(beam.steps) == int(greedy.steps)
 
 
@@ -167,7 +178,7 @@ def test_n_best_is_sorted_distinct_and_rescores_exactly(trained, data, nbest):
   assert_well_formed(nbest)
   scores = np.asarray(nbest.scores)
   assert np.all(np.diff(scores, axis=1) <= 0)
-  penalty = length_penalty(nbest.lengths, NBEST["alpha"])
+  penalty = length_penalty(nbest.lengths, NBEST.alpha)
   np.testing.assert_allclose(scores, nbest.log_probs / penalty, rtol=1e-6)
   tokens = np.asarray(nbest.tokens)
   for hyps in tokens:
@@ -176,8 +187,8 @@ def test_n_best_is_sorted_distinct_and_rescores_exactly(trained, data, nbest):
 
 
 def test_beam_finds_at_least_greedy_log_prob(trained, data, greedy):
-  beam = beam_search(MODEL, trained, *data, **BEAM5)
-  beam_lp, greedy_lp = np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs)
+  beam = decode(MODEL, trained, *data, BEAM5)
+  beam_lp, greedy_lp = np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs[:, 0])
   tol = 1e-5  # the same path scored in batches of another shape
   assert beam_lp.mean() >= greedy_lp.mean() - tol
   assert np.mean(beam_lp >= greedy_lp - tol) >= 0.99
@@ -187,18 +198,21 @@ def test_beam_finds_at_least_greedy_log_prob(trained, data, greedy):
 def test_search_stops_at_length_limit(trained, data):
   never_ends = with_eos_bias(trained, -1e4)
   limit = max_lens(data[1])
-  greedy = greedy_search(MODEL, never_ends, *data, **GREEDY)
-  beam = beam_search(MODEL, never_ends, *data, **BEAM5)
-  for out, lengths in ((greedy, greedy.lengths), (beam, beam.lengths[:, 0])):
+  greedy = decode(MODEL, never_ends, *data, GREEDY)
+  beam = decode(MODEL, never_ends, *data, BEAM5)
+  for out in (greedy, beam):
     assert_well_formed(out)
-    np.testing.assert_array_equal(lengths, limit)
+    np.testing.assert_array_equal(out.lengths[:, 0], limit)
     assert int(out.steps) == limit.max()
   assert np.all(np.isfinite(beam.log_probs))
 
 
 def test_length_limit_of_one_leaves_only_eos(trained, data):
-  out = beam_search(
-    MODEL, trained, *data, beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0, max_len_b=1.0
+  out = decode(
+    MODEL,
+    trained,
+    *data,
+    SearchSpec(beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0, max_len_b=1.0),
   )
   assert int(out.steps) == 1
   np.testing.assert_array_equal(out.tokens[:, 0, 0], EOS_ID)
@@ -210,8 +224,8 @@ def test_length_limit_of_one_leaves_only_eos(trained, data):
 def test_search_stops_when_every_sentence_has_ended(trained, data):
   always_ends = with_eos_bias(trained, 1e4)
   for out in (
-    greedy_search(MODEL, always_ends, *data, **GREEDY),
-    beam_search(MODEL, always_ends, *data, **BEAM5),
+    decode(MODEL, always_ends, *data, GREEDY),
+    decode(MODEL, always_ends, *data, BEAM5),
   ):
     assert int(out.steps) == 1
     np.testing.assert_array_equal(out.tokens[..., 0], EOS_ID)
@@ -221,7 +235,7 @@ def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbe
   src_ids, src_lengths = data
   order = np.random.default_rng(0).permutation(len(src_lengths))
   padded = jnp.pad(src_ids[order], ((0, 0), (0, 5)))  # 5 more padding columns
-  other = beam_search(MODEL, trained, padded, src_lengths[order], **NBEST)
+  other = decode(MODEL, trained, padded, src_lengths[order], NBEST)
   steps, src_len = nbest.tokens.shape[-1], src_ids.shape[1]
   np.testing.assert_array_equal(other.tokens[..., :steps], nbest.tokens[order])
   np.testing.assert_array_equal(other.tokens[..., steps:], PAD_ID)
@@ -233,11 +247,11 @@ def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbe
 
 
 def test_jit_compiles_once_per_shape(trained, data):
-  greedy_search(MODEL, trained, *data, **GREEDY)
-  compiled = greedy_search._cache_size()
+  decode(MODEL, trained, *data, GREEDY)
+  compiled = decode._cache_size()
   src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(4), *data[0].shape)
-  greedy_search(MODEL, with_eos_bias(trained, 0.0), src_ids, src_lengths, **GREEDY)
-  assert greedy_search._cache_size() == compiled
+  decode(MODEL, with_eos_bias(trained, 0.0), src_ids, src_lengths, GREEDY)
+  assert decode._cache_size() == compiled
 
 
 @pytest.mark.parametrize("decoder, cell", [("luong", "lstm"), ("fixed_context", "gru")])
@@ -250,9 +264,7 @@ def test_other_decoders_rescore_exactly(decoder, cell):
   )
   src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(5), 8)
   variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(6))}
-  out = beam_search(
-    model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0, **LIMITS
-  )
+  out = decode(model, variables, src_ids, src_lengths, SearchSpec(beam_size=3, n_best=3, **LIMITS))
   assert_well_formed(out)
   assert_rescores_exactly(model, variables, src_ids, src_lengths, out)
 
@@ -261,10 +273,12 @@ def test_decode_throughput_counts_real_sentences(trained, data, greedy):
   real = np.arange(len(data[1])) < 190  # the last 10 rows play the data pipeline's dummy rows
   example_ids = np.where(real, np.arange(len(data[1])), -1)
   batches = [{"src_ids": data[0], "src_lengths": data[1], "example_ids": example_ids}] * 3
-  greedy_stats = decode_throughput(MODEL, trained, batches, beam_size=1, threads=2, **GREEDY)
+  greedy_stats = decode_throughput(MODEL, trained, batches, GREEDY, threads=2)
   assert greedy_stats["steps"] == 3 * int(greedy.steps)
   tokens = greedy_stats["tokens_per_second"] * greedy_stats["seconds"]
-  assert tokens == pytest.approx(3 * np.sum(greedy.lengths[real]))
-  for stats in (greedy_stats, decode_throughput(MODEL, trained, batches, **BEAM5)):
+  assert tokens == pytest.approx(3 * np.sum(greedy.lengths[real, 0]))
+  # SearchSpec fields as keywords (how scripts/benchmark.py calls it) make the same spec
+  beam_stats = decode_throughput(MODEL, trained, batches, beam_size=5, alpha=0.0, **LIMITS)
+  for stats in (greedy_stats, beam_stats):
     assert stats["sentences"] == 3 * 190
     assert stats["sentences_per_second"] > 0

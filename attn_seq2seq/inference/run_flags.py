@@ -1,5 +1,10 @@
-"""The command-line flags shared by `translate` and `evaluate`: which run, which checkpoint, which
-search."""
+"""The command-line flags that `python -m attn_seq2seq.translate` and `python -m
+attn_seq2seq.evaluate` share: which run, which checkpoint, which search.
+
+Only those entry points call `define_flags()`; importing this module (or anything in inference/)
+defines no flag. It lives here, below the entry points, because the layering forbids one entry
+point importing another, and both need the same definitions.
+"""
 
 import functools
 import math
@@ -16,12 +21,16 @@ class RunFlags(NamedTuple):
   beam_size: flags.FlagHolder
   alpha: flags.FlagHolder
 
+  def search_options(self) -> dict:
+    """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
+    **options)` adds the run's output length limit)."""
+    return {"beam_size": self.beam_size.value, "alpha": self.alpha.value}
+
 
 @functools.cache
 def define_flags() -> RunFlags:
-  """Defines the shared flags on absl's global `FLAGS` (once per process, however many CLI
-  modules ask: both CLIs are imported together in tests) and returns their holders. A function,
-  not import-time definitions, so that importing `load_run` defines no flags."""
+  """Defines the shared flags on absl's global `FLAGS` (once per process, however many entry
+  points ask: the tests import both) and returns their holders."""
   holders = RunFlags(
     workdir=flags.DEFINE_string("workdir", None, "Run directory written by attn_seq2seq.main."),
     checkpoint_step=flags.DEFINE_integer(

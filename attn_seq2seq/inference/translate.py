@@ -1,75 +1,39 @@
-r"""Translates raw text lines with a trained run: one output line per input line, in input order.
+r"""Translating raw text lines with a trained run: `Translator` and `translate_stream` (the
+library behind `python -m attn_seq2seq.translate`, whose docstring is the command's usage).
 
-    python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
-        [--beam_size=5 --alpha=0.6] [--batch_size=64] [--checkpoint_step=S] \
-        [--attention_dir=DIR] [--max_src_len=N]
+    translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6)
+    [t.text for t in translator.translate(["monday 14 august 1995", ""])]
 
-Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
-dropped), and tokenised with the run's saved source vocabulary; a symbol outside it becomes
-`<unk>`. Output goes to `--output` (default stdout). `--beam_size=1` is greedy search, larger
-values beam search with GNMT length normalisation `--alpha`; the output length limit is the run's
-(`decode_max_len_a * source length + decode_max_len_b`).
+Lines are tokenised with the run's saved source vocabulary; a symbol outside it becomes `<unk>`.
+An empty line (no tokens, or only whitespace) gives an empty output; a line longer than
+`max_src_len` tokens is not translated (`Translation.too_long`). The search is the run's
+(`SearchSpec.of_experiment`: its output length limit) with the options given.
 
-* An empty line (no tokens, or only whitespace) gives an empty output line.
-* A line longer than `--max_src_len` tokens is reported by line number on stderr and gives an
-  empty output line. Default: for the location scorer, the source positions it can address;
-  otherwise twice the longest training source (the range the `test_long` splits probe).
-* A line that is not valid UTF-8 stops the run with a one-line error naming it (the output of
-  the batches before it is already written).
-* `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
-
-Batching, and why outputs never depend on `--batch_size`: the input is read `--batch_size` lines
-at a time; each group is sorted by length and decoded, then written in input order. The search
-itself always runs on the same shapes: `DECODE_ROWS` rows (the last call of a length bucket is
-filled with dummy rows) by a source length rounded up to a fixed grid (8, 12, 16, 24, 32, 48, ...,
-`--max_src_len`). A sentence's row is computed from its own data only, whatever its neighbours and
-its position; but XLA:CPU matmuls of a different batch size or source length can differ in the
-last bit, which could flip a near-tie. Fixed shapes make every output bitwise identical for any
-`--batch_size`; `--batch_size` only sets how many lines are read, sorted and written together
-(1: each line is translated as soon as it is read). Each bucket shape compiles once. Decoding
-runs on the first device.
+Batching, and why outputs never depend on how lines are grouped: each group of lines is sorted by
+length and decoded, then returned in input order. The search itself always runs on the same
+shapes: `DECODE_ROWS` rows (the last call of a length bucket is filled with dummy rows) by a
+source length rounded up to a fixed grid (8, 12, 16, 24, 32, 48, ..., `max_src_len`). A
+sentence's row is computed from its own data only, whatever its neighbours and its position; but
+XLA:CPU matmuls of a different batch size or source length can differ in the last bit, which
+could flip a near-tie. Fixed shapes make every output bitwise identical for any grouping. Each
+bucket shape compiles once. Decoding runs on the first device.
 """
 
-import contextlib
 import dataclasses
-import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import numpy as np
-from absl import flags, logging
 
-from attn_seq2seq import cli
+from attn_seq2seq import search
 from attn_seq2seq.errors import ConfigError, UserError
-from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.inference import trained_run
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
 _SMALLEST_BUCKET = 8  # the shortest padded source length
-
-_RUN_FLAGS = run_flags.define_flags()
-flags.adopt_module_key_flags(run_flags)
-_INPUT = flags.DEFINE_string(
-  "input", None, "UTF-8 source text, one sentence per line (default: stdin)."
-)
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
-_BATCH_SIZE = flags.DEFINE_integer(
-  "batch_size",
-  256,
-  "Lines read, length-sorted and written together; outputs do not depend on it.",
-  lower_bound=1,
-)
-_ATTENTION_DIR = flags.DEFINE_string(
-  "attention_dir", None, "Write one attention heatmap per translated line here."
-)
-_MAX_SRC_LEN = flags.DEFINE_integer(
-  "max_src_len",
-  None,
-  "Longest source line (in tokens) to translate; default: see the module docstring.",
-  lower_bound=1,
-)
 
 
 class InputError(UserError):
@@ -133,13 +97,14 @@ class Translator:
     self,
     run: trained_run.Run,
     *,
-    beam_size: int = 1,
-    alpha: float = 0.0,
     max_src_len: int | None = None,
     decode_rows: int = DECODE_ROWS,
+    **search_options,
   ):
-    from attn_seq2seq import search  # noqa: PLC0415  (jax)
-
+    """`search_options`: `SearchSpec` fields (`beam_size`, `alpha`, ...) over the run's own
+    (`SearchSpec.of_experiment(run.config)`: greedy search, the run's output length limit); the
+    spec is `self.spec`."""
+    self.spec = search.SearchSpec.of_experiment(run.config, **search_options)
     max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
     addressable = _addressable_positions(run)
     if addressable is not None and max_src_len > addressable:
@@ -149,16 +114,10 @@ class Translator:
       )
     self.run, self.max_src_len, self._rows = run, max_src_len, decode_rows
     self._grid = np.array(length_grid(max_src_len))
-    lengths = {"max_len_a": run.config.decode_max_len_a, "max_len_b": run.config.decode_max_len_b}
-    if beam_size == 1:
-      run_search = functools.partial(search.greedy_search, run.model, **lengths)
-    else:
-      run_search = functools.partial(
-        search.beam_search, run.model, beam_size=beam_size, alpha=alpha, **lengths
-      )
-    self._search = lambda src_ids, src_lengths: _best(
-      run_search(run.variables, src_ids, src_lengths)
-    )
+
+  def _search(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> search.Best:
+    """The best hypothesis of each row (dispatched, not waited for)."""
+    return search.decode(self.run.model, self.run.variables, src_ids, src_lengths, self.spec).best()
 
   def translate(self, lines: Sequence[str]) -> list[Translation]:
     """Translates `lines` (see `Translation`); the result does not depend on how lines are
@@ -202,20 +161,13 @@ class Translator:
         src_lengths[: len(chunk)] = lengths[chunk]
         calls.append((chunk, self._search(src_ids, src_lengths)))
     results = [None] * len(sentences)
-    for chunk, (tokens, out_lengths, attn) in calls:  # dispatch all calls, then wait for each
-      tokens, out_lengths, attn = np.asarray(tokens), np.asarray(out_lengths), np.asarray(attn)
+    for chunk, best in calls:  # dispatch all calls, then wait for each
+      tokens, out_lengths = np.asarray(best.tokens), np.asarray(best.lengths)
+      attn = np.asarray(best.attn_weights)
       for row, i in enumerate(chunk):
         n = out_lengths[row]
         results[i] = (tokens[row, :n], attn[row, :n, : lengths[i]])
     return results
-
-
-def _best(out) -> tuple:
-  """`(tokens [rows, steps], lengths [rows], attn_weights [rows, steps, src_len])` of a greedy
-  search output, or of the best hypothesis of a beam search output."""
-  if out.lengths.ndim == 2:
-    return out.tokens[:, 0], out.lengths[:, 0], out.attn_weights[:, 0]
-  return out.tokens, out.lengths, out.attn_weights
 
 
 def read_lines(source: BinaryIO) -> Iterator[tuple[int, str]]:
@@ -271,71 +223,3 @@ def _groups(items: Iterable, size: int) -> Iterator[list]:
       group = []
   if group:
     yield group
-
-
-def main(argv: Sequence[str]) -> None:
-  cli.flags_only(argv)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  with cli.user_errors():
-    run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
-    translator = Translator(
-      run,
-      beam_size=_RUN_FLAGS.beam_size.value,
-      alpha=_RUN_FLAGS.alpha.value,
-      max_src_len=_MAX_SRC_LEN.value,
-    )
-    _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
-    with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
-      translate_stream(
-        translator, source, sink, batch_size=_BATCH_SIZE.value, attention_dir=_ATTENTION_DIR.value
-      )
-
-
-def _check_paths(
-  input_path: str | None, output_path: str | None, attention_dir: str | None
-) -> None:
-  """`InputError` before anything is read or written: --output naming the --input file (opening
-  it for writing would empty the input), an output whose directory does not exist, an
-  --attention_dir that is a file."""
-  if input_path is not None and output_path is not None:
-    same = Path(input_path).resolve() == Path(output_path).resolve() or (
-      Path(output_path).exists()
-      and Path(input_path).exists()
-      and Path(input_path).samefile(output_path)
-    )
-    if same:
-      raise InputError(
-        f"--output={output_path} is the --input file; writing it would erase the "
-        "input: choose another output file"
-      )
-  if output_path is not None:
-    if Path(output_path).is_dir():
-      raise InputError(f"cannot write --output {output_path}: it is a directory")
-    if not Path(output_path).absolute().parent.is_dir():
-      raise InputError(
-        f"cannot write --output {output_path}: no directory {Path(output_path).absolute().parent}"
-      )
-  if (
-    attention_dir is not None and Path(attention_dir).exists() and not Path(attention_dir).is_dir()
-  ):
-    raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
-
-
-def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]:
-  if path is None:
-    return contextlib.nullcontext(sys.stdin.buffer)
-  try:
-    return open(path, "rb")
-  except OSError as e:
-    raise InputError(f"cannot read --input {path}: {e.strerror}") from None
-
-
-def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
-  if path is None:
-    sys.stdout.reconfigure(encoding="utf-8")
-    return contextlib.nullcontext(sys.stdout)
-  try:
-    return open(path, "w", encoding="utf-8")
-  except OSError as e:
-    raise InputError(f"cannot write --output {path}: {e.strerror}") from None

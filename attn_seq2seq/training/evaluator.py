@@ -1,26 +1,27 @@
-"""Evaluation of a model on one split: teacher-forced loss and free-running greedy decoding.
+"""Evaluation of a model on one split: teacher-forced loss and free-running decoding.
 
-    evaluator = Evaluator(model, task, mesh, batch_size=64)
+    evaluator = Evaluator(model, task, mesh, batch_size=64, spec=SearchSpec(max_len_a=2.0))
     metrics = evaluator.evaluate(params, 'validation', plot_dir=workdir / 'plots/step_1000')
+    beam = evaluator.evaluate(params, 'test', spec=SearchSpec(beam_size=5, max_len_a=2.0))
 
 One pass over the split (every example exactly once; the pipeline's dummy filler rows are masked)
-runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search` (one
-`lax.while_loop` inside XLA; or any `search_fn` passed in), both on the data-parallel mesh. The host
-then scores the decoded outputs with the task's metric families (`metrics.compute_metrics`: exact
-match, token accuracy, WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket,
-and draws attention heatmaps of a few fixed examples.
+runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.decode` with the
+evaluator's `SearchSpec` (greedy search by default; any spec, e.g. beam search, per call), both on
+the data-parallel mesh; the best hypothesis of each sentence is scored. The host then scores the
+decoded outputs with the task's metric families (`metrics.compute_metrics`: exact match, token
+accuracy, WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws
+attention heatmaps of a few fixed examples.
 
 Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
 forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
 
 `evaluate_stack(params, split, plot_dirs=...)` evaluates the members of a stacked run (params with
-a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and greedy
+a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and the
 search are vmapped over the members, and it returns one such dict per member.
 """
 
 import functools
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -55,18 +56,17 @@ def _jitted_eval_step(model, mesh, stacked: bool = False):
   )
 
 
-@functools.lru_cache(maxsize=8)
-def _stacked_greedy(model, max_len_a: float, max_len_b: float):
-  """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
-  [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
+@functools.lru_cache(maxsize=16)
+def _jitted_search(model, spec: search.SearchSpec, stacked: bool = False):
+  """`(params, src_ids [B, S], src_lengths [B]) -> (tokens [(members,) B, L], attn_weights
+  [(members,) B, L, S])`: the best hypothesis of `spec`'s search; `stacked`: vmapped over
+  `[members, ...]` params, one while loop for all members."""
 
-  def greedy(params, src_ids, src_lengths):
-    out = search.greedy_search(
-      model, {"params": params}, src_ids, src_lengths, max_len_a=max_len_a, max_len_b=max_len_b
-    )
+  def best(params, src_ids, src_lengths):
+    out = search.decode(model, {"params": params}, src_ids, src_lengths, spec).best()
     return out.tokens, out.attn_weights
 
-  return jax.jit(jax.vmap(greedy, in_axes=(0, None, None)))
+  return jax.jit(jax.vmap(best, in_axes=(0, None, None)) if stacked else best)
 
 
 class Evaluator:
@@ -79,79 +79,67 @@ class Evaluator:
     mesh,
     *,
     batch_size: int,
-    max_len_a: float = 2.0,
-    max_len_b: float = 10.0,
+    spec: search.SearchSpec,
     length_bucket_width: int = 10,
     num_plots: int = 0,
-    search_fn: Callable | None = None,
   ):
-    """`search_fn(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
-    (default: greedy search with the length limit ceil(max_len_a * src_len + max_len_b));
-    e.g. a beam search returning its best hypotheses."""
+    """`spec`: the search that decodes the split unless a call names another (e.g.
+    `SearchSpec.of_experiment(config)`: greedy search with the run's output length limit)."""
     mesh_lib.check_batch_size(batch_size, mesh, "eval_batch_size")
     self._model, self._task, self._mesh = model, task, mesh
     self._batch_size = batch_size
     self._data_sharding = mesh_lib.data_sharding(mesh)
-    self._eval_step = _jitted_eval_step(model, mesh)
-    self._max_len_a, self._max_len_b = max_len_a, max_len_b
+    self.spec = spec
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots
     self._source_tokens = {}
-    self._search = search_fn or self._greedy
 
   @classmethod
   def for_config(cls, model, task, mesh, config, **kwargs) -> "Evaluator":
-    """An evaluator with the experiment config's eval batch size, decoding length limit and
-    length buckets; `kwargs` go to the constructor (e.g. `num_plots`)."""
+    """An evaluator with the experiment config's eval batch size, search (greedy, with its
+    decoding length limit: `SearchSpec.of_experiment`) and length buckets; `kwargs` go to the
+    constructor (e.g. `num_plots`, or `spec` for another search)."""
+    kwargs.setdefault("spec", search.SearchSpec.of_experiment(config))
     return cls(
       model,
       task,
       mesh,
       batch_size=config.eval_batch_size,
-      max_len_a=config.decode_max_len_a,
-      max_len_b=config.decode_max_len_b,
       length_bucket_width=config.length_bucket_width,
       **kwargs,
     )
 
-  def _greedy(self, params, batch):
-    out = search.greedy_search(
-      self._model,
-      {"params": params},
-      batch["src_ids"],
-      batch["src_lengths"],
-      max_len_a=self._max_len_a,
-      max_len_b=self._max_len_b,
-    )
-    return out.tokens, out.attn_weights
-
-  def evaluate(self, params, split: str, *, plot_dir: str | Path | None = None) -> dict[str, float]:
-    """Metrics of `params` on `split` (see the module docstring); heatmaps of the first
-    `num_plots` examples of the split into `plot_dir` (process 0) when given."""
-    return self._evaluate(params, split, [plot_dir], stacked=False)[0]
+  def evaluate(
+    self,
+    params,
+    split: str,
+    *,
+    spec: search.SearchSpec | None = None,
+    plot_dir: str | Path | None = None,
+  ) -> dict[str, float]:
+    """Metrics of `params` on `split` (see the module docstring), decoded with `spec` (default:
+    the evaluator's); heatmaps of the first `num_plots` examples of the split into `plot_dir`
+    (process 0) when given."""
+    return self._evaluate(params, split, spec or self.spec, [plot_dir], stacked=False)[0]
 
   def evaluate_stack(
-    self, params, split: str, *, plot_dirs: list[str | Path | None]
+    self,
+    params,
+    split: str,
+    *,
+    spec: search.SearchSpec | None = None,
+    plot_dirs: list[str | Path | None],
   ) -> list[dict[str, float]]:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
-    eval step and greedy search); `plot_dirs` has one entry (or None) per member."""
-    if self._search != self._greedy:
-      raise ValueError(
-        "evaluate_stack decodes with greedy search only; evaluate one member's "
-        "params with evaluate() to use another search"
-      )
-    return self._evaluate(params, split, list(plot_dirs), stacked=True)
+    eval step and search); `plot_dirs` has one entry (or None) per member."""
+    return self._evaluate(params, split, spec or self.spec, list(plot_dirs), stacked=True)
 
-  def _evaluate(self, params, split: str, plot_dirs: list, stacked: bool) -> list[dict]:
+  def _evaluate(self, params, split: str, spec, plot_dirs: list, stacked: bool) -> list[dict]:
     task = self._task
     keep_attention = "alignment" in task.metrics
     num_members = len(plot_dirs)
-    if stacked:
-      eval_step = _jitted_eval_step(self._model, self._mesh, stacked=True)
-      greedy = _stacked_greedy(self._model, self._max_len_a, self._max_len_b)
-      search = lambda params, batch: greedy(params, batch["src_ids"], batch["src_lengths"])
-    else:  # one member: host arrays get a member axis of 1, device code is untouched
-      eval_step, search = self._eval_step, self._search
+    eval_step = _jitted_eval_step(self._model, self._mesh, stacked=stacked)
+    best = _jitted_search(self._model, spec, stacked=stacked)
     tf_metrics = []
     hyps, attention, src_lengths = ([{} for _ in plot_dirs] for _ in range(3))
     batches = task.eval_batches(
@@ -160,7 +148,8 @@ class Evaluator:
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
       tf_metrics.append(eval_step(params, batch))
-      tokens, attn = search(params, batch)  # [(members,) B, L], [(members,) B, L, S] on devices
+      # [(members,) B, L], [(members,) B, L, S] on devices
+      tokens, attn = best(params, batch["src_ids"], batch["src_lengths"])
       tokens, example_ids, lengths = mesh_lib.to_host(
         (tokens, batch["example_ids"], batch["src_lengths"])
       )
@@ -168,7 +157,7 @@ class Evaluator:
       if keep_attention or (real.size and real.min() < self._num_plots):
         attn = mesh_lib.to_host(attn)  # only fetched when scored or plotted
         attn = attn if stacked else attn[None]
-      tokens = tokens if stacked else tokens[None]  # [members, B, L]
+      tokens = tokens if stacked else tokens[None]  # [members, B, L]; solo: a member axis of 1
       for row in np.flatnonzero(example_ids >= 0):
         example = int(example_ids[row])
         for m in range(num_members):

@@ -1,7 +1,7 @@
 r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
 
     python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
-        [--beam_size=5 --alpha=0.6] [--checkpoint_step=S] [--data_dir=DIR]
+        [--beam_size=5 --alpha=0.6] [--oracle_length] [--checkpoint_step=S] [--data_dir=DIR]
 
 The dataset is read from `--data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets),
 never from a path recorded in the run's config.json: a workdir is data, not instructions.
@@ -13,12 +13,15 @@ perplexity, then exact match, token accuracy and the task's own families (BLEU/c
 alignment quality for copy and reverse), overall and per source-length bucket
 (`by_length/<lo>-<hi>/<metric>`).
 
+`--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source,
+a diagnostic of a model that stops early.
+
 The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
-training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, with `/step<S>` appended when
-the checkpoint is not the step of the run's final results. Other entries are kept: the file is
-merged under a lock and replaced atomically (`workdir.merge_results`), and an unreadable
-results.json is reported before anything is decoded. The headline metrics and the per-length rows
-are printed as a table.
+training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`,
+with `/step<S>` appended when the checkpoint is not the step of the run's final results. Other
+entries are kept: the file is merged under a lock and replaced atomically
+(`workdir.merge_results`), and an unreadable results.json is reported before anything is decoded.
+The headline metrics and the per-length rows are printed as a table.
 """
 
 from collections.abc import Sequence

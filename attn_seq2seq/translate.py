@@ -1,7 +1,7 @@
 r"""Translates raw text lines with a trained run: one output line per input line, in input order.
 
     python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
-        [--beam_size=5 --alpha=0.6] [--batch_size=64] [--checkpoint_step=S] \
+        [--beam_size=5 --alpha=0.6] [--oracle_length] [--batch_size=64] [--checkpoint_step=S] \
         [--attention_dir=DIR] [--max_src_len=N]
 
 Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
@@ -17,6 +17,7 @@ values beam search with GNMT length normalisation `--alpha`; the output length l
 * A line that is not valid UTF-8 stops the run with a one-line error naming it (the output of
   the batches before it is already written).
 * `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
+* `--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source.
 
 Lines are read `--batch_size` at a time, sorted by length, decoded and written in input order;
 the outputs never depend on `--batch_size` (1: each line is translated as soon as it is read;

@@ -61,6 +61,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     ({"input": "{tmp}/missing.txt"}, "cannot read --input {tmp}/missing.txt"),
     ({"output": "{tmp}/no/such/dir/out.txt"}, "cannot write --output {tmp}/no/such/dir/out.txt"),
     ({"output": "{tmp}"}, "cannot write --output {tmp}: it is a directory"),
+    ({"oracle_length": "maybe"}, "--oracle_length"),
   ],
 )
 def test_translate_bad_flag_is_one_line_naming_it(
@@ -121,6 +122,7 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
     ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number >= 0"),
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
+    ({"oracle_length": "maybe"}, "--oracle_length"),
   ],
 )
 def test_evaluate_bad_flag_is_one_line_naming_it(

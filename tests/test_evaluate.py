@@ -61,6 +61,9 @@ def test_results_key_names_split_search_and_step():
   assert key("test", SearchSpec(beam_size=5, alpha=0.6), step_suffix=2) == (
     "test/beam5/alpha0.6/step2"
   )
+  assert key("test_long", SearchSpec(min_len_a=1.0)) == "test_long/oracle_length"
+  assert key("test", SearchSpec(beam_size=3, min_len_a=1.0)) == "test/beam3/oracle_length"
+  assert key("test", SearchSpec(min_len_a=0.5, min_len_b=2.0)) == "test/min_len_a0.5_b2"
 
 
 def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
@@ -91,6 +94,17 @@ def test_beam_search_metrics_go_under_their_own_key(workdir):
   for teacher_forced in ("loss", "perplexity", "next_token_accuracy"):  # search-independent
     assert math.isclose(beam[teacher_forced], greedy[teacher_forced], rel_tol=1e-5)
   assert 0.0 <= beam["exact_match"] <= 1.0 and 0.0 <= beam["gold_attention_mass"] <= 1.0
+
+
+def test_oracle_length_metrics_go_under_their_own_key(workdir):
+  trained = read_results(workdir)
+  run_main(workdir=workdir, split="test_long", oracle_length=True)
+  results = read_results(workdir)
+  assert set(results) == {*trained, "test_long/oracle_length"}
+  oracle, greedy = results["test_long/oracle_length"], trained["test_long"]
+  assert set(oracle) == set(greedy) and oracle["count"] == greedy["count"]
+  for teacher_forced in ("loss", "perplexity", "next_token_accuracy"):  # search-independent
+    assert math.isclose(oracle[teacher_forced], greedy[teacher_forced], rel_tol=1e-5)
 
 
 def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):

@@ -6,6 +6,7 @@ strings but greedy search still errs, so beam search has something to find (trai
 the two agree everywhere and the beam-versus-greedy test would prove nothing).
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -219,6 +220,35 @@ def test_length_limit_of_one_leaves_only_eos(trained, data):
   np.testing.assert_array_equal(out.lengths, [[1, 0]] * len(data[1]))  # the second slot is empty
   np.testing.assert_array_equal(out.tokens[:, 1], PAD_ID)
   assert np.all(np.isneginf(out.log_probs[:, 1]))
+
+
+@pytest.mark.parametrize("eos_bias", [None, 1e4], ids=["random", "always_ends"])
+def test_oracle_length_never_ends_before_the_source_length(data, eos_bias):
+  variables = {"params": jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(7))}
+  if eos_bias is not None:
+    variables = with_eos_bias(variables, eos_bias)
+  src_lengths = np.asarray(data[1])
+  for spec in (GREEDY, NBEST):
+    oracle = dataclasses.replace(spec, min_len_a=1.0, min_len_b=0.0)
+    assert oracle.oracle_length
+    out = decode(MODEL, variables, *data, oracle)
+    assert_well_formed(out)
+    lengths = np.asarray(out.lengths)  # [batch, n_best], EOS included (0: an empty slot)
+    assert np.all((lengths == 0) | (lengths - 1 >= src_lengths[:, None]))
+    assert np.all(lengths[:, 0] - 1 >= src_lengths)
+    if eos_bias is not None:  # the model ends as soon as it may
+      np.testing.assert_array_equal(lengths[:, 0] - 1, src_lengths)
+    assert_rescores_exactly(MODEL, variables, *data, out)  # model log-probabilities, unmasked
+    if eos_bias is None:  # not vacuous: without the minimum, some outputs end early
+      plain = decode(MODEL, variables, *data, spec)
+      assert np.any(np.asarray(plain.lengths[:, 0]) - 1 < src_lengths)
+
+
+def test_a_minimum_length_every_output_meets_changes_nothing(trained, data, greedy):
+  assert np.all(np.asarray(greedy.lengths) >= 2)  # no output ends at its first position
+  out = decode(MODEL, trained, *data, dataclasses.replace(GREEDY, min_len_b=1.0))
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(out, name), getattr(greedy, name), err_msg=name)
 
 
 def test_search_stops_when_every_sentence_has_ended(trained, data):

@@ -13,9 +13,9 @@ is read from `data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets), n
 recorded in the run's config.json: a workdir is data, not instructions.
 
 `write_results` stores them under `results_key`, e.g. `test` (greedy: the entry training wrote,
-recomputed), `test/beam5`, `test/beam5/alpha0.6`, with `/step<S>` appended when the checkpoint is
-not the step of the run's final results. Other entries are kept: the file is merged under a lock
-and replaced atomically (`workdir.merge_results`).
+recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`, with `/step<S>`
+appended when the checkpoint is not the step of the run's final results. Other entries are kept:
+the file is merged under a lock and replaced atomically (`workdir.merge_results`).
 """
 
 import os
@@ -34,10 +34,15 @@ from attn_seq2seq.training.progress import results_table
 
 def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = None) -> str:
   """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search,
-  `<split>/beam<K>[/alpha<A>]` for beam search, then `/step<S>` if `step_suffix` is given."""
+  `<split>/beam<K>[/alpha<A>]` for beam search, then `/oracle_length` for oracle-length decoding
+  (another minimum length: `/min_len_a<A>_b<B>`), then `/step<S>` if `step_suffix` is given."""
   key = split
   if spec.algorithm == "beam":
     key += f"/beam{spec.beam_size}" + (f"/alpha{spec.alpha:g}" if spec.alpha else "")
+  if spec.oracle_length:
+    key += "/oracle_length"
+  elif spec.has_min_len:
+    key += f"/min_len_a{spec.min_len_a:g}_b{spec.min_len_b:g}"
   return key if step_suffix is None else f"{key}/step{step_suffix}"
 
 

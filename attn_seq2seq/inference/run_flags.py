@@ -20,11 +20,15 @@ class RunFlags(NamedTuple):
   checkpoint_step: flags.FlagHolder
   beam_size: flags.FlagHolder
   alpha: flags.FlagHolder
+  oracle_length: flags.FlagHolder
 
   def search_options(self) -> dict:
     """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
     **options)` adds the run's output length limit)."""
-    return {"beam_size": self.beam_size.value, "alpha": self.alpha.value}
+    options = {"beam_size": self.beam_size.value, "alpha": self.alpha.value}
+    if self.oracle_length.value:
+      options.update(min_len_a=1.0, min_len_b=0.0)
+    return options
 
 
 @functools.cache
@@ -44,6 +48,12 @@ def define_flags() -> RunFlags:
       0.0,
       "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
       lower_bound=0.0,
+    ),
+    oracle_length=flags.DEFINE_boolean(
+      "oracle_length",
+      False,
+      "Oracle-length decoding: EOS is suppressed until the output (EOS excluded) is as long as "
+      "the source (does the model stop early?).",
     ),
   )
   flags.register_validator(

@@ -26,7 +26,11 @@ class SearchSpec:
   `ValueError`, naming the value and what is allowed) before anything is traced or compiled.
 
   The output length limit of sentence b is `ceil(max_len_a * src_lengths[b] + max_len_b)` tokens,
-  EOS included, clipped to `[1, max_steps]`; at that position only EOS is allowed.
+  EOS included, clipped to `[1, max_steps]`; at that position only EOS is allowed. Its minimum
+  length is `ceil(min_len_a * src_lengths[b] + min_len_b)` tokens, EOS excluded (clipped below
+  the limit): until then EOS is suppressed (its log-probability set to -inf for the search; the
+  tokens chosen keep their model log-probabilities). Oracle-length decoding (`min_len_a=1`,
+  `min_len_b=0`) asks whether a model stops early: no output is shorter than its source.
   """
 
   beam_size: int = 1  # 1: greedy search; K > 1: beam search keeping K hypotheses per sentence
@@ -34,6 +38,8 @@ class SearchSpec:
   alpha: float = 0.0  # GNMT length normalisation of scores, ((5 + len) / 6) ** alpha; 0: none
   max_len_a: float = 1.5  # output limit: ceil(max_len_a * source length + max_len_b) tokens,
   max_len_b: float = 10.0  # EOS included
+  min_len_a: float = 0.0  # minimum output: ceil(min_len_a * source length + min_len_b) tokens,
+  min_len_b: float = 0.0  # EOS excluded (EOS suppressed until then); 0, 0: none
   max_steps: int | None = None  # output buffer length (static); None: the limit of src_ids' width
 
   def __post_init__(self):
@@ -55,7 +61,7 @@ class SearchSpec:
       self.alpha,
       "a finite number >= 0 (the stopping bound of beam search assumes it)",
     )
-    for name in ("max_len_a", "max_len_b"):
+    for name in ("max_len_a", "max_len_b", "min_len_a", "min_len_b"):
       value = getattr(self, name)
       _check(_finite(value) and value >= 0, name, value, "a finite number >= 0")
     _check(
@@ -69,6 +75,16 @@ class SearchSpec:
   def algorithm(self) -> str:
     """`'greedy'` for `beam_size == 1`, else `'beam'`: where the choice is made, once."""
     return "greedy" if self.beam_size == 1 else "beam"
+
+  @property
+  def has_min_len(self) -> bool:
+    """Whether EOS is suppressed until a minimum output length."""
+    return bool(self.min_len_a or self.min_len_b)
+
+  @property
+  def oracle_length(self) -> bool:
+    """Oracle-length decoding: no output (EOS excluded) shorter than its source."""
+    return self.min_len_a == 1 and self.min_len_b == 0
 
   @classmethod
   def of_experiment(cls, config: ml_collections.ConfigDict, **options) -> "SearchSpec":

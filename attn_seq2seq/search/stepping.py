@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_seq2seq.search.spec import SearchSpec
+from attn_seq2seq.tokens import EOS_ID
 
 
 class Decoding(NamedTuple):
@@ -30,6 +31,7 @@ class Decoding(NamedTuple):
   step: Callable[[Any, jax.Array], tuple[Any, jax.Array, jax.Array]]
   carry: Any  # the initial carry: a pytree of [rows, ...] arrays
   max_lens: jax.Array  # [batch] int32: output limit of each sentence, EOS included
+  min_lens: jax.Array | None  # [batch] int32: EOS suppressed before; None: no minimum (static)
   max_steps: int  # static: length of the output buffers, >= every max_lens
   src_len: int  # static: width of src_ids (the attention's last axis)
 
@@ -42,6 +44,10 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
     max_steps = max(1, math.ceil(spec.max_len_a * src_ids.shape[1] + spec.max_len_b))
   limit = jnp.ceil(spec.max_len_a * src_lengths.astype(jnp.float32) + spec.max_len_b)
   max_lens = jnp.clip(limit.astype(jnp.int32), 1, max_steps)  # [batch]
+  min_lens = None
+  if spec.has_min_len:  # below the limit, where EOS is forced
+    minimum = jnp.ceil(spec.min_len_a * src_lengths.astype(jnp.float32) + spec.min_len_b)
+    min_lens = jnp.minimum(minimum.astype(jnp.int32), max_lens - 1)  # [batch]
   beam_size = spec.beam_size
   encoded = model.apply(variables, src_ids, src_lengths, method=model.encode)
   carry = model.apply(variables, encoded, method=model.initial_state)  # [batch, ...]
@@ -54,4 +60,13 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
     )
     return carry, jax.nn.log_softmax(logits), attn  # [rows, vocab], [rows, src_len]
 
-  return Decoding(step, carry, max_lens, max_steps, src_ids.shape[1])
+  return Decoding(step, carry, max_lens, min_lens, max_steps, src_ids.shape[1])
+
+
+def suppress_early_eos(token_lp: jax.Array, t: jax.Array, min_lens: jax.Array | None) -> jax.Array:
+  """`token_lp [batch, ..., vocab]` at output position `t` with EOS at -inf for the sentences whose
+  output (t tokens so far) is shorter than `min_lens [batch]`; unchanged without a minimum."""
+  if min_lens is None:
+    return token_lp
+  early = (t < min_lens).reshape((-1,) + (1,) * (token_lp.ndim - 1))  # [batch, 1, ...]
+  return jnp.where(early & (jnp.arange(token_lp.shape[-1]) == EOS_ID), -jnp.inf, token_lp)

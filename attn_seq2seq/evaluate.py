@@ -21,7 +21,9 @@ training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/ora
 with `/step<S>` appended when the checkpoint is not the step of the run's final results. Other
 entries are kept: the file is merged under a lock and replaced atomically
 (`workdir.merge_results`), and an unreadable results.json is reported before anything is decoded.
-The headline metrics and the per-length rows are printed as a table.
+The per-example outcomes of the split (id, source, hypothesis and reference lengths, exact,
+edit distance; `metrics/outcomes.py`) go to `<workdir>/outcomes/<key>.json`. The headline
+metrics and the per-length rows are printed as a table.
 """
 
 from collections.abc import Sequence
@@ -32,6 +34,7 @@ from absl import app, flags, logging
 from attn_seq2seq import cli, search
 from attn_seq2seq.inference import evaluate as evaluate_lib
 from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.metrics.outcomes import outcomes_path
 from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import workdir as workdir_lib
 
@@ -57,10 +60,19 @@ def main(argv: Sequence[str]) -> None:
     workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
     run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
     spec = search.SearchSpec.of_experiment(run.config, **_RUN_FLAGS.search_options())
-    metrics = evaluate_lib.evaluate_run(run, _SPLIT.value, spec=spec, data_dir=_DATA_DIR.value)
-    key = evaluate_lib.write_results(workdir, _SPLIT.value, metrics, spec=spec, step=run.step)
+    key = evaluate_lib.key_in_results(workdir, _SPLIT.value, spec, run.step)
+    metrics = evaluate_lib.evaluate_run(
+      run,
+      _SPLIT.value,
+      spec=spec,
+      data_dir=_DATA_DIR.value,
+      outcomes_path=outcomes_path(workdir, key),
+      results_key=key,
+    )
+    evaluate_lib.write_results(workdir, key, metrics)
   print(evaluate_lib.metrics_table(key, metrics))
   print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")
+  print(f"per-example outcomes: {outcomes_path(workdir, key)}")
 
 
 if __name__ == "__main__":

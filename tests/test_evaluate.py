@@ -77,6 +77,11 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
     k: v for k, v in trained.items() if k != "test"
   }
   assert_close(results["test"], trained["test"])
+  outcomes = json.loads((workdir / "outcomes/test.json").read_text())
+  assert outcomes["key"] == "test" and len(outcomes["columns"]["exact"]) == results["test"]["count"]
+  assert math.isclose(
+    sum(outcomes["columns"]["exact"]) / results["test"]["count"], results["test"]["exact_match"]
+  )
   table = capsys.readouterr().out.splitlines()
   assert table[0].split()[:2] == ["split", "count"] and table[1].split()[0] == "test"
   assert any(line.split()[:2] == ["length", "1-9"] for line in table)
@@ -105,6 +110,15 @@ def test_oracle_length_metrics_go_under_their_own_key(workdir):
   assert set(oracle) == set(greedy) and oracle["count"] == greedy["count"]
   for teacher_forced in ("loss", "perplexity", "next_token_accuracy"):  # search-independent
     assert math.isclose(oracle[teacher_forced], greedy[teacher_forced], rel_tol=1e-5)
+  outcomes = json.loads((workdir / "outcomes/test_long/oracle_length.json").read_text())
+  assert (outcomes["split"], outcomes["key"], outcomes["step"]) == (
+    "test_long",
+    "test_long/oracle_length",
+    results["step"],
+  )
+  columns = outcomes["columns"]
+  assert len(columns["id"]) == oracle["count"]
+  assert all(h >= s for h, s in zip(columns["hyp_length"], columns["src_length"], strict=True))
 
 
 def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
@@ -112,6 +126,8 @@ def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
   results = read_results(workdir)
   assert "validation/step2" in results and results["step"] == 4
   assert results["validation/step2"]["count"] == 16
+  outcomes = json.loads((workdir / "outcomes/validation/step2.json").read_text())
+  assert (outcomes["key"], outcomes["step"]) == ("validation/step2", 2)
 
 
 @pytest.mark.parametrize(

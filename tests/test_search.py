@@ -224,6 +224,8 @@ def test_length_limit_of_one_leaves_only_eos(trained, data):
 
 @pytest.mark.parametrize("eos_bias", [None, 1e4], ids=["random", "always_ends"])
 def test_oracle_length_never_ends_before_the_source_length(data, eos_bias):
+  """Neither EOS nor PAD (which the metrics read as the end of an output) before the source's
+  length, in greedy search and in every n-best hypothesis of beam search."""
   variables = {"params": jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(7))}
   if eos_bias is not None:
     variables = with_eos_bias(variables, eos_bias)
@@ -234,6 +236,9 @@ def test_oracle_length_never_ends_before_the_source_length(data, eos_bias):
     out = decode(MODEL, variables, *data, oracle)
     assert_well_formed(out)
     lengths = np.asarray(out.lengths)  # [batch, n_best], EOS included (0: an empty slot)
+    tokens = np.asarray(out.tokens)
+    before_min = np.arange(tokens.shape[-1]) < src_lengths[:, None, None]  # [batch, 1, steps]
+    assert not np.any((tokens == PAD_ID) & before_min & (lengths[..., None] > 0))
     assert np.all((lengths == 0) | (lengths - 1 >= src_lengths[:, None]))
     assert np.all(lengths[:, 0] - 1 >= src_lengths)
     if eos_bias is not None:  # the model ends as soon as it may

@@ -2,7 +2,8 @@
 library behind `python -m attn_seq2seq.evaluate` (whose docstring is the command's usage).
 
     metrics = evaluate_run(load_run("runs/reverse"), "test_long", spec=SearchSpec(beam_size=5))
-    key = write_results("runs/reverse", "test_long", metrics, spec=spec, step=run.step)
+    key = key_in_results("runs/reverse", "test_long", spec, run.step)
+    write_results("runs/reverse", key, metrics)
 
 `evaluate_run` decodes every example of the split with the `Evaluator` of training
 (data-parallel over all devices, the run's `eval_batch_size` rounded up to a multiple of the
@@ -12,10 +13,10 @@ and reverse), overall and per source-length bucket (`by_length/<lo>-<hi>/<metric
 is read from `data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets), never from a path
 recorded in the run's config.json: a workdir is data, not instructions.
 
-`write_results` stores them under `results_key`, e.g. `test` (greedy: the entry training wrote,
-recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`, with `/step<S>`
-appended when the checkpoint is not the step of the run's final results. Other entries are kept:
-the file is merged under a lock and replaced atomically (`workdir.merge_results`).
+`write_results` stores them under their `key_in_results`, e.g. `test` (greedy: the entry
+training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`, with
+`/step<S>` appended when the checkpoint is not the step of the run's final results. Other entries
+are kept: the file is merged under a lock and replaced atomically (`workdir.merge_results`).
 """
 
 import os
@@ -57,11 +58,14 @@ def evaluate_run(
   *,
   spec: search.SearchSpec | None = None,
   data_dir: str | None = None,
+  outcomes_path: str | Path | None = None,
+  results_key: str | None = None,
 ) -> dict[str, float]:
   """The metrics of `run` on `split` (see the module docstring), decoded with `spec` (default:
-  `SearchSpec.of_experiment(run.config)`, the greedy search of training). The dataset is read
-  from `data_dir` (default: `default_data_dir()`), never from the run's recorded config. Raises
-  `RunError` for a split the task does not have or data that cannot be read."""
+  `SearchSpec.of_experiment(run.config)`, the greedy search of training); with `outcomes_path`,
+  the per-example outcomes go there too (recording `results_key` and the run's step). The
+  dataset is read from `data_dir` (default: `default_data_dir()`), never from the run's recorded
+  config. Raises `RunError` for a split the task does not have or data that cannot be read."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS)
 
   data_config = run.config.data.copy_and_resolve_references()
@@ -91,19 +95,23 @@ def evaluate_run(
     spec=spec or search.SearchSpec.of_experiment(config),
     length_bucket_width=config.length_bucket_width,
   )
-  return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
+  params = jax.device_put(run.params, mesh_lib.replicated(mesh))
+  return evaluator.evaluate(
+    params, split, outcomes_path=outcomes_path, results_key=results_key, step=run.step
+  )
 
 
-def write_results(
-  workdir: str | Path, split: str, metrics: dict, *, spec: search.SearchSpec, step: int
-) -> str:
-  """Stores `metrics` in the run's results.json under `results_key` (with `/step<S>` unless
-  `step` is the step of the final results there), keeping every other entry; the file is
-  replaced atomically. Returns the key."""
+def key_in_results(workdir: str | Path, split: str, spec: search.SearchSpec, step: int) -> str:
+  """The `results_key` under which the run in `workdir` stores the metrics of `split` under
+  `spec` from checkpoint `step` (`/step<S>` unless `step` is the step of its final results)."""
   results = workdir_lib.read_results(workdir)
-  key = results_key(split, spec, None if results.get("step") == step else step)
+  return results_key(split, spec, None if results.get("step") == step else step)
+
+
+def write_results(workdir: str | Path, key: str, metrics: dict) -> None:
+  """Stores `metrics` in the run's results.json under `key`, keeping every other entry; the file
+  is replaced atomically."""
   workdir_lib.merge_results(workdir, {key: metrics})
-  return key
 
 
 def metrics_table(key: str, metrics: dict) -> str:

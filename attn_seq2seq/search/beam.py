@@ -8,7 +8,7 @@ carry, the token and the attention histories follow their backpointers (row gath
 -inf), so the first step expands one hypothesis. A finished hypothesis stays in the beam with its
 scores frozen, extending only with PAD at zero cost, and competes with the live ones on
 normalised score. Before a sentence's minimum length (`spec.min_len_a`, `min_len_b`) no
-hypothesis ends (EOS extensions are -inf).
+hypothesis ends (EOS and PAD extensions of live hypotheses are -inf).
 
 Stopping: a sentence is done when its `n_best` top hypotheses have finished and no live one can
 still beat the n-th. Log-probabilities only fall and, for alpha >= 0, the length penalty is
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from attn_seq2seq.search.scoring import normalise
 from attn_seq2seq.search.spec import SearchOutput, SearchSpec
-from attn_seq2seq.search.stepping import Decoding, suppress_early_eos
+from attn_seq2seq.search.stepping import Decoding, suppress_early_end
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -47,7 +47,7 @@ def beam_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
     t, finished, log_probs, lengths = s["t"], s["finished"], s["log_probs"], s["lengths"]
     carry, token_lp, attn = step(s["carry"], s["prev_ids"])  # [rows, vocab], [rows, src_len]
     vocab = token_lp.shape[-1]
-    token_lp = suppress_early_eos(token_lp.reshape(batch, beam_size, vocab), t, decoding.min_lens)
+    token_lp = suppress_early_end(token_lp.reshape(batch, beam_size, vocab), t, decoding.min_lens)
     ids = jnp.arange(vocab)
     token_lp = jnp.where((t + 1 >= max_lens)[:, None, None] & (ids != EOS_ID), -jnp.inf, token_lp)
     pad_only = jnp.where(ids == PAD_ID, 0.0, -jnp.inf)  # [vocab]: a finished hypothesis' extensions

@@ -4,8 +4,8 @@ One `lax.while_loop` over output positions, batched over sentences (one row each
 stops at its first EOS; at its length limit only EOS is allowed, so every output ends with EOS,
 and a forced EOS is scored with its model log-probability like any other token. The loop stops
 as soon as every sentence has finished, and never runs for more than `max_steps`. Before a
-sentence's minimum length (`spec.min_len_a`, `min_len_b`) EOS is never chosen. `spec.alpha` only
-sets `scores`; the search ignores it.
+sentence's minimum length (`spec.min_len_a`, `min_len_b`) EOS (or PAD) is never chosen.
+`spec.alpha` only sets `scores`; the search ignores it.
 """
 
 import jax
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from attn_seq2seq.search.scoring import normalise
 from attn_seq2seq.search.spec import SearchOutput, SearchSpec
-from attn_seq2seq.search.stepping import Decoding, suppress_early_eos
+from attn_seq2seq.search.stepping import Decoding, suppress_early_end
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -26,7 +26,7 @@ def greedy_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
   def body(s):
     t, finished = s["t"], s["finished"]
     carry, token_lp, attn = step(s["carry"], s["prev_ids"])  # [batch, vocab], [batch, src_len]
-    token_lp = suppress_early_eos(token_lp, t, decoding.min_lens)
+    token_lp = suppress_early_end(token_lp, t, decoding.min_lens)
     ids = jnp.argmax(token_lp, axis=-1).astype(jnp.int32)
     ids = jnp.where(finished, PAD_ID, jnp.where(t + 1 >= max_lens, EOS_ID, ids))  # [batch]
     alive = ~finished

@@ -28,8 +28,9 @@ class SearchSpec:
   The output length limit of sentence b is `ceil(max_len_a * src_lengths[b] + max_len_b)` tokens,
   EOS included, clipped to `[1, max_steps]`; at that position only EOS is allowed. Its minimum
   length is `ceil(min_len_a * src_lengths[b] + min_len_b)` tokens, EOS excluded (clipped below
-  the limit): until then EOS is suppressed (its log-probability set to -inf for the search; the
-  tokens chosen keep their model log-probabilities). Oracle-length decoding (`min_len_a=1`,
+  the limit): until then EOS is suppressed, and PAD, which the metrics also read as the end of an
+  output (their log-probabilities set to -inf for the search; the tokens chosen keep their model
+  log-probabilities). Oracle-length decoding (`min_len_a=1`,
   `min_len_b=0`) asks whether a model stops early: no output is shorter than its source.
   """
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_seq2seq.search.spec import SearchSpec
-from attn_seq2seq.tokens import EOS_ID
+from attn_seq2seq.tokens import EOS_ID, PAD_ID
 
 
 class Decoding(NamedTuple):
@@ -31,7 +31,7 @@ class Decoding(NamedTuple):
   step: Callable[[Any, jax.Array], tuple[Any, jax.Array, jax.Array]]
   carry: Any  # the initial carry: a pytree of [rows, ...] arrays
   max_lens: jax.Array  # [batch] int32: output limit of each sentence, EOS included
-  min_lens: jax.Array | None  # [batch] int32: EOS suppressed before; None: no minimum (static)
+  min_lens: jax.Array | None  # [batch] int32: no EOS (or PAD) before; None: no minimum (static)
   max_steps: int  # static: length of the output buffers, >= every max_lens
   src_len: int  # static: width of src_ids (the attention's last axis)
 
@@ -63,10 +63,12 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
   return Decoding(step, carry, max_lens, min_lens, max_steps, src_ids.shape[1])
 
 
-def suppress_early_eos(token_lp: jax.Array, t: jax.Array, min_lens: jax.Array | None) -> jax.Array:
-  """`token_lp [batch, ..., vocab]` at output position `t` with EOS at -inf for the sentences whose
-  output (t tokens so far) is shorter than `min_lens [batch]`; unchanged without a minimum."""
+def suppress_early_end(token_lp: jax.Array, t: jax.Array, min_lens: jax.Array | None) -> jax.Array:
+  """`token_lp [batch, ..., vocab]` at output position `t` with EOS and PAD (which the metrics
+  also read as the end of an output) at -inf for the sentences whose output (t tokens so far) is
+  shorter than `min_lens [batch]`; unchanged without a minimum."""
   if min_lens is None:
     return token_lp
   early = (t < min_lens).reshape((-1,) + (1,) * (token_lp.ndim - 1))  # [batch, 1, ...]
-  return jnp.where(early & (jnp.arange(token_lp.shape[-1]) == EOS_ID), -jnp.inf, token_lp)
+  ids = jnp.arange(token_lp.shape[-1])  # [vocab]
+  return jnp.where(early & ((ids == EOS_ID) | (ids == PAD_ID)), -jnp.inf, token_lp)

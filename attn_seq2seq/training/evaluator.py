@@ -15,6 +15,10 @@ attention heatmaps of a few fixed examples.
 Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
 forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
 
+`evaluate(..., outcomes_path=P, results_key=K, step=S)` also writes the per-example outcomes of
+the split (id, lengths, exact, edit distance; `metrics/outcomes.py`) to P, for paired statistics
+across runs.
+
 `evaluate_stack(params, split, plot_dirs=...)` evaluates the members of a stacked run (params with
 a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and the
 search are vmapped over the members, and it returns one such dict per member.
@@ -23,6 +27,7 @@ search are vmapped over the members, and it returns one such dict per member.
 import functools
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -67,6 +72,21 @@ def _jitted_search(model, spec: search.SearchSpec, stacked: bool = False):
     return out.tokens, out.attn_weights
 
   return jax.jit(jax.vmap(best, in_axes=(0, None, None)) if stacked else best)
+
+
+class _Outputs(NamedTuple):
+  """Where one model's evaluation writes files besides its metrics (None: not written)."""
+
+  plot_dir: str | Path | None  # attention heatmaps of the first examples
+  outcomes_path: str | Path | None  # per-example outcomes (metrics/outcomes.py)
+
+
+class _Record(NamedTuple):
+  """What an outcomes file records about its evaluation."""
+
+  split: str
+  key: str  # the key of the metrics in results.json
+  step: int | None  # the checkpoint step evaluated
 
 
 class Evaluator:
@@ -116,11 +136,18 @@ class Evaluator:
     *,
     spec: search.SearchSpec | None = None,
     plot_dir: str | Path | None = None,
+    outcomes_path: str | Path | None = None,
+    results_key: str | None = None,
+    step: int | None = None,
   ) -> dict[str, float]:
     """Metrics of `params` on `split` (see the module docstring), decoded with `spec` (default:
-    the evaluator's); heatmaps of the first `num_plots` examples of the split into `plot_dir`
-    (process 0) when given."""
-    return self._evaluate(params, split, spec or self.spec, [plot_dir], stacked=False)[0]
+    the evaluator's). When given (process 0 writes them): heatmaps of the first `num_plots`
+    examples of the split into `plot_dir`; the per-example outcomes (`metrics/outcomes.py`) into
+    `outcomes_path`, recording `results_key` (the key of these metrics in results.json, default:
+    `split`) and `step`."""
+    outputs = [_Outputs(plot_dir, outcomes_path)]
+    record = _Record(split, results_key or split, step)
+    return self._evaluate(params, spec or self.spec, outputs, record, stacked=False)[0]
 
   def evaluate_stack(
     self,
@@ -129,19 +156,28 @@ class Evaluator:
     *,
     spec: search.SearchSpec | None = None,
     plot_dirs: list[str | Path | None],
+    outcomes_paths: list[str | Path | None] | None = None,
+    results_key: str | None = None,
+    step: int | None = None,
   ) -> list[dict[str, float]]:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
-    eval step and search); `plot_dirs` has one entry (or None) per member."""
-    return self._evaluate(params, split, spec or self.spec, list(plot_dirs), stacked=True)
+    eval step and search); `plot_dirs` and `outcomes_paths` have one entry (or None) per
+    member."""
+    outcomes_paths = outcomes_paths or [None] * len(plot_dirs)
+    if len(outcomes_paths) != len(plot_dirs):
+      raise ValueError(f"{len(outcomes_paths)} outcomes paths for {len(plot_dirs)} members")
+    outputs = [_Outputs(*paths) for paths in zip(plot_dirs, outcomes_paths, strict=True)]
+    record = _Record(split, results_key or split, step)
+    return self._evaluate(params, spec or self.spec, outputs, record, stacked=True)
 
-  def _evaluate(self, params, split: str, spec, plot_dirs: list, stacked: bool) -> list[dict]:
-    task = self._task
+  def _evaluate(self, params, spec, outputs: list, record: "_Record", stacked: bool) -> list[dict]:
+    task, split = self._task, record.split
     keep_attention = "alignment" in task.metrics
-    num_members = len(plot_dirs)
+    num_members = len(outputs)
     eval_step = _jitted_eval_step(self._model, self._mesh, stacked=stacked)
     best = _jitted_search(self._model, spec, stacked=stacked)
     tf_metrics = []
-    hyps, attention, src_lengths = ([{} for _ in plot_dirs] for _ in range(3))
+    hyps, attention, src_lengths = ([{} for _ in outputs] for _ in range(3))
     batches = task.eval_batches(
       split, self._batch_size, shard_index=jax.process_index(), num_shards=jax.process_count()
     )
@@ -171,16 +207,16 @@ class Evaluator:
     summed = members.split_metrics(summed, num_members) if stacked else [summed]
     return [
       self._score(
-        split, steps.sum_metrics(summed[m]), hyps[m], attention[m], src_lengths[m], plot_dirs[m]
+        record, steps.sum_metrics(summed[m]), hyps[m], attention[m], src_lengths[m], outputs[m]
       )
       for m in range(num_members)
     ]
 
   def _score(
-    self, split: str, summed, hyps: dict, attention: dict, src_lengths: dict, plot_dir
+    self, record: "_Record", summed, hyps: dict, attention: dict, src_lengths: dict, outputs
   ) -> dict[str, float]:
     """The results of one model: teacher-forced sums and decoded outputs by example id."""
-    task = self._task
+    task, split = self._task, record.split
     keep_attention = "alignment" in task.metrics
     results = steps.normalize(summed)
     results["loss"] = results.pop("nll")
@@ -194,11 +230,12 @@ class Evaluator:
     from attn_seq2seq.metrics import compute_metrics  # noqa: PLC0415
 
     lengths = [src_lengths[i] for i in order]
+    references = task.references(split)
     results.update(
       compute_metrics(
         task.metrics,
         hyp_tokens,
-        task.references(split),
+        references,
         lengths,
         bucket_edges=length_bucket_edges(max(lengths), self._bucket_width),
         attention=[attention[i] for i in order] if keep_attention else None,
@@ -206,8 +243,13 @@ class Evaluator:
         detok=_detok(task),
       )
     )
-    if plot_dir is not None and jax.process_index() == 0:
-      self._plot(split, hyp_tokens, attention, Path(plot_dir))
+    if outputs.outcomes_path is not None and jax.process_index() == 0:
+      from attn_seq2seq.metrics import outcomes  # noqa: PLC0415  (as compute_metrics)
+
+      columns = outcomes.example_outcomes(hyp_tokens, references, lengths, ids=order)
+      outcomes.write_outcomes(outputs.outcomes_path, columns, **record._asdict())
+    if outputs.plot_dir is not None and jax.process_index() == 0:
+      self._plot(split, hyp_tokens, attention, Path(outputs.plot_dir))
     return results
 
   def _plot(self, split: str, hyp_tokens, attention, plot_dir: Path) -> None:

@@ -62,6 +62,13 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     ({"output": "{tmp}/no/such/dir/out.txt"}, "cannot write --output {tmp}/no/such/dir/out.txt"),
     ({"output": "{tmp}"}, "cannot write --output {tmp}: it is a directory"),
     ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"n_best": 0}, "--n_best=0"),
+    ({"n_best": 3}, "--n_best=3 is out of range; allowed: at most --beam_size=1"),
+    ({"output_format": "xml"}, "--output_format=xml"),
+    ({"with_attention": "true"}, "--with_attention needs --output_format=jsonl"),
+    ({"attention_npz": "{tmp}/in.txt"}, "--attention_npz={tmp}/in.txt is a file"),
+    ({"score_pairs": "true", "beam_size": 2}, "--beam_size does not apply to --score_pairs"),
+    ({"score_pairs": "true"}, "line 1 has no tab; allowed: source<TAB>target"),
   ],
 )
 def test_translate_bad_flag_is_one_line_naming_it(

@@ -22,12 +22,22 @@ never for more than `max_steps`, whatever the scores.
 Scores: `log_probs` is the model log-probability of an output (the sum of its token
 log-probabilities, EOS included); `scores = log_probs / length_penalty(lengths, alpha)`, the GNMT
 length normalisation (Wu et al. 2016, eq. 14) by which beam search ranks hypotheses (alpha = 0:
-none).
+none). `force_decode` (forced.py) scores given outputs through the same step.
 """
 
 from attn_seq2seq.search.decoding import decode
+from attn_seq2seq.search.forced import Forced, force_decode
 from attn_seq2seq.search.scoring import length_penalty
 from attn_seq2seq.search.spec import Best, SearchOutput, SearchSpec
 from attn_seq2seq.search.throughput import decode_throughput
 
-__all__ = ["Best", "SearchOutput", "SearchSpec", "decode", "decode_throughput", "length_penalty"]
+__all__ = [
+  "Best",
+  "Forced",
+  "SearchOutput",
+  "SearchSpec",
+  "decode",
+  "decode_throughput",
+  "force_decode",
+  "length_penalty",
+]

@@ -62,6 +62,8 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     ({"output": "{tmp}/no/such/dir/out.txt"}, "cannot write --output {tmp}/no/such/dir/out.txt"),
     ({"output": "{tmp}"}, "cannot write --output {tmp}: it is a directory"),
     ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"coverage_penalty": "-0.2", "beam_size": 3}, "--coverage_penalty=-0.2"),
+    ({"coverage_penalty": "nan", "beam_size": 3}, "--coverage_penalty must be a finite number"),
     ({"n_best": 0}, "--n_best=0"),
     ({"n_best": 3}, "--n_best=3 is out of range; allowed: at most --beam_size=1"),
     ({"output_format": "xml"}, "--output_format=xml"),
@@ -130,6 +132,7 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
     ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"coverage_penalty": "inf", "beam_size": 2}, "--coverage_penalty must be a finite number"),
   ],
 )
 def test_evaluate_bad_flag_is_one_line_naming_it(

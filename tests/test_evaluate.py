@@ -61,6 +61,10 @@ def test_results_key_names_split_search_and_step():
   assert key("test", SearchSpec(beam_size=5, alpha=0.6), step_suffix=2) == (
     "test/beam5/alpha0.6/step2"
   )
+  assert key("test", SearchSpec(beam_size=5, alpha=0.6, coverage_penalty=0.2)) == (
+    "test/beam5/alpha0.6/coverage0.2"
+  )
+  assert key("test", SearchSpec(coverage_penalty=0.2)) == "test"  # greedy ignores it
   assert key("test_long", SearchSpec(min_len_a=1.0)) == "test_long/oracle_length"
   assert key("test", SearchSpec(beam_size=3, min_len_a=1.0)) == "test/beam3/oracle_length"
   assert key("test", SearchSpec(min_len_a=0.5, min_len_b=2.0)) == "test/min_len_a0.5_b2"

@@ -8,6 +8,7 @@ the two agree everywhere and the beam-versus-greedy test would prove nothing).
 
 import dataclasses
 import functools
+import types
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ import numpy as np
 import optax
 import pytest
 
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.models.encoders import reverse_within_lengths
 from attn_seq2seq.search import SearchSpec, decode, decode_throughput, length_penalty
@@ -254,6 +256,106 @@ def test_a_minimum_length_every_output_meets_changes_nothing(trained, data, gree
   out = decode(MODEL, trained, *data, dataclasses.replace(GREEDY, min_len_b=1.0))
   for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
     np.testing.assert_array_equal(getattr(out, name), getattr(greedy, name), err_msg=name)
+
+
+def numpy_coverage_penalty(attn_weights, src_lengths, beta):
+  """Wu et al. 2016, eq. 14 over `attn_weights [batch, n, steps, src_len]` (0 after EOS), real
+  source positions only; a position never attended counts as the smallest positive float32."""
+  coverage = np.asarray(attn_weights, np.float64).sum(axis=2)  # [batch, n, src_len]
+  logs = np.log(np.clip(coverage, np.finfo(np.float32).tiny, 1.0))
+  real = np.arange(coverage.shape[-1]) < np.asarray(src_lengths)[:, None, None]
+  return beta * np.sum(np.where(real, logs, 0.0), axis=-1)
+
+
+def test_coverage_penalty_zero_is_the_search_without_it(trained, data, nbest):
+  out = decode(MODEL, trained, *data, dataclasses.replace(NBEST, coverage_penalty=0.0))
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(out, name), getattr(nbest, name), err_msg=name)
+
+
+def test_coverage_penalty_joins_the_scores_that_rank_the_n_best(trained, data, nbest):
+  spec = dataclasses.replace(NBEST, coverage_penalty=0.5)
+  out = decode(MODEL, trained, *data, spec)
+  assert_well_formed(out)
+  assert_rescores_exactly(MODEL, trained, *data, out)  # log_probs stay the model's
+  lengths, scores = np.asarray(out.lengths), np.asarray(out.scores)
+  penalty = numpy_coverage_penalty(out.attn_weights, data[1], 0.5)
+  normalised = np.asarray(out.log_probs) / np.asarray(length_penalty(out.lengths, NBEST.alpha))
+  np.testing.assert_allclose(scores, normalised + penalty, rtol=1e-5, atol=1e-5)
+  assert np.all(np.diff(scores, axis=1) <= 0) and np.all(lengths > 0)
+  assert not np.array_equal(out.tokens, nbest.tokens)  # not vacuous: the ranking changed
+  greedy_spec = dataclasses.replace(GREEDY, coverage_penalty=0.5)  # beam 1 is still greedy
+  greedy, beam = (
+    decode(MODEL, trained, *data, greedy_spec, algorithm=a) for a in ("greedy", "beam")
+  )
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(beam, name), getattr(greedy, name), err_msg=name)
+
+
+class ScriptedModel:
+  """A stand-in for `Seq2Seq` (the methods a search calls) with scripted probabilities and
+  attention over a 2-symbol source, vocabulary PAD BOS EOS UNK A B:
+  step 0: A 0.45, B 0.55, both attending source position 0;
+  step 1: the same token again (0.98): after A attending position 1, after B mostly position 0
+  again (0.9, 0.1);
+  step 2: EOS (0.98), attending both positions equally.
+  So "B B" is the more probable output, but only "A A" gives every source position its due."""
+
+  config = types.SimpleNamespace(decoder="bahdanau")
+  A, B = 4, 5
+
+  def apply(self, variables, *args, method, **kwargs):
+    return method(*args, **kwargs)
+
+  def encode(self, src_ids, src_lengths):
+    return {"src_ids": src_ids}
+
+  def initial_state(self, encoded):
+    return {"t": jnp.zeros(encoded["src_ids"].shape[0], jnp.int32)}
+
+  def decode_step(self, encoded, carry, prev_ids, beams=1):
+    t, src_len = carry["t"], encoded["src_ids"].shape[1]
+    at = lambda j: jax.nn.one_hot(j, src_len)  # attention on source position j
+    probs = jnp.full((t.shape[0], 6), 1e-4)
+    probs = jnp.where(
+      (t == 0)[:, None], probs.at[:, self.A].set(0.45).at[:, self.B].set(0.55), probs
+    )
+    repeat = jax.nn.one_hot(prev_ids, 6) * 0.98
+    probs = jnp.where((t == 1)[:, None], probs + repeat, probs)
+    probs = jnp.where((t >= 2)[:, None], probs.at[:, EOS_ID].set(0.98), probs)
+    attn = jnp.where((t == 0)[:, None], at(0), 0.5 * (at(0) + at(1)))
+    attn = jnp.where(((t == 1) & (prev_ids == self.A))[:, None], at(1), attn)
+    attn = jnp.where(((t == 1) & (prev_ids == self.B))[:, None], 0.9 * at(0) + 0.1 * at(1), attn)
+    return {"t": t + 1}, jnp.log(probs), attn
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_hypotheses_that_leave_source_positions_unattended_rank_lower(beta):
+  model = ScriptedModel()
+  src_ids, src_lengths = np.array([[7, 7, 0]], np.int32), np.array([2], np.int32)  # "x x", padded
+  spec = SearchSpec(beam_size=6, n_best=6, coverage_penalty=beta, max_len_a=0.0, max_len_b=5.0)
+  out = decode(model, {}, src_ids, src_lengths, spec)
+  tokens, lengths = np.asarray(out.tokens[0]), np.asarray(out.lengths[0])
+  outputs = [tuple(int(x) for x in t[:n]) for t, n in zip(tokens, lengths, strict=True)]
+  covering, uncovering = (model.A, model.A, EOS_ID), (model.B, model.B, EOS_ID)
+  assert covering in outputs and uncovering in outputs
+  rank = outputs.index
+  if beta == 0:  # ranked by probability alone
+    assert rank(uncovering) == 0 and rank(uncovering) < rank(covering)
+  else:  # "B B" leaves position 1 under-attended (0.1 + 0.5 after EOS): cp = beta log 0.6
+    assert rank(covering) == 0 and rank(covering) < rank(uncovering)
+    scores, log_probs = np.asarray(out.scores[0]), np.asarray(out.log_probs[0])
+    assert scores[rank(covering)] == pytest.approx(log_probs[rank(covering)], abs=1e-6)
+    want = log_probs[rank(uncovering)] + beta * np.log(0.6)
+    assert scores[rank(uncovering)] == pytest.approx(want, rel=1e-5)
+
+
+def test_coverage_penalty_on_a_model_without_attention_is_a_one_line_error():
+  model = build_model(ModelConfig(decoder="fixed_init", **CONFIG), VOCAB, VOCAB)
+  variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(0))}
+  spec = SearchSpec(beam_size=2, coverage_penalty=0.5)
+  with pytest.raises(ConfigError, match=r"^coverage_penalty=0.5 needs an attention decoder"):
+    decode(model, variables, np.ones((1, 3), np.int32), np.array([3]), spec)
 
 
 def test_search_stops_when_every_sentence_has_ended(trained, data):

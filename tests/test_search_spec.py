@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"n_best": 0}, "n_best=0 is out of range"),
     ({"alpha": float("nan")}, "alpha=nan is out of range; allowed: a finite number >= 0"),
     ({"alpha": -0.5}, "alpha=-0.5 is out of range"),
+    ({"coverage_penalty": -0.1}, "coverage_penalty=-0.1 is out of range; allowed: a finite"),
+    ({"min_len_a": float("nan")}, "min_len_a=nan is out of range"),
     ({"max_len_a": float("inf")}, "max_len_a=inf is out of range"),
     ({"max_len_b": -1.0}, "max_len_b=-1.0 is out of range"),
     ({"max_steps": 0}, "max_steps=0 is out of range; allowed: None or an integer >= 1"),

@@ -34,12 +34,14 @@ from attn_seq2seq.training.progress import results_table
 
 
 def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = None) -> str:
-  """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search,
-  `<split>/beam<K>[/alpha<A>]` for beam search, then `/oracle_length` for oracle-length decoding
-  (another minimum length: `/min_len_a<A>_b<B>`), then `/step<S>` if `step_suffix` is given."""
+  """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search (which
+  alpha and the coverage penalty do not change), `<split>/beam<K>[/alpha<A>][/coverage<B>]` for
+  beam search, then `/oracle_length` for oracle-length decoding (another minimum length:
+  `/min_len_a<A>_b<B>`), then `/step<S>` if `step_suffix` is given."""
   key = split
   if spec.algorithm == "beam":
     key += f"/beam{spec.beam_size}" + (f"/alpha{spec.alpha:g}" if spec.alpha else "")
+    key += f"/coverage{spec.coverage_penalty:g}" if spec.coverage_penalty else ""
   if spec.oracle_length:
     key += "/oracle_length"
   elif spec.has_min_len:

@@ -20,12 +20,17 @@ class RunFlags(NamedTuple):
   checkpoint_step: flags.FlagHolder
   beam_size: flags.FlagHolder
   alpha: flags.FlagHolder
+  coverage_penalty: flags.FlagHolder
   oracle_length: flags.FlagHolder
 
   def search_options(self) -> dict:
     """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
     **options)` adds the run's output length limit)."""
-    options = {"beam_size": self.beam_size.value, "alpha": self.alpha.value}
+    options = {
+      "beam_size": self.beam_size.value,
+      "alpha": self.alpha.value,
+      "coverage_penalty": self.coverage_penalty.value,
+    }
     if self.oracle_length.value:
       options.update(min_len_a=1.0, min_len_b=0.0)
     return options
@@ -49,6 +54,13 @@ def define_flags() -> RunFlags:
       "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
       lower_bound=0.0,
     ),
+    coverage_penalty=flags.DEFINE_float(
+      "coverage_penalty",
+      0.0,
+      "Beam search coverage penalty weight beta (GNMT): beta * sum_j log(min(attention received "
+      "by source position j, 1)) joins the score; 0: none.",
+      lower_bound=0.0,
+    ),
     oracle_length=flags.DEFINE_boolean(
       "oracle_length",
       False,
@@ -60,6 +72,11 @@ def define_flags() -> RunFlags:
     "alpha",
     lambda alpha: math.isfinite(alpha) and alpha >= 0,
     message="--alpha must be a finite number >= 0 (0: no length normalisation)",
+  )
+  flags.register_validator(
+    "coverage_penalty",
+    math.isfinite,
+    message="--coverage_penalty must be a finite number >= 0 (0: no coverage penalty)",
   )
   flags.mark_flag_as_required("workdir")
   return holders

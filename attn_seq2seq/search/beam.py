@@ -1,5 +1,5 @@
 """Beam search: the `beam_size` best partial hypotheses of each sentence, extended one token at
-a time, ranked by GNMT-normalised score.
+a time, ranked by GNMT score (length normalisation and, optionally, coverage penalty).
 
 Each sentence keeps `beam_size` hypotheses, sorted by normalised score. At every step the
 `beam_size` best of the `beam_size * vocab` one-token extensions are kept (`lax.top_k`); the
@@ -9,6 +9,12 @@ carry, the token and the attention histories follow their backpointers (row gath
 scores frozen, extending only with PAD at zero cost, and competes with the live ones on
 normalised score. Before a sentence's minimum length (`spec.min_len_a`, `min_len_b`) no
 hypothesis ends (EOS and PAD extensions of live hypotheses are -inf).
+
+Coverage penalty (`spec.coverage_penalty` = beta > 0; Wu et al. 2016, eq. 14): every step
+ranks the extensions by `log_prob / lp + cp(coverage)`, where the coverage sums the attention of
+the hypothesis' tokens so far, this one included (`scoring.coverage_penalty`), so a hypothesis that
+leaves source positions unattended ranks lower. cp <= 0 and only grows as attention accumulates,
+so the stopping bound below (cp = 0) still holds.
 
 Stopping: a sentence is done when its `n_best` top hypotheses have finished and no live one can
 still beat the n-th. Log-probabilities only fall and, for alpha >= 0, the length penalty is
@@ -23,7 +29,7 @@ loop stops when every sentence is done, at the latest when all hypotheses reach 
 import jax
 import jax.numpy as jnp
 
-from attn_seq2seq.search.scoring import normalise
+from attn_seq2seq.search.scoring import coverage_penalty, normalise
 from attn_seq2seq.search.spec import SearchOutput, SearchSpec
 from attn_seq2seq.search.stepping import Decoding, suppress_early_end
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
@@ -33,7 +39,8 @@ def beam_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
   """The `spec.n_best` best hypotheses of each sentence, best first (`tokens [batch, n_best,
   max_steps]`, ...); `decoding` has `spec.beam_size` rows per sentence."""
   step, max_lens, max_steps = decoding.step, decoding.max_lens, decoding.max_steps
-  beam_size, n_best, alpha = spec.beam_size, spec.n_best, spec.alpha
+  beam_size, n_best, alpha, beta = spec.beam_size, spec.n_best, spec.alpha, spec.coverage_penalty
+  src_mask = decoding.src_mask[:, None, :]  # [batch, 1, src_len]
   batch, src_len = max_lens.shape[0], decoding.src_len
   rows = batch * beam_size
 
@@ -53,6 +60,10 @@ def beam_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
     pad_only = jnp.where(ids == PAD_ID, 0.0, -jnp.inf)  # [vocab]: a finished hypothesis' extensions
     cand_lp = log_probs[..., None] + jnp.where(finished[..., None], pad_only, token_lp)  # [b, k, v]
     cand_scores = normalise(cand_lp, (lengths + ~finished)[..., None], alpha)  # [b, k, v]
+    if beta:  # each hypothesis' coverage after this step (frozen once finished): [b, k, src_len]
+      step_attn = jnp.where(finished[..., None], 0.0, attn.reshape(batch, beam_size, src_len))
+      cand_coverage = s["coverage"] + step_attn
+      cand_scores += coverage_penalty(cand_coverage, src_mask, beta)[..., None]  # [b, k, v]
     scores, top = jax.lax.top_k(cand_scores.reshape(batch, beam_size * vocab), beam_size)
     log_probs = jnp.take_along_axis(cand_lp.reshape(batch, beam_size * vocab), top, axis=1)
     parent = top // vocab  # [batch, beam]
@@ -62,7 +73,10 @@ def beam_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
     parent_rows = (jnp.arange(batch)[:, None] * beam_size + parent).reshape(rows)  # [rows]
     take_rows = lambda x: jnp.take(x, parent_rows, axis=0)
     attn = jnp.where(extends.reshape(rows, 1), take_rows(attn), 0.0)  # [rows, src_len]
-    return {
+    new = {}
+    if beta:
+      new["coverage"] = jnp.take_along_axis(cand_coverage, parent[..., None], axis=1)
+    return new | {
       "t": t + 1,
       "carry": jax.tree.map(take_rows, carry),
       "prev_ids": new_ids.reshape(rows),
@@ -89,6 +103,8 @@ def beam_search(decoding: Decoding, spec: SearchSpec) -> SearchOutput:
     "tokens": jnp.full((rows, max_steps), PAD_ID, jnp.int32),
     "attn": jnp.zeros((rows, max_steps, src_len), jnp.float32),
   }
+  if beta:  # the attention each source position has received, per hypothesis
+    init["coverage"] = jnp.zeros((batch, beam_size, src_len), jnp.float32)
   s = jax.lax.while_loop(lambda s: (s["t"] < max_steps) & ~jnp.all(done(s)), body, init)
   best = lambda x: x.reshape((batch, beam_size) + x.shape[1:])[:, :n_best]  # [rows, ...] -> [b, n]
   return SearchOutput(

@@ -13,6 +13,8 @@ import functools
 
 import jax
 
+from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.search import stepping
 from attn_seq2seq.search.beam import beam_search
 from attn_seq2seq.search.greedy import greedy_search
@@ -34,6 +36,19 @@ def decode(
   """Searches `model` (a `Seq2Seq`) with `variables` (`{'params': ...}`) for outputs of
   `src_ids [batch, src_len]` (PAD after `src_lengths [batch]`), as `spec` says: a `SearchOutput`
   of `[batch, spec.n_best, ...]` arrays (see `SearchOutput`). Every output is computed from its
-  own sentence only, whatever the rest of the batch and the padding."""
+  own sentence only, whatever the rest of the batch and the padding. A coverage penalty on a
+  model without attention is a one-line ConfigError."""
+  check_model(model, spec)
   search = _SEARCHES[algorithm or spec.algorithm]
   return search(stepping.start(model, variables, src_ids, src_lengths, spec), spec)
+
+
+def check_model(model, spec: SearchSpec) -> None:
+  """A one-line ConfigError for a spec the model cannot serve: a coverage penalty needs the
+  attention of an attention decoder (a fixed-vector decoder reports zeros)."""
+  decoder = model.config.decoder
+  if spec.coverage_penalty and decoder not in ATTENTION_DECODERS:
+    raise ConfigError(
+      f"coverage_penalty={spec.coverage_penalty} needs an attention decoder "
+      f"({', '.join(ATTENTION_DECODERS)}); this model's decoder is {decoder}"
+    )

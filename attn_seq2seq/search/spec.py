@@ -37,6 +37,7 @@ class SearchSpec:
   beam_size: int = 1  # 1: greedy search; K > 1: beam search keeping K hypotheses per sentence
   n_best: int = 1  # hypotheses returned per sentence, best first (1 <= n_best <= beam_size)
   alpha: float = 0.0  # GNMT length normalisation of scores, ((5 + len) / 6) ** alpha; 0: none
+  coverage_penalty: float = 0.0  # GNMT coverage penalty weight beta (beam search ranking); 0: none
   max_len_a: float = 1.5  # output limit: ceil(max_len_a * source length + max_len_b) tokens,
   max_len_b: float = 10.0  # EOS included
   min_len_a: float = 0.0  # minimum output: ceil(min_len_a * source length + min_len_b) tokens,
@@ -62,7 +63,7 @@ class SearchSpec:
       self.alpha,
       "a finite number >= 0 (the stopping bound of beam search assumes it)",
     )
-    for name in ("max_len_a", "max_len_b", "min_len_a", "min_len_b"):
+    for name in ("coverage_penalty", "max_len_a", "max_len_b", "min_len_a", "min_len_b"):
       value = getattr(self, name)
       _check(_finite(value) and value >= 0, name, value, "a finite number >= 0")
     _check(
@@ -117,7 +118,8 @@ class SearchOutput:
   log_probs:    `[batch, n_best]` float32, model log-probability of the output (the sum of its
                 token log-probabilities, EOS included).
   scores:       `[batch, n_best]` float32, what beam search ranks by: `log_probs /
-                length_penalty(lengths, alpha)`.
+                length_penalty(lengths, alpha)`, plus the coverage penalty of the output's
+                attention when `coverage_penalty` > 0 (`scoring.coverage_penalty`).
   attn_weights: `[batch, n_best, max_steps, src_len]` float32, attention of each output token
                 (0 after EOS).
   steps:        `[]` int32, decoder steps the loop ran (the longest output of the batch).

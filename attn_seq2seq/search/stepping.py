@@ -32,6 +32,7 @@ class Decoding(NamedTuple):
   carry: Any  # the initial carry: a pytree of [rows, ...] arrays
   max_lens: jax.Array  # [batch] int32: output limit of each sentence, EOS included
   min_lens: jax.Array | None  # [batch] int32: no EOS (or PAD) before; None: no minimum (static)
+  src_mask: jax.Array  # [batch, src_len] bool: real source positions
   max_steps: int  # static: length of the output buffers, >= every max_lens
   src_len: int  # static: width of src_ids (the attention's last axis)
 
@@ -60,7 +61,8 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
     )
     return carry, jax.nn.log_softmax(logits), attn  # [rows, vocab], [rows, src_len]
 
-  return Decoding(step, carry, max_lens, min_lens, max_steps, src_ids.shape[1])
+  src_mask = jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None]  # [batch, src_len]
+  return Decoding(step, carry, max_lens, min_lens, src_mask, max_steps, src_ids.shape[1])
 
 
 def suppress_early_end(token_lp: jax.Array, t: jax.Array, min_lens: jax.Array | None) -> jax.Array:

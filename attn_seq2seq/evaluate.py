@@ -1,10 +1,79 @@
-"""`python -m attn_seq2seq.evaluate`: scores a trained run on a split (inference/evaluate.py)."""
+r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
 
-from absl import app
+    python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
+        [--beam_size=5 --alpha=0.6] [--oracle_length] [--checkpoint_step=S] [--data_dir=DIR]
 
-from attn_seq2seq import cli
-from attn_seq2seq.inference import evaluate
+The dataset is read from `--data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets),
+never from a path recorded in the run's config.json: a workdir is data, not instructions.
+
+Decodes every example of the split (the `Evaluator` of training: data-parallel over all devices,
+the run's `eval_batch_size` rounded up to a multiple of the device count, its output length
+limit; see `inference/evaluate.py`) and computes the task's metrics: teacher-forced loss and
+perplexity, then exact match, token accuracy and the task's own families (BLEU/chrF, WER/PER,
+alignment quality for copy and reverse), overall and per source-length bucket
+(`by_length/<lo>-<hi>/<metric>`).
+
+`--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source,
+a diagnostic of a model that stops early.
+
+The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
+training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`,
+with `/step<S>` appended when the checkpoint is not the step of the run's final results. Other
+entries are kept: the file is merged under a lock and replaced atomically
+(`workdir.merge_results`), and an unreadable results.json is reported before anything is decoded.
+The per-example outcomes of the split (id, source, hypothesis and reference lengths, exact,
+edit distance; `metrics/outcomes.py`) go to `<workdir>/outcomes/<key>.json`. The headline
+metrics and the per-length rows are printed as a table.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from absl import app, flags, logging
+
+from attn_seq2seq import cli, search
+from attn_seq2seq.inference import evaluate as evaluate_lib
+from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.metrics.outcomes import outcomes_path
+from attn_seq2seq.run_files import RESULTS_FILE
+from attn_seq2seq.training import workdir as workdir_lib
+
+_RUN_FLAGS = run_flags.define_flags()
+flags.adopt_module_key_flags(run_flags)
+_SPLIT = flags.DEFINE_string(
+  "split", "test", "Split of the run's task to score, e.g. test or test_long."
+)
+_DATA_DIR = flags.DEFINE_string(
+  "data_dir",
+  None,
+  "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
+  "~/tensorflow_datasets); prepared there if missing.",
+)
+
+
+def main(argv: Sequence[str]) -> None:
+  cli.flags_only(argv)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
+  workdir = _RUN_FLAGS.workdir.value
+  with cli.user_errors():
+    workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
+    run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
+    spec = search.SearchSpec.of_experiment(run.config, **_RUN_FLAGS.search_options())
+    key = evaluate_lib.key_in_results(workdir, _SPLIT.value, spec, run.step)
+    metrics = evaluate_lib.evaluate_run(
+      run,
+      _SPLIT.value,
+      spec=spec,
+      data_dir=_DATA_DIR.value,
+      outcomes_path=outcomes_path(workdir, key),
+      results_key=key,
+    )
+    evaluate_lib.write_results(workdir, key, metrics)
+  print(evaluate_lib.metrics_table(key, metrics))
+  print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")
+  print(f"per-example outcomes: {outcomes_path(workdir, key)}")
+
 
 if __name__ == "__main__":
-  __doc__ = evaluate.__doc__  # what --help prints: the usage of the command
-  app.run(evaluate.main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,8 +21,7 @@ from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
 )
 from command_line import load_script
 
-from attn_seq2seq import cli
-from attn_seq2seq.inference import evaluate, translate
+from attn_seq2seq import cli, evaluate, translate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, SRC_VOCAB_FILE
 
 # -- translate and evaluate (their main, in-process) --------------------------------------------
@@ -62,6 +61,16 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     ({"input": "{tmp}/missing.txt"}, "cannot read --input {tmp}/missing.txt"),
     ({"output": "{tmp}/no/such/dir/out.txt"}, "cannot write --output {tmp}/no/such/dir/out.txt"),
     ({"output": "{tmp}"}, "cannot write --output {tmp}: it is a directory"),
+    ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"coverage_penalty": "-0.2", "beam_size": 3}, "--coverage_penalty=-0.2"),
+    ({"coverage_penalty": "nan", "beam_size": 3}, "--coverage_penalty must be a finite number"),
+    ({"n_best": 0}, "--n_best=0"),
+    ({"n_best": 3}, "--n_best=3 is out of range; allowed: at most --beam_size=1"),
+    ({"output_format": "xml"}, "--output_format=xml"),
+    ({"with_attention": "true"}, "--with_attention needs --output_format=jsonl"),
+    ({"attention_npz": "{tmp}/in.txt"}, "--attention_npz={tmp}/in.txt is a file"),
+    ({"score_pairs": "true", "beam_size": 2}, "--beam_size does not apply to --score_pairs"),
+    ({"score_pairs": "true"}, "line 1 has no tab; allowed: source<TAB>target"),
   ],
 )
 def test_translate_bad_flag_is_one_line_naming_it(
@@ -122,6 +131,8 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
     ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number >= 0"),
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
+    ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"coverage_penalty": "inf", "beam_size": 2}, "--coverage_penalty must be a finite number"),
   ],
 )
 def test_evaluate_bad_flag_is_one_line_naming_it(
@@ -240,18 +251,8 @@ def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run)
   loaded = load_run(quick_reverse_run)
   params = jax.tree.map(lambda x: x * np.nan, loaded.params)
   src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)
-  out = search.beam_search(
-    loaded.model,
-    {"params": params},
-    src_ids,
-    src_lengths,
-    beam_size=2,
-    alpha=0.6,
-    max_len_a=1.0,
-    max_len_b=2.0,
-  )
+  spec = search.SearchSpec(beam_size=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0)
+  out = search.decode(loaded.model, {"params": params}, src_ids, src_lengths, spec)
   assert int(out.steps) <= 7  # max_steps = ceil(1.0 * 5 + 2)
   with pytest.raises(ValueError, match=r"alpha=nan is out of range"):
-    search.beam_search(
-      loaded.model, {"params": params}, src_ids, src_lengths, beam_size=2, alpha=float("nan")
-    )
+    search.SearchSpec(beam_size=2, alpha=float("nan"))

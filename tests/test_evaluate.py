@@ -14,8 +14,10 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
+from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq.inference import evaluate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
+from attn_seq2seq.search import SearchSpec
 
 
 @pytest.fixture
@@ -37,12 +39,12 @@ def read_results(workdir: Path) -> dict:
 
 
 def run_main(**flag_values):
-  """Runs `evaluate.main` in-process with these flags (and defaults for the others)."""
+  """Runs the command's `main` in-process with these flags (and defaults for the others)."""
   argv = ["evaluate", *(f"--{name}={value}" for name, value in flag_values.items())]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     flags.FLAGS(argv)
-    evaluate.main(argv[:1])
+    evaluate_cli.main(argv[:1])
 
 
 def assert_close(got: dict, want: dict):
@@ -52,12 +54,20 @@ def assert_close(got: dict, want: dict):
 
 
 def test_results_key_names_split_search_and_step():
-  assert evaluate.results_key("test") == "test"
-  assert evaluate.results_key("test", beam_size=1, alpha=0.6) == "test"  # greedy ignores alpha
-  assert evaluate.results_key("test_long", beam_size=5) == "test_long/beam5"
-  assert evaluate.results_key("test", beam_size=5, alpha=0.6, step_suffix=2) == (
+  key = evaluate.results_key
+  assert key("test", SearchSpec()) == "test"
+  assert key("test", SearchSpec(alpha=0.6)) == "test"  # greedy ignores alpha
+  assert key("test_long", SearchSpec(beam_size=5)) == "test_long/beam5"
+  assert key("test", SearchSpec(beam_size=5, alpha=0.6), step_suffix=2) == (
     "test/beam5/alpha0.6/step2"
   )
+  assert key("test", SearchSpec(beam_size=5, alpha=0.6, coverage_penalty=0.2)) == (
+    "test/beam5/alpha0.6/coverage0.2"
+  )
+  assert key("test", SearchSpec(coverage_penalty=0.2)) == "test"  # greedy ignores it
+  assert key("test_long", SearchSpec(min_len_a=1.0)) == "test_long/oracle_length"
+  assert key("test", SearchSpec(beam_size=3, min_len_a=1.0)) == "test/beam3/oracle_length"
+  assert key("test", SearchSpec(min_len_a=0.5, min_len_b=2.0)) == "test/min_len_a0.5_b2"
 
 
 def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
@@ -71,6 +81,11 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
     k: v for k, v in trained.items() if k != "test"
   }
   assert_close(results["test"], trained["test"])
+  outcomes = json.loads((workdir / "outcomes/test.json").read_text())
+  assert outcomes["key"] == "test" and len(outcomes["columns"]["exact"]) == results["test"]["count"]
+  assert math.isclose(
+    sum(outcomes["columns"]["exact"]) / results["test"]["count"], results["test"]["exact_match"]
+  )
   table = capsys.readouterr().out.splitlines()
   assert table[0].split()[:2] == ["split", "count"] and table[1].split()[0] == "test"
   assert any(line.split()[:2] == ["length", "1-9"] for line in table)
@@ -90,11 +105,33 @@ def test_beam_search_metrics_go_under_their_own_key(workdir):
   assert 0.0 <= beam["exact_match"] <= 1.0 and 0.0 <= beam["gold_attention_mass"] <= 1.0
 
 
+def test_oracle_length_metrics_go_under_their_own_key(workdir):
+  trained = read_results(workdir)
+  run_main(workdir=workdir, split="test_long", oracle_length=True)
+  results = read_results(workdir)
+  assert set(results) == {*trained, "test_long/oracle_length"}
+  oracle, greedy = results["test_long/oracle_length"], trained["test_long"]
+  assert set(oracle) == set(greedy) and oracle["count"] == greedy["count"]
+  for teacher_forced in ("loss", "perplexity", "next_token_accuracy"):  # search-independent
+    assert math.isclose(oracle[teacher_forced], greedy[teacher_forced], rel_tol=1e-5)
+  outcomes = json.loads((workdir / "outcomes/test_long/oracle_length.json").read_text())
+  assert (outcomes["split"], outcomes["key"], outcomes["step"]) == (
+    "test_long",
+    "test_long/oracle_length",
+    results["step"],
+  )
+  columns = outcomes["columns"]
+  assert len(columns["id"]) == oracle["count"]
+  assert all(h >= s for h, s in zip(columns["hyp_length"], columns["src_length"], strict=True))
+
+
 def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
   run_main(workdir=workdir, split="validation", checkpoint_step=2)
   results = read_results(workdir)
   assert "validation/step2" in results and results["step"] == 4
   assert results["validation/step2"]["count"] == 16
+  outcomes = json.loads((workdir / "outcomes/validation/step2.json").read_text())
+  assert (outcomes["key"], outcomes["step"]) == ("validation/step2", 2)
 
 
 @pytest.mark.parametrize(

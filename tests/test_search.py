@@ -6,7 +6,9 @@ strings but greedy search still errs, so beam search has something to find (trai
 the two agree everywhere and the beam-versus-greedy test would prove nothing).
 """
 
+import dataclasses
 import functools
+import types
 
 import jax
 import jax.numpy as jnp
@@ -14,14 +16,10 @@ import numpy as np
 import optax
 import pytest
 
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.models.encoders import reverse_within_lengths
-from attn_seq2seq.search import (
-  beam_search,
-  decode_throughput,
-  greedy_search,
-  length_penalty,
-)
+from attn_seq2seq.search import SearchSpec, decode, decode_throughput, length_penalty
 from attn_seq2seq.tokens import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 14  # PAD, BOS, EOS, UNK and the digits 4..13
@@ -29,9 +27,9 @@ MIN_LEN, MAX_LEN = 2, 7
 CONFIG = dict(embed_size=16, hidden_size=32, attention_size=32)
 MODEL = build_model(ModelConfig(**CONFIG), VOCAB, VOCAB)
 LIMITS = dict(max_len_a=1.0, max_len_b=3.0)  # a reversal needs src_len + 1 tokens
-GREEDY = dict(alpha=0.6, **LIMITS)
-BEAM5 = dict(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
-NBEST = dict(beam_size=5, alpha=0.6, n_best=5, **LIMITS)
+GREEDY = SearchSpec(alpha=0.6, **LIMITS)
+BEAM5 = SearchSpec(beam_size=5, alpha=0.0, n_best=1, **LIMITS)
+NBEST = SearchSpec(beam_size=5, alpha=0.6, n_best=5, **LIMITS)
 
 
 def reversal_batch(key, batch, src_len=MAX_LEN):
@@ -59,8 +57,8 @@ def rescore(model, variables, src_ids, src_lengths, tokens):
 
 
 def assert_rescores_exactly(model, variables, src_ids, src_lengths, out):
-  """The search's log-probabilities and attention of every returned output equal teacher forcing's.
-  `out` has `[batch, ...]` outputs (`...` empty for greedy, `[n_best]` for beam search)."""
+  """The search's log-probabilities and attention of every returned output equal teacher forcing's
+  (`out` has `[batch, n_best, ...]` outputs)."""
   per_source = out.lengths[0].size
   tokens = out.tokens.reshape(-1, out.tokens.shape[-1])  # [batch * n_best, steps]
   src_ids, src_lengths = (jnp.repeat(x, per_source, axis=0) for x in (src_ids, src_lengths))
@@ -115,12 +113,12 @@ def data(test_set):
 
 @pytest.fixture(scope="module")
 def greedy(trained, data):
-  return greedy_search(MODEL, trained, *data, **GREEDY)
+  return decode(MODEL, trained, *data, GREEDY)
 
 
 @pytest.fixture(scope="module")
 def nbest(trained, data):
-  return beam_search(MODEL, trained, *data, **NBEST)
+  return decode(MODEL, trained, *data, NBEST)
 
 
 def with_eos_bias(variables, bias):
@@ -146,14 +144,30 @@ def assert_well_formed(out):
 
 def test_trained_model_reverses_most_strings(greedy, test_set):
   tgt_out = test_set[3]
-  correct = np.all(np.asarray(greedy.tokens[:, : tgt_out.shape[1]]) == np.asarray(tgt_out), axis=1)
+  tokens = np.asarray(greedy.best().tokens[:, : tgt_out.shape[1]])
+  correct = np.all(tokens == np.asarray(tgt_out), axis=1)
   assert correct.mean() > 0.5  # the tests below need a model that is far from random
 
 
+def test_greedy_and_beam_search_return_one_shape():
+  assert GREEDY.algorithm == "greedy" and BEAM5.algorithm == "beam"
+  src_ids, src_lengths = np.full((3, 4), 5, np.int32), np.array([4, 2, 1], np.int32)
+  variables = {"params": jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(0))}
+  for spec in (GREEDY, BEAM5, NBEST):
+    out = decode(MODEL, variables, src_ids, src_lengths, spec)
+    steps = out.tokens.shape[-1]
+    assert out.tokens.shape == (3, spec.n_best, steps)
+    assert out.attn_weights.shape == (3, spec.n_best, steps, 4)
+    assert out.lengths.shape == out.log_probs.shape == out.scores.shape == (3, spec.n_best)
+    best = out.best()
+    assert best.tokens.shape == (3, steps) and best.attn_weights.shape == (3, steps, 4)
+    np.testing.assert_array_equal(best.lengths, out.lengths[:, 0])
+
+
 def test_beam_size_one_is_exactly_greedy(trained, data, greedy):
-  beam = beam_search(MODEL, trained, *data, beam_size=1, alpha=GREEDY["alpha"], n_best=1, **LIMITS)
+  beam = decode(MODEL, trained, *data, GREEDY, algorithm="beam")
   for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
-    np.testing.assert_array_equal(getattr(beam, name)[:, 0], getattr(greedy, name), err_msg=name)
+    np.testing.assert_array_equal(getattr(beam, name), getattr(greedy, name), err_msg=name)
   assert int(beam.steps) == int(greedy.steps)
 
 
@@ -167,7 +181,7 @@ def test_n_best_is_sorted_distinct_and_rescores_exactly(trained, data, nbest):
   assert_well_formed(nbest)
   scores = np.asarray(nbest.scores)
   assert np.all(np.diff(scores, axis=1) <= 0)
-  penalty = length_penalty(nbest.lengths, NBEST["alpha"])
+  penalty = length_penalty(nbest.lengths, NBEST.alpha)
   np.testing.assert_allclose(scores, nbest.log_probs / penalty, rtol=1e-6)
   tokens = np.asarray(nbest.tokens)
   for hyps in tokens:
@@ -176,8 +190,8 @@ def test_n_best_is_sorted_distinct_and_rescores_exactly(trained, data, nbest):
 
 
 def test_beam_finds_at_least_greedy_log_prob(trained, data, greedy):
-  beam = beam_search(MODEL, trained, *data, **BEAM5)
-  beam_lp, greedy_lp = np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs)
+  beam = decode(MODEL, trained, *data, BEAM5)
+  beam_lp, greedy_lp = np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs[:, 0])
   tol = 1e-5  # the same path scored in batches of another shape
   assert beam_lp.mean() >= greedy_lp.mean() - tol
   assert np.mean(beam_lp >= greedy_lp - tol) >= 0.99
@@ -187,18 +201,21 @@ def test_beam_finds_at_least_greedy_log_prob(trained, data, greedy):
 def test_search_stops_at_length_limit(trained, data):
   never_ends = with_eos_bias(trained, -1e4)
   limit = max_lens(data[1])
-  greedy = greedy_search(MODEL, never_ends, *data, **GREEDY)
-  beam = beam_search(MODEL, never_ends, *data, **BEAM5)
-  for out, lengths in ((greedy, greedy.lengths), (beam, beam.lengths[:, 0])):
+  greedy = decode(MODEL, never_ends, *data, GREEDY)
+  beam = decode(MODEL, never_ends, *data, BEAM5)
+  for out in (greedy, beam):
     assert_well_formed(out)
-    np.testing.assert_array_equal(lengths, limit)
+    np.testing.assert_array_equal(out.lengths[:, 0], limit)
     assert int(out.steps) == limit.max()
   assert np.all(np.isfinite(beam.log_probs))
 
 
 def test_length_limit_of_one_leaves_only_eos(trained, data):
-  out = beam_search(
-    MODEL, trained, *data, beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0, max_len_b=1.0
+  out = decode(
+    MODEL,
+    trained,
+    *data,
+    SearchSpec(beam_size=5, alpha=0.0, n_best=2, max_len_a=0.0, max_len_b=1.0),
   )
   assert int(out.steps) == 1
   np.testing.assert_array_equal(out.tokens[:, 0, 0], EOS_ID)
@@ -207,11 +224,145 @@ def test_length_limit_of_one_leaves_only_eos(trained, data):
   assert np.all(np.isneginf(out.log_probs[:, 1]))
 
 
+@pytest.mark.parametrize("eos_bias", [None, 1e4], ids=["random", "always_ends"])
+def test_oracle_length_never_ends_before_the_source_length(data, eos_bias):
+  """Neither EOS nor PAD (which the metrics read as the end of an output) before the source's
+  length, in greedy search and in every n-best hypothesis of beam search."""
+  variables = {"params": jax.jit(init_params, static_argnums=0)(MODEL, jax.random.key(7))}
+  if eos_bias is not None:
+    variables = with_eos_bias(variables, eos_bias)
+  src_lengths = np.asarray(data[1])
+  for spec in (GREEDY, NBEST):
+    oracle = dataclasses.replace(spec, min_len_a=1.0, min_len_b=0.0)
+    assert oracle.oracle_length
+    out = decode(MODEL, variables, *data, oracle)
+    assert_well_formed(out)
+    lengths = np.asarray(out.lengths)  # [batch, n_best], EOS included (0: an empty slot)
+    tokens = np.asarray(out.tokens)
+    before_min = np.arange(tokens.shape[-1]) < src_lengths[:, None, None]  # [batch, 1, steps]
+    assert not np.any((tokens == PAD_ID) & before_min & (lengths[..., None] > 0))
+    assert np.all((lengths == 0) | (lengths - 1 >= src_lengths[:, None]))
+    assert np.all(lengths[:, 0] - 1 >= src_lengths)
+    if eos_bias is not None:  # the model ends as soon as it may
+      np.testing.assert_array_equal(lengths[:, 0] - 1, src_lengths)
+    assert_rescores_exactly(MODEL, variables, *data, out)  # model log-probabilities, unmasked
+    if eos_bias is None:  # not vacuous: without the minimum, some outputs end early
+      plain = decode(MODEL, variables, *data, spec)
+      assert np.any(np.asarray(plain.lengths[:, 0]) - 1 < src_lengths)
+
+
+def test_a_minimum_length_every_output_meets_changes_nothing(trained, data, greedy):
+  assert np.all(np.asarray(greedy.lengths) >= 2)  # no output ends at its first position
+  out = decode(MODEL, trained, *data, dataclasses.replace(GREEDY, min_len_b=1.0))
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(out, name), getattr(greedy, name), err_msg=name)
+
+
+def numpy_coverage_penalty(attn_weights, src_lengths, beta):
+  """Wu et al. 2016, eq. 14 over `attn_weights [batch, n, steps, src_len]` (0 after EOS), real
+  source positions only; a position never attended counts as the smallest positive float32."""
+  coverage = np.asarray(attn_weights, np.float64).sum(axis=2)  # [batch, n, src_len]
+  logs = np.log(np.clip(coverage, np.finfo(np.float32).tiny, 1.0))
+  real = np.arange(coverage.shape[-1]) < np.asarray(src_lengths)[:, None, None]
+  return beta * np.sum(np.where(real, logs, 0.0), axis=-1)
+
+
+def test_coverage_penalty_zero_is_the_search_without_it(trained, data, nbest):
+  out = decode(MODEL, trained, *data, dataclasses.replace(NBEST, coverage_penalty=0.0))
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(out, name), getattr(nbest, name), err_msg=name)
+
+
+def test_coverage_penalty_joins_the_scores_that_rank_the_n_best(trained, data, nbest):
+  spec = dataclasses.replace(NBEST, coverage_penalty=0.5)
+  out = decode(MODEL, trained, *data, spec)
+  assert_well_formed(out)
+  assert_rescores_exactly(MODEL, trained, *data, out)  # log_probs stay the model's
+  lengths, scores = np.asarray(out.lengths), np.asarray(out.scores)
+  penalty = numpy_coverage_penalty(out.attn_weights, data[1], 0.5)
+  normalised = np.asarray(out.log_probs) / np.asarray(length_penalty(out.lengths, NBEST.alpha))
+  np.testing.assert_allclose(scores, normalised + penalty, rtol=1e-5, atol=1e-5)
+  assert np.all(np.diff(scores, axis=1) <= 0) and np.all(lengths > 0)
+  assert not np.array_equal(out.tokens, nbest.tokens)  # not vacuous: the ranking changed
+  greedy_spec = dataclasses.replace(GREEDY, coverage_penalty=0.5)  # beam 1 is still greedy
+  greedy, beam = (
+    decode(MODEL, trained, *data, greedy_spec, algorithm=a) for a in ("greedy", "beam")
+  )
+  for name in ("tokens", "lengths", "log_probs", "scores", "attn_weights"):
+    np.testing.assert_array_equal(getattr(beam, name), getattr(greedy, name), err_msg=name)
+
+
+class ScriptedModel:
+  """A stand-in for `Seq2Seq` (the methods a search calls) with scripted probabilities and
+  attention over a 2-symbol source, vocabulary PAD BOS EOS UNK A B:
+  step 0: A 0.45, B 0.55, both attending source position 0;
+  step 1: the same token again (0.98): after A attending position 1, after B mostly position 0
+  again (0.9, 0.1);
+  step 2: EOS (0.98), attending both positions equally.
+  So "B B" is the more probable output, but only "A A" gives every source position its due."""
+
+  config = types.SimpleNamespace(decoder="bahdanau")
+  A, B = 4, 5
+
+  def apply(self, variables, *args, method, **kwargs):
+    return method(*args, **kwargs)
+
+  def encode(self, src_ids, src_lengths):
+    return {"src_ids": src_ids}
+
+  def initial_state(self, encoded):
+    return {"t": jnp.zeros(encoded["src_ids"].shape[0], jnp.int32)}
+
+  def decode_step(self, encoded, carry, prev_ids, beams=1):
+    t, src_len = carry["t"], encoded["src_ids"].shape[1]
+    at = lambda j: jax.nn.one_hot(j, src_len)  # attention on source position j
+    probs = jnp.full((t.shape[0], 6), 1e-4)
+    probs = jnp.where(
+      (t == 0)[:, None], probs.at[:, self.A].set(0.45).at[:, self.B].set(0.55), probs
+    )
+    repeat = jax.nn.one_hot(prev_ids, 6) * 0.98
+    probs = jnp.where((t == 1)[:, None], probs + repeat, probs)
+    probs = jnp.where((t >= 2)[:, None], probs.at[:, EOS_ID].set(0.98), probs)
+    attn = jnp.where((t == 0)[:, None], at(0), 0.5 * (at(0) + at(1)))
+    attn = jnp.where(((t == 1) & (prev_ids == self.A))[:, None], at(1), attn)
+    attn = jnp.where(((t == 1) & (prev_ids == self.B))[:, None], 0.9 * at(0) + 0.1 * at(1), attn)
+    return {"t": t + 1}, jnp.log(probs), attn
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_hypotheses_that_leave_source_positions_unattended_rank_lower(beta):
+  model = ScriptedModel()
+  src_ids, src_lengths = np.array([[7, 7, 0]], np.int32), np.array([2], np.int32)  # "x x", padded
+  spec = SearchSpec(beam_size=6, n_best=6, coverage_penalty=beta, max_len_a=0.0, max_len_b=5.0)
+  out = decode(model, {}, src_ids, src_lengths, spec)
+  tokens, lengths = np.asarray(out.tokens[0]), np.asarray(out.lengths[0])
+  outputs = [tuple(int(x) for x in t[:n]) for t, n in zip(tokens, lengths, strict=True)]
+  covering, uncovering = (model.A, model.A, EOS_ID), (model.B, model.B, EOS_ID)
+  assert covering in outputs and uncovering in outputs
+  rank = outputs.index
+  if beta == 0:  # ranked by probability alone
+    assert rank(uncovering) == 0 and rank(uncovering) < rank(covering)
+  else:  # "B B" leaves position 1 under-attended (0.1 + 0.5 after EOS): cp = beta log 0.6
+    assert rank(covering) == 0 and rank(covering) < rank(uncovering)
+    scores, log_probs = np.asarray(out.scores[0]), np.asarray(out.log_probs[0])
+    assert scores[rank(covering)] == pytest.approx(log_probs[rank(covering)], abs=1e-6)
+    want = log_probs[rank(uncovering)] + beta * np.log(0.6)
+    assert scores[rank(uncovering)] == pytest.approx(want, rel=1e-5)
+
+
+def test_coverage_penalty_on_a_model_without_attention_is_a_one_line_error():
+  model = build_model(ModelConfig(decoder="fixed_init", **CONFIG), VOCAB, VOCAB)
+  variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(0))}
+  spec = SearchSpec(beam_size=2, coverage_penalty=0.5)
+  with pytest.raises(ConfigError, match=r"^coverage_penalty=0.5 needs an attention decoder"):
+    decode(model, variables, np.ones((1, 3), np.int32), np.array([3]), spec)
+
+
 def test_search_stops_when_every_sentence_has_ended(trained, data):
   always_ends = with_eos_bias(trained, 1e4)
   for out in (
-    greedy_search(MODEL, always_ends, *data, **GREEDY),
-    beam_search(MODEL, always_ends, *data, **BEAM5),
+    decode(MODEL, always_ends, *data, GREEDY),
+    decode(MODEL, always_ends, *data, BEAM5),
   ):
     assert int(out.steps) == 1
     np.testing.assert_array_equal(out.tokens[..., 0], EOS_ID)
@@ -221,7 +372,7 @@ def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbe
   src_ids, src_lengths = data
   order = np.random.default_rng(0).permutation(len(src_lengths))
   padded = jnp.pad(src_ids[order], ((0, 0), (0, 5)))  # 5 more padding columns
-  other = beam_search(MODEL, trained, padded, src_lengths[order], **NBEST)
+  other = decode(MODEL, trained, padded, src_lengths[order], NBEST)
   steps, src_len = nbest.tokens.shape[-1], src_ids.shape[1]
   np.testing.assert_array_equal(other.tokens[..., :steps], nbest.tokens[order])
   np.testing.assert_array_equal(other.tokens[..., steps:], PAD_ID)
@@ -233,11 +384,11 @@ def test_outputs_do_not_depend_on_batch_neighbours_or_padding(trained, data, nbe
 
 
 def test_jit_compiles_once_per_shape(trained, data):
-  greedy_search(MODEL, trained, *data, **GREEDY)
-  compiled = greedy_search._cache_size()
+  decode(MODEL, trained, *data, GREEDY)
+  compiled = decode._cache_size()
   src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(4), *data[0].shape)
-  greedy_search(MODEL, with_eos_bias(trained, 0.0), src_ids, src_lengths, **GREEDY)
-  assert greedy_search._cache_size() == compiled
+  decode(MODEL, with_eos_bias(trained, 0.0), src_ids, src_lengths, GREEDY)
+  assert decode._cache_size() == compiled
 
 
 @pytest.mark.parametrize("decoder, cell", [("luong", "lstm"), ("fixed_context", "gru")])
@@ -250,9 +401,7 @@ def test_other_decoders_rescore_exactly(decoder, cell):
   )
   src_ids, src_lengths, _, _ = reversal_batch(jax.random.key(5), 8)
   variables = {"params": jax.jit(init_params, static_argnums=0)(model, jax.random.key(6))}
-  out = beam_search(
-    model, variables, src_ids, src_lengths, beam_size=3, n_best=3, alpha=0.0, **LIMITS
-  )
+  out = decode(model, variables, src_ids, src_lengths, SearchSpec(beam_size=3, n_best=3, **LIMITS))
   assert_well_formed(out)
   assert_rescores_exactly(model, variables, src_ids, src_lengths, out)
 
@@ -261,10 +410,12 @@ def test_decode_throughput_counts_real_sentences(trained, data, greedy):
   real = np.arange(len(data[1])) < 190  # the last 10 rows play the data pipeline's dummy rows
   example_ids = np.where(real, np.arange(len(data[1])), -1)
   batches = [{"src_ids": data[0], "src_lengths": data[1], "example_ids": example_ids}] * 3
-  greedy_stats = decode_throughput(MODEL, trained, batches, beam_size=1, threads=2, **GREEDY)
+  greedy_stats = decode_throughput(MODEL, trained, batches, GREEDY, threads=2)
   assert greedy_stats["steps"] == 3 * int(greedy.steps)
   tokens = greedy_stats["tokens_per_second"] * greedy_stats["seconds"]
-  assert tokens == pytest.approx(3 * np.sum(greedy.lengths[real]))
-  for stats in (greedy_stats, decode_throughput(MODEL, trained, batches, **BEAM5)):
+  assert tokens == pytest.approx(3 * np.sum(greedy.lengths[real, 0]))
+  # SearchSpec fields as keywords (how scripts/benchmark.py calls it) make the same spec
+  beam_stats = decode_throughput(MODEL, trained, batches, beam_size=5, alpha=0.0, **LIMITS)
+  for stats in (greedy_stats, beam_stats):
     assert stats["sentences"] == 3 * 190
     assert stats["sentences_per_second"] > 0

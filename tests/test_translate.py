@@ -19,6 +19,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from attn_seq2seq import search
+from attn_seq2seq import translate as translate_cli
 from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR
 from attn_seq2seq.tokens import UNK_ID
@@ -53,12 +54,12 @@ def write_input(path: Path, lines) -> Path:
 
 
 def run_main(**flag_values):
-  """Runs `translate.main` in-process with these flags (and defaults for the others)."""
+  """Runs the command's `main` in-process with these flags (and defaults for the others)."""
   argv = ["translate", *(f"--{name}={value}" for name, value in flag_values.items())]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     flags.FLAGS(argv)
-    translate.main(argv[:1])
+    translate_cli.main(argv[:1])
 
 
 def translate_file(tmp_path, workdir, lines, **flag_values) -> list[str]:
@@ -160,16 +161,9 @@ def test_beam_size_one_equals_greedy(run, lines):
   src_ids = np.zeros((len(sentences), 12), np.int32)
   for row, ids in enumerate(np.split(flat_ids, np.cumsum(lengths)[:-1])):
     src_ids[row, : len(ids)] = ids
-  beam = search.beam_search(
-    run.model,
-    run.variables,
-    src_ids,
-    lengths,
-    beam_size=1,
-    max_len_a=run.config.decode_max_len_a,
-    max_len_b=run.config.decode_max_len_b,
-  )
-  assert [t.text for t in greedy] == [run.tgt_vocab.decode(ids) for ids in beam.tokens[:, 0]]
+  spec = search.SearchSpec.of_experiment(run.config)
+  beam = search.decode(run.model, run.variables, src_ids, lengths, spec, algorithm="beam")
+  assert [t.text for t in greedy] == [run.tgt_vocab.decode(ids) for ids in beam.best().tokens]
 
 
 def test_stdin_to_stdout(workdir, run, lines, monkeypatch, capsys):

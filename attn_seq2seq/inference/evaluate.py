@@ -1,63 +1,51 @@
-r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
+"""Scoring a trained run on one split of its task, with any search, into its results.json: the
+library behind `python -m attn_seq2seq.evaluate` (whose docstring is the command's usage).
 
-    python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
-        [--beam_size=5 --alpha=0.6] [--checkpoint_step=S] [--data_dir=DIR]
+    metrics = evaluate_run(load_run("runs/reverse"), "test_long", spec=SearchSpec(beam_size=5))
+    key = key_in_results("runs/reverse", "test_long", spec, run.step)
+    write_results("runs/reverse", key, metrics)
 
-The dataset is read from `--data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets),
-never from a path recorded in the run's config.json: a workdir is data, not instructions.
+`evaluate_run` decodes every example of the split with the `Evaluator` of training
+(data-parallel over all devices, the run's `eval_batch_size` rounded up to a multiple of the
+device count) and computes the task's metrics: teacher-forced loss and perplexity, then exact
+match, token accuracy and the task's own families (BLEU/chrF, WER/PER, alignment quality for copy
+and reverse), overall and per source-length bucket (`by_length/<lo>-<hi>/<metric>`). The dataset
+is read from `data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets), never from a path
+recorded in the run's config.json: a workdir is data, not instructions.
 
-Decodes every example of the split (the `Evaluator` of training: data-parallel over all devices,
-the run's `eval_batch_size` rounded up to a multiple of the device count, its output length
-limit) and computes the task's metrics: teacher-forced loss and perplexity, then exact match,
-token accuracy and the task's own families (BLEU/chrF, WER/PER, alignment quality for copy and
-reverse), overall and per source-length bucket (`by_length/<lo>-<hi>/<metric>`).
-
-The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
-training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, with `/step<S>` appended when
-the checkpoint is not the step of the run's final results. Other entries are kept: the file is
-merged under a lock and replaced atomically (`workdir.merge_results`), and an unreadable
-results.json is reported before anything is decoded. The headline metrics and the per-length rows
-are printed as a table.
+`write_results` stores them under their `key_in_results`, e.g. `test` (greedy: the entry
+training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`, with
+`/step<S>` appended when the checkpoint is not the step of the run's final results. Other entries
+are kept: the file is merged under a lock and replaced atomically (`workdir.merge_results`).
 """
 
-import functools
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-from absl import flags, logging
 
-from attn_seq2seq import cli, search
-from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq import search
+from attn_seq2seq.inference import trained_run
 from attn_seq2seq.metrics import BY_LENGTH
-from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.evaluator import Evaluator
 from attn_seq2seq.training.progress import results_table
 
-_RUN_FLAGS = run_flags.define_flags()
-flags.adopt_module_key_flags(run_flags)
-_SPLIT = flags.DEFINE_string(
-  "split", "test", "Split of the run's task to score, e.g. test or test_long."
-)
-_DATA_DIR = flags.DEFINE_string(
-  "data_dir",
-  None,
-  "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
-  "~/tensorflow_datasets); prepared there if missing.",
-)
 
-
-def results_key(
-  split: str, beam_size: int = 1, alpha: float = 0.0, step_suffix: int | None = None
-) -> str:
-  """Where results.json keeps a split's metrics: `<split>` for greedy search,
-  `<split>/beam<K>[/alpha<A>]` for beam search, then `/step<S>` if `step_suffix` is given."""
+def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = None) -> str:
+  """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search (which
+  alpha and the coverage penalty do not change), `<split>/beam<K>[/alpha<A>][/coverage<B>]` for
+  beam search, then `/oracle_length` for oracle-length decoding (another minimum length:
+  `/min_len_a<A>_b<B>`), then `/step<S>` if `step_suffix` is given."""
   key = split
-  if beam_size > 1:
-    key += f"/beam{beam_size}" + (f"/alpha{alpha:g}" if alpha else "")
+  if spec.algorithm == "beam":
+    key += f"/beam{spec.beam_size}" + (f"/alpha{spec.alpha:g}" if spec.alpha else "")
+    key += f"/coverage{spec.coverage_penalty:g}" if spec.coverage_penalty else ""
+  if spec.oracle_length:
+    key += "/oracle_length"
+  elif spec.has_min_len:
+    key += f"/min_len_a{spec.min_len_a:g}_b{spec.min_len_b:g}"
   return key if step_suffix is None else f"{key}/step{step_suffix}"
 
 
@@ -70,14 +58,16 @@ def evaluate_run(
   run: trained_run.Run,
   split: str,
   *,
-  beam_size: int = 1,
-  alpha: float = 0.0,
+  spec: search.SearchSpec | None = None,
   data_dir: str | None = None,
+  outcomes_path: str | Path | None = None,
+  results_key: str | None = None,
 ) -> dict[str, float]:
-  """The metrics of `run` on `split` (see the module docstring); greedy search for
-  `beam_size == 1`, else beam search. The dataset is read from `data_dir` (default:
-  `default_data_dir()`), never from the run's recorded config. Raises `RunError` for a split the
-  task does not have or data that cannot be read."""
+  """The metrics of `run` on `split` (see the module docstring), decoded with `spec` (default:
+  `SearchSpec.of_experiment(run.config)`, the greedy search of training); with `outcomes_path`,
+  the per-example outcomes go there too (recording `results_key` and the run's step). The
+  dataset is read from `data_dir` (default: `default_data_dir()`), never from the run's recorded
+  config. Raises `RunError` for a split the task does not have or data that cannot be read."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS)
 
   data_config = run.config.data.copy_and_resolve_references()
@@ -99,41 +89,31 @@ def evaluate_run(
   mesh = mesh_lib.make_mesh()
   num_devices = mesh.devices.size
   config = run.config
-  kwargs = {
-    "batch_size": -(-config.eval_batch_size // num_devices) * num_devices,
-    "max_len_a": config.decode_max_len_a,
-    "max_len_b": config.decode_max_len_b,
-    "length_bucket_width": config.length_bucket_width,
-  }
-  best_of_beam = None  # the Evaluator's greedy search
-  if beam_size > 1:
-    beam_search = functools.partial(
-      search.beam_search,
-      run.model,
-      beam_size=beam_size,
-      alpha=alpha,
-      max_len_a=config.decode_max_len_a,
-      max_len_b=config.decode_max_len_b,
-    )
-
-    def best_of_beam(params, batch):  # scored by the best hypothesis
-      out = beam_search({"params": params}, batch["src_ids"], batch["src_lengths"])
-      return out.tokens[:, 0], out.attn_weights[:, 0]
-
-  evaluator = Evaluator(run.model, task, mesh, search_fn=best_of_beam, **kwargs)
-  return evaluator.evaluate(jax.device_put(run.params, mesh_lib.replicated(mesh)), split)
+  evaluator = Evaluator(
+    run.model,
+    task,
+    mesh,
+    batch_size=-(-config.eval_batch_size // num_devices) * num_devices,
+    spec=spec or search.SearchSpec.of_experiment(config),
+    length_bucket_width=config.length_bucket_width,
+  )
+  params = jax.device_put(run.params, mesh_lib.replicated(mesh))
+  return evaluator.evaluate(
+    params, split, outcomes_path=outcomes_path, results_key=results_key, step=run.step
+  )
 
 
-def write_results(
-  workdir: str | Path, split: str, metrics: dict, *, beam_size: int, alpha: float, step: int
-) -> str:
-  """Stores `metrics` in the run's results.json under `results_key` (with `/step<S>` unless
-  `step` is the step of the final results there), keeping every other entry; the file is
-  replaced atomically. Returns the key."""
+def key_in_results(workdir: str | Path, split: str, spec: search.SearchSpec, step: int) -> str:
+  """The `results_key` under which the run in `workdir` stores the metrics of `split` under
+  `spec` from checkpoint `step` (`/step<S>` unless `step` is the step of its final results)."""
   results = workdir_lib.read_results(workdir)
-  key = results_key(split, beam_size, alpha, None if results.get("step") == step else step)
+  return results_key(split, spec, None if results.get("step") == step else step)
+
+
+def write_results(workdir: str | Path, key: str, metrics: dict) -> None:
+  """Stores `metrics` in the run's results.json under `key`, keeping every other entry; the file
+  is replaced atomically."""
   workdir_lib.merge_results(workdir, {key: metrics})
-  return key
 
 
 def metrics_table(key: str, metrics: dict) -> str:
@@ -144,25 +124,3 @@ def metrics_table(key: str, metrics: dict) -> str:
       _, label, metric = name.split("/")
       rows.setdefault(f"  length {label}", {})[metric] = value
   return results_table({name: row for name, row in rows.items() if row["count"]})
-
-
-def main(argv: Sequence[str]) -> None:
-  cli.flags_only(argv)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  workdir, beam_size, alpha = (
-    _RUN_FLAGS.workdir.value,
-    _RUN_FLAGS.beam_size.value,
-    _RUN_FLAGS.alpha.value,
-  )
-  with cli.user_errors():
-    workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
-    run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
-    metrics = evaluate_run(
-      run, _SPLIT.value, beam_size=beam_size, alpha=alpha, data_dir=_DATA_DIR.value
-    )
-    key = write_results(
-      workdir, _SPLIT.value, metrics, beam_size=beam_size, alpha=alpha, step=run.step
-    )
-  print(metrics_table(key, metrics))
-  print(f"written to {Path(workdir) / RESULTS_FILE} under {key!r} (checkpoint step {run.step})")

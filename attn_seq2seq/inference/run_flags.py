@@ -1,5 +1,10 @@
-"""The command-line flags shared by `translate` and `evaluate`: which run, which checkpoint, which
-search."""
+"""The command-line flags that `python -m attn_seq2seq.translate` and `python -m
+attn_seq2seq.evaluate` share: which run, which checkpoint, which search.
+
+Only those entry points call `define_flags()`; importing this module (or anything in inference/)
+defines no flag. It lives here, below the entry points, because the layering forbids one entry
+point importing another, and both need the same definitions.
+"""
 
 import functools
 import math
@@ -15,13 +20,26 @@ class RunFlags(NamedTuple):
   checkpoint_step: flags.FlagHolder
   beam_size: flags.FlagHolder
   alpha: flags.FlagHolder
+  coverage_penalty: flags.FlagHolder
+  oracle_length: flags.FlagHolder
+
+  def search_options(self) -> dict:
+    """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
+    **options)` adds the run's output length limit)."""
+    options = {
+      "beam_size": self.beam_size.value,
+      "alpha": self.alpha.value,
+      "coverage_penalty": self.coverage_penalty.value,
+    }
+    if self.oracle_length.value:
+      options.update(min_len_a=1.0, min_len_b=0.0)
+    return options
 
 
 @functools.cache
 def define_flags() -> RunFlags:
-  """Defines the shared flags on absl's global `FLAGS` (once per process, however many CLI
-  modules ask: both CLIs are imported together in tests) and returns their holders. A function,
-  not import-time definitions, so that importing `load_run` defines no flags."""
+  """Defines the shared flags on absl's global `FLAGS` (once per process, however many entry
+  points ask: the tests import both) and returns their holders."""
   holders = RunFlags(
     workdir=flags.DEFINE_string("workdir", None, "Run directory written by attn_seq2seq.main."),
     checkpoint_step=flags.DEFINE_integer(
@@ -36,11 +54,29 @@ def define_flags() -> RunFlags:
       "Beam search length normalisation ((5 + len) / 6) ** alpha; 0: none.",
       lower_bound=0.0,
     ),
+    coverage_penalty=flags.DEFINE_float(
+      "coverage_penalty",
+      0.0,
+      "Beam search coverage penalty weight beta (GNMT): beta * sum_j log(min(attention received "
+      "by source position j, 1)) joins the score; 0: none.",
+      lower_bound=0.0,
+    ),
+    oracle_length=flags.DEFINE_boolean(
+      "oracle_length",
+      False,
+      "Oracle-length decoding: EOS is suppressed until the output (EOS excluded) is as long as "
+      "the source (does the model stop early?).",
+    ),
   )
   flags.register_validator(
     "alpha",
     lambda alpha: math.isfinite(alpha) and alpha >= 0,
     message="--alpha must be a finite number >= 0 (0: no length normalisation)",
+  )
+  flags.register_validator(
+    "coverage_penalty",
+    math.isfinite,
+    message="--coverage_penalty must be a finite number >= 0 (0: no coverage penalty)",
   )
   flags.mark_flag_as_required("workdir")
   return holders

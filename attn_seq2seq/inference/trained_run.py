@@ -4,7 +4,7 @@
     run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
 
 Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.json` -> the model
-(`models.ModelConfig.from_config`, `models.build_model`), the saved vocabularies, and the
+(`models.ModelConfig.of_experiment`, `models.build_model`), the saved vocabularies, and the
 parameters of one checkpoint step. Only the parameters are restored (no optimizer state, no data
 position), onto `sharding`: a run trained on 8 devices loads on a 1-CPU laptop and the other way
 round. The workdir is only read.
@@ -78,7 +78,7 @@ def load_run(
     config = ml_collections.ConfigDict(record["config"])
     task = record["task"]
     model = build_model(
-      ModelConfig.from_config(config.model, dtype=config.dtype),
+      ModelConfig.of_experiment(config),
       task["src_vocab_size"],
       task["tgt_vocab_size"],
     )

@@ -1,90 +1,69 @@
-r"""Translates raw text lines with a trained run: one output line per input line, in input order.
+r"""Translating raw text lines with a trained run: `Translator` (the library behind `python -m
+attn_seq2seq.translate`, whose docstring is the command's usage; `streams.py` reads and writes
+the text).
 
-    python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
-        [--beam_size=5 --alpha=0.6] [--batch_size=64] [--checkpoint_step=S] \
-        [--attention_dir=DIR] [--max_src_len=N]
+    translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6, n_best=3)
+    [t.text for t in translator.translate(["monday 14 august 1995", ""])]
 
-Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
-dropped), and tokenised with the run's saved source vocabulary; a symbol outside it becomes
-`<unk>`. Output goes to `--output` (default stdout). `--beam_size=1` is greedy search, larger
-values beam search with GNMT length normalisation `--alpha`; the output length limit is the run's
-(`decode_max_len_a * source length + decode_max_len_b`).
+Lines are tokenised with the run's saved source vocabulary; a symbol outside it becomes `<unk>`.
+An empty line (no tokens, or only whitespace) gives an empty output; a line longer than
+`max_src_len` tokens is not translated (`Translation.too_long`). The search is the run's
+(`SearchSpec.of_experiment`: its output length limit) with the options given; each translation
+carries the search's `n_best` hypotheses with their scores and attention.
 
-* An empty line (no tokens, or only whitespace) gives an empty output line.
-* A line longer than `--max_src_len` tokens is reported by line number on stderr and gives an
-  empty output line. Default: for the location scorer, the source positions it can address;
-  otherwise twice the longest training source (the range the `test_long` splits probe).
-* A line that is not valid UTF-8 stops the run with a one-line error naming it (the output of
-  the batches before it is already written).
-* `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
-
-Batching, and why outputs never depend on `--batch_size`: the input is read `--batch_size` lines
-at a time; each group is sorted by length and decoded, then written in input order. The search
-itself always runs on the same shapes: `DECODE_ROWS` rows (the last call of a length bucket is
-filled with dummy rows) by a source length rounded up to a fixed grid (8, 12, 16, 24, 32, 48, ...,
-`--max_src_len`). A sentence's row is computed from its own data only, whatever its neighbours and
-its position; but XLA:CPU matmuls of a different batch size or source length can differ in the
-last bit, which could flip a near-tie. Fixed shapes make every output bitwise identical for any
-`--batch_size`; `--batch_size` only sets how many lines are read, sorted and written together
-(1: each line is translated as soon as it is read). Each bucket shape compiles once. Decoding
-runs on the first device.
+Outputs never depend on how lines are grouped into calls: each group is sorted by length and
+decoded on fixed shapes (`fixed_shapes.py`: `DECODE_ROWS` rows by a source length rounded up to
+a fixed grid, 8, 12, 16, 24, ..., `max_src_len`), then returned in input order, so every output is
+bitwise identical for any grouping. Decoding runs on the first device.
 """
 
-import contextlib
 import dataclasses
-import functools
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import BinaryIO, TextIO
+from collections.abc import Sequence
 
+import jax
 import numpy as np
-from absl import flags, logging
 
-from attn_seq2seq import cli
-from attn_seq2seq.errors import ConfigError, UserError
-from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq import search
+from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.inference import trained_run
+from attn_seq2seq.inference.fixed_shapes import fixed_shape_calls, length_grid
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 
 DECODE_ROWS = 64  # rows of every search call (the reference benchmark's batch size)
-_SMALLEST_BUCKET = 8  # the shortest padded source length
-
-_RUN_FLAGS = run_flags.define_flags()
-flags.adopt_module_key_flags(run_flags)
-_INPUT = flags.DEFINE_string(
-  "input", None, "UTF-8 source text, one sentence per line (default: stdin)."
-)
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
-_BATCH_SIZE = flags.DEFINE_integer(
-  "batch_size",
-  256,
-  "Lines read, length-sorted and written together; outputs do not depend on it.",
-  lower_bound=1,
-)
-_ATTENTION_DIR = flags.DEFINE_string(
-  "attention_dir", None, "Write one attention heatmap per translated line here."
-)
-_MAX_SRC_LEN = flags.DEFINE_integer(
-  "max_src_len",
-  None,
-  "Longest source line (in tokens) to translate; default: see the module docstring.",
-  lower_bound=1,
-)
 
 
-class InputError(UserError):
-  """Input that cannot be read; the message is one line naming the line or file."""
+@dataclasses.dataclass(frozen=True)
+class Hypothesis:
+  """One output of a search for one input line.
+
+  tokens:       the output token strings, `</s>` included.
+  text:         the output as text (`tgt_vocab.decode`).
+  log_prob:     its model log-probability (EOS included).
+  score:        what beam search ranks by: `log_prob / length_penalty(length, alpha)`.
+  length:       `len(tokens)`, EOS included.
+  attn_weights: `[length, source length]` attention weights of each output token.
+  """
+
+  tokens: list[str]
+  text: str
+  log_prob: float
+  score: float
+  length: int
+  attn_weights: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
 class Translation:
   """The result for one input line.
 
-  text:         the output line ('' for an empty or over-long input).
+  text:         the best output ('' for an empty or over-long input).
   src_tokens:   the source token strings (as in the input, before mapping to `<unk>`).
-  tgt_tokens:   the output token strings, `</s>` included ([] if not translated).
-  attn_weights: `[len(tgt_tokens), len(src_tokens)]` attention weights (None if not translated).
+  tgt_tokens:   the best output's token strings, `</s>` included ([] if not translated).
+  attn_weights: `[len(tgt_tokens), len(src_tokens)]` attention of the best output (None if not
+                translated).
   too_long:     the line has more than `max_src_len` tokens and was not translated.
+  hypotheses:   the search's `n_best` outputs, best first ([] if not translated; fewer when a
+                sentence has fewer possible outputs, e.g. with a length limit of 1).
   """
 
   text: str
@@ -92,34 +71,36 @@ class Translation:
   tgt_tokens: list[str]
   attn_weights: np.ndarray | None
   too_long: bool = False
-
-
-def length_grid(max_src_len: int, smallest: int = _SMALLEST_BUCKET) -> tuple[int, ...]:
-  """Padded source lengths: powers of two and 1.5 times powers of two from `smallest`, cut at
-  `max_src_len`, which is always the last (at most 1/3 of a padded row is padding beyond
-  `smallest`). E.g. 40 -> (8, 12, 16, 24, 32, 40)."""
-  grid, length = [], smallest
-  while length < max_src_len:
-    grid.append(length)
-    length = length * 3 // 2 if length & (length - 1) == 0 else length * 4 // 3
-  return (*grid, max_src_len)
+  hypotheses: list[Hypothesis] = dataclasses.field(default_factory=list)
 
 
 def default_max_src_len(run: trained_run.Run) -> int:
   """The location scorer's addressable positions; otherwise twice the longest training source."""
-  addressable = _addressable_positions(run)
+  addressable = addressable_positions(run)
   if addressable is not None:
     return addressable
   return 2 * max(int(src_len) for src_len, _ in run.record["task"]["bucket_shapes"])
 
 
-def _addressable_positions(run: trained_run.Run) -> int | None:
+def addressable_positions(run: trained_run.Run) -> int | None:
   """How many source positions the model can attend to: the location scorer's `max_src_len`;
   None (any number) for the other scorers and the fixed-vector decoders."""
   config = run.model.config
   if config.decoder in ATTENTION_DECODERS and config.scorer == "location":
     return config.max_src_len
   return None
+
+
+def check_max_src_len(run: trained_run.Run, max_src_len: int | None) -> int:
+  """`max_src_len`, or the run's default; a one-line ConfigError beyond what it can address."""
+  max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
+  addressable = addressable_positions(run)
+  if addressable is not None and max_src_len > addressable:
+    raise ConfigError(
+      f"max_src_len={max_src_len} is beyond the {addressable} source positions "
+      f"the location scorer of this run can address"
+    )
+  return max_src_len
 
 
 class Translator:
@@ -133,37 +114,22 @@ class Translator:
     self,
     run: trained_run.Run,
     *,
-    beam_size: int = 1,
-    alpha: float = 0.0,
     max_src_len: int | None = None,
     decode_rows: int = DECODE_ROWS,
+    **search_options,
   ):
-    from attn_seq2seq import search  # noqa: PLC0415  (jax)
-
-    max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
-    addressable = _addressable_positions(run)
-    if addressable is not None and max_src_len > addressable:
-      raise ConfigError(
-        f"max_src_len={max_src_len} is beyond the {addressable} source positions "
-        f"the location scorer of this run can address"
-      )
-    self.run, self.max_src_len, self._rows = run, max_src_len, decode_rows
-    self._grid = np.array(length_grid(max_src_len))
-    lengths = {"max_len_a": run.config.decode_max_len_a, "max_len_b": run.config.decode_max_len_b}
-    if beam_size == 1:
-      run_search = functools.partial(search.greedy_search, run.model, **lengths)
-    else:
-      run_search = functools.partial(
-        search.beam_search, run.model, beam_size=beam_size, alpha=alpha, **lengths
-      )
-    self._search = lambda src_ids, src_lengths: _best(
-      run_search(run.variables, src_ids, src_lengths)
-    )
+    """`search_options`: `SearchSpec` fields (`beam_size`, `alpha`, `n_best`, ...) over the run's
+    own (`SearchSpec.of_experiment(run.config)`: greedy search, the run's output length limit);
+    the spec is `self.spec`."""
+    self.spec = search.SearchSpec.of_experiment(run.config, **search_options)
+    self.run, self._rows = run, decode_rows
+    self.max_src_len = check_max_src_len(run, max_src_len)
+    self._grid = length_grid(self.max_src_len)
 
   def translate(self, lines: Sequence[str]) -> list[Translation]:
     """Translates `lines` (see `Translation`); the result does not depend on how lines are
     grouped into calls."""
-    src_vocab, tgt_vocab = self.run.src_vocab, self.run.tgt_vocab
+    src_vocab = self.run.src_vocab
     flat_ids, lengths = src_vocab.encode_batch(lines)
     ids = np.split(flat_ids, np.cumsum(lengths)[:-1])
     todo = [
@@ -173,169 +139,47 @@ class Translator:
     translations = []
     for i, line in enumerate(lines):
       src_tokens = src_vocab.tokenize(line)
-      if i not in outputs:
+      hypotheses = outputs.get(i, [])
+      if not hypotheses:
         translations.append(
           Translation("", src_tokens, [], None, bool(lengths[i] > self.max_src_len))
         )
         continue
-      tokens, attn = outputs[i]
+      best = hypotheses[0]
       translations.append(
-        Translation(tgt_vocab.decode(tokens), src_tokens, tgt_vocab.tokens(tokens), attn)
+        Translation(best.text, src_tokens, best.tokens, best.attn_weights, False, hypotheses)
       )
     return translations
 
-  def _decode(self, sentences: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per sentence (1 <= length <= max_src_len): output ids with EOS, and attention
-    `[output length, source length]`. Searches on fixed `[rows, grid length]` shapes."""
-    lengths = np.array([len(s) for s in sentences], np.int32)
-    padded_lengths = self._grid[np.searchsorted(self._grid, lengths)]
-    order = np.lexsort((lengths, padded_lengths))  # by bucket, then length
-    calls = []  # (sentence indices, search output on device)
-    for padded in np.unique(padded_lengths):
-      in_bucket = order[padded_lengths[order] == padded]
-      for start in range(0, len(in_bucket), self._rows):
-        chunk = in_bucket[start : start + self._rows]
-        src_ids = np.zeros((self._rows, padded), np.int32)  # dummy rows: one PAD token
-        src_lengths = np.ones(self._rows, np.int32)
-        for row, i in enumerate(chunk):
-          src_ids[row, : lengths[i]] = sentences[i]
-        src_lengths[: len(chunk)] = lengths[chunk]
-        calls.append((chunk, self._search(src_ids, src_lengths)))
+  def _decode(self, sentences: Sequence[np.ndarray]) -> list[list[Hypothesis]]:
+    """Per sentence (1 <= length <= max_src_len): its hypotheses, best first. Searches on fixed
+    `[rows, grid length]` shapes (`fixed_shapes.py`)."""
+    run, calls = self.run, []  # (sentence indices, source lengths, search output on device)
+    for chunk, (src_ids,), (src_lengths,) in fixed_shape_calls(
+      [sentences], [self._grid], self._rows
+    ):
+      out = search.decode(run.model, run.variables, src_ids, src_lengths, self.spec)
+      calls.append((chunk, src_lengths, out))
     results = [None] * len(sentences)
-    for chunk, (tokens, out_lengths, attn) in calls:  # dispatch all calls, then wait for each
-      tokens, out_lengths, attn = np.asarray(tokens), np.asarray(out_lengths), np.asarray(attn)
+    for chunk, src_lengths, out in calls:  # dispatch all calls, then wait for each
+      out = jax.device_get(out)
       for row, i in enumerate(chunk):
-        n = out_lengths[row]
-        results[i] = (tokens[row, :n], attn[row, :n, : lengths[i]])
+        results[i] = [
+          self._hypothesis(out, row, k, src_lengths[row])
+          for k in range(self.spec.n_best)
+          if out.lengths[row, k] > 0  # an empty slot: fewer possible outputs than n_best
+        ]
     return results
 
-
-def _best(out) -> tuple:
-  """`(tokens [rows, steps], lengths [rows], attn_weights [rows, steps, src_len])` of a greedy
-  search output, or of the best hypothesis of a beam search output."""
-  if out.lengths.ndim == 2:
-    return out.tokens[:, 0], out.lengths[:, 0], out.attn_weights[:, 0]
-  return out.tokens, out.lengths, out.attn_weights
-
-
-def read_lines(source: BinaryIO) -> Iterator[tuple[int, str]]:
-  """`(line number from 1, text without its line ending)` for each line of a binary stream;
-  `InputError` naming the line if it is not valid UTF-8."""
-  for number, raw in enumerate(source, start=1):
-    try:
-      text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-      raise InputError(f"line {number} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
-    yield number, text.removesuffix("\n").removesuffix("\r")
-
-
-def translate_stream(
-  translator: Translator,
-  source: BinaryIO,
-  sink: TextIO,
-  *,
-  batch_size: int,
-  attention_dir: str | Path | None = None,
-  warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
-) -> None:
-  """Translates every line of `source` into `sink`, `batch_size` lines at a time (see the
-  module docstring); reports over-long lines through `warn`."""
-  if attention_dir is not None:
-    from attn_seq2seq.metrics.plots import plot_attention  # noqa: PLC0415  (matplotlib)
-  for group in _groups(read_lines(source), batch_size):
-    numbers, lines = zip(*group, strict=True)
-    for number, result in zip(numbers, translator.translate(lines), strict=True):
-      if result.too_long:
-        warn(
-          f"warning: line {number} has {len(result.src_tokens)} tokens, more than the "
-          f"{translator.max_src_len} this model takes (--max_src_len); output left empty"
-        )
-      sink.write(result.text + "\n")
-      if attention_dir is not None and result.attn_weights is not None:
-        plot_attention(
-          result.attn_weights,
-          result.src_tokens,
-          result.tgt_tokens,
-          Path(attention_dir) / f"line_{number:06d}.png",
-          title=f"line {number}",
-        )
-    sink.flush()
-
-
-def _groups(items: Iterable, size: int) -> Iterator[list]:
-  group = []
-  for item in items:
-    group.append(item)
-    if len(group) == size:
-      yield group
-      group = []
-  if group:
-    yield group
-
-
-def main(argv: Sequence[str]) -> None:
-  cli.flags_only(argv)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  with cli.user_errors():
-    run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
-    translator = Translator(
-      run,
-      beam_size=_RUN_FLAGS.beam_size.value,
-      alpha=_RUN_FLAGS.alpha.value,
-      max_src_len=_MAX_SRC_LEN.value,
+  def _hypothesis(self, out: search.SearchOutput, row: int, k: int, src_length: int) -> Hypothesis:
+    n = int(out.lengths[row, k])
+    ids = out.tokens[row, k, :n]
+    tgt_vocab = self.run.tgt_vocab
+    return Hypothesis(
+      tokens=tgt_vocab.tokens(ids),
+      text=tgt_vocab.decode(ids),
+      log_prob=float(out.log_probs[row, k]),
+      score=float(out.scores[row, k]),
+      length=n,
+      attn_weights=np.asarray(out.attn_weights[row, k, :n, :src_length]),
     )
-    _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value)
-    with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
-      translate_stream(
-        translator, source, sink, batch_size=_BATCH_SIZE.value, attention_dir=_ATTENTION_DIR.value
-      )
-
-
-def _check_paths(
-  input_path: str | None, output_path: str | None, attention_dir: str | None
-) -> None:
-  """`InputError` before anything is read or written: --output naming the --input file (opening
-  it for writing would empty the input), an output whose directory does not exist, an
-  --attention_dir that is a file."""
-  if input_path is not None and output_path is not None:
-    same = Path(input_path).resolve() == Path(output_path).resolve() or (
-      Path(output_path).exists()
-      and Path(input_path).exists()
-      and Path(input_path).samefile(output_path)
-    )
-    if same:
-      raise InputError(
-        f"--output={output_path} is the --input file; writing it would erase the "
-        "input: choose another output file"
-      )
-  if output_path is not None:
-    if Path(output_path).is_dir():
-      raise InputError(f"cannot write --output {output_path}: it is a directory")
-    if not Path(output_path).absolute().parent.is_dir():
-      raise InputError(
-        f"cannot write --output {output_path}: no directory {Path(output_path).absolute().parent}"
-      )
-  if (
-    attention_dir is not None and Path(attention_dir).exists() and not Path(attention_dir).is_dir()
-  ):
-    raise InputError(f"--attention_dir={attention_dir} is a file; allowed: a directory")
-
-
-def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]:
-  if path is None:
-    return contextlib.nullcontext(sys.stdin.buffer)
-  try:
-    return open(path, "rb")
-  except OSError as e:
-    raise InputError(f"cannot read --input {path}: {e.strerror}") from None
-
-
-def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
-  if path is None:
-    sys.stdout.reconfigure(encoding="utf-8")
-    return contextlib.nullcontext(sys.stdout)
-  try:
-    return open(path, "w", encoding="utf-8")
-  except OSError as e:
-    raise InputError(f"cannot write --output {path}: {e.strerror}") from None

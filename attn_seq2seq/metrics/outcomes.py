@@ -113,10 +113,18 @@ def outcomes_path(workdir: str | os.PathLike, key: str) -> Path:
 def write_outcomes(
   workdir: str | os.PathLike, key: str, step: int, columns: Mapping[str, Sequence[int]]
 ) -> Path:
-  """Writes `columns` (see `outcome_columns`) as <workdir>/outcomes/<key>.json, atomically
-  (a temporary file, then `os.replace`): readers see the old file or the new one. Rows are
-  sorted by id. Returns the path. The split recorded is the key's first part."""
-  path = outcomes_path(workdir, key)
+  """Writes `columns` (see `outcome_columns`) as <workdir>/outcomes/<key>.json (see
+  `write_outcomes_file`). Returns the path."""
+  return write_outcomes_file(outcomes_path(workdir, key), key, step, columns)
+
+
+def write_outcomes_file(
+  path: str | os.PathLike, key: str, step: int, columns: Mapping[str, Sequence[int]]
+) -> Path:
+  """Writes `columns` to `path` with their results key and checkpoint step, atomically (a
+  temporary file, then `os.replace`): readers see the old file or the new one. Rows are sorted
+  by id. The split recorded is the key's first part."""
+  path = Path(path)
   arrays = _checked_columns(columns)
   order = np.argsort(arrays["id"], kind="stable")
   record = {

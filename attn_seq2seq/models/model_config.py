@@ -1,6 +1,6 @@
 """`ModelConfig`: every model option, declared once with its default and what it does.
 
-    config = ModelConfig.from_config(experiment.model, dtype=experiment.dtype)  # validated
+    config = ModelConfig.of_experiment(experiment)  # validated
     model = build_model(config, src_vocab_size, tgt_vocab_size)
 
 The `model` section of an experiment config (`get_model_config`, overridden on the command line
@@ -129,6 +129,12 @@ class ModelConfig:
     values.update(outside)
     _check_fields(values)
     return cls(**values)
+
+  @classmethod
+  def of_experiment(cls, config: ml_collections.ConfigDict) -> "ModelConfig":
+    """The model of a whole experiment config: its `model` section plus the fields it keeps at
+    its top level (`OUTSIDE_SECTION`), i.e. `from_config(config.model, dtype=config.dtype)`."""
+    return cls.from_config(config.model, **{name: config[name] for name in OUTSIDE_SECTION})
 
 
 def get_model_config(**overrides) -> ml_collections.ConfigDict:

@@ -1,27 +1,33 @@
-"""Evaluation of a model on one split: teacher-forced loss and free-running greedy decoding.
+"""Evaluation of a model on one split: teacher-forced loss and free-running decoding.
 
-    evaluator = Evaluator(model, task, mesh, batch_size=64)
+    evaluator = Evaluator(model, task, mesh, batch_size=64, spec=SearchSpec(max_len_a=2.0))
     metrics = evaluator.evaluate(params, 'validation', plot_dir=workdir / 'plots/step_1000')
+    beam = evaluator.evaluate(params, 'test', spec=SearchSpec(beam_size=5, max_len_a=2.0))
 
 One pass over the split (every example exactly once; the pipeline's dummy filler rows are masked)
-runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.greedy_search` (one
-`lax.while_loop` inside XLA; or any `search_fn` passed in), both on the data-parallel mesh. The host
-then scores the decoded outputs with the task's metric families (`metrics.compute_metrics`: exact
-match, token accuracy, WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket,
-and draws attention heatmaps of a few fixed examples.
+runs, per batch, the jitted teacher-forced `steps.eval_step` and `search.decode` with the
+evaluator's `SearchSpec` (greedy search by default; any spec, e.g. beam search, per call), both on
+the data-parallel mesh; the best hypothesis of each sentence is scored. The host then scores the
+decoded outputs with the task's metric families (`metrics.compute_metrics`: exact match, token
+accuracy, WER/PER, BLEU/chrF, alignment quality), overall and per source-length bucket, and draws
+attention heatmaps of a few fixed examples.
 
 Returned keys: `loss` (mean nll per target token), `perplexity`, `next_token_accuracy` (teacher
 forced), then `count`, `exact_match`, ... and `by_length/<lo>-<hi>/<metric>` (decoded).
 
+`evaluate(..., outcomes_path=P, results_key=K, step=S)` also writes the per-example outcomes of
+the split (id, lengths, exact, edit distance; `metrics/outcomes.py`) to P, for paired statistics
+across runs.
+
 `evaluate_stack(params, split, plot_dirs=...)` evaluates the members of a stacked run (params with
-a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and greedy
+a leading `[members, ...]` axis, see `members.py`) in the same one pass: the eval step and the
 search are vmapped over the members, and it returns one such dict per member.
 """
 
 import functools
 import math
-from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -55,18 +61,32 @@ def _jitted_eval_step(model, mesh, stacked: bool = False):
   )
 
 
-@functools.lru_cache(maxsize=8)
-def _stacked_greedy(model, max_len_a: float, max_len_b: float):
-  """Greedy search vmapped over `[members, ...]` params: `(params, src_ids [B, S], src_lengths
-  [B]) -> (tokens [members, B, L], attn_weights [members, B, L, S])`, one while loop for all."""
+@functools.lru_cache(maxsize=16)
+def _jitted_search(model, spec: search.SearchSpec, stacked: bool = False):
+  """`(params, src_ids [B, S], src_lengths [B]) -> (tokens [(members,) B, L], attn_weights
+  [(members,) B, L, S])`: the best hypothesis of `spec`'s search; `stacked`: vmapped over
+  `[members, ...]` params, one while loop for all members."""
 
-  def greedy(params, src_ids, src_lengths):
-    out = search.greedy_search(
-      model, {"params": params}, src_ids, src_lengths, max_len_a=max_len_a, max_len_b=max_len_b
-    )
+  def best(params, src_ids, src_lengths):
+    out = search.decode(model, {"params": params}, src_ids, src_lengths, spec).best()
     return out.tokens, out.attn_weights
 
-  return jax.jit(jax.vmap(greedy, in_axes=(0, None, None)))
+  return jax.jit(jax.vmap(best, in_axes=(0, None, None)) if stacked else best)
+
+
+class _Outputs(NamedTuple):
+  """Where one model's evaluation writes files besides its metrics (None: not written)."""
+
+  plot_dir: str | Path | None  # attention heatmaps of the first examples
+  outcomes_path: str | Path | None  # per-example outcomes (metrics/outcomes.py)
+
+
+class _Record(NamedTuple):
+  """What an outcomes file records about its evaluation."""
+
+  split: str
+  key: str  # the key of the metrics in results.json
+  step: int | None  # the checkpoint step evaluated
 
 
 class Evaluator:
@@ -79,88 +99,93 @@ class Evaluator:
     mesh,
     *,
     batch_size: int,
-    max_len_a: float = 2.0,
-    max_len_b: float = 10.0,
+    spec: search.SearchSpec,
     length_bucket_width: int = 10,
     num_plots: int = 0,
-    search_fn: Callable | None = None,
   ):
-    """`search_fn(params, batch) -> (tokens [B, L], attn_weights [B, L, S])` decodes a global batch
-    (default: greedy search with the length limit ceil(max_len_a * src_len + max_len_b));
-    e.g. a beam search returning its best hypotheses."""
+    """`spec`: the search that decodes the split unless a call names another (e.g.
+    `SearchSpec.of_experiment(config)`: greedy search with the run's output length limit)."""
     mesh_lib.check_batch_size(batch_size, mesh, "eval_batch_size")
     self._model, self._task, self._mesh = model, task, mesh
     self._batch_size = batch_size
     self._data_sharding = mesh_lib.data_sharding(mesh)
-    self._eval_step = _jitted_eval_step(model, mesh)
-    self._max_len_a, self._max_len_b = max_len_a, max_len_b
+    self.spec = spec
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots
     self._source_tokens = {}
-    self._search = search_fn or self._greedy
 
   @classmethod
   def for_config(cls, model, task, mesh, config, **kwargs) -> "Evaluator":
-    """An evaluator with the experiment config's eval batch size, decoding length limit and
-    length buckets; `kwargs` go to the constructor (e.g. `num_plots`)."""
+    """An evaluator with the experiment config's eval batch size, search (greedy, with its
+    decoding length limit: `SearchSpec.of_experiment`) and length buckets; `kwargs` go to the
+    constructor (e.g. `num_plots`, or `spec` for another search)."""
+    kwargs.setdefault("spec", search.SearchSpec.of_experiment(config))
     return cls(
       model,
       task,
       mesh,
       batch_size=config.eval_batch_size,
-      max_len_a=config.decode_max_len_a,
-      max_len_b=config.decode_max_len_b,
       length_bucket_width=config.length_bucket_width,
       **kwargs,
     )
 
-  def _greedy(self, params, batch):
-    out = search.greedy_search(
-      self._model,
-      {"params": params},
-      batch["src_ids"],
-      batch["src_lengths"],
-      max_len_a=self._max_len_a,
-      max_len_b=self._max_len_b,
-    )
-    return out.tokens, out.attn_weights
-
-  def evaluate(self, params, split: str, *, plot_dir: str | Path | None = None) -> dict[str, float]:
-    """Metrics of `params` on `split` (see the module docstring); heatmaps of the first
-    `num_plots` examples of the split into `plot_dir` (process 0) when given."""
-    return self._evaluate(params, split, [plot_dir], stacked=False)[0]
+  def evaluate(
+    self,
+    params,
+    split: str,
+    *,
+    spec: search.SearchSpec | None = None,
+    plot_dir: str | Path | None = None,
+    outcomes_path: str | Path | None = None,
+    results_key: str | None = None,
+    step: int | None = None,
+  ) -> dict[str, float]:
+    """Metrics of `params` on `split` (see the module docstring), decoded with `spec` (default:
+    the evaluator's). When given (process 0 writes them): heatmaps of the first `num_plots`
+    examples of the split into `plot_dir`; the per-example outcomes (`metrics/outcomes.py`) into
+    `outcomes_path`, recording `results_key` (the key of these metrics in results.json, default:
+    `split`) and `step`."""
+    outputs = [_Outputs(plot_dir, outcomes_path)]
+    record = _Record(split, results_key or split, step)
+    return self._evaluate(params, spec or self.spec, outputs, record, stacked=False)[0]
 
   def evaluate_stack(
-    self, params, split: str, *, plot_dirs: list[str | Path | None]
+    self,
+    params,
+    split: str,
+    *,
+    spec: search.SearchSpec | None = None,
+    plot_dirs: list[str | Path | None],
+    outcomes_paths: list[str | Path | None] | None = None,
+    results_key: str | None = None,
+    step: int | None = None,
   ) -> list[dict[str, float]]:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
-    eval step and greedy search); `plot_dirs` has one entry (or None) per member."""
-    if self._search != self._greedy:
-      raise ValueError(
-        "evaluate_stack decodes with greedy search only; evaluate one member's "
-        "params with evaluate() to use another search"
-      )
-    return self._evaluate(params, split, list(plot_dirs), stacked=True)
+    eval step and search); `plot_dirs` and `outcomes_paths` have one entry (or None) per
+    member."""
+    outcomes_paths = outcomes_paths or [None] * len(plot_dirs)
+    if len(outcomes_paths) != len(plot_dirs):
+      raise ValueError(f"{len(outcomes_paths)} outcomes paths for {len(plot_dirs)} members")
+    outputs = [_Outputs(*paths) for paths in zip(plot_dirs, outcomes_paths, strict=True)]
+    record = _Record(split, results_key or split, step)
+    return self._evaluate(params, spec or self.spec, outputs, record, stacked=True)
 
-  def _evaluate(self, params, split: str, plot_dirs: list, stacked: bool) -> list[dict]:
-    task = self._task
+  def _evaluate(self, params, spec, outputs: list, record: "_Record", stacked: bool) -> list[dict]:
+    task, split = self._task, record.split
     keep_attention = "alignment" in task.metrics
-    num_members = len(plot_dirs)
-    if stacked:
-      eval_step = _jitted_eval_step(self._model, self._mesh, stacked=True)
-      greedy = _stacked_greedy(self._model, self._max_len_a, self._max_len_b)
-      search = lambda params, batch: greedy(params, batch["src_ids"], batch["src_lengths"])
-    else:  # one member: host arrays get a member axis of 1, device code is untouched
-      eval_step, search = self._eval_step, self._search
+    num_members = len(outputs)
+    eval_step = _jitted_eval_step(self._model, self._mesh, stacked=stacked)
+    best = _jitted_search(self._model, spec, stacked=stacked)
     tf_metrics = []
-    hyps, attention, src_lengths = ([{} for _ in plot_dirs] for _ in range(3))
+    hyps, attention, src_lengths = ([{} for _ in outputs] for _ in range(3))
     batches = task.eval_batches(
       split, self._batch_size, shard_index=jax.process_index(), num_shards=jax.process_count()
     )
     for local_batch in batches:
       batch = mesh_lib.to_global(local_batch, self._data_sharding)
       tf_metrics.append(eval_step(params, batch))
-      tokens, attn = search(params, batch)  # [(members,) B, L], [(members,) B, L, S] on devices
+      # [(members,) B, L], [(members,) B, L, S] on devices
+      tokens, attn = best(params, batch["src_ids"], batch["src_lengths"])
       tokens, example_ids, lengths = mesh_lib.to_host(
         (tokens, batch["example_ids"], batch["src_lengths"])
       )
@@ -168,7 +193,7 @@ class Evaluator:
       if keep_attention or (real.size and real.min() < self._num_plots):
         attn = mesh_lib.to_host(attn)  # only fetched when scored or plotted
         attn = attn if stacked else attn[None]
-      tokens = tokens if stacked else tokens[None]  # [members, B, L]
+      tokens = tokens if stacked else tokens[None]  # [members, B, L]; solo: a member axis of 1
       for row in np.flatnonzero(example_ids >= 0):
         example = int(example_ids[row])
         for m in range(num_members):
@@ -182,16 +207,16 @@ class Evaluator:
     summed = members.split_metrics(summed, num_members) if stacked else [summed]
     return [
       self._score(
-        split, steps.sum_metrics(summed[m]), hyps[m], attention[m], src_lengths[m], plot_dirs[m]
+        record, steps.sum_metrics(summed[m]), hyps[m], attention[m], src_lengths[m], outputs[m]
       )
       for m in range(num_members)
     ]
 
   def _score(
-    self, split: str, summed, hyps: dict, attention: dict, src_lengths: dict, plot_dir
+    self, record: "_Record", summed, hyps: dict, attention: dict, src_lengths: dict, outputs
   ) -> dict[str, float]:
     """The results of one model: teacher-forced sums and decoded outputs by example id."""
-    task = self._task
+    task, split = self._task, record.split
     keep_attention = "alignment" in task.metrics
     results = steps.normalize(summed)
     results["loss"] = results.pop("nll")
@@ -205,11 +230,12 @@ class Evaluator:
     from attn_seq2seq.metrics import compute_metrics  # noqa: PLC0415
 
     lengths = [src_lengths[i] for i in order]
+    references = task.references(split)
     results.update(
       compute_metrics(
         task.metrics,
         hyp_tokens,
-        task.references(split),
+        references,
         lengths,
         bucket_edges=length_bucket_edges(max(lengths), self._bucket_width),
         attention=[attention[i] for i in order] if keep_attention else None,
@@ -217,8 +243,15 @@ class Evaluator:
         detok=_detok(task),
       )
     )
-    if plot_dir is not None and jax.process_index() == 0:
-      self._plot(split, hyp_tokens, attention, Path(plot_dir))
+    if outputs.outcomes_path is not None and jax.process_index() == 0:
+      from attn_seq2seq.metrics import outcomes  # noqa: PLC0415  (as compute_metrics)
+
+      if record.step is None:
+        raise ValueError("per-example outcomes record their checkpoint step: pass step=")
+      columns = outcomes.outcome_columns(hyp_tokens, references, lengths, ids=order)
+      outcomes.write_outcomes_file(outputs.outcomes_path, record.key, record.step, columns)
+    if outputs.plot_dir is not None and jax.process_index() == 0:
+      self._plot(split, hyp_tokens, attention, Path(outputs.plot_dir))
     return results
 
   def _plot(self, split: str, hyp_tokens, attention, plot_dir: Path) -> None:

@@ -112,9 +112,8 @@ class TimedTraining:
     background thread (XLA compiles without the GIL), as `train_and_evaluate` starts."""
     began = time.perf_counter()
     self._template = first_batch
-    self._abstract_state = self._fns.abstract_state(
-      self._init_rng
-    )  # traced here, not in the thread
+    # What init returns, as shapes: traced here, not in the compiling thread.
+    self._abstract_state = self._fns.abstract_state(self._init_rng)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
       compiling = pool.submit(self._compile, shape_of(first_batch))
       self._state = jax.block_until_ready(self._fns.init(self._init_rng))

@@ -1,7 +1,8 @@
 """models/flops.py counts exactly the matmuls the model runs: checked against an independent count,
 the `dot_general`s of the jaxpr of `model.apply` (teacher forcing), on unpadded batches (every
 sentence the same length, so the padded shapes are the real lengths), for every decoder x scorer x
-cell, uni- and bidirectional, one and two layers."""
+cell, uni- and bidirectional, one and two layers, and for every other model option away from its
+default (`OPTION_ARMS`)."""
 
 import dataclasses
 import time
@@ -13,7 +14,15 @@ import numpy as np
 import pytest
 
 from attn_seq2seq.errors import ConfigError
-from attn_seq2seq.models import CELLS, DECODERS, SCORERS, ModelConfig, build_model, flops
+from attn_seq2seq.models import (
+  ATTENTION_DECODERS,
+  CELLS,
+  DECODERS,
+  SCORERS,
+  ModelConfig,
+  build_model,
+  flops,
+)
 
 # Distinct sizes, so that a term counted with the wrong dimension cannot match by accident.
 EMBED, HIDDEN, ATTENTION, MAX_SRC_LEN, SRC_VOCAB, TGT_VOCAB = 5, 7, 3, 9, 11, 13
@@ -41,10 +50,10 @@ def jaxpr_matmul_flops(jaxpr) -> int:
 
 
 def model_config(decoder, scorer, cell, bidirectional=True, num_layers=1, **kwargs):
+  kwargs.setdefault("hidden_size", HIDDEN)
   return ModelConfig(
     cell=cell,
     embed_size=EMBED,
-    hidden_size=HIDDEN,
     num_layers=num_layers,
     bidirectional=bidirectional,
     decoder=decoder,
@@ -102,6 +111,54 @@ def test_count_equals_the_matmuls_of_the_traced_forward_pass(arm, cell):
     input_feeding=input_feeding,
   )
   assert counted_forward_flops(config) == traced_forward_flops(config)
+
+
+# The other options, each away from its default in several arms. split_directions needs an even
+# hidden size: 16, so 8 units a direction (a size no other dimension of the test has).
+SPLIT = {"split_directions": True, "hidden_size": 16}
+UNI2 = {"bidirectional": False, "num_layers": 2}
+OPTION_ARMS = [  # (id, decoder, scorer, options)
+  ("bahdanau-dot-split", "bahdanau", "dot", SPLIT),
+  ("bahdanau-cosine-split-layers2", "bahdanau", "cosine", {**SPLIT, "num_layers": 2}),
+  ("bahdanau-location-split", "bahdanau", "location", SPLIT),
+  ("luong-scaled_dot-split-nofeed", "luong", "scaled_dot", {**SPLIT, "input_feeding": False}),
+  ("luong-general-split-layers2", "luong", "general", {**SPLIT, "num_layers": 2}),
+  ("luong-additive-split", "luong", "additive", SPLIT),
+  ("fixed_init-split", "fixed_init", "additive", SPLIT),
+  ("fixed_context-split-layers2", "fixed_context", "additive", {**SPLIT, "num_layers": 2}),
+  ("fixed_init-uni2-declayers2", "fixed_init", "additive", {**UNI2, "decoder_layers": 2}),
+  ("fixed_context-declayers3", "fixed_context", "additive", {"decoder_layers": 3}),
+  ("bahdanau-additive-declayers2", "bahdanau", "additive", {"decoder_layers": 2}),
+  ("bahdanau-dot-split-declayers3", "bahdanau", "dot", {**SPLIT, "decoder_layers": 3}),
+  ("luong-dot-declayers2", "luong", "dot", {"decoder_layers": 2}),
+  (
+    "luong-general-uni2-declayers3-nofeed",
+    "luong",
+    "general",
+    {**UNI2, "decoder_layers": 3, "input_feeding": False},
+  ),
+  ("bahdanau-additive-bfloat16", "bahdanau", "additive", {"dtype": "bfloat16"}),
+  ("luong-general-dropout", "luong", "general", {"dropout": 0.3}),
+]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("arm", OPTION_ARMS, ids=[arm[0] for arm in OPTION_ARMS])
+def test_count_equals_the_matmuls_of_the_traced_forward_pass_for_every_option(arm, cell):
+  _, decoder, scorer, options = arm
+  config = model_config(decoder, scorer, cell, **options)
+  assert counted_forward_flops(config) == traced_forward_flops(config)
+
+
+def test_every_counted_field_is_traced_away_from_its_default():
+  configs = [model_config(d, s, "lstm", b, n, input_feeding=f) for d, s, f, b, n in ARMS]
+  configs += [model_config(d, s, "lstm", **options) for _, d, s, options in OPTION_ARMS]
+  defaults = ModelConfig()
+  for field in flops.COUNTED_FIELDS:
+    assert any(getattr(c, field) != getattr(defaults, field) for c in configs), field
+  split = [c for c in configs if c.split_directions and c.decoder in ATTENTION_DECODERS]
+  assert {c.scorer for c in split} == set(SCORERS)  # dot family without a key map, each scorer
+  assert {c.decoder for c in configs if c.decoder_layers > 1} == set(DECODERS)
 
 
 def test_the_arms_cover_every_decoder_scorer_cell_and_encoder_shape_of_the_models():

@@ -22,21 +22,27 @@ recomputation of the decoder step (`decoders.REMAT_POLICY`): that is how it is i
 work the model needs. tests/test_flops.py checks the count exactly against the `dot_general`s of
 the jaxpr of `model.apply` on unpadded batches, for every decoder x scorer x cell.
 
-Notation: e embed_size, h hidden_size, d directions (2 if bidirectional), k = d h the encoder
-state size (keys, context, summary), g = G h the gate pre-activations (G = 3 for the GRU, 4 for
-the LSTM), a attention_size, P max_src_len, V the target vocabulary, L num_layers; S source
+Notation: e embed_size, h hidden_size, d directions (2 if bidirectional), u the units of each
+encoder direction (h, or h/2 with split_directions), k = d u the encoder state size (keys,
+context, summary; h with split_directions), G the gates of the cell (3 for the GRU, 4 for the
+LSTM), g = G h the decoder's gate pre-activations and g_e = G u an encoder direction's,
+a attention_size, P max_src_len, V the target vocabulary, L num_layers, D decoder_layers; S source
 tokens and T decoder steps of one sentence.
 
 Once per sentence (`per_sentence`):
-  bridge (decoders.py, initial_carry)     h0 = tanh(W summary)              k h  (LSTM: + k h, c0)
+  bridge of each decoder layer            h0 = tanh(W summary)               D k h (LSTM: 2 D k h,
+  (decoders.py, initial_carry)                                               c0 too)
   fixed_context: summary input            W_c c, added to every step         k g
 Per source token (`per_src_token`):
-  encoder layer 1 (encoders.py)           input projection, recurrence       d (e g + h g)
-  encoder layer l > 1                     input projection, recurrence       d (k g + h g)
-  key projection, once per sentence       dot, scaled_dot, cosine: k h if k != h (key map), else 0;
+  encoder layer 1 (encoders.py)           input projection, recurrence       d (e g_e + u g_e)
+  encoder layer l > 1                     input projection, recurrence       d (k g_e + u g_e)
+  key projection, once per sentence       dot, scaled_dot, cosine: k h if k != h (key map; never
+                                          with split_directions, where k = h), else 0;
   (attention decoders, scorers.py)        general: k h (W_a); additive: k a (U_a); location: 0
 Per decoder step (`per_tgt_step`):
   every decoder                           embedding input, recurrence        e g + h g
+                                          upper layers (decoder_layers):
+                                          input from below, recurrence       (D - 1) 2 h g
                                           output layer                       h V
   bahdanau                                context input (`context_input`)    k g
                                           maxout readout of [s_i; c_i; E y]  (h + k + e) 2h
@@ -54,7 +60,7 @@ The forward multiply-adds of a sentence are then
 with beam search multiplying the decoder terms by the beam size (the source is encoded once).
 
 Model options this count does not know (a new decoder, cell or scorer name, or a new ModelConfig
-field away from its default, e.g. a deep decoder or coverage) are a one-line ConfigError
+field away from its default, e.g. coverage) are a one-line ConfigError
 "no FLOP model for ..." (`check_flop_model`), never a wrong number.
 """
 
@@ -77,7 +83,9 @@ COUNTED_FIELDS = (
   "hidden_size",
   "num_layers",
   "bidirectional",
+  "split_directions",
   "decoder",
+  "decoder_layers",
   "scorer",
   "attention_size",
   "input_feeding",
@@ -144,12 +152,19 @@ def forward_macs(model_config: ModelConfig, src_vocab: int, tgt_vocab: int) -> F
   del src_vocab  # embeddings are gathers, not matmuls
   check_flop_model(model_config)
   c = model_config
-  e, h, a, vocab = c.embed_size, c.hidden_size, c.attention_size, tgt_vocab
-  dirs = 2 if c.bidirectional else 1
-  k, g = dirs * h, GATES[c.cell] * h
-  encoder = dirs * (e * g + h * g) + (c.num_layers - 1) * dirs * (k * g + h * g)
-  per_sentence = k * h * (2 if c.cell == "lstm" else 1)  # bridge (h0; LSTM: and c0)
-  per_step = e * g + h * g + h * vocab  # embedding input, recurrence, output layer
+  e, h, a, vocab, layers = (
+    c.embed_size,
+    c.hidden_size,
+    c.attention_size,
+    tgt_vocab,
+    c.decoder_layers,
+  )
+  k = (2 if c.bidirectional else 1) * c.encoder_hidden_size  # keys, context, summary
+  g = GATES[c.cell] * h  # the decoder's gate pre-activations
+  encoder = _encoder_macs(c)
+  per_sentence = layers * k * h * (2 if c.cell == "lstm" else 1)  # bridges (h0; LSTM: and c0)
+  per_step = e * g + h * g + h * vocab  # embedding input, bottom recurrence, output layer
+  per_step += (layers - 1) * 2 * h * g  # each upper decoder layer: input from below, recurrence
   if c.decoder == "fixed_context":
     return ForwardMacs(per_sentence + k * g, encoder, per_step + (h + e + k) * 2 * h, 0)
   if c.decoder == "fixed_init":
@@ -160,6 +175,14 @@ def forward_macs(model_config: ModelConfig, src_vocab: int, tgt_vocab: int) -> F
   else:  # luong
     per_step += (k + h) * h + (h * g if c.input_feeding else 0)  # W_c, input feeding
   return ForwardMacs(per_sentence, encoder + keys, per_step + query, score + k)
+
+
+def _encoder_macs(c: ModelConfig) -> int:
+  """Encoder multiply-adds per source token: every layer's input projection and recurrence, in
+  every direction, of `u = c.encoder_hidden_size` units each (h, or h/2 with split_directions)."""
+  dirs, u = (2 if c.bidirectional else 1), c.encoder_hidden_size
+  g = GATES[c.cell] * u  # the encoder's gate pre-activations (per direction)
+  return dirs * (c.embed_size * g + u * g) + (c.num_layers - 1) * dirs * (dirs * u * g + u * g)
 
 
 def _scorer_macs(scorer: str, k: int, h: int, a: int, max_src_len: int) -> tuple[int, int, int]:

@@ -15,6 +15,7 @@ import pytest
 
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models import (
+  ATTENTION_ABLATIONS,
   ATTENTION_DECODERS,
   CELLS,
   DECODERS,
@@ -23,6 +24,8 @@ from attn_seq2seq.models import (
   build_model,
   flops,
 )
+from attn_seq2seq.models.coverage import COVERAGES
+from attn_seq2seq.models.local_attention import LOCAL_ATTENTIONS
 
 # Distinct sizes, so that a term counted with the wrong dimension cannot match by accident.
 EMBED, HIDDEN, ATTENTION, MAX_SRC_LEN, SRC_VOCAB, TGT_VOCAB = 5, 7, 3, 9, 11, 13
@@ -139,6 +142,82 @@ OPTION_ARMS = [  # (id, decoder, scorer, options)
   ),
   ("bahdanau-additive-bfloat16", "bahdanau", "additive", {"dtype": "bfloat16"}),
   ("luong-general-dropout", "luong", "general", {"dropout": 0.3}),
+  ("bahdanau-coverage_sum", "bahdanau", "additive", {"coverage": "sum"}),
+  ("luong-coverage_gru", "luong", "additive", {"coverage": "gru"}),
+  ("luong-coverage_sum-uni2-nofeed", "luong", "additive", {**UNI2, "coverage": "sum"}),
+  (
+    "bahdanau-coverage_gru-split-declayers2-loss",
+    "bahdanau",
+    "additive",
+    {**SPLIT, "decoder_layers": 2, "coverage": "gru", "coverage_loss_weight": 0.5},
+  ),
+  ("luong-dot-coverage_loss", "luong", "dot", {"coverage_loss_weight": 1.0}),
+  ("fixed_init-coverage_gru", "fixed_init", "additive", {"coverage": "gru"}),
+  ("bahdanau-general-local_m", "bahdanau", "general", {"local_attention": "monotonic"}),
+  (
+    "luong-dot-local_m-window2",
+    "luong",
+    "dot",
+    {"local_attention": "monotonic", "local_window": 2},
+  ),
+  ("bahdanau-additive-local_p", "bahdanau", "additive", {"local_attention": "predictive"}),
+  (
+    "luong-location-local_p-window1",
+    "luong",
+    "location",
+    {"local_attention": "predictive", "local_window": 1},
+  ),
+  (
+    "luong-cosine-local_p-split-declayers2",
+    "luong",
+    "cosine",
+    {**SPLIT, "decoder_layers": 2, "local_attention": "predictive", "local_window": 1},
+  ),
+  ("fixed_context-local_p", "fixed_context", "dot", {"local_attention": "predictive"}),
+  ("bahdanau-additive-uniform", "bahdanau", "additive", {"attention_ablation": "uniform"}),
+  (
+    "luong-dot-uniform-local_p",
+    "luong",
+    "dot",
+    {"attention_ablation": "uniform", "local_attention": "predictive"},
+  ),
+  ("bahdanau-general-shuffled", "bahdanau", "general", {"attention_ablation": "shuffled"}),
+  (
+    "luong-shuffled-coverage_gru",
+    "luong",
+    "additive",
+    {"attention_ablation": "shuffled", "coverage": "gru"},
+  ),
+  (
+    "bahdanau-location-zero_context",
+    "bahdanau",
+    "location",
+    {"attention_ablation": "zero_context"},
+  ),
+  (
+    "luong-scaled_dot-zero_context-nofeed",
+    "luong",
+    "scaled_dot",
+    {"attention_ablation": "zero_context", "input_feeding": False},
+  ),
+  ("fixed_init-uniform", "fixed_init", "dot", {"attention_ablation": "uniform"}),
+  *[
+    (
+      f"{decoder}-everything",
+      decoder,
+      "additive",
+      {
+        **SPLIT,
+        "num_layers": 2,
+        "decoder_layers": 2,
+        "coverage": "gru",
+        "local_attention": "predictive",
+        "local_window": 2,
+        "attention_ablation": "zero_context",
+      },
+    )
+    for decoder in ATTENTION_DECODERS
+  ],
 ]
 
 
@@ -156,15 +235,26 @@ def test_every_counted_field_is_traced_away_from_its_default():
   defaults = ModelConfig()
   for field in flops.COUNTED_FIELDS:
     assert any(getattr(c, field) != getattr(defaults, field) for c in configs), field
-  split = [c for c in configs if c.split_directions and c.decoder in ATTENTION_DECODERS]
+  attention = [c for c in configs if c.decoder in ATTENTION_DECODERS]
+  split = [c for c in attention if c.split_directions]
   assert {c.scorer for c in split} == set(SCORERS)  # dot family without a key map, each scorer
   assert {c.decoder for c in configs if c.decoder_layers > 1} == set(DECODERS)
+  for field, choices in [
+    ("coverage", COVERAGES),
+    ("local_attention", LOCAL_ATTENTIONS),
+    ("attention_ablation", ATTENTION_ABLATIONS),
+  ]:  # every value, under both attention decoders
+    for decoder in ATTENTION_DECODERS:
+      assert {getattr(c, field) for c in attention if c.decoder == decoder} == set(choices)
 
 
 def test_the_arms_cover_every_decoder_scorer_cell_and_encoder_shape_of_the_models():
   assert set(flops.COUNTED_DECODERS) == set(DECODERS) == {arm[0] for arm in ARMS}
   assert set(flops.COUNTED_SCORERS) == set(SCORERS)
   assert set(flops.GATES) == set(CELLS)
+  assert set(flops.COUNTED_COVERAGES) == set(COVERAGES)
+  assert set(flops.COUNTED_LOCAL_ATTENTIONS) == set(LOCAL_ATTENTIONS)
+  assert set(flops.COUNTED_ATTENTION_ABLATIONS) == set(ATTENTION_ABLATIONS)
   for scorer in SCORERS:  # each attention scorer under both encoder directions
     assert {arm[3] for arm in ARMS if arm[1] == scorer and arm[0] == "luong"} == {True, False}
   assert {arm[3:] for arm in ARMS} == set(_ENCODERS)
@@ -222,3 +312,14 @@ def test_a_decoder_the_count_does_not_know_is_refused():
   object.__setattr__(config, "decoder", "deep_bahdanau")  # as a new decoder would arrive
   with pytest.raises(ConfigError, match=r"^no FLOP model for model\.decoder='deep_bahdanau'; "):
     flops.forward_macs(config, SRC_VOCAB, TGT_VOCAB)
+
+
+@pytest.mark.parametrize(
+  "field, value",
+  [("coverage", "fertility"), ("local_attention", "sparse"), ("attention_ablation", "reversed")],
+)
+def test_an_attention_option_value_the_count_does_not_know_is_refused(field, value):
+  config = model_config("luong", "additive", "gru")
+  object.__setattr__(config, field, value)  # as a new choice would arrive
+  with pytest.raises(ConfigError, match=rf"^no FLOP model for model\.{field}='{value}'; "):
+    flops.check_flop_model(config)

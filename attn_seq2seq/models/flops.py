@@ -20,7 +20,8 @@ matmul units, and leaving it out is the convention that makes a FLOP rate compar
 matmul peak (and with the model-FLOP rates other toolkits report). Nor is the backward pass's
 recomputation of the decoder step (`decoders.REMAT_POLICY`): that is how it is implemented, not
 work the model needs. tests/test_flops.py checks the count exactly against the `dot_general`s of
-the jaxpr of `model.apply` on unpadded batches, for every decoder x scorer x cell.
+the jaxpr of `model.apply` on unpadded batches, for every decoder x scorer x cell and every other
+model option away from its default.
 
 Notation: e embed_size, h hidden_size, d directions (2 if bidirectional), u the units of each
 encoder direction (h, or h/2 with split_directions), k = d u the encoder state size (keys,
@@ -39,6 +40,7 @@ Per source token (`per_src_token`):
   key projection, once per sentence       dot, scaled_dot, cosine: k h if k != h (key map; never
                                           with split_directions, where k = h), else 0;
   (attention decoders, scorers.py)        general: k h (W_a); additive: k a (U_a); location: 0
+  coverage=gru: source term B h_j         once per sentence (coverage.py)    3 k
 Per decoder step (`per_tgt_step`):
   every decoder                           embedding input, recurrence        e g + h g
                                           upper layers (decoder_layers):
@@ -51,6 +53,8 @@ Per decoder step (`per_tgt_step`):
   fixed_context                           maxout readout of [h_t; E y; c]    (h + e + k) 2h
   scorer, query side                      additive: h a (W_a s); location: h P (W_a h_t, every
                                           addressable position); others: 0
+  coverage=gru: state term V s            (coverage.py)                      3 h
+  local_attention=predictive: p_t         v_p^T tanh(W_p h_t)                h h + h
 Per decoder step and source token (`per_tgt_step_src_token`, attention decoders):
   scores                                  dot, scaled_dot, general, cosine: h; additive: a
                                           (v_a^T tanh(.)); location: 0
@@ -59,8 +63,27 @@ The forward multiply-adds of a sentence are then
   per_sentence + S per_src_token + T (per_tgt_step + S per_tgt_step_src_token),
 with beam search multiplying the decoder terms by the beam size (the source is encoded once).
 
-Model options this count does not know (a new decoder, cell or scorer name, or a new ModelConfig
-field away from its default, e.g. coverage) are a one-line ConfigError
+Options that add no product (so, by the convention above, nothing to the count):
+  * `coverage=sum` (C + a, and V_c C in the additive scorer's tanh: elementwise);
+    `coverage_loss_weight` (the loss); GRU coverage's gate arithmetic.
+  * `local_attention` and `local_window`: the window is a mask. The scorer still scores every
+    source position and the context still sums over every one (weights outside the window are
+    0), so the products are global attention's, however the window falls; local-m adds no
+    product, local-p only its position predictor (above; its Gaussian is elementwise). The count
+    therefore does not depend on the data even where local-p's window does. (An implementation
+    that scored only the 2 D + 1 positions of the window would do less work; this one does not.)
+  * `attention_ablation`: it replaces the weights (`uniform`, `shuffled`, a gather) or the
+    context (`zero_context`) with no product of its own and removes none from the traced forward
+    pass: under `uniform` the scores (and the keys, and local-p's predictor) are computed and
+    left unused, under `zero_context` the context sum, so XLA may prune them from the compiled
+    program. The count of an ablated model is that of the model it ablates (ablations are meant
+    for evaluating a trained model).
+  * `dropout` (elementwise) and `dtype` (the same products in any precision).
+The fixed-vector decoders ignore every attention option (scorer, coverage, local attention,
+ablation): they add nothing to their count.
+
+Model options this count does not know (a new decoder, cell, scorer, coverage, local attention or
+ablation name, or a new ModelConfig field away from its default) are a one-line ConfigError
 "no FLOP model for ..." (`check_flop_model`), never a wrong number.
 """
 
@@ -76,6 +99,9 @@ from attn_seq2seq.models.model_config import ModelConfig
 GATES = {"gru": 3, "lstm": 4}  # the cells counted: gate blocks of their `[.., G * hidden]`
 COUNTED_DECODERS = ("bahdanau", "luong", "fixed_init", "fixed_context")
 COUNTED_SCORERS = ("dot", "scaled_dot", "general", "additive", "cosine", "location")
+COUNTED_COVERAGES = ("none", "sum", "gru")  # coverage.py: gru adds products, sum none
+COUNTED_LOCAL_ATTENTIONS = ("none", "monotonic", "predictive")  # predictive adds its predictor
+COUNTED_ATTENTION_ABLATIONS = ("none", "uniform", "shuffled", "zero_context")  # no products
 # ModelConfig fields whose every value this count covers (the others must keep their default).
 COUNTED_FIELDS = (
   "cell",
@@ -90,6 +116,11 @@ COUNTED_FIELDS = (
   "attention_size",
   "input_feeding",
   "max_src_len",
+  "attention_ablation",  # replaces weights or context: no product added or removed
+  "coverage",
+  "coverage_loss_weight",  # the loss: no matmul
+  "local_attention",
+  "local_window",  # a mask over every scored position: no product added or removed
   "dropout",  # no matmul
   "dtype",  # the same products in any precision
 )
@@ -121,13 +152,18 @@ class ForwardMacs:
 
 def check_flop_model(model_config: ModelConfig) -> None:
   """Raises a one-line ConfigError "no FLOP model for ..." if the count does not cover
-  `model_config`: a decoder, cell or scorer it does not know, or a ModelConfig field outside
-  `COUNTED_FIELDS` away from its default."""
+  `model_config`: a decoder, cell, scorer, coverage, local attention or ablation it does not
+  know, or a ModelConfig field outside `COUNTED_FIELDS` away from its default."""
   if not isinstance(model_config, ModelConfig):
     raise TypeError(f"a ModelConfig, not {type(model_config).__name__}")
   choices = [("decoder", COUNTED_DECODERS), ("cell", tuple(GATES))]
-  if model_config.decoder in ("bahdanau", "luong"):  # the others never read the scorer
-    choices.append(("scorer", COUNTED_SCORERS))
+  if model_config.decoder in ("bahdanau", "luong"):  # the others never read attention options
+    choices += [
+      ("scorer", COUNTED_SCORERS),
+      ("coverage", COUNTED_COVERAGES),
+      ("local_attention", COUNTED_LOCAL_ATTENTIONS),
+      ("attention_ablation", COUNTED_ATTENTION_ABLATIONS),
+    ]
   for kind, known in choices:
     value = getattr(model_config, kind)
     if value not in known:
@@ -152,24 +188,18 @@ def forward_macs(model_config: ModelConfig, src_vocab: int, tgt_vocab: int) -> F
   del src_vocab  # embeddings are gathers, not matmuls
   check_flop_model(model_config)
   c = model_config
-  e, h, a, vocab, layers = (
-    c.embed_size,
-    c.hidden_size,
-    c.attention_size,
-    tgt_vocab,
-    c.decoder_layers,
-  )
+  e, h, layers = c.embed_size, c.hidden_size, c.decoder_layers
   k = (2 if c.bidirectional else 1) * c.encoder_hidden_size  # keys, context, summary
   g = GATES[c.cell] * h  # the decoder's gate pre-activations
   encoder = _encoder_macs(c)
   per_sentence = layers * k * h * (2 if c.cell == "lstm" else 1)  # bridges (h0; LSTM: and c0)
-  per_step = e * g + h * g + h * vocab  # embedding input, bottom recurrence, output layer
+  per_step = e * g + h * g + h * tgt_vocab  # embedding input, bottom recurrence, output layer
   per_step += (layers - 1) * 2 * h * g  # each upper decoder layer: input from below, recurrence
   if c.decoder == "fixed_context":
     return ForwardMacs(per_sentence + k * g, encoder, per_step + (h + e + k) * 2 * h, 0)
   if c.decoder == "fixed_init":
     return ForwardMacs(per_sentence, encoder, per_step, 0)
-  keys, query, score = _scorer_macs(c.scorer, k, h, a, c.max_src_len)
+  keys, query, score = _attention_macs(c, k)
   if c.decoder == "bahdanau":
     per_step += k * g + (h + k + e) * 2 * h  # context input, maxout readout
   else:  # luong
@@ -183,6 +213,17 @@ def _encoder_macs(c: ModelConfig) -> int:
   dirs, u = (2 if c.bidirectional else 1), c.encoder_hidden_size
   g = GATES[c.cell] * u  # the encoder's gate pre-activations (per direction)
   return dirs * (c.embed_size * g + u * g) + (c.num_layers - 1) * dirs * (dirs * u * g + u * g)
+
+
+def _attention_macs(c: ModelConfig, k: int) -> tuple[int, int, int]:
+  """The attention's (per source token, per step, per step and source token) multiply-adds of
+  an attention decoder with keys of size `k`: the scorer, GRU coverage and local-p's predictor."""
+  keys, query, score = _scorer_macs(c.scorer, k, c.hidden_size, c.attention_size, c.max_src_len)
+  if c.coverage == "gru":  # B h_j once per sentence, V s per step (coverage.py); sum: no product
+    keys, query = keys + k * 3, query + c.hidden_size * 3
+  if c.local_attention == "predictive":  # p_t = S sigmoid(v_p^T tanh(W_p h_t)), local_attention.py
+    query += c.hidden_size * c.hidden_size + c.hidden_size
+  return keys, query, score
 
 
 def _scorer_macs(scorer: str, k: int, h: int, a: int, max_src_len: int) -> tuple[int, int, int]:

@@ -84,6 +84,8 @@ FIELD_RANGES = {
   "length_bucket_width": _POSITIVE_INT,
   "decode_max_len_a": _Range(float, 0),
   "decode_max_len_b": _Range(float, 0),
+  "early_stopping.patience": _COUNT,
+  "early_stopping.min_delta": _Range(float, 0),
   # One per numeric field of `models.ModelConfig` (tests/test_seq2seq.py checks that none is
   # missing), checked here so that the message names the config path.
   "model.embed_size": _POSITIVE_INT,
@@ -114,6 +116,26 @@ BOOL_FIELDS = (  # every bool of models.ModelConfig and of the data config
   "model.input_feeding",
   "data.reverse_source",
 )
+
+# Which way every validation metric improves: the early-stopping `mode` each one implies.
+METRIC_MODES = {
+  "loss": "min",
+  "perplexity": "min",
+  "next_token_accuracy": "max",
+  "exact_match": "max",
+  "token_accuracy": "max",
+  "wer": "min",
+  "per": "min",
+  "bleu": "max",
+  "chrf": "max",
+  "gold_attention_mass": "max",
+  "alignment_error_rate": "min",
+}
+# The metrics of every task (teacher-forced), and those of each metric family
+# (`metrics.compute.METRIC_FAMILIES`; a family not listed here is its own metric).
+_TEACHER_FORCED_METRICS = ("loss", "perplexity", "next_token_accuracy")
+_FAMILY_METRICS = {"alignment": ("gold_attention_mass", "alignment_error_rate")}
+EARLY_STOPPING_MODES = ("auto", "max", "min")
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:
@@ -147,6 +169,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         f"data.{field}={data[field]!r} does not apply to {data.name}; it applies "
         f"to: {', '.join(families)}"
       )
+  _check_early_stopping(config, data.name, spec.metrics)
   lengths = (data.get("min_len"), data.get("max_len"))
   if None not in lengths and data.min_len > data.max_len:
     raise ConfigError(
@@ -158,6 +181,53 @@ def check_values(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
       f"data.data_dir={data.data_dir!r} is a file; allowed: a directory (created "
       "if missing; default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
+
+
+def validation_metrics(metric_families: tuple[str, ...]) -> tuple[str, ...]:
+  """The headline metrics of an evaluation of a task scored with `metric_families`."""
+  family_metrics = [_FAMILY_METRICS.get(family, (family,)) for family in metric_families]
+  return (*_TEACHER_FORCED_METRICS, *(m for metrics in family_metrics for m in metrics))
+
+
+def early_stopping_mode(section: ml_collections.ConfigDict) -> str:
+  """'max' or 'min': the `mode` of `config.early_stopping`, derived from its metric when 'auto';
+  a one-line ConfigError for a mode that is none of EARLY_STOPPING_MODES or contradicts the
+  metric (e.g. 'max' for 'loss')."""
+  metric, mode = section.metric, section.mode
+  if mode not in EARLY_STOPPING_MODES:
+    raise ConfigError(
+      f"early_stopping.mode={mode!r} is not a mode; allowed: {', '.join(EARLY_STOPPING_MODES)}"
+    )
+  implied = METRIC_MODES.get(metric)
+  if implied is None:
+    raise ConfigError(
+      f"early_stopping.metric={metric!r} is not a validation metric; allowed: "
+      + ", ".join(METRIC_MODES)
+    )
+  if mode not in ("auto", implied):
+    better = "higher" if implied == "max" else "lower"
+    raise ConfigError(
+      f"early_stopping.mode={mode!r} contradicts early_stopping.metric={metric!r} ({better} is "
+      f"better); allowed: {implied} or auto"
+    )
+  return implied
+
+
+def _check_early_stopping(
+  config: ml_collections.ConfigDict, dataset: str, metric_families: tuple[str, ...]
+) -> None:
+  """`config.early_stopping` (if the config has one): a mode that fits its metric, and a metric
+  that the dataset's evaluation reports."""
+  section = config.get("early_stopping")
+  if section is None:
+    return
+  early_stopping_mode(section)
+  allowed = validation_metrics(metric_families)
+  if section.metric not in allowed:
+    raise ConfigError(
+      f"early_stopping.metric={section.metric!r} is not a validation metric of {dataset}; "
+      f"allowed: {', '.join(allowed)}"
     )
 
 

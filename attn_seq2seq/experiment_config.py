@@ -52,10 +52,30 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
   config.decode_max_len_b = 10.0  # (see search.greedy_search)
 
+  # Early stopping (training/early_stopping.py): evaluations every eval_every_steps; the model
+  # kept and evaluated at the end is the best one by `metric`; num_train_steps stays the cap.
+  config.early_stopping = early_stopping_config()
+
   config.model = get_model_config()  # see attn_seq2seq/models/model_config.py
   config.model.dropout = config.get_ref("dropout")  # follows `config.dropout` (one knob)
   config.data = get_data_config(data_name, **data_overrides)  # see attn_seq2seq/data/datasets.py
   return config
+
+
+def early_stopping_config() -> ml_collections.ConfigDict:
+  """The `config.early_stopping` section; its defaults (patience 0) turn early stopping off."""
+  section = ml_collections.ConfigDict()
+  section.metric = "loss"  # validation metric watched: loss, exact_match, wer, bleu, ... (results)
+  section.mode = "auto"  # max | min | auto: from the metric (loss, perplexity, wer, per: min)
+  section.patience = 0  # stop after this many evaluations without improvement; 0 = off
+  section.min_delta = 0.0  # an improvement must beat the best value by more than this
+  return section
+
+
+# Fields added after runs were first recorded, with the values that reproduce the behaviour of a
+# run recorded without them: a config.json that lacks one matches a config holding that value
+# (`training.workdir.config_differences`), so old runs resume and stay finished.
+FIELDS_ADDED_LATER = {f"early_stopping.{k}": v for k, v in early_stopping_config().items()}
 
 
 def parse_variants(arg: str | None, valid: tuple[str, ...]) -> set[str]:

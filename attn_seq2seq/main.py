@@ -72,26 +72,33 @@ def _train(config, workdir: str) -> None:
   mesh.maybe_initialize_distributed(_MULTIHOST.value)
   import tensorflow_datasets as tfds  # noqa: PLC0415  (after jax.distributed.initialize)
 
-  from attn_seq2seq.training import members, progress, train  # noqa: PLC0415  (idem)
+  from attn_seq2seq.training import members, train  # noqa: PLC0415  (idem)
 
   tfds.disable_progress_bar()  # dataset preparation is logged; bars only clutter the log
-  train.check_config(config)  # a bad choice: one line, before the cache or anything else
-  compilation_cache.enable(_COMPILATION_CACHE.value)  # validated first; before any compilation
-  results = train.train_and_evaluate(
+  results = train.train_and_evaluate(  # checks the config first: a bad one is one line, no log
     config,
     workdir,
     lock_timeout=_LOCK_TIMEOUT.value,
     allow_config_change=_ALLOW_CONFIG_CHANGE.value,
+    # The cache after the config check (a bad config creates nothing), before any compilation.
+    before_start=lambda: compilation_cache.enable(_COMPILATION_CACHE.value),
   )
   if results is None:  # stopped by a signal, checkpoint saved: a non-zero status for schedulers
     sys.exit("stopped before the end of training; re-run the same command to resume")
   if "members" in results:  # a stacked run (--config.seeds): one table per member
     for path, member_results in members.read_member_results(workdir, results).items():
-      print(f"{os.path.join(workdir, path)}:\n{progress.results_table(member_results)}")
+      print(f"{os.path.join(workdir, path)}:\n{_results_text(member_results)}")
     return
-  print(progress.results_table(results))
+  print(_results_text(results))
   if results.get("attention_plots"):
     print(f"attention heatmap: {os.path.join(workdir, results['attention_plots'][0])}")
+
+
+def _results_text(results: dict) -> str:
+  from attn_seq2seq.training import progress  # noqa: PLC0415  (imports jax: after flag parsing)
+
+  selection = progress.selection_line(results)
+  return progress.results_table(results) + (f"\n{selection}" if selection else "")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A trained run, loaded back from its workdir for decoding: `load_run`.
 
-    run = load_run("runs/dates")                       # latest checkpoint, default device
+    run = load_run("runs/dates")                       # the run's model, default device
     run = load_run("runs/dates", step=500, sharding=mesh_lib.replicated(mesh))
 
 Reads what `train.train_and_evaluate` wrote (see its module docstring): `config.json` -> the model
@@ -25,7 +25,7 @@ import jax
 import ml_collections
 
 from attn_seq2seq.errors import UserError, one_line
-from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
 from attn_seq2seq.training import checkpoint, members
 
 
@@ -65,8 +65,10 @@ class Run:
 def load_run(
   workdir: str | Path, step: int | None = None, sharding: jax.sharding.Sharding | None = None
 ) -> Run:
-  """Loads the run in `workdir` with the parameters of checkpoint `step` (default: the latest),
-  placed on `sharding` (default: the first device). Raises `RunError` (see the module docstring)."""
+  """Loads the run in `workdir` with the parameters of checkpoint `step`, placed on `sharding`
+  (default: the first device). The default step is the one a finished run's results.json
+  evaluated (its `step`: under early stopping the best step, else the last), or the latest
+  checkpoint of an unfinished run. Raises `RunError` (see the module docstring)."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS import: only when a run is loaded)
   from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
 
@@ -93,6 +95,7 @@ def load_run(
     raise RunError(
       f"cannot read the vocabularies of {workdir}: {one_line(e, max_chars=300)}"
     ) from None
+  step = _evaluated_step(workdir) if step is None else step
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = _abstract_params(model, sharding)
   stack = members.stack_of(workdir)
@@ -152,6 +155,15 @@ def _abstract_params(model, sharding) -> Any:
 
   shapes = abstract_params(model)
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+def _evaluated_step(workdir: Path) -> int | None:
+  """The `step` of a finished run's results.json (the model its results describe), or None."""
+  try:
+    step = json.loads((workdir / RESULTS_FILE).read_text()).get("step")
+  except (OSError, ValueError, AttributeError):
+    return None
+  return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def _read_json(path: Path) -> dict:

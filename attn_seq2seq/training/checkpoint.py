@@ -1,11 +1,20 @@
-"""Checkpoints of a run: the train state (orbax, sharding-aware) and the data position (JSON).
+"""Checkpoints of a run: the train state (orbax, sharding-aware), the data position and the
+training loop's progress (JSON).
 
-    workdir/checkpoints/<step>/state/...   params, optimizer state, step (orbax StandardSave)
-    workdir/checkpoints/<step>/data/...    the training iterator's `get_state()` (JsonSave)
+    workdir/checkpoints/<step>/state/...      params, optimizer state, step (orbax StandardSave)
+    workdir/checkpoints/<step>/data/...       the training iterator's `get_state()` (JsonSave)
+    workdir/checkpoints/<step>/progress/...   `Checkpointer.progress` when saved (JsonSave): the
+                                              loop's totals and early-stopping state (train.py);
+                                              absent from checkpoints written before it existed
 
-A thin wrapper over `orbax.checkpoint.CheckpointManager`: keeps the last N, saves asynchronously
-(the device-to-host copy happens before `save` returns, so the donated state may be reused), and
+A thin wrapper over `orbax.checkpoint.CheckpointManager`: saves asynchronously (the
+device-to-host copy happens before `save` returns, so the donated state may be reused), and
 restores onto the shardings of a template state. No pickle anywhere.
+
+Retention: the latest `max_to_keep` steps, plus the steps in `Checkpointer.keep` (e.g. the best
+step of each model of an early-stopped run), whatever their age. The set in force is the one
+`keep` held when the latest save started; a step leaving it is deleted only once that save is on
+disk, so a crash never loses both the old best step and the new one.
 
 Resuming (`restore_latest`) takes the newest intact step: a step that cannot be read (a truncated
 array file, missing metadata, an empty step directory) or does not fit the model (another hidden
@@ -29,7 +38,7 @@ from absl import logging as absl_logging
 
 from attn_seq2seq.errors import UserError, one_line
 
-ITEMS = ("state", "data")  # the two items of every checkpoint step (see the module docstring)
+ITEMS = ("state", "data", "progress")  # the items of a checkpoint step (see the module docstring)
 
 
 DAMAGED_DIR = "damaged_checkpoints"  # beside the checkpoint directory, see the module docstring
@@ -46,8 +55,15 @@ class Checkpointer:
     import orbax.checkpoint as ocp  # noqa: PLC0415  (heavy; only runs that checkpoint need it)
 
     self._ocp = ocp
+    self.keep: frozenset[int] = frozenset()  # steps kept beyond the latest max_to_keep (docstring)
+    self.progress: dict | None = None  # the JSON the next saves store as their `progress` item
+    self._kept = frozenset()  # `keep` as the latest save started with it
+    policies = ocp.checkpoint_managers
+    retention = policies.AnyPreservationPolicy(
+      [policies.LatestN(max_to_keep), _KeptSteps(lambda: self._kept)]
+    )
     options = ocp.CheckpointManagerOptions(
-      max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
+      preservation_policy=retention, create=True, enable_async_checkpointing=async_save
     )
     with _quiet_orbax_warnings():  # e.g. about an empty step directory: restore_latest reports
       self._manager = ocp.CheckpointManager(
@@ -61,13 +77,41 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state: Any, data_state: Any) -> None:
-    """Starts saving; returns once the arrays are copied off the devices (`wait` to finish)."""
+    """Starts saving (with `progress`, if set); returns once the arrays are copied off the
+    devices (`wait` to finish). Steps outside the latest `max_to_keep` and `keep` are deleted
+    once this one is on disk."""
     args = self._ocp.args
-    self._manager.save(
-      step,
-      args=args.Composite(state=args.StandardSave(state), data=args.JsonSave(data_state)),
-      force=True,
+    items = {"state": args.StandardSave(state), "data": args.JsonSave(data_state)}
+    if self.progress is not None:
+      items["progress"] = args.JsonSave(self.progress)
+    self._kept = frozenset(self.keep)  # orbax picks the steps to delete in `save`, with this set
+    if step in self.all_steps():  # e.g. a resumed run's first step, saved again with its progress
+      self._manager.wait_until_finished()
+      self._manager.delete(step)
+    self._manager.save(step, args=args.Composite(**items), force=True)
+
+  def restore_progress(self, step: int) -> dict | None:
+    """The `progress` item of `step`, or None for a checkpoint saved without one."""
+    if not (Path(self._manager.directory) / str(step) / ITEMS[2]).is_dir():
+      return None
+    args = self._ocp.args
+    return self._manager.restore(step, args=args.Composite(progress=args.JsonRestore()))[ITEMS[2]]
+
+  def restore_params(self, step: int, abstract_params: Any) -> Any:
+    """The parameters of the train state of `step` only (no optimizer state), shaped and placed
+    as `abstract_params` (`jax.ShapeDtypeStruct`s with shardings)."""
+    ocp = self._ocp
+    target = {"params": abstract_params}
+    state_args = ocp.args.PyTreeRestore(
+      target, partial_restore=True, restore_args=ocp.checkpoint_utils.construct_restore_args(target)
     )
+    # A reader of its own: this manager's `state` item is bound to full-state saves.
+    options = ocp.CheckpointManagerOptions(read_only=True, enable_async_checkpointing=False)
+    with ocp.CheckpointManager(
+      self._manager.directory, options=options, item_names=ITEMS
+    ) as reader:
+      restored = reader.restore(step, args=ocp.args.Composite(state=state_args))
+    return restored["state"]["params"]
 
   def restore(self, template_state: Any, step: int | None = None) -> tuple[Any, Any]:
     """`(state, data_state)` of `step` (default: the latest), shaped and sharded as
@@ -137,6 +181,18 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+class _KeptSteps:
+  """An orbax preservation policy: keeps the checkpoints whose step is in `steps()`."""
+
+  def __init__(self, steps):
+    self._steps = steps
+
+  def should_preserve(self, checkpoints, *, context) -> list[bool]:
+    del context  # unused: the steps are the run's choice
+    kept = self._steps()
+    return [info.step in kept for info in checkpoints]
 
 
 def _abstract(x):

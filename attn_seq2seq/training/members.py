@@ -25,9 +25,15 @@ Workdir of a stacked run:
                                                   plots/, results.json, exactly as a solo run's
     results.json                                  {"members": ["members/seed_0", ...], "step": N}
                                                   written last: the stack has finished
+
+`MemberGroup` is what the training loop sees of this: the models of a run, with their seeds,
+records (config.json, metrics, log lines, results) and their slices of the state. A solo run is a
+group of one, so the loop has no case of its own for a stack.
 """
 
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +45,7 @@ import numpy as np
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import steps
+from attn_seq2seq.training.metric_writer import MetricWriter
 
 
 class Member(NamedTuple):
@@ -200,3 +207,101 @@ def read_member_results(workdir: str | Path, results: dict) -> dict[str, dict]:
     path: json.loads((Path(workdir) / path / RESULTS_FILE).read_text())
     for path in results["members"]
   }
+
+
+# -- the models of a run, as the training loop sees them -----------------------------------------
+
+
+class MemberGroup:
+  """The models one run trains: the run itself (solo) or the members of a stack, each with its
+  own records. Member k is index k of every per-member list taken or returned here."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
+    self.config, self.workdir = config, Path(workdir)
+    self.members = members_of(config, workdir)
+    self._stacked = self.members[0].index is not None
+    self._writers: list[MetricWriter] = []
+
+  def __len__(self) -> int:
+    return len(self.members)
+
+  def keys(self, stream: int) -> jax.Array:
+    """`seed_keys` of the group (0: init, 1: dropout): one key solo, `[members]` for a stack."""
+    seeds = tuple(m.seed for m in self.members) if self._stacked else self.config.seed
+    return seed_keys(seeds, stream)
+
+  def workdirs(self) -> list[Path]:
+    """Every directory the run writes records into: the run's, then each member's."""
+    return list(dict.fromkeys([self.workdir, *(m.workdir for m in self.members)]))
+
+  def records(self) -> list[tuple[Path, ml_collections.ConfigDict]]:
+    """`(directory, config)` of every config.json to write: the run's, then each member's."""
+    return [(self.workdir, self.config)] + [
+      (m.workdir, m.config) for m in self.members if m.workdir != self.workdir
+    ]
+
+  def one_model(self, tree: Any) -> Any:
+    """The shapes of one model's slice of a (stacked) pytree."""
+    return jax.eval_shape(lambda t: take(t, self.members[0].index), tree)
+
+  def describe(self) -> str:
+    return f" (each of {len(self)} members)" if self._stacked else ""
+
+  # -- metrics.jsonl and the log -------------------------------------------------------------------
+
+  def open_writers(self) -> None:
+    self._writers = [MetricWriter(m.workdir) for m in self.members]
+
+  def close_writers(self) -> None:
+    for writer in self._writers:
+      writer.close()
+
+  def write(self, k: int, step: int, scalars: dict[str, float]) -> None:
+    """Appends a record to member k's metrics.jsonl and TensorBoard events."""
+    self._writers[k].write(step, scalars)
+
+  def train_scalars(self, meter, step: int) -> list[dict[str, float]]:
+    """Every member's `train/*` scalars of the meter's interval (`progress.Interval`)."""
+    if self._stacked:
+      return meter.member_scalars(step, len(self))
+    return [meter.scalars(step)]
+
+  def summary(self, per_member: Sequence[dict[str, float]]) -> tuple[dict[str, float], str]:
+    """The scalars of the progress line, and what to add to it: the mean of a stack's members."""
+    if not self._stacked:
+      return per_member[0], ""
+    mean = {key: float(np.mean([s[key] for s in per_member])) for key in per_member[0]}
+    return mean, f"  (mean of {len(per_member)} members)"
+
+  def label(self, k: int) -> str:
+    """How log lines name member k ('' solo)."""
+    return f" (seed {self.members[k].seed})" if self._stacked else ""
+
+  def seeds_label(self, ks: Sequence[int]) -> str:
+    """How an error names members `ks` ('' solo)."""
+    return f" (seeds {', '.join(str(self.members[k].seed) for k in ks)})" if self._stacked else ""
+
+  # -- evaluation --------------------------------------------------------------------------------
+
+  def evaluate(
+    self, evaluator, params, split: str, plot_dirs: Sequence[Path | None]
+  ) -> tuple[list[dict], float]:
+    """`(metrics, seconds)`: every member's metrics of `split` (`evaluator.Evaluator`), all in one
+    pass, with heatmaps into `plot_dirs[k]` (None: none), and the seconds that took."""
+    began = time.perf_counter()
+    if self._stacked:  # all members in one pass: vmapped eval step and search
+      metrics = evaluator.evaluate_stack(params, split, plot_dirs=list(plot_dirs))
+    else:
+      metrics = [evaluator.evaluate(params, split, plot_dir=plot_dirs[0])]
+    return metrics, time.perf_counter() - began
+
+  def gather(self, trees: Sequence[Any]) -> Any:
+    """One pytree whose member k is member k of `trees[k]` (e.g. each member's parameters from
+    its own step); solo: `trees[0]`."""
+    if not self._stacked:
+      return trees[0]
+    return jax.tree.map(lambda *leaves: jnp.stack([x[k] for k, x in enumerate(leaves)]), *trees)
+
+  def run_results(self, step: int) -> dict | None:
+    """What the run's own results.json holds beside its members' (None: the run is the model)."""
+    return stack_results(self.members, self.workdir, step) if self._stacked else None

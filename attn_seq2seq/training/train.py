@@ -1,34 +1,50 @@
 """`train_and_evaluate(config, workdir)`: one experiment from data to results.json.
 
-    mesh -> task (data, vocabularies) -> model + optimizer -> state (restored if the workdir has
-    a checkpoint) -> loop: jitted data-parallel train_step, progress line, periodic evaluation,
-    checkpoints -> final evaluation of every split -> results.json
+    restore or initialise: mesh -> task (data, vocabularies) -> model + optimizer -> state (the
+      workdir's latest checkpoint, or fresh) -> records (config.json, metrics.jsonl)
+    train an interval: jitted data-parallel train_step up to the next evaluation, progress lines,
+      checkpoints
+    evaluate: the validation split, early-stopping decisions, the checkpoint due
+    finish: every split evaluated with each model's selected parameters -> results.json
 
 Workdir layout:
     config.json              the resolved config, jax/flax versions, devices, task facts
     src_vocab.json ...       the vocabularies (decoding never needs the data again)
     metrics.jsonl            one JSON object per logged step (train/..., eval/..., test/...)
     tensorboard/             the same scalars as TensorBoard events
-    checkpoints/<step>/      orbax: train state + data position; the last N are kept
+    checkpoints/<step>/      orbax: train state + data position + loop progress; the last N are
+                             kept, and the best step under early stopping
     plots/step_<N>/          attention heatmaps of the first validation examples
     results.json             final metrics of every split, overall and per source-length bucket
 
+Every metrics.jsonl record also carries the run's cumulative training cost (`progress.Totals`):
+`train/seconds` (inside training steps only), `train/tgt_tokens`, `train/src_tokens`, and
+`train/flops` when `flops_fn` is given. results.json holds `step` (the step whose parameters were
+evaluated: the best one under early stopping, else the last), `last_step` (the last step
+trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`, `tgt_tokens`,
+`src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every launch up to
+its last checkpoint), and with early stopping on, `early_stopping`: the rule and the best value.
+
 Re-running the same command on the same workdir resumes from the latest checkpoint (parameters,
-optimizer state, step, data position; dropout keys are `fold_in(seed key, step)`) and ends with
-the same results as an uninterrupted run. SIGTERM / Ctrl-C save a checkpoint and return; a
-non-finite loss raises `errors.DivergedError` (a FloatingPointError) naming the step, before
-anything is saved after it.
+optimizer state, step, data position, totals, early-stopping state; dropout keys are
+`fold_in(seed key, step)`) and ends with the same results as an uninterrupted run. SIGTERM /
+Ctrl-C save a checkpoint and return; a non-finite loss raises `errors.DivergedError` (a
+FloatingPointError) naming the step, before anything is saved after it.
 
 Stacked seeds (`config.seeds`, e.g. `--config.seeds=0,1,2`): the seeds train as one program with a
 member axis on the state (see members.py). The workdir then holds config.json, the vocabularies,
 checkpoints/ (the whole stack) and, last, results.json listing the members; each member writes the
 files of a solo run (config.json, metrics.jsonl, tensorboard/, plots/, results.json) into
-members/seed_<k>/.
+members/seed_<k>/. Under early stopping each member stops on its own (it is still trained with the
+stack, but no longer recorded) and is evaluated at its own best step.
 """
 
 import contextlib
+import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
@@ -47,17 +63,21 @@ from attn_seq2seq.training import members, optim, preemption, progress
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
+from attn_seq2seq.training.early_stopping import CAPPED, STOPPED, Rule, Tracker
 from attn_seq2seq.training.evaluator import Evaluator
-from attn_seq2seq.training.metric_writer import MetricWriter
+from attn_seq2seq.training.progress import FlopsFn, Totals
+from attn_seq2seq.training.run_state import RunState
 from attn_seq2seq.training.train_functions import compile_in_background, make_train_functions
 
 VALIDATION = "validation"
+LOOP_RECORDS = ("train", "eval")  # metrics.jsonl prefixes the loop writes; others: the final ones
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
   """Fails fast, with a one-line ConfigError, on choices that would only fail later: optimizer,
-  schedule, model names, dtype, and batch sizes that do not divide over the devices."""
-  config_checks.check_values(config)  # every numeric field in range, dataset name, data_dir
+  schedule, model names, dtype, early stopping, and batch sizes that do not divide over the
+  devices."""
+  config_checks.check_values(config)  # numeric ranges, dataset name, data_dir, early stopping
   optim.make_optimizer(config)
   from attn_seq2seq.models import ModelConfig  # noqa: PLC0415
 
@@ -78,11 +98,13 @@ def train_and_evaluate(
   *,
   lock_timeout: float = 0.0,
   allow_config_change: bool = False,
+  flops_fn: FlopsFn | None = None,
+  before_start: Callable[[], Any] | None = None,
 ) -> dict | None:
   """Trains and evaluates `config` in `workdir` (see the module docstring).
 
-  The workdir is locked while this runs; a finished run's results are returned as they are, and
-  nothing is trained or written.
+  The config is checked (`check_config`) before anything is created; the workdir is locked while
+  this runs; a finished run's results are returned as they are, and nothing is trained or written.
 
   Args:
     config: the experiment config (`experiment_config.base_config` and `configs/*.py`).
@@ -90,15 +112,23 @@ def train_and_evaluate(
     lock_timeout: seconds to wait for another trainer holding the workdir (0: refuse at once).
     allow_config_change: accept a config other than the workdir's, recording the old one in
       config.json's `config_history` (see workdir.py).
+    flops_fn: `flops_fn(local_batch) -> float`, the FLOPs of one model's training step on this
+      host's batch (cheap numpy on `src_lengths` / `tgt_lengths`); when given, every record
+      carries the cumulative `train/flops` (counted for every host) and results.json `flops`.
+      None (the default): FLOPs are not counted.
+    before_start: called once the config is checked, before anything is created (`main`
+      enables the compilation cache there).
 
   Returns:
     The final results as written to results.json, or None if SIGTERM / SIGINT stopped the run
     (a checkpoint was saved; run the same command again to resume).
 
   Raises:
-    errors.UserError: with a one-line message (workdir, checkpoint, data, a diverged loss).
+    errors.UserError: with a one-line message (config, workdir, checkpoint, data, a diverged loss).
   """
   check_config(config)
+  if before_start is not None:
+    before_start()
   with workdir_lib.claim(
     workdir,
     config,
@@ -109,238 +139,382 @@ def train_and_evaluate(
     if finished is not None:
       logging.info("%s holds a finished run (results.json); nothing to do", workdir)
       return finished
-    return _train_and_evaluate(config, Path(workdir))
+    run = _restore_or_initialise(config, Path(workdir), flops_fn)
+    with _closing(run):
+      return _finish(run) if _train(run) else None
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path) -> dict | None:
+@contextlib.contextmanager
+def _closing(run: RunState):
+  """Closes the run's writers and checkpointer at the end; if the run raises (e.g. a non-finite
+  loss), saves already started still complete, so the last good checkpoint is on disk when the
+  error reaches the user."""
+  try:
+    yield
+  except BaseException:
+    run.checkpointer.wait()
+    raise
+  run.checkpointer.close()
+  run.group.close_writers()
+
+
+# -- phase 1: restore or initialise ----------------------------------------------------------------
+
+
+def _restore_or_initialise(
+  config: ml_collections.ConfigDict, workdir: Path, flops_fn: FlopsFn | None
+) -> RunState:
+  """The run in `workdir` at its latest intact checkpoint (or freshly initialised), its records
+  opened; the first step compiling in the background if there is training left."""
   started = time.perf_counter()
-  workdir = Path(workdir)
-  check_config(config)
-  run_members = members.members_of(config, workdir)  # [the run] or one Member per stacked seed
-  stacked = run_members[0].index is not None
+  group = members.MemberGroup(config, workdir)  # [the run] or one member per stacked seed
   mesh = mesh_lib.make_mesh()
-  data_sharding = mesh_lib.data_sharding(mesh)
-  is_main = jax.process_index() == 0
+  task = _load_task(config, workdir, group)
+  startup = {"data": time.perf_counter() - started}
+  fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
+  run = RunState(
+    config=config,
+    workdir=workdir,
+    group=group,
+    rule=Rule.from_config(config),
+    task=task,
+    fns=fns,
+    data_sharding=mesh_lib.data_sharding(mesh),
+    checkpointer=Checkpointer(workdir / CHECKPOINTS_DIR, config.max_checkpoints_to_keep),
+    train_iter=task.train_batches(
+      config.batch_size,
+      seed=members.data_order_seed(config),
+      shard_index=jax.process_index(),
+      num_shards=jax.process_count(),
+    ),
+    abstract_state=fns.abstract_state(group.keys(0)),  # shapes and shardings only
+    dropout_rng=group.keys(1),
+    started=started,
+    startup=startup,
+    trackers=[Tracker() for _ in range(len(group))],
+  )
+  restored = run.checkpointer.restore_latest(run.abstract_state)  # the newest intact step, or None
+  progress_record = None
+  if restored is not None:
+    run.state, data_state, run.step = restored
+    run.train_iter.set_state(data_state)
+    progress_record = run.checkpointer.restore_progress(run.step)
+    logging.info("resumed from step %d (%s)", run.step, workdir / CHECKPOINTS_DIR)
+  run.meter = progress.Interval(run.step, run.restore_progress(progress_record), flops_fn)
+  if run.training_left():
+    # Compile the first step in the background while the state is initialised, logs set up.
+    first_batch = next(run.train_iter)
+    global_shapes = mesh_lib.global_shapes(first_batch, run.data_sharding)
+    compiling = compile_in_background(
+      fns.train_step, run.abstract_state, global_shapes, run.dropout_rng
+    )
+    run.first = (first_batch, compiling)
+  if restored is None:
+    run.state = jax.block_until_ready(fns.init(group.keys(0)))
+  startup["init"] = time.perf_counter() - started - sum(startup.values())
+  _open_records(run)
+  run.evaluator = Evaluator.for_config(
+    fns.model, task, mesh, config, num_plots=config.num_attention_plots
+  )
+  return run
 
-  # -- data ---------------------------------------------------------------------------------------
+
+def _load_task(config: ml_collections.ConfigDict, workdir: Path, group: members.MemberGroup):
+  """The task's data, with the run's own vocabularies when it resumes; the vocabularies saved
+  into every directory of the run."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS: imported only when data is needed)
 
   resuming = (workdir / CHECKPOINTS_DIR).exists() and (workdir / SRC_VOCAB_FILE).exists()
   vocabs = workdir_lib.load_vocabs(workdir) if resuming else None  # the run's own vocabularies
   task = data.load_task(config.data, vocabs=vocabs)
-  startup = {"data": time.perf_counter() - started}
-  if is_main:
-    for member_workdir in {workdir, *(m.workdir for m in run_members)}:
-      member_workdir.mkdir(parents=True, exist_ok=True)
-      task.save_vocabs(member_workdir)
+  if jax.process_index() == 0:
+    for directory in group.workdirs():
+      directory.mkdir(parents=True, exist_ok=True)
+      task.save_vocabs(directory)
+  return task
 
-  # -- model, optimizer, state -------------------------------------------------------------------
+
+def _open_records(run: RunState) -> None:
+  """config.json of the run and its members (written once), their metrics.jsonl cut back to the
+  restored step, and their metric writers."""
   from attn_seq2seq.models import count_params, param_table  # noqa: PLC0415
 
-  fns = make_train_functions(config, task.src_vocab.size, task.tgt_vocab.size, mesh)
-  seeds = tuple(m.seed for m in run_members) if stacked else config.seed
-  init_rng, dropout_rng = members.seed_keys(seeds, 0), members.seed_keys(seeds, 1)  # ([members])
-  abstract_state = fns.abstract_state(init_rng)  # shapes and shardings only
+  one_model = run.group.one_model(run.state.params)
+  logging.info("model parameters%s:\n%s", run.group.describe(), param_table(one_model))
+  if jax.process_index() == 0:
+    for directory, config in run.group.records():
+      _write_config(directory / CONFIG_FILE, config, run.task, count_params(one_model))
+    for member in run.group.members:
+      # Records logged after the checkpoint we resume from are logged again: drop them (and a
+      # half-written last line, and a final evaluation's), so metrics.jsonl reads as one
+      # uninterrupted run.
+      workdir_lib.truncate_metrics(member.workdir, after_step=run.step, keep=_is_loop_record)
+  run.group.open_writers()
 
-  checkpointer = Checkpointer(workdir / CHECKPOINTS_DIR, config.max_checkpoints_to_keep)
-  train_iter = task.train_batches(
-    config.batch_size,
-    seed=members.data_order_seed(config),
-    shard_index=jax.process_index(),
-    num_shards=jax.process_count(),
-  )
-  restored = checkpointer.restore_latest(abstract_state)  # the newest intact step, or None
-  latest = None if restored is None else restored[2]
-  if restored is not None:
-    state, data_state, _ = restored
-    train_iter.set_state(data_state)
-    logging.info("resumed from step %d (%s)", latest, workdir / CHECKPOINTS_DIR)
-  if (latest or 0) < config.num_train_steps:
-    # Compile the first step in the background while the state is initialised, logs set up.
-    first_batch = next(train_iter)
-    first_compile = compile_in_background(
-      fns.train_step,
-      abstract_state,
-      mesh_lib.global_shapes(first_batch, data_sharding),
-      dropout_rng,
-    )
-  if latest is None:
-    state = jax.block_until_ready(fns.init(init_rng))
-  start_step = int(state.step)
-  startup["init"] = time.perf_counter() - started - sum(startup.values())
-  member_params = jax.eval_shape(lambda p: members.take(p, 0 if stacked else None), state.params)
-  logging.info(
-    "model parameters%s:\n%s",
-    f" (each of {len(run_members)} members)" if stacked else "",
-    param_table(member_params),
-  )
-  if is_main:
-    _write_config(workdir / CONFIG_FILE, config, task, count_params(member_params))
-    for member in run_members if stacked else []:
-      _write_config(member.workdir / CONFIG_FILE, member.config, task, count_params(member_params))
 
-  if is_main:
-    for member in run_members:
-      # Steps logged after the checkpoint we resume from are logged again: drop them (and a
-      # half-written last line), so metrics.jsonl reads as one uninterrupted run.
-      workdir_lib.truncate_metrics(member.workdir, after_step=start_step)
-  writers = [MetricWriter(member.workdir) for member in run_members]
-  evaluator = Evaluator.for_config(
-    fns.model, task, mesh, config, num_plots=config.num_attention_plots
-  )
+def _is_loop_record(record: dict) -> bool:
+  return all(key == "step" or key.split("/")[0] in LOOP_RECORDS for key in record)
 
-  def save(step, state):
-    checkpointer.save(step, state, train_iter.get_state())
 
-  def evaluate(step, state, splits, plot: bool) -> list[dict]:
-    """Per member: split -> metrics (each member's written to its own metrics)."""
-    all_metrics = [{} for _ in run_members]
-    for split in splits:
-      plot_dirs = [
-        m.workdir / "plots" / f"step_{step:06d}" if plot and split == VALIDATION else None
-        for m in run_members
-      ]
-      began = time.perf_counter()
-      if stacked:  # all members in one pass: vmapped eval step and search
-        split_metrics = evaluator.evaluate_stack(state.params, split, plot_dirs=plot_dirs)
-      else:
-        split_metrics = [evaluator.evaluate(state.params, split, plot_dir=plot_dirs[0])]
-      took = time.perf_counter() - began
-      for member, writer, metrics, out in zip(
-        run_members, writers, split_metrics, all_metrics, strict=True
-      ):
-        headline = "  ".join(
-          f"{k} {v:.4f}" for k, v in metrics.items() if "/" not in k and k != "count"
-        )
-        logging.info(
-          "%s at step %d%s: %s (%.1f s)",
-          split,
-          step,
-          f" (seed {member.seed})" if stacked else "",
-          headline,
-          took,
-        )
-        prefix = "eval" if split == VALIDATION else split
-        writer.write(step, {f"{prefix}/{k}": v for k, v in metrics.items() if "/" not in k})
-        out[split] = metrics
-    return all_metrics
+# -- phase 2: train an interval --------------------------------------------------------------------
 
-  # -- the loop ----------------------------------------------------------------------------------
-  num_steps = config.num_train_steps
+
+def _train(run: RunState) -> bool:
+  """Trains until num_train_steps, or until every model has stopped early, evaluating at every
+  evaluation step. Returns False if SIGTERM / SIGINT stopped it (a checkpoint was saved)."""
   logging.info(
     "training %s on %d %s device(s), steps %d -> %d",
-    task.name,
+    run.task.name,
     jax.device_count(),
     jax.devices()[0].device_kind,
-    start_step,
-    num_steps,
+    run.step,
+    run.num_steps,
   )
-  meter = progress.Interval(start_step)
-  pending_loss = None  # (step, loss sum) of the last dispatched step, checked one step late
-  stopped = False
+  with preemption.StopOnSignal() as stop_request:
+    while True:
+      if run.evaluation_due():  # also a resumed run's, if its checkpoint came first
+        _evaluate(run)
+      if not run.training_left():
+        return True
+      if not _train_interval(run, stop_request):
+        return False
 
-  def check_finite():
-    if pending_loss is not None and not np.all(finite := np.isfinite(np.asarray(pending_loss[1]))):
-      bad = [m.seed for m, ok in zip(run_members, np.atleast_1d(finite), strict=True) if not ok]
-      bad = f" (seeds {', '.join(map(str, bad))})" if stacked else ""
-      raise DivergedError(
-        f"non-finite training loss at step {pending_loss[0]}{bad}; stopping. The last good "
-        f"checkpoint is step {checkpointer.latest_step()} in {workdir / CHECKPOINTS_DIR}"
+
+def _train_interval(run: RunState, stop_request: preemption.StopOnSignal) -> bool:
+  """Trains up to the next evaluation step (or num_train_steps), with the progress lines and
+  checkpoints due on the way. On SIGTERM / SIGINT, saves a checkpoint and returns False."""
+  every = run.config.eval_every_steps
+  end = min((run.step // every + 1) * every, run.num_steps)
+  while run.step < end:
+    _train_step(run)
+    step = run.step
+    stop = stop_request.is_set(step)
+    if step % run.config.log_every_steps == 0 or step == run.num_steps or stop:
+      _log_train(run)
+    if stop:
+      _save(run)
+      run.checkpointer.wait()
+      logging.warning(
+        "stopped by signal at step %d; checkpoint saved in %s; re-run the same command to resume",
+        step,
+        run.workdir / CHECKPOINTS_DIR,
       )
+      return False
+    if step % run.config.checkpoint_every_steps == 0 and step < end:  # at `end`: after evaluating
+      with run.pause():
+        _save(run)
+  return True
 
-  with preemption.StopOnSignal() as stop_request, _finish_saves_on_error(checkpointer):
-    for step in range(start_step + 1, num_steps + 1):  # `step` = updates done after this one
-      first = step == start_step + 1
-      if first:
-        local_batch = first_batch
-        first_compile.result()  # compiled by now, or compiling: wait rather than compile twice
-      else:
-        local_batch = next(train_iter)
-      batch = mesh_lib.to_global(local_batch, data_sharding)
-      state, metrics = fns.train_step(state, batch, dropout_rng)
-      check_finite()  # the previous step's loss: finished by now, so this does not stall
-      pending_loss = (step, metrics["loss"][0])  # ([members])
-      meter.add(metrics, np.count_nonzero(local_batch["tgt_out"]) * jax.process_count())
-      if first:
-        jax.block_until_ready(metrics)
-        startup["first step"] = time.perf_counter() - started - sum(startup.values())
-        logging.info(
-          "first step finished %.1f s after start (%s)",
-          time.perf_counter() - started,
-          ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()),
-        )
-        meter.restart_clock(step)  # compilation is not training speed
 
-      stop = stop_request.is_set(step)
-      if step % config.log_every_steps == 0 or step == num_steps or stop:
-        check_finite()
-        per_member = (
-          meter.member_scalars(step, len(run_members)) if stacked else [meter.scalars(step)]
-        )
-        for scalars, writer in zip(per_member, writers, strict=True):
-          scalars["train/learning_rate"] = float(fns.schedule(step - 1))
-          writer.write(step, scalars)
-        if stacked:  # one line: the mean over the members
-          mean = {k: float(np.mean([s[k] for s in per_member])) for k in per_member[0]}
-          logging.info(
-            "%s  (mean of %d members)",
-            progress.progress_line(step, num_steps, mean),
-            len(run_members),
-          )
-        else:
-          logging.info("%s", progress.progress_line(step, num_steps, per_member[0]))
-        meter.restart(step)
-        _warn_if_diverging(step, per_member, task.tgt_vocab.size)
-      if stop:
-        check_finite()
-        save(step, state)
-        checkpointer.wait()
-        logging.warning(
-          "stopped by signal at step %d; checkpoint saved in %s; re-run the same command to resume",
-          step,
-          workdir / CHECKPOINTS_DIR,
-        )
-        stopped = True
-        break
-      with meter.paused():  # evaluation and checkpointing are not training throughput
-        if step % config.eval_every_steps == 0 and step != num_steps:
-          evaluate(step, state, [VALIDATION], plot=True)
-        if step % config.checkpoint_every_steps == 0 or step == num_steps:
-          check_finite()
-          save(step, state)
+def _train_step(run: RunState) -> None:
+  """Dispatches one update (`run.step` + 1); the previous step's loss is checked meanwhile."""
+  if run.first is not None:
+    local_batch, compiling = run.first
+    compiling.result()  # compiled by now, or compiling: wait rather than compile twice
+  else:
+    local_batch = next(run.train_iter)
+  batch = mesh_lib.to_global(local_batch, run.data_sharding)
+  run.state, metrics = run.fns.train_step(run.state, batch, run.dropout_rng)
+  run.step += 1  # `step` = updates done
+  _check_finite(run)  # the previous step's loss: finished by now, so this does not stall
+  run.pending_loss = (run.step, metrics["loss"][0])  # ([members])
+  run.meter.add(metrics, local_batch)
+  if run.first is not None:
+    run.first = None
+    jax.block_until_ready(metrics)
+    run.startup["first step"] = time.perf_counter() - run.started - sum(run.startup.values())
+    logging.info(
+      "first step finished %.1f s after start (%s)",
+      time.perf_counter() - run.started,
+      ", ".join(f"{k} {v:.1f} s" for k, v in run.startup.items()),
+    )
+    run.meter.restart_clock(run.step)  # compilation is neither training speed nor time
 
-  if stopped:
-    checkpointer.close()
-    for writer in writers:
-      writer.close()
-    return None
 
-  # -- final evaluation --------------------------------------------------------------------------
-  final_step = int(state.step)
-  splits = [VALIDATION] + [s for s in task.eval_splits if s != VALIDATION]
-  final = evaluate(final_step, state, splits, plot=True)
-  checkpointer.wait()
-  checkpointer.close()
-  for writer in writers:
-    writer.close()
-  for member, metrics in zip(run_members, final, strict=True):
-    results = {"step": final_step, **metrics}
-    plot_dir = member.workdir / "plots" / f"step_{final_step:06d}"
-    results["attention_plots"] = [  # relative to the member's workdir
-      str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))
+def _log_train(run: RunState) -> None:
+  """The progress line, and the `train/*` record of every member still training."""
+  _check_finite(run)
+  step, active = run.step, run.active()
+  per_member = run.group.train_scalars(run.meter, step)  # waits for the step to finish
+  run.meter.restart(step)  # the interval's time goes into the totals; the rest is not training
+  with run.meter.paused():
+    totals = run.meter.totals_now().scalars()
+    learning_rate = float(run.fns.schedule(step - 1))
+    for k in active:
+      run.group.write(k, step, {**per_member[k], "train/learning_rate": learning_rate, **totals})
+    shown, suffix = run.group.summary([per_member[k] for k in active])
+    logging.info("%s%s", progress.progress_line(step, run.num_steps, shown), suffix)
+    _warn_if_diverging(step, [per_member[k] for k in active], run.task.tgt_vocab.size)
+
+
+def _check_finite(run: RunState) -> None:
+  """Raises DivergedError if the last step's loss is not finite for a member still training."""
+  if run.pending_loss is None:
+    return
+  step, loss = run.pending_loss
+  finite = np.atleast_1d(np.isfinite(np.asarray(loss)))
+  bad = [k for k in run.active() if not finite[k]]
+  if bad:
+    raise DivergedError(
+      f"non-finite training loss at step {step}{run.group.seeds_label(bad)}; stopping. The last "
+      f"good checkpoint is step {run.checkpointer.latest_step()} in "
+      f"{run.workdir / CHECKPOINTS_DIR}"
+    )
+
+
+def _save(run: RunState) -> None:
+  """Starts saving a checkpoint of the current step, with the loop's progress; keeps each
+  member's best step."""
+  _check_finite(run)
+  run.checkpointer.progress = run.progress_record()
+  run.checkpointer.keep = run.kept_steps()
+  run.checkpointer.save(run.step, run.state, run.train_iter.get_state())
+
+
+# -- phase 3: evaluate -----------------------------------------------------------------------------
+
+
+def _evaluate(run: RunState) -> None:
+  """The evaluation of the current step: the validation split of every member still training
+  (records, heatmaps, early stopping), then the checkpoint due at this step, if any."""
+  step, active = run.step, run.active()
+  with run.pause() as totals:
+    plot_dirs = [
+      m.workdir / "plots" / f"step_{step:06d}" if k in active else None
+      for k, m in enumerate(run.group.members)
     ]
-    if is_main:
-      _write_results(member.workdir, results)
-  if stacked:  # last: the stack as a whole has finished
-    results = members.stack_results(run_members, workdir, final_step)
-    if is_main:
-      _write_results(workdir, results)
+    metrics, took = run.group.evaluate(run.evaluator, run.state.params, VALIDATION, plot_dirs)
+    for k in active:
+      _record_split(run, k, VALIDATION, step, metrics[k], took, totals)
+    improved = _early_stopping(run, metrics, totals) if run.rule.enabled else False
+    run.evaluated_step = step
+    run.remember_validation(step, [m if k in active else None for k, m in enumerate(metrics)])
+    if not run.training_left():
+      run.meter.stop_clock()  # the totals of this evaluation are the run's final ones
+    due = step % run.config.checkpoint_every_steps == 0 or step == run.num_steps
+    if due or improved or not run.training_left():  # a best step, and a decision, are on disk
+      _save(run)
+
+
+def _early_stopping(run: RunState, metrics: list[dict], totals: Totals) -> bool:
+  """Feeds the validation `metrics` of every member still training to its tracker; returns
+  whether any of them improved on its best (that step's checkpoint is then needed)."""
+  rule, improved = run.rule, False
+  for k in run.active():
+    tracker = run.trackers[k]
+    value = metrics[k].get(rule.metric, math.nan)
+    improved |= tracker.update(rule, run.step, value, totals.to_json())
+    if tracker.stopped:
+      logging.info(
+        "early stopping%s at step %d: validation %s has not improved for %d evaluations; "
+        "best %s at step %s",
+        run.group.label(k),
+        run.step,
+        rule.metric,
+        rule.patience,
+        tracker.best_value,
+        tracker.best_step,
+      )
+  return improved
+
+
+def _record_split(
+  run: RunState, k: int, split: str, step: int, metrics: dict, took: float, totals: Totals
+) -> None:
+  """Member k's log line and metrics record of an evaluation of `split` at `step`."""
+  headline = "  ".join(f"{n} {v:.4f}" for n, v in metrics.items() if "/" not in n and n != "count")
+  logging.info("%s at step %d%s: %s (%.1f s)", split, step, run.group.label(k), headline, took)
+  prefix = "eval" if split == VALIDATION else split
+  scalars = {f"{prefix}/{n}": v for n, v in metrics.items() if "/" not in n}
+  run.group.write(k, step, {**scalars, **totals.scalars()})
+
+
+# -- phase 4: finish -------------------------------------------------------------------------------
+
+
+def _finish(run: RunState) -> dict:
+  """Every evaluation split, each member evaluated with the parameters of its selected step (its
+  best under early stopping, else the last); then results.json, the stack's last."""
+  end_totals = run.meter.totals_now()  # training is over: the clock has stopped
+  run.checkpointer.wait()  # every checkpoint on disk, before reading some and marking the run done
+  selected = [run.selected(k, end_totals) for k in range(len(run.group))]
+  steps = [step for step, _ in selected]
+  params = _params_at(run, steps)
+  finals = [{VALIDATION: m} for m in _selected_validation(run, steps, params)]
+  for split in (s for s in run.task.eval_splits if s != VALIDATION):
+    metrics, took = run.group.evaluate(run.evaluator, params, split, [None] * len(steps))
+    for k, (step, totals) in enumerate(selected):
+      _record_split(run, k, split, step, metrics[k], took, totals)
+      finals[k][split] = metrics[k]
+  results = None
+  for k, member in enumerate(run.group.members):
+    results = _member_results(run, k, selected[k], run.last(k, end_totals), finals[k])
+    _write_results(member.workdir, results)
+  stack = run.group.run_results(run.step)
+  if stack is not None:  # last: the stack as a whole has finished
+    results = stack
+    _write_results(run.workdir, results)
+  return results
+
+
+def _params_at(run: RunState, steps: list[int]) -> Any:
+  """The parameters with member k at `steps[k]`: the current ones, or restored from that step's
+  checkpoint (kept for it)."""
+  trees = {
+    step: run.state.params
+    if step == run.step
+    else run.checkpointer.restore_params(step, run.abstract_state.params)
+    for step in set(steps)
+  }
+  if len(trees) == 1:
+    return trees[steps[0]]
+  return jax.device_put(run.group.gather([trees[s] for s in steps]), run.fns.state_sharding)
+
+
+def _selected_validation(run: RunState, steps: list[int], params: Any) -> list[dict]:
+  """Each member's validation metrics at its selected step: those of the loop's evaluation, or
+  after a resume the same evaluation again (recorded and plotted the first time)."""
+  remembered = [run.validation.get(step, [None] * len(steps))[k] for k, step in enumerate(steps)]
+  if all(m is not None for m in remembered):
+    return remembered
+  metrics, _ = run.group.evaluate(run.evaluator, params, VALIDATION, [None] * len(steps))
+  return metrics
+
+
+def _member_results(
+  run: RunState,
+  k: int,
+  selected: tuple[int, Totals],
+  last: tuple[int, Totals],
+  splits: dict[str, dict],
+) -> dict:
+  """Member k's results.json (see the module docstring)."""
+  member, (step, _), (last_step, totals) = run.group.members[k], selected, last
+  plot_dir = member.workdir / "plots" / f"step_{step:06d}"
+  results = {
+    "step": step,
+    **splits,
+    "attention_plots": [  # relative to the member's workdir
+      str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))
+    ],
+    "last_step": last_step,
+    "stop_reason": STOPPED if run.trackers[k].stopped else CAPPED,
+    "train_seconds": totals.seconds,
+    "wall_seconds": run.wall_seconds(),
+    "tgt_tokens": totals.tgt_tokens,
+    "src_tokens": totals.src_tokens,
+  }
+  if totals.flops is not None:
+    results["flops"] = totals.flops
+  if run.rule.enabled:
+    results["early_stopping"] = {**run.rule.describe(), "best_value": run.trackers[k].best_value}
   return results
 
 
 def _write_results(workdir: Path, results: dict) -> None:
-  workdir_lib.merge_results(workdir, results)  # atomically; entries of `evaluate` are kept
-  logging.info("results written to %s", workdir / RESULTS_FILE)
+  if jax.process_index() == 0:
+    workdir_lib.merge_results(workdir, results)  # atomically; entries of `evaluate` are kept
+    logging.info("results written to %s", workdir / RESULTS_FILE)
 
 
 def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:
@@ -368,17 +542,6 @@ def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_param
   # Written once, when the run starts; a resumed run keeps it (a NaN stop never rewrites it); a
   # config change allowed by `workdir.claim` moves the old config into config_history.
   workdir_lib.record_config(path.parent, record)
-
-
-@contextlib.contextmanager
-def _finish_saves_on_error(checkpointer: Checkpointer):
-  """If the loop raises (e.g. a non-finite loss), saves already started still complete, so the
-  last good checkpoint is on disk when the error reaches the user."""
-  try:
-    yield
-  except BaseException:
-    checkpointer.wait()
-    raise
 
 
 def _warn_if_diverging(step: int, per_member: list[dict], tgt_vocab_size: int) -> None:

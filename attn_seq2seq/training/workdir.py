@@ -35,7 +35,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ import ml_collections
 from absl import logging
 
 from attn_seq2seq.errors import UserError
+from attn_seq2seq.experiment_config import FIELDS_ADDED_LATER
 from attn_seq2seq.run_files import CONFIG_FILE, LOCK_FILE, METRICS_FILE, RESULTS_FILE
 
 _RESULTS_LOCK = ".results.lock"
@@ -171,14 +172,18 @@ def _read_record(path: Path) -> dict | None:
 def config_differences(recorded: dict, config: dict) -> list[tuple[str, Any, Any]]:
   """`(dotted field, recorded value, new value)` for every field that differs, sorted; the
   LOCATION_FIELDS are ignored, lists and tuples compare equal, and a field the record lacks
-  whose new value is unset (None or empty, e.g. `seeds`, `data_order_seed`: fields added since
-  the run was recorded, whose defaults keep the old behaviour) is no difference."""
+  whose new value is unset (None or empty, e.g. `seeds`, `data_order_seed`) or the value that
+  keeps the old behaviour (`experiment_config.FIELDS_ADDED_LATER`, e.g. early stopping off) is
+  no difference: those fields were added since the run was recorded."""
   recorded, config = _normalise(recorded), _normalise(config)
   out = []
   for key in sorted(set(recorded) | set(config)):
     old, new = recorded.get(key, "<absent>"), config.get(key, "<absent>")
-    if key not in LOCATION_FIELDS and old != new and not (old == "<absent>" and new in (None, [])):
-      out.append((key, old, new))
+    if key in LOCATION_FIELDS or old == new:
+      continue
+    if old == "<absent>" and (new in (None, []) or new == FIELDS_ADDED_LATER.get(key, "<absent>")):
+      continue
+    out.append((key, old, new))
   return out
 
 
@@ -308,11 +313,17 @@ def merge_results(workdir: str | Path, entries: dict) -> dict:
   return results
 
 
-def truncate_metrics(workdir: str | Path, after_step: int, name: str = METRICS_FILE) -> None:
+def truncate_metrics(
+  workdir: str | Path,
+  after_step: int,
+  name: str = METRICS_FILE,
+  keep: Callable[[dict], bool] | None = None,
+) -> None:
   """Drops the metrics.jsonl records of steps after `after_step` (logged by a run that died
-  before checkpointing them), so a resumed run's log reads as one uninterrupted run; a line that
-  is not a complete JSON record (a crash mid-write leaves one at the end) is dropped with a
-  warning."""
+  before checkpointing them), and those for which `keep(record)` is false (e.g. a final
+  evaluation the resumed run does again), so a resumed run's log reads as one uninterrupted run; a
+  line that is not a complete JSON record (a crash mid-write leaves one at the end) is dropped
+  with a warning."""
   path = Path(workdir) / name
   if not path.exists():
     return
@@ -334,7 +345,7 @@ def truncate_metrics(workdir: str | Path, after_step: int, name: str = METRICS_F
         len(line),
       )
       continue
-    if step <= after_step:
+    if step <= after_step and (keep is None or keep(record)):
       kept.append(line)
   new = b"".join(line + b"\n" for line in kept)
   if new != raw:

@@ -26,6 +26,7 @@ search are vmapped over the members, and it returns one such dict per member.
 
 import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -79,6 +80,7 @@ class _Outputs(NamedTuple):
 
   plot_dir: str | Path | None  # attention heatmaps of the first examples
   outcomes_path: str | Path | None  # per-example outcomes (metrics/outcomes.py)
+  step: int | None  # the checkpoint step evaluated, which the outcomes record
 
 
 class _Record(NamedTuple):
@@ -86,7 +88,6 @@ class _Record(NamedTuple):
 
   split: str
   key: str  # the key of the metrics in results.json
-  step: int | None  # the checkpoint step evaluated
 
 
 class Evaluator:
@@ -113,6 +114,11 @@ class Evaluator:
     self._bucket_width = length_bucket_width
     self._num_plots = num_plots
     self._source_tokens = {}
+
+  @property
+  def mesh(self):
+    """The device mesh the evaluation runs on."""
+    return self._mesh
 
   @classmethod
   def for_config(cls, model, task, mesh, config, **kwargs) -> "Evaluator":
@@ -145,8 +151,8 @@ class Evaluator:
     examples of the split into `plot_dir`; the per-example outcomes (`metrics/outcomes.py`) into
     `outcomes_path`, recording `results_key` (the key of these metrics in results.json, default:
     `split`) and `step`."""
-    outputs = [_Outputs(plot_dir, outcomes_path)]
-    record = _Record(split, results_key or split, step)
+    outputs = [_Outputs(plot_dir, outcomes_path, step)]
+    record = _Record(split, results_key or split)
     return self._evaluate(params, spec or self.spec, outputs, record, stacked=False)[0]
 
   def evaluate_stack(
@@ -158,16 +164,19 @@ class Evaluator:
     plot_dirs: list[str | Path | None],
     outcomes_paths: list[str | Path | None] | None = None,
     results_key: str | None = None,
-    step: int | None = None,
+    step: int | Sequence[int] | None = None,
   ) -> list[dict[str, float]]:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
     eval step and search); `plot_dirs` and `outcomes_paths` have one entry (or None) per
-    member."""
+    member, and `step` one for all or one per member (their params may come from other steps)."""
     outcomes_paths = outcomes_paths or [None] * len(plot_dirs)
-    if len(outcomes_paths) != len(plot_dirs):
-      raise ValueError(f"{len(outcomes_paths)} outcomes paths for {len(plot_dirs)} members")
-    outputs = [_Outputs(*paths) for paths in zip(plot_dirs, outcomes_paths, strict=True)]
-    record = _Record(split, results_key or split, step)
+    steps = step if isinstance(step, Sequence) else [step] * len(plot_dirs)
+    if not len(outcomes_paths) == len(steps) == len(plot_dirs):
+      raise ValueError(
+        f"{len(outcomes_paths)} outcomes paths and {len(steps)} steps for {len(plot_dirs)} members"
+      )
+    outputs = [_Outputs(*out) for out in zip(plot_dirs, outcomes_paths, steps, strict=True)]
+    record = _Record(split, results_key or split)
     return self._evaluate(params, spec or self.spec, outputs, record, stacked=True)
 
   def _evaluate(self, params, spec, outputs: list, record: "_Record", stacked: bool) -> list[dict]:
@@ -246,10 +255,10 @@ class Evaluator:
     if outputs.outcomes_path is not None and jax.process_index() == 0:
       from attn_seq2seq.metrics import outcomes  # noqa: PLC0415  (as compute_metrics)
 
-      if record.step is None:
+      if outputs.step is None:
         raise ValueError("per-example outcomes record their checkpoint step: pass step=")
       columns = outcomes.outcome_columns(hyp_tokens, references, lengths, ids=order)
-      outcomes.write_outcomes_file(outputs.outcomes_path, record.key, record.step, columns)
+      outcomes.write_outcomes_file(outputs.outcomes_path, record.key, outputs.step, columns)
     if outputs.plot_dir is not None and jax.process_index() == 0:
       self._plot(split, hyp_tokens, attention, Path(outputs.plot_dir))
     return results

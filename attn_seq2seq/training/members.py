@@ -43,6 +43,7 @@ import ml_collections
 import numpy as np
 
 from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.metrics.outcomes import outcomes_path
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import steps
 from attn_seq2seq.training.metric_writer import MetricWriter
@@ -284,15 +285,40 @@ class MemberGroup:
   # -- evaluation --------------------------------------------------------------------------------
 
   def evaluate(
-    self, evaluator, params, split: str, plot_dirs: Sequence[Path | None]
+    self,
+    evaluator,
+    params,
+    split: str,
+    plot_dirs: Sequence[Path | None],
+    *,
+    steps: Sequence[int] | None = None,
+    key: str | None = None,
+    spec=None,
   ) -> tuple[list[dict], float]:
-    """`(metrics, seconds)`: every member's metrics of `split` (`evaluator.Evaluator`), all in one
-    pass, with heatmaps into `plot_dirs[k]` (None: none), and the seconds that took."""
+    """`(metrics, seconds)`: every member's metrics of `split` (`evaluator.Evaluator`, decoded
+    with `spec`, default its own), all in one pass, with heatmaps into `plot_dirs[k]` (None:
+    none), and the seconds that took. With `steps` (member k's parameters are those of step
+    `steps[k]`), each member also writes its per-example outcomes under results key `key`
+    (default: `split`) into its workdir's outcomes/."""
     began = time.perf_counter()
+    key = key or split
+    paths = [outcomes_path(m.workdir, key) for m in self.members] if steps else None
+    kwargs = {"spec": spec, "results_key": key}
     if self._stacked:  # all members in one pass: vmapped eval step and search
-      metrics = evaluator.evaluate_stack(params, split, plot_dirs=list(plot_dirs))
+      metrics = evaluator.evaluate_stack(
+        params, split, plot_dirs=list(plot_dirs), outcomes_paths=paths, step=steps, **kwargs
+      )
     else:
-      metrics = [evaluator.evaluate(params, split, plot_dir=plot_dirs[0])]
+      metrics = [
+        evaluator.evaluate(
+          params,
+          split,
+          plot_dir=plot_dirs[0],
+          outcomes_path=paths and paths[0],
+          step=steps and steps[0],
+          **kwargs,
+        )
+      ]
     return metrics, time.perf_counter() - began
 
   def gather(self, trees: Sequence[Any]) -> Any:

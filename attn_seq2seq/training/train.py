@@ -19,9 +19,12 @@ Workdir layout:
 
 Every metrics.jsonl record also carries the run's cumulative training cost (`progress.Totals`):
 `train/seconds` (inside training steps only), `train/tgt_tokens`, `train/src_tokens`, and
-`train/flops` when `flops_fn` is given. results.json holds `step` (the step whose parameters were
-evaluated: the best one under early stopping, else the last), `last_step` (the last step
-trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`, `tgt_tokens`,
+`train/flops` (the analytic count of models/flops.py, for every model it covers).
+After validation, the final evaluation scores every test split and `config.extra_evaluations`
+(evaluation_variants.py), each member writing its per-example outcomes under the results key
+(`outcomes/<key>.json`, metrics/outcomes.py). results.json holds `step` (the step whose
+parameters were evaluated: the best one under early stopping, else the last), `last_step` (the
+last step trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`, `tgt_tokens`,
 `src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every launch up to
 its last checkpoint), and with early stopping on, `early_stopping`: the rule and the best value.
 
@@ -40,6 +43,7 @@ stack, but no longer recorded) and is evaluated at its own best step.
 """
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -59,7 +63,7 @@ from attn_seq2seq.run_files import (
   RESULTS_FILE,
   SRC_VOCAB_FILE,
 )
-from attn_seq2seq.training import members, optim, preemption, progress
+from attn_seq2seq.training import evaluation_variants, members, optim, preemption, progress
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
@@ -83,6 +87,11 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
 
   ModelConfig.from_config(config.model, dtype=config.dtype)  # names, unknown fields
   members.member_seeds(config)  # stacked seeds: integers, none repeated
+  from attn_seq2seq.data.datasets import dataset_spec  # noqa: PLC0415  (TFDS: only once checked)
+
+  evaluation_variants.parse_variants(  # named splits and parts, before anything is built
+    config.extra_evaluations, dataset_spec(config.data.name).eval_splits
+  )
   num_devices = jax.device_count() if num_devices is None else num_devices
   for name in ("batch_size", "eval_batch_size"):
     if config[name] <= 0 or config[name] % num_devices:
@@ -115,7 +124,7 @@ def train_and_evaluate(
     flops_fn: `flops_fn(local_batch) -> float`, the FLOPs of one model's training step on this
       host's batch (cheap numpy on `src_lengths` / `tgt_lengths`); when given, every record
       carries the cumulative `train/flops` (counted for every host) and results.json `flops`.
-      None (the default): FLOPs are not counted.
+      None (the default): the analytic count of models/flops.py, if it covers the model.
     before_start: called once the config is checked, before anything is created (`main`
       enables the compilation cache there).
 
@@ -200,6 +209,7 @@ def _restore_or_initialise(
     run.train_iter.set_state(data_state)
     progress_record = run.checkpointer.restore_progress(run.step)
     logging.info("resumed from step %d (%s)", run.step, workdir / CHECKPOINTS_DIR)
+  flops_fn = flops_fn or _model_flops(fns.model.config, task)
   run.meter = progress.Interval(run.step, run.restore_progress(progress_record), flops_fn)
   if run.training_left():
     # Compile the first step in the background while the state is initialised, logs set up.
@@ -217,6 +227,21 @@ def _restore_or_initialise(
     fns.model, task, mesh, config, num_plots=config.num_attention_plots
   )
   return run
+
+
+def _model_flops(model_config, task) -> FlopsFn | None:
+  """One model's training FLOPs of a host's batch by the analytic count of models/flops.py (real
+  tokens only), or None for a model it does not count."""
+  from attn_seq2seq.models import flops  # noqa: PLC0415  (models: only once a run is built)
+
+  try:
+    flops.check_flop_model(model_config)
+  except ConfigError:
+    return None
+  sizes = task.src_vocab.size, task.tgt_vocab.size
+  return lambda batch: flops.train_flops(
+    model_config, batch["src_lengths"], batch["tgt_lengths"], *sizes
+  )
 
 
 def _load_task(config: ml_collections.ConfigDict, workdir: Path, group: members.MemberGroup):
@@ -441,11 +466,13 @@ def _finish(run: RunState) -> dict:
   steps = [step for step, _ in selected]
   params = _params_at(run, steps)
   finals = [{VALIDATION: m} for m in _selected_validation(run, steps, params)]
-  for split in (s for s in run.task.eval_splits if s != VALIDATION):
-    metrics, took = run.group.evaluate(run.evaluator, params, split, [None] * len(steps))
+  for split, key, evaluator, spec in _final_evaluations(run):
+    metrics, took = run.group.evaluate(
+      evaluator, params, split, [None] * len(steps), steps=steps, key=key, spec=spec
+    )
     for k, (step, totals) in enumerate(selected):
-      _record_split(run, k, split, step, metrics[k], took, totals)
-      finals[k][split] = metrics[k]
+      _record_split(run, k, key, step, metrics[k], took, totals)
+      finals[k][key] = metrics[k]
   results = None
   for k, member in enumerate(run.group.members):
     results = _member_results(run, k, selected[k], run.last(k, end_totals), finals[k])
@@ -455,6 +482,25 @@ def _finish(run: RunState) -> dict:
     results = stack
     _write_results(run.workdir, results)
   return results
+
+
+def _final_evaluations(run: RunState):
+  """(split, results key, evaluator, search spec) of every final evaluation after validation:
+  each test split, then `config.extra_evaluations` (evaluation_variants.py), whose ablations
+  decode with the same parameters in a model whose attention is ablated."""
+  for split in run.task.eval_splits:
+    if split != VALIDATION:
+      yield split, split, run.evaluator, None
+  variants = evaluation_variants.parse_variants(run.config.extra_evaluations, run.task.eval_splits)
+  for variant in variants:
+    evaluator = run.evaluator
+    if variant.ablation != "none":
+      model = run.fns.model.clone(
+        config=dataclasses.replace(run.fns.model.config, attention_ablation=variant.ablation)
+      )
+      evaluator = Evaluator.for_config(model, run.task, run.evaluator.mesh, run.config)
+    spec = dataclasses.replace(evaluator.spec, **variant.search_changes())
+    yield variant.split, variant.key, evaluator, spec
 
 
 def _params_at(run: RunState, steps: list[int]) -> Any:

@@ -22,11 +22,11 @@ Every metrics.jsonl record also carries the run's cumulative training cost (`pro
 `train/flops` (the analytic count of models/flops.py, for every model it covers).
 After validation, the final evaluation scores every test split and `config.extra_evaluations`
 (evaluation_variants.py), each member writing its per-example outcomes under the results key
-(`outcomes/<key>.json`, metrics/outcomes.py). results.json holds `step` (the step whose
-parameters were evaluated: the best one under early stopping, else the last), `last_step` (the
-last step trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`,
-`tgt_tokens`, `src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every launch up to
-its last checkpoint), and with early stopping on, `early_stopping`: the rule and the best value.
+(`outcomes/<key>.json`, metrics/outcomes.py). results.json holds `step` (the step whose parameters
+were evaluated: the best one under early stopping, else the last), `last_step` (the last step
+trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`, `tgt_tokens`,
+`src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every launch up to its
+last checkpoint), and with early stopping on, `early_stopping`: the rule and the best value.
 
 Re-running the same command on the same workdir resumes from the latest checkpoint (parameters,
 optimizer state, step, data position, totals, early-stopping state; dropout keys are

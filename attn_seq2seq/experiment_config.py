@@ -55,9 +55,9 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   # Early stopping (training/early_stopping.py): evaluations every eval_every_steps; the model
   # kept and evaluated at the end is the best one by `metric`; num_train_steps stays the cap.
   config.early_stopping = early_stopping_config()
-  # More evaluations at the end, named by their results key (training/evaluation_variants.py),
-  # e.g. ("test/beam5", "test_long/oracle_length", "test_long/ablation_uniform"); (): none.
-  config.extra_evaluations = ()
+  # More evaluations at the end, named by their results keys (training/evaluation_variants.py),
+  # comma-separated, e.g. "test/beam5,test_long/oracle_length,test_long/ablation_uniform"
+  config.extra_evaluations = ""
 
   config.model = get_model_config()  # see attn_seq2seq/models/model_config.py
   config.model.dropout = config.get_ref("dropout")  # follows `config.dropout` (one knob)
@@ -80,7 +80,7 @@ def early_stopping_config() -> ml_collections.ConfigDict:
 # (`training.workdir.config_differences`), so old runs resume and stay finished.
 FIELDS_ADDED_LATER = {
   **{f"early_stopping.{k}": v for k, v in early_stopping_config().items()},
-  "extra_evaluations": (),
+  "extra_evaluations": "",
   "data.reverse_source": False,
   **{
     f"model.{k}": get_model_config()[k]

@@ -1,48 +1,51 @@
 r"""Attention versus a fixed-length vector, at equal parameter counts, as sources get longer: the
 comparison this codebase exists for (Bahdanau et al. 2015, Fig. 2).
 
-    python scripts/reproduce.py attention_vs_fixed --preset=cpu       # sweep + report, ~15 min
+    python scripts/reproduce.py attention_vs_fixed --preset=cpu       # sweep + report, < 60 min
     python scripts/run_sweep.py --sweep=experiments/attention_vs_fixed.py \
         --root=runs/attention_vs_fixed                                # full size (accelerator)
     python scripts/summarize.py --root=runs/attention_vs_fixed
 
-Compares the four decoders (`bahdanau`, `luong`, `fixed_init` = Sutskever et al. 2014,
-`fixed_context` = Cho et al. 2014) on `reverse` (configs/reverse.py, sources of 1-50 symbols;
-test_long has 51-100, longer than anything seen in training), at two parameter budgets x seeds
-0, 1, 2: 4 x 2 x 3 = 24 runs. The question is whether the gap between attention and a single
-summary vector grows with source length, in distribution (test) and beyond it (test_long);
-summarize.py draws exact match against source length, one line per decoder and budget.
+Arms, each with the bidirectional GRU encoder on `reverse` (configs/reverse.py; test_long holds
+sources up to twice the longest training source):
+  bahdanau       attention, previous state as query (additive scorer)
+  luong          attention, current state as query (additive scorer), input feeding
+  luong_cosine   Luong with the cosine scorer, which carried over beyond the training lengths in
+                 experiments/scorers.py: does attention extrapolate, or does this scorer?
+  fixed_init     Sutskever et al. 2014: the summary only initialises the decoder
+  fixed_context  Cho et al. 2014: the summary initialises the decoder and enters every step
+  sutskever      fixed_init as Sutskever et al. published it: a 2-layer decoder reading the
+                 reversed source (`data.reverse_source`)
 
 Equal budgets, computed rather than guessed: the budget `h<N>` is the parameter count of the
-Bahdanau model with hidden size N (attention size N, embeddings as in the config); every other
-decoder gets the hidden size at which its own count is closest to that
-(`attn_seq2seq.models.matching_hidden_size`, exact from the parameter shapes), e.g. about 1.5 N
-for `fixed_init`. Luong is matched too: at equal hidden size it has about 20% fewer parameters
-than Bahdanau, which would confound placement with size. Each run records which run it was matched
-to (`size_matched_to`, in ROOT/sweep.json), and its config.json records its real count. The scorer
-stays `additive` for both attention decoders, so they differ only in where attention sits.
+Bahdanau model with hidden size N (attention size N); every other arm gets the hidden size at
+which its own count is closest to that (`define.matched_hidden_sizes`, exact from the parameter
+shapes). Each run records which arm it was matched to (`size_matched_to`, in ROOT/sweep.json) and
+its config.json its real count.
+
+Every arm gets the same tuning budget and is trained to its own best (../shared/SCIENCE.md):
+the learning rate is chosen per arm from LR_GRID on validation exact match (one trial per value
+with seed 0, `define.tuned_group`), then seeds 1 and 2 train at the chosen value; every run stops
+early when validation exact match has not improved by more than 0.001 in 3 evaluations (every
+500 steps; the best checkpoint is evaluated), with a cap of `num_train_steps`, and its learning
+curve is published so a reader sees whether the cap was hit. The learning rate is constant after
+a 100-step warmup: a decay schedule would tie the rate to the cap. At the end every run is also
+decoded with oracle lengths (EOS suppressed until the output is as long as the source: does the
+model stop early?), and the attention arms with their attention ablated (uniform weights,
+shuffled weights, zero context: how much does the model rely on it?).
 
 Variants (comma-separated after the colon): `cpu`, the preset published in
 docs/results/attention_vs_fixed/ (below); `copy` instead of `reverse`; `short` / `long` for the
-length ranges 1-20 / 1-100 instead of 1-50; `quick`, a 4-run smoke test (quick configs, one tiny
-budget, seed 0); `stacked` / `solo`, the seeds of a group as one stacked run (one program, one
-compilation, a shared data order; the default of the full preset, where it fills an
-accelerator) or one run per seed (the default of `cpu` and `quick`: on 2 CPU cores a stack
-trains no faster, and the published report was made that way).
+length ranges 1-20 / 1-100 instead of 1-50; `quick`, a smoke test (quick configs, one tiny
+budget, one learning rate, seeds 0 and 1).
 
-The `cpu` preset (12 runs, about 15 minutes on a 2-core CPU, data generation and compilation
-included) asks the same question at laptop scale: `reverse` with sources of 1-20 symbols
-(test_long: 21-40), one budget (Bahdanau at hidden 64; the others matched to its 231,400
-parameters), 3,000 steps with a cosine learning-rate decay, length buckets 5 symbols wide so the
-curves have 4 points in distribution and 4 beyond, and the same 3 seeds. Sized by measuring on
-the 2-core machine (AMD EPYC, 2026-11-30), one run each of
-`python -m attn_seq2seq.main --config=configs/reverse.py:short --config.model.decoder=D
---config.model.hidden_size=H --config.model.attention_size=A --config.num_train_steps=S
---config.lr_schedule=cosine --config.warmup_steps=100`:
-Bahdanau at hidden 64 reached 1.000 test exact match in 3,000 steps (60 s for the whole run;
-0.82 after 1,500 steps at a constant learning rate), Luong matched (hidden 75) 0.9995 (71 s),
-while `fixed_init` (hidden 90) stayed at 0.21 and `fixed_context` (hidden 67) at 0.30 (50-70 s).
-Hidden 128 trains at 37 instead of 90 steps/s here, which would put the 12 runs past 30 minutes.
+The `cpu` preset asks the question at laptop scale: `reverse` with sources of 1-20 symbols
+(test_long: 21-40), one budget (Bahdanau at hidden 64; the others matched to its count), a cap of
+8,000 steps, length buckets 5 symbols wide (4 points in distribution, 4 beyond). 30 runs. Sized
+from the previous preset's measurements on the 2-core machine (AMD EPYC, 2026-11-30: Bahdanau at
+hidden 64 trains about 90 steps/s and reached 1.000 test exact match within 3,000 steps; the
+fixed-vector arms were still improving at 3,000): the attention arms stop early, the
+fixed-vector arms run up to the cap, about 2 minutes each.
 """
 
 from attn_seq2seq.data import algorithmic
@@ -50,58 +53,79 @@ from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
 from attn_seq2seq.sweeps import define, sweep
 from attn_seq2seq.tokens import RESERVED_TOKENS
 
-REFERENCE = "bahdanau"  # the model whose parameter count sets each budget
-DECODERS = (REFERENCE, "luong", "fixed_init", "fixed_context")
-FIXED = ("fixed_init", "fixed_context")
-# What the `cpu` preset changes (see the docstring for how it was sized).
-CPU_OVERRIDES = {
-  "num_train_steps": 3_000,
-  "lr_schedule": "cosine",
-  "warmup_steps": 100,
-  "eval_every_steps": 1_000,
-  "checkpoint_every_steps": 1_000,
-  "length_bucket_width": 5,
+REFERENCE = "bahdanau"  # the arm whose parameter count sets each budget
+# Arm -> the ModelConfig fields that make it.
+ARMS = {
+  "bahdanau": {"decoder": "bahdanau"},
+  "luong": {"decoder": "luong"},
+  "luong_cosine": {"decoder": "luong", "scorer": "cosine"},
+  "fixed_init": {"decoder": "fixed_init"},
+  "fixed_context": {"decoder": "fixed_context"},
+  "sutskever": {"decoder": "fixed_init", "decoder_layers": 2},
 }
+ATTENTION = ("bahdanau", "luong", "luong_cosine")
+FIXED = ("fixed_init", "fixed_context", "sutskever")
+ARM_DATA = {"sutskever": {"data.reverse_source": True}}  # what an arm changes beyond the model
+LR_GRID = (3e-4, 1e-3, 3e-3)  # every arm's learning-rate trials (seed 0), chosen on validation
+SEEDS = (0, 1, 2)  # seed 0 tunes; 1 and 2 train at the chosen learning rate
+# Training to each run's own best: early stopping on validation exact match, the cap the config's
+# num_train_steps (the `cpu` preset sets its own).
+TRAINING = {
+  "lr_schedule": "constant",
+  "warmup_steps": 100,
+  "eval_every_steps": 500,
+  "checkpoint_every_steps": 500,
+  "early_stopping.metric": "exact_match",
+  "early_stopping.patience": 3,
+  "early_stopping.min_delta": 0.001,
+}
+CPU_OVERRIDES = {"num_train_steps": 8_000, "length_bucket_width": 5}
+ORACLE = "test/oracle_length,test_long/oracle_length"
+ABLATIONS = ",".join(
+  f"{split}/ablation_{kind}"
+  for split in ("test", "test_long")
+  for kind in ("uniform", "shuffled", "zero_context")
+)
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick", "solo", "stacked"))
+  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick"))
   task = "copy" if "copy" in variants else "reverse"
-  cpu = "cpu" in variants
-  default_length = "short" if cpu else "medium"
-  length = next((v for v in ALGORITHMIC_LENGTHS if v in variants), default_length)
-  quick = "quick" in variants
+  cpu, quick = "cpu" in variants, "quick" in variants
+  length = next((v for v in ALGORITHMIC_LENGTHS if v in variants), "short" if cpu else "medium")
   config = f"configs/{task}.py:{length}" + (",quick" if quick else "")
-  budgets, seeds = ((16,), (0,)) if quick else ((64,) if cpu else (128, 256), (0, 1, 2))
-  preset = CPU_OVERRIDES if cpu and not quick else {}
-  stacked = define.stacks_seeds(variants, quick or cpu)
-
+  budgets = (16,) if quick else ((64,) if cpu else (128, 256))
+  grid, seeds = ((1e-3,), (0, 1)) if quick else (LR_GRID, SEEDS)
+  preset = {**TRAINING, **(CPU_OVERRIDES if cpu and not quick else {})}
   runs = []
   for budget in budgets:
     hidden_sizes = matched_hidden_sizes(config, budget)
-    for decoder in DECODERS:
+    for arm, fields in ARMS.items():
+      extra = ORACLE + ("," + ABLATIONS if arm in ATTENTION else "")
       overrides = {
-        "model.decoder": decoder,
-        "model.hidden_size": hidden_sizes[decoder],
+        **{f"model.{k}": v for k, v in fields.items()},
+        "model.hidden_size": hidden_sizes[arm],
         "model.attention_size": budget,
+        **ARM_DATA.get(arm, {}),
         **preset,
+        "extra_evaluations": extra,
       }
-      runs += define.seed_group(
-        f"{decoder}_h{budget}",
+      runs += define.tuned_group(
+        f"{arm}_h{budget}",
         config,
         overrides,
-        seeds,
-        stacked=stacked,
+        grid={"learning_rate": grid},
+        seeds=seeds,
         size_matched_to=f"{REFERENCE}_h{budget}",
       )
   return runs
 
 
 def matched_hidden_sizes(config: str, budget: int) -> dict[str, int]:
-  """Decoder -> the hidden size at which it has as many parameters as the reference decoder at
-  hidden (and attention) size `budget`."""
+  """Arm -> the hidden size at which it has as many parameters as the reference arm at hidden
+  (and attention) size `budget`."""
   vocab = vocab_size(sweep.run_config({"name": "vocab", "config": config, "overrides": {}}))
-  return define.matched_hidden_sizes(config, budget, DECODERS, vocab, vocab, REFERENCE)
+  return define.matched_hidden_sizes(config, budget, ARMS, vocab, vocab, REFERENCE)
 
 
 def vocab_size(config) -> int:
@@ -121,7 +145,7 @@ def findings(summary) -> list[str]:
   al. Every number and every verdict is computed from `summary`."""
   paragraphs = []
   for budget in sorted({g.runs[0].config["model.attention_size"] for g in summary.groups}):
-    groups = {d: summary.find(model__decoder=d, model__attention_size=budget) for d in DECODERS}
+    groups = {d: summary.find(model__decoder=d, model__attention_size=budget) for d in ARMS}
     groups = {d: found[0] for d, found in groups.items() if found}
     attention = [d for d in ("bahdanau", "luong") if d in groups]
     fixed = [d for d in FIXED if d in groups]

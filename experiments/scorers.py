@@ -1,75 +1,79 @@
 """Which attention scorer, with the decoder held fixed: the score functions Luong et al. 2015
-compare (their Section 3.1: dot, general, location, and Bahdanau's additive `concat`), plus scaled
-dot product and cosine similarity.
+compare (their Section 3.1: dot, general, location, concat), Bahdanau's additive scorer, scaled
+dot product and cosine similarity, as functions rather than initialisations.
 
-    python scripts/reproduce.py scorers --preset=cpu                  # sweep + report, ~25 min
+    python scripts/reproduce.py scorers --preset=cpu                  # sweep + report, < 60 min
     python scripts/run_sweep.py --sweep=experiments/scorers.py --root=runs/scorers   # full size
     python scripts/summarize.py --root=runs/scorers
 
-Six scorers (`dot`, `scaled_dot`, `general`, `additive`, `cosine`, `location`) x two hidden sizes
-(attention size the same) x seeds 0, 1, 2 = 36 runs of the `luong` decoder on `reverse`. Parameter
-counts differ by a few percent between scorers (additive has an MLP, location a position layer);
-the report prints them.
+Six scorers (`dot`, `scaled_dot`, `general`, `additive`, `cosine`, `location`) with the `luong`
+decoder on `reverse`. The encoder gives each direction hidden_size / 2 units
+(`model.split_directions`, OpenNMT-py's `brnn` convention), so the keys are as wide as the
+decoder's query and `dot` is Luong's parameter-free h_t . h_s: with full-width directions the dot
+family first maps the keys to the query size with a learned matrix, which makes `dot` and
+`general` one function class that differs only by initialisation. Now `dot` and `scaled_dot`
+have no parameters, `general` its W_a, `cosine` a learned temperature, `additive` its MLP,
+`location` a position layer; the report prints each count.
 
-Why `reverse` and not `dates`: every scorer reaches 100% exact match on dates at the config's
-size, so dates cannot rank them. Reversal needs a sharp alignment that moves against the reading
-direction, one source position per output step: content-based scorers must find the position
-from what the bidirectional encoder wrote into each state, while `location` scores positions from
-the decoder state alone. The full preset uses sources of 1-50 symbols (configs/reverse.py:medium)
-at hidden sizes 64 and 128.
+Each scorer gets the same tuning budget and trains to its own plateau: the learning rate is
+chosen per scorer from LR_GRID on validation exact match (one trial per value with seed 0), then
+seeds 1 and 2 train at the chosen value; early stopping on validation exact match (every 500
+steps, patience 3, min_delta 0.001) with a cap; constant learning rate after a 100-step warmup.
+So the scorers start from different logit scales (cosine's temperature, scaled_dot's 1/sqrt(d))
+but each gets the learning rate that suits it, and the report gives final quality apart from
+sample efficiency (steps and seconds to 0.95 validation exact match) and alignment quality (gold
+attention mass, AER). `location` scores positions from the decoder state alone, with one output
+per source position up to `max_src_len`: positions past the training lengths never receive a
+gradient, so it cannot extrapolate to test_long by construction.
 
 Variants (comma-separated after the colon): `cpu`, the preset published in docs/results/scorers/
 (below); `bahdanau` for the Bahdanau decoder (previous state as query) instead of Luong's;
-`quick`, a 6-run smoke test (one per scorer, quick config, seed 0); `stacked` / `solo`, each
-group's seeds as one stacked run (the full preset's default) or one run per seed (the default of
-`cpu` and `quick`), as in experiments/attention_vs_fixed.py.
+`quick`, a 6-run smoke test (one per scorer, quick config, seed 0, one learning rate).
 
-The `cpu` preset (36 runs, about 25 minutes on a 2-core CPU, data generation and compilation
-included) uses sources of 1-20 symbols (configs/reverse.py:short), hidden sizes 32 and 64, and
-1,500 steps with a cosine learning-rate decay: a fixed, small training budget, so the scorers
-are ranked by how much of the task each learns in it (at hidden 64 the attention models of
-experiments/attention_vs_fixed.py reach 100% in 3,000 steps; at 32 they do not saturate). Sized
-by measuring on the 2-core machine (AMD EPYC, 2026-11-30) with
-`python -m attn_seq2seq.main --config=configs/reverse.py:short --config.model.decoder=luong
---config.model.scorer=S --config.model.hidden_size=32 --config.model.attention_size=32
---config.num_train_steps=2000 --config.lr_schedule=cosine --config.warmup_steps=100`:
-`dot` reached 0.80 test exact match and `location` 0.28, in 70-90 s per run while another sweep
-shared the two cores, so the scorers do differ at this size; 1,500 steps keep the 36 runs
-within 30 minutes.
+The `cpu` preset (30 runs) uses sources of 1-20 symbols (configs/reverse.py:short, test_long
+21-40), hidden size 32 (16 units per encoder direction) and a cap of 8,000 steps; the full
+preset sources of 1-50 at hidden sizes 64 and 128. Sized from the previous preset's
+measurements on the 2-core machine (AMD EPYC, 2026-11-30), where hidden 32 did not saturate any
+scorer within 1,500 steps, so the scorers can still differ in final quality at this size.
 """
 
 from attn_seq2seq.experiment_config import parse_variants
 from attn_seq2seq.models import SCORERS
 from attn_seq2seq.sweeps import define
 
-# What the `cpu` preset changes (see the docstring for how it was sized).
-CPU_OVERRIDES = {
-  "num_train_steps": 1_500,
-  "lr_schedule": "cosine",
+LR_GRID = (3e-4, 1e-3, 3e-3)  # every scorer's learning-rate trials (seed 0), chosen on validation
+SEEDS = (0, 1, 2)  # seed 0 tunes; 1 and 2 train at the chosen learning rate
+TRAINING = {
+  "model.split_directions": True,
+  "lr_schedule": "constant",
   "warmup_steps": 100,
-  "eval_every_steps": 1_500,
-  "checkpoint_every_steps": 1_500,
-  "length_bucket_width": 5,
+  "eval_every_steps": 500,
+  "checkpoint_every_steps": 500,
+  "early_stopping.metric": "exact_match",
+  "early_stopping.patience": 3,
+  "early_stopping.min_delta": 0.001,
+  "extra_evaluations": "test_long/oracle_length",
 }
+CPU_OVERRIDES = {"num_train_steps": 8_000, "length_bucket_width": 5}
 # Luong et al. 2015, Table 4 (WMT'14 En-De, BLEU of the global/local attention variants).
 LUONG_ORDER = ("dot", "location", "general")
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("bahdanau", "cpu", "quick", "solo", "stacked"))
+  variants = parse_variants(arg, ("bahdanau", "cpu", "quick"))
   decoder = "bahdanau" if "bahdanau" in variants else "luong"
   quick, cpu = "quick" in variants, "cpu" in variants
   config = (
     "configs/reverse.py:" + ("short" if cpu or quick else "medium") + (",quick" if quick else "")
   )
-  hidden_sizes, seeds = ((16,), (0,)) if quick else ((32, 64) if cpu else (64, 128), (0, 1, 2))
-  preset = CPU_OVERRIDES if cpu and not quick else {}
-  stacked = define.stacks_seeds(variants, quick or cpu)
+  hidden_sizes = (16,) if quick else ((32,) if cpu else (64, 128))
+  grid, seeds = ((1e-3,), (0,)) if quick else (LR_GRID, SEEDS)
+  preset = {**TRAINING, **(CPU_OVERRIDES if cpu and not quick else {})}
   return [
     run
     for scorer in SCORERS
     for hidden in hidden_sizes
-    for run in define.seed_group(
+    for run in define.tuned_group(
       f"{decoder}_{scorer}_h{hidden}",
       config,
       {
@@ -79,8 +83,8 @@ def get_sweep(arg: str | None = None) -> list[dict]:
         "model.attention_size": hidden,
         **preset,
       },
-      seeds,
-      stacked=stacked,
+      grid={"learning_rate": grid},
+      seeds=seeds,
     )
   ]
 

@@ -18,7 +18,7 @@ SPLITS = ("validation", "test", "test_long")
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, quick_reverse_config):
   config = quick_reverse_config(tmp_path_factory.mktemp("tfds"), steps=4)
-  config.extra_evaluations = EXTRA
+  config.extra_evaluations = ",".join(EXTRA)
   workdir = tmp_path_factory.mktemp("run")
   results = train.train_and_evaluate(config, workdir)
   return workdir, results

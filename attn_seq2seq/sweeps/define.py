@@ -109,16 +109,18 @@ def stacks_seeds(variants: set[str], solo_by_default: bool) -> bool:
 def matched_hidden_sizes(
   config: str,
   budget: int,
-  decoders: Sequence[str],
+  arms: Sequence[str] | dict[str, dict],
   src_vocab: int,
   tgt_vocab: int,
   reference: str = "bahdanau",
   overrides: dict | None = None,
 ) -> dict[str, int]:
-  """Decoder -> the hidden size at which it has as many parameters as `reference` at hidden and
+  """Arm -> the hidden size at which it has as many parameters as `reference` at hidden and
   attention size `budget`, for the config file `config` with `overrides` (e.g. another
   embedding size) and these vocabulary sizes (exact, from the parameter shapes:
-  `models.matching_hidden_size`)."""
+  `models.matching_hidden_size`). `arms` are decoder names, or arm names mapped to the
+  ModelConfig fields that make the arm (e.g. {"sutskever": {"decoder": "fixed_init",
+  "decoder_layers": 2}}); `reference` is one of them."""
   from attn_seq2seq.models import (  # noqa: PLC0415
     ModelConfig,
     abstract_params,
@@ -127,13 +129,14 @@ def matched_hidden_sizes(
     matching_hidden_size,
   )
 
+  arms = arms if isinstance(arms, dict) else {decoder: {"decoder": decoder} for decoder in arms}
   base = run_config(
     {
       "name": f"{reference}_h{budget}",
       "config": config,
       "overrides": {
         **(overrides or {}),
-        "model.decoder": reference,
+        **{f"model.{k}": v for k, v in arms[reference].items()},
         "model.hidden_size": budget,
         "model.attention_size": budget,
       },
@@ -141,13 +144,9 @@ def matched_hidden_sizes(
   )
   model = ModelConfig.from_config(base.model, dtype=base.dtype)
   target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
-  sizes = {}
-  for decoder in decoders:
-    sizes[decoder] = (
-      budget
-      if decoder == reference
-      else matching_hidden_size(
-        dataclasses.replace(model, decoder=decoder), target, src_vocab, tgt_vocab
-      )
-    )
-  return sizes
+  return {
+    arm: budget
+    if arm == reference
+    else matching_hidden_size(dataclasses.replace(model, **fields), target, src_vocab, tgt_vocab)
+    for arm, fields in arms.items()
+  }

@@ -1,8 +1,7 @@
 """Evaluations beyond the plain one, named by the results.json key they write: a split decoded
 with another search, or by the trained model with its attention ablated.
 
-    config.extra_evaluations = ("test/beam5", "test_long/oracle_length",
-                                "test_long/ablation_uniform", "test/ablation_zero_context")
+    config.extra_evaluations = "test/beam5,test_long/oracle_length,test_long/ablation_uniform"
 
 A key is `<split>` followed by parts, in this order:
   beam<K>               beam search with K hypotheses (`/alpha<A>`: GNMT length normalisation)
@@ -18,6 +17,7 @@ and writes its metrics and per-example outcomes under it.
 
 import dataclasses
 import re
+from collections.abc import Sequence
 
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
@@ -84,9 +84,10 @@ def parse_variant(key: str, splits: tuple[str, ...]) -> Variant:
   )
 
 
-def parse_variants(keys, splits: tuple[str, ...]) -> list[Variant]:
-  """Every key of `config.extra_evaluations` parsed (a repeated key is a one-line error)."""
-  keys = list(keys or ())
+def parse_variants(keys: str | Sequence[str], splits: tuple[str, ...]) -> list[Variant]:
+  """Every key of `config.extra_evaluations` (comma-separated, or a sequence) parsed; a repeated
+  key is a one-line error."""
+  keys = [k.strip() for k in keys.split(",") if k.strip()] if isinstance(keys, str) else list(keys)
   if len(set(keys)) != len(keys):
     raise ConfigError(f"extra_evaluations repeats a key: {keys}")
   return [parse_variant(key, splits) for key in keys]

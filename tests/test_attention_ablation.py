@@ -8,7 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_seq2seq.models import ATTENTION_ABLATIONS, ModelConfig, build_model, init_params
+from attn_seq2seq.models import (
+  ATTENTION_ABLATIONS,
+  ModelConfig,
+  abstract_params,
+  build_model,
+  init_params,
+)
 from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 
 VOCAB = 11
@@ -62,7 +68,7 @@ def test_ablations_leave_a_fixed_vector_decoder_bitwise_unchanged(decoder):
 @pytest.mark.parametrize("decoder", ["bahdanau", "luong"])
 def test_an_ablated_model_has_the_parameters_of_the_unablated_one(decoder):
   config = dataclasses.replace(BASE, decoder=decoder)
-  shapes = lambda c: jax.tree.map(lambda x: x.shape, _params(c))
+  shapes = lambda c: jax.tree.map(lambda x: x.shape, abstract_params(build_model(c, VOCAB, VOCAB)))
   for ablation in ABLATED:
     assert shapes(dataclasses.replace(config, attention_ablation=ablation)) == shapes(config)
 
@@ -118,8 +124,9 @@ def test_ablated_outputs_ignore_what_the_ablation_removes(decoder, ablation, scr
     assert (change > 1e-3) if reacts else (change == 0.0), (kind, change)
 
 
-@pytest.mark.parametrize("ablation", ABLATED)
-@pytest.mark.parametrize("decoder", ["bahdanau", "luong"])
+@pytest.mark.parametrize(
+  "decoder,ablation", [(("bahdanau", "luong")[i % 2], a) for i, a in enumerate(ABLATED)]
+)
 def test_ablated_outputs_do_not_depend_on_padding_or_batch_neighbours(decoder, ablation):
   config = dataclasses.replace(BASE, decoder=decoder, attention_ablation=ablation)
   model, variables = build_model(config, VOCAB, VOCAB), {"params": _params(config)}

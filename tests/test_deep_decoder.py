@@ -119,7 +119,8 @@ def test_a_one_layer_decoder_has_no_stacked_parameters():
   assert not [name for name in params["decoder"] if name.startswith(("rnn_", "bridge_h_"))]
 
 
-def test_a_two_layer_decoder_trains_a_quick_config(tmp_path, quick_config):
-  train.train_and_evaluate(quick_config(decoder_layers=2, decoder="luong"), tmp_path / "run")
+def test_a_two_layer_decoder_with_local_m_trains_a_quick_config(tmp_path, quick_config):
+  config = quick_config(decoder_layers=2, decoder="luong", local_attention="monotonic")
+  train.train_and_evaluate(config, tmp_path / "run")
   results = json.loads((tmp_path / "run" / RESULTS_FILE).read_text())
   assert results["step"] == 3 and np.isfinite(results["test"]["exact_match"])

@@ -42,10 +42,11 @@ CASES = [
   for j, cell in enumerate(("gru", "lstm"))
 ]
 
-# Padding cases: every case above, then every attention pair once more with `split_directions`
-# (encoder states as wide as the decoder's query).
+# Padding cases: every case above, then every scorer once more with `split_directions` (encoder
+# states as wide as the decoder's query), the decoder, cell and layers alternating.
 PADDING_CASES = [(*case, False) for case in CASES] + [
-  (("gru", "lstm")[i % 2], d, s, True, 1 + i % 2, True) for i, (d, s) in enumerate(PAIRS[:-2])
+  (("gru", "lstm")[i % 2], ("bahdanau", "luong")[i // 2 % 2], s, True, 1 + i % 2, True)
+  for i, s in enumerate(SCORERS)
 ]
 
 

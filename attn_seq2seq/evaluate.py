@@ -1,7 +1,10 @@
 r"""Scores a trained run on one split of its task, with greedy or beam search, into results.json.
 
     python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
-        [--beam_size=5 --alpha=0.6] [--oracle_length] [--checkpoint_step=S] [--data_dir=DIR]
+        [--beam_size=5 --alpha=0.6 --coverage_penalty=0.2] [--oracle_length] \
+        [--checkpoint_step=S] [--data_dir=DIR]
+    python -m attn_seq2seq.evaluate --workdir=runs/a,runs/b [--ensemble=linear] \
+        --results_dir=runs/ensemble_ab --split=test
 
 The dataset is read from `--data_dir` (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets),
 never from a path recorded in the run's config.json: a workdir is data, not instructions.
@@ -12,6 +15,12 @@ limit; see `inference/evaluate.py`) and computes the task's metrics: teacher-for
 perplexity, then exact match, token accuracy and the task's own families (BLEU/chrF, WER/PER,
 alignment quality for copy and reverse), overall and per source-length bucket
 (`by_length/<lo>-<hi>/<metric>`).
+
+Several runs (`--workdir=a,b,c`, or a stacked run's root: all its members) are evaluated as an
+ensemble: their next-token distributions combine inside the search (`--ensemble`: log_linear,
+the default, or linear) and the teacher-forced metrics are those of the combined distribution.
+The runs must share vocabularies and dataset; the results go to `--results_dir` (results.json,
+outcomes/, and ensemble.json naming the runs), since they belong to no single run.
 
 `--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source,
 a diagnostic of a model that stops early.
@@ -32,8 +41,9 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from attn_seq2seq import cli, search
+from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.inference import ensembles, run_flags
 from attn_seq2seq.inference import evaluate as evaluate_lib
-from attn_seq2seq.inference import run_flags, trained_run
 from attn_seq2seq.metrics.outcomes import outcomes_path
 from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import workdir as workdir_lib
@@ -42,6 +52,12 @@ _RUN_FLAGS = run_flags.define_flags()
 flags.adopt_module_key_flags(run_flags)
 _SPLIT = flags.DEFINE_string(
   "split", "test", "Split of the run's task to score, e.g. test or test_long."
+)
+_RESULTS_DIR = flags.DEFINE_string(
+  "results_dir",
+  None,
+  "For an ensemble (several --workdir runs, or a stacked run's root): the directory for its "
+  "results.json and outcomes/ (its metrics belong to no single run).",
 )
 _DATA_DIR = flags.DEFINE_string(
   "data_dir",
@@ -55,14 +71,27 @@ def main(argv: Sequence[str]) -> None:
   cli.flags_only(argv)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  workdir = _RUN_FLAGS.workdir.value
   with cli.user_errors():
+    workdirs = ensembles.workdirs_of(_RUN_FLAGS.workdir.value)
+    ensemble = len(workdirs) > 1
+    if ensemble != (_RESULTS_DIR.value is not None):
+      raise ConfigError(
+        f"--workdir names {len(workdirs)} runs: an ensemble's results need --results_dir=DIR"
+        if ensemble
+        else "--results_dir is for an ensemble's results; a single run's go to its workdir"
+      )
+    workdir = _RESULTS_DIR.value or workdirs[0]
     workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
-    run = trained_run.load_run(workdir, _RUN_FLAGS.checkpoint_step.value)
+    runs = _RUN_FLAGS.load_runs()
+    run = runs[0]
     spec = search.SearchSpec.of_experiment(run.config, **_RUN_FLAGS.search_options())
-    key = evaluate_lib.key_in_results(workdir, _SPLIT.value, spec, run.step)
+    if ensemble:
+      evaluate_lib.claim_ensemble_dir(workdir, runs)
+      key = evaluate_lib.results_key(_SPLIT.value, spec, _RUN_FLAGS.checkpoint_step.value)
+    else:
+      key = evaluate_lib.key_in_results(workdir, _SPLIT.value, spec, run.step)
     metrics = evaluate_lib.evaluate_run(
-      run,
+      runs,
       _SPLIT.value,
       spec=spec,
       data_dir=_DATA_DIR.value,

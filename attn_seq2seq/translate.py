@@ -5,6 +5,7 @@ r"""Translates raw text lines with a trained run: one output line per input line
         [--output_format=jsonl [--with_attention]] [--attention_npz=DIR] [--attention_dir=DIR] \
         [--checkpoint_step=S] [--max_src_len=N]
     python -m attn_seq2seq.translate --workdir=runs/dates --score_pairs --input=pairs.tsv
+    python -m attn_seq2seq.translate --workdir=runs/a,runs/b [--ensemble=linear] --input=in.txt
 
 Input is read from `--input` (default stdin) as UTF-8, one sentence per line (a trailing '\r' is
 dropped), and tokenised with the run's saved source vocabulary; a symbol outside it becomes
@@ -27,6 +28,10 @@ values beam search with GNMT length normalisation `--alpha`; the output length l
   log_prob, score, length; with `--with_attention`, each hypothesis' attention matrix `[output
   tokens incl. EOS, source tokens]`); see `inference/streams.py` for the exact fields.
 * `--attention_npz=DIR`: one `.npz` per `--batch_size` input lines, one array per hypothesis.
+* Several runs (`--workdir=a,b,c`, or a stacked run's root: all its members) decode as one
+  ensemble sharing vocabularies: their next-token distributions combine inside the search
+  (`--ensemble=log_linear`, the default: average log-probability, renormalised; `linear`:
+  average probability) and the attention is their mean.
 * `--score_pairs`: read `source<TAB>target` lines and write, per pair, the target's
   log-probability and its per-token terms (forced decoding through the same model; see
   `inference/pair_scoring.py`) instead of translating.
@@ -46,7 +51,7 @@ from absl import app, flags, logging
 
 from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
-from attn_seq2seq.inference import run_flags, trained_run
+from attn_seq2seq.inference import run_flags
 from attn_seq2seq.inference.pair_scoring import PairScorer, score_stream
 from attn_seq2seq.inference.streams import OUTPUT_FORMATS, InputError, translate_stream
 from attn_seq2seq.inference.translate import Translator
@@ -101,12 +106,13 @@ def main(argv: Sequence[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
   with cli.user_errors():
     _check_options()
-    run = trained_run.load_run(_RUN_FLAGS.workdir.value, _RUN_FLAGS.checkpoint_step.value)
+    runs = _RUN_FLAGS.load_runs()
     if _SCORE_PAIRS.value:
-      worker = PairScorer(run, max_src_len=_MAX_SRC_LEN.value)
+      ensemble = _RUN_FLAGS.ensemble.value
+      worker = PairScorer(runs, max_src_len=_MAX_SRC_LEN.value, ensemble=ensemble)
     else:
       options = {**_RUN_FLAGS.search_options(), "n_best": _N_BEST.value}
-      worker = Translator(run, max_src_len=_MAX_SRC_LEN.value, **options)
+      worker = Translator(runs, max_src_len=_MAX_SRC_LEN.value, **options)
     _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value, _ATTENTION_NPZ.value)
     output = {"output_format": _OUTPUT_FORMAT.value, "with_attention": _WITH_ATTENTION.value}
     with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:

@@ -64,6 +64,8 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     ({"oracle_length": "maybe"}, "--oracle_length"),
     ({"coverage_penalty": "-0.2", "beam_size": 3}, "--coverage_penalty=-0.2"),
     ({"coverage_penalty": "nan", "beam_size": 3}, "--coverage_penalty must be a finite number"),
+    ({"ensemble": "geometric"}, "--ensemble=geometric"),
+    ({"ensemble": "linear"}, "--ensemble=linear combines several runs; --workdir names one run"),
     ({"n_best": 0}, "--n_best=0"),
     ({"n_best": 3}, "--n_best=3 is out of range; allowed: at most --beam_size=1"),
     ({"output_format": "xml"}, "--output_format=xml"),
@@ -144,6 +146,30 @@ def test_evaluate_bad_flag_is_one_line_naming_it(
   code, _, err = call_main(evaluate, capsys, workdir=unchanged, **flag_values)
   assert code == 1
   assert_one_error_line(err, fragment.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize(
+  "flag_values, fragment",
+  [
+    (
+      {"workdir": "{run},{run}"},
+      "--workdir names 2 runs: an ensemble's results need --results_dir",
+    ),
+    ({"results_dir": "{tmp}/r"}, "--results_dir is for an ensemble's results"),
+    ({"workdir": "{run},{run}", "results_dir": "{run}"}, "--results_dir={run} is a run's workdir"),
+    ({"ensemble": "linear"}, "--ensemble=linear combines several runs"),
+  ],
+)
+def test_evaluate_bad_ensemble_is_one_line_naming_it(
+  flag_values, fragment, unchanged, tmp_path, capsys, monkeypatch
+):
+  monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(unchanged))
+  flag_values = {"workdir": "{run}", **flag_values}
+  flag_values = {k: v.format(run=unchanged, tmp=tmp_path) for k, v in flag_values.items()}
+  code, _, err = call_main(evaluate, capsys, **flag_values)
+  assert code == 1
+  assert_one_error_line(err, fragment.format(run=unchanged, tmp=tmp_path))
+  assert not (tmp_path / "r").exists()
 
 
 def test_evaluate_tfds_data_dir_that_is_a_file_is_one_line(

@@ -17,31 +17,40 @@ recorded in the run's config.json: a workdir is data, not instructions.
 training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`, with
 `/step<S>` appended when the checkpoint is not the step of the run's final results. Other entries
 are kept: the file is merged under a lock and replaced atomically (`workdir.merge_results`).
+An ensemble's results belong to no single run: they go to a directory of their own
+(`claim_ensemble_dir`), which records the runs in `ensemble.json`.
 """
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
 
 from attn_seq2seq import search
-from attn_seq2seq.inference import trained_run
+from attn_seq2seq.inference import ensembles, trained_run
 from attn_seq2seq.metrics import BY_LENGTH
+from attn_seq2seq.run_files import CONFIG_FILE
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.evaluator import Evaluator
 from attn_seq2seq.training.progress import results_table
 
+ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's --results_dir: the runs it combines
+
 
 def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = None) -> str:
   """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search (which
   alpha and the coverage penalty do not change), `<split>/beam<K>[/alpha<A>][/coverage<B>]` for
-  beam search, then `/oracle_length` for oracle-length decoding (another minimum length:
-  `/min_len_a<A>_b<B>`), then `/step<S>` if `step_suffix` is given."""
+  beam search, then `/linear` for an ensemble combined linearly, `/oracle_length` for
+  oracle-length decoding (another minimum length: `/min_len_a<A>_b<B>`), then `/step<S>` if
+  `step_suffix` is given."""
   key = split
   if spec.algorithm == "beam":
     key += f"/beam{spec.beam_size}" + (f"/alpha{spec.alpha:g}" if spec.alpha else "")
     key += f"/coverage{spec.coverage_penalty:g}" if spec.coverage_penalty else ""
+  if spec.ensemble != "log_linear":  # an ensemble combined otherwise than by default
+    key += f"/{spec.ensemble}"
   if spec.oracle_length:
     key += "/oracle_length"
   elif spec.has_min_len:
@@ -55,7 +64,7 @@ def default_data_dir() -> str:
 
 
 def evaluate_run(
-  run: trained_run.Run,
+  runs: trained_run.Run | Sequence[trained_run.Run],
   split: str,
   *,
   spec: search.SearchSpec | None = None,
@@ -63,12 +72,16 @@ def evaluate_run(
   outcomes_path: str | Path | None = None,
   results_key: str | None = None,
 ) -> dict[str, float]:
-  """The metrics of `run` on `split` (see the module docstring), decoded with `spec` (default:
-  `SearchSpec.of_experiment(run.config)`, the greedy search of training); with `outcomes_path`,
-  the per-example outcomes go there too (recording `results_key` and the run's step). The
+  """The metrics of a run (or of an ensemble of runs, `ensembles.load_runs`) on `split` (see the
+  module docstring), decoded with `spec` (default: `SearchSpec.of_experiment(run.config)`, the
+  greedy search of training; for an ensemble, the first run's); with `outcomes_path`, the
+  per-example outcomes go there too (recording `results_key` and the first run's step). The
   dataset is read from `data_dir` (default: `default_data_dir()`), never from the run's recorded
   config. Raises `RunError` for a split the task does not have or data that cannot be read."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS)
+
+  runs = ensembles.as_runs(runs)
+  run = runs[0]  # the dataset, vocabularies, batch size and output length limit
 
   data_config = run.config.data.copy_and_resolve_references()
   data_config.data_dir = data_dir or default_data_dir()
@@ -89,15 +102,17 @@ def evaluate_run(
   mesh = mesh_lib.make_mesh()
   num_devices = mesh.devices.size
   config = run.config
+  model, _ = ensembles.search_inputs(runs)
   evaluator = Evaluator(
-    run.model,
+    model,
     task,
     mesh,
     batch_size=-(-config.eval_batch_size // num_devices) * num_devices,
     spec=spec or search.SearchSpec.of_experiment(config),
     length_bucket_width=config.length_bucket_width,
   )
-  params = jax.device_put(run.params, mesh_lib.replicated(mesh))
+  params = tuple(r.params for r in runs) if len(runs) > 1 else run.params
+  params = jax.device_put(params, mesh_lib.replicated(mesh))
   return evaluator.evaluate(
     params, split, outcomes_path=outcomes_path, results_key=results_key, step=run.step
   )
@@ -108,6 +123,31 @@ def key_in_results(workdir: str | Path, split: str, spec: search.SearchSpec, ste
   `spec` from checkpoint `step` (`/step<S>` unless `step` is the step of its final results)."""
   results = workdir_lib.read_results(workdir)
   return results_key(split, spec, None if results.get("step") == step else step)
+
+
+def claim_ensemble_dir(results_dir: str | Path, runs: Sequence[trained_run.Run]) -> Path:
+  """The directory that keeps an ensemble's results (its metrics belong to no single run):
+  `results.json` and `outcomes/` as in a run's workdir, and `ensemble.json` naming the runs.
+  Created on first use; a `RunError` if it records another ensemble or is a run's workdir."""
+  results_dir = Path(results_dir)
+  if (results_dir / CONFIG_FILE).exists():
+    raise trained_run.RunError(
+      f"--results_dir={results_dir} is a run's workdir; an ensemble's results need their own "
+      "directory"
+    )
+  record = {"runs": [str(run.workdir.resolve()) for run in runs]}
+  path = results_dir / ENSEMBLE_FILE
+  if path.exists():
+    recorded = workdir_lib.read_json(path)
+    if recorded.get("runs") != record["runs"]:
+      raise trained_run.RunError(
+        f"{path} records another ensemble ({', '.join(recorded.get('runs', []))}); "
+        "choose another --results_dir"
+      )
+    return results_dir
+  results_dir.mkdir(parents=True, exist_ok=True)
+  workdir_lib.write_json_atomically(path, record)
+  return results_dir
 
 
 def write_results(workdir: str | Path, key: str, metrics: dict) -> None:

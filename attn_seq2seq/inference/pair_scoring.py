@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from attn_seq2seq import search
-from attn_seq2seq.inference import trained_run
+from attn_seq2seq.inference import ensembles, trained_run
 from attn_seq2seq.inference.fixed_shapes import fixed_shape_calls, length_grid
 from attn_seq2seq.inference.streams import (
   InputError,
@@ -58,13 +58,23 @@ class PairScore:
 
 
 class PairScorer:
-  """Scores lists of (source, target) texts with a loaded run (see the module docstring)."""
+  """Scores lists of (source, target) texts with a loaded run or an ensemble of runs (see the
+  module docstring)."""
 
   def __init__(
-    self, run: trained_run.Run, *, max_src_len: int | None = None, rows: int = DECODE_ROWS
+    self,
+    runs: trained_run.Run | Sequence[trained_run.Run],
+    *,
+    max_src_len: int | None = None,
+    rows: int = DECODE_ROWS,
+    ensemble: str = "log_linear",
   ):
-    self.run, self._rows = run, rows
-    self.max_src_len = check_max_src_len(run, max_src_len)
+    """`ensemble`: how an ensemble's distributions combine (`SearchSpec.ensemble`)."""
+    self.runs = ensembles.as_runs(runs)
+    self.run, self._rows = self.runs[0], rows
+    self._model, self._variables = ensembles.search_inputs(self.runs)
+    self._spec = search.SearchSpec(ensemble=ensemble)
+    self.max_src_len = check_max_src_len(self.runs, max_src_len)
     self._grid = length_grid(self.max_src_len)
 
   def score(self, pairs: Sequence[tuple[str, str]]) -> list[PairScore]:
@@ -76,7 +86,7 @@ class PairScorer:
     shapes = fixed_shape_calls([sources, targets], [self._grid, None], self._rows)
     for chunk, (src_ids, tgt_ids), (src_lengths, tgt_lengths) in shapes:
       forced = search.force_decode(
-        run.model, run.variables, src_ids, src_lengths, tgt_ids, tgt_lengths
+        self._model, self._variables, src_ids, src_lengths, tgt_ids, tgt_lengths, self._spec
       )
       calls.append((chunk, forced))
     scores = [None] * len(pairs)

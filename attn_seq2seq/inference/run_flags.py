@@ -12,6 +12,10 @@ from typing import NamedTuple
 
 from absl import flags
 
+from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.inference import ensembles
+from attn_seq2seq.search import ENSEMBLE_COMBINATIONS
+
 
 class RunFlags(NamedTuple):
   """Holders of the flags that select a run, a checkpoint and a search."""
@@ -22,6 +26,17 @@ class RunFlags(NamedTuple):
   alpha: flags.FlagHolder
   coverage_penalty: flags.FlagHolder
   oracle_length: flags.FlagHolder
+  ensemble: flags.FlagHolder
+
+  def load_runs(self) -> list:
+    """The run, or the ensemble's runs, that --workdir names, at --checkpoint_step (one-line
+    errors for a bad run, runs that cannot form an ensemble, or --ensemble with one run)."""
+    runs = ensembles.load_runs(self.workdir.value, self.checkpoint_step.value)
+    if len(runs) == 1 and self.ensemble.value != "log_linear":
+      raise ConfigError(
+        f"--ensemble={self.ensemble.value} combines several runs; --workdir names one run"
+      )
+    return runs
 
   def search_options(self) -> dict:
     """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
@@ -30,6 +45,7 @@ class RunFlags(NamedTuple):
       "beam_size": self.beam_size.value,
       "alpha": self.alpha.value,
       "coverage_penalty": self.coverage_penalty.value,
+      "ensemble": self.ensemble.value,
     }
     if self.oracle_length.value:
       options.update(min_len_a=1.0, min_len_b=0.0)
@@ -41,7 +57,12 @@ def define_flags() -> RunFlags:
   """Defines the shared flags on absl's global `FLAGS` (once per process, however many entry
   points ask: the tests import both) and returns their holders."""
   holders = RunFlags(
-    workdir=flags.DEFINE_string("workdir", None, "Run directory written by attn_seq2seq.main."),
+    workdir=flags.DEFINE_string(
+      "workdir",
+      None,
+      "Run directory written by attn_seq2seq.main; several, comma-separated, or a stacked run's "
+      "root (all its members): an ensemble.",
+    ),
     checkpoint_step=flags.DEFINE_integer(
       "checkpoint_step", None, "Checkpoint step to load (default: the latest)."
     ),
@@ -66,6 +87,13 @@ def define_flags() -> RunFlags:
       False,
       "Oracle-length decoding: EOS is suppressed until the output (EOS excluded) is as long as "
       "the source (does the model stop early?).",
+    ),
+    ensemble=flags.DEFINE_enum(
+      "ensemble",
+      "log_linear",
+      ENSEMBLE_COMBINATIONS,
+      "How an ensemble's next-token distributions combine: log_linear (average log-probability, "
+      "renormalised) or linear (average probability).",
     ),
   )
   flags.register_validator(

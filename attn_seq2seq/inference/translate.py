@@ -25,7 +25,7 @@ import numpy as np
 
 from attn_seq2seq import search
 from attn_seq2seq.errors import ConfigError
-from attn_seq2seq.inference import trained_run
+from attn_seq2seq.inference import ensembles, trained_run
 from attn_seq2seq.inference.fixed_shapes import fixed_shape_calls, length_grid
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 
@@ -91,39 +91,48 @@ def addressable_positions(run: trained_run.Run) -> int | None:
   return None
 
 
-def check_max_src_len(run: trained_run.Run, max_src_len: int | None) -> int:
-  """`max_src_len`, or the run's default; a one-line ConfigError beyond what it can address."""
-  max_src_len = default_max_src_len(run) if max_src_len is None else max_src_len
-  addressable = addressable_positions(run)
-  if addressable is not None and max_src_len > addressable:
-    raise ConfigError(
-      f"max_src_len={max_src_len} is beyond the {addressable} source positions "
-      f"the location scorer of this run can address"
-    )
+def check_max_src_len(runs: Sequence[trained_run.Run], max_src_len: int | None) -> int:
+  """`max_src_len`, or the runs' default (the smallest); a one-line ConfigError beyond what one
+  of them can address."""
+  if max_src_len is None:
+    max_src_len = min(default_max_src_len(run) for run in runs)
+  for run in runs:
+    addressable = addressable_positions(run)
+    if addressable is not None and max_src_len > addressable:
+      raise ConfigError(
+        f"max_src_len={max_src_len} is beyond the {addressable} source positions "
+        f"the location scorer of run {run.workdir} can address"
+      )
   return max_src_len
 
 
 class Translator:
-  """Decodes lists of sentences with a loaded run (see the module docstring for the shapes).
+  """Decodes lists of sentences with a loaded run, or an ensemble of runs (see the module
+  docstring for the shapes).
 
   translator = Translator(load_run("runs/dates"), beam_size=5, alpha=0.6)
   [t.text for t in translator.translate(["monday 14 august 1995", ""])]
+  ensemble = Translator(ensembles.load_runs("runs/a,runs/b"), ensemble="linear")
   """
 
   def __init__(
     self,
-    run: trained_run.Run,
+    runs: trained_run.Run | Sequence[trained_run.Run],
     *,
     max_src_len: int | None = None,
     decode_rows: int = DECODE_ROWS,
     **search_options,
   ):
-    """`search_options`: `SearchSpec` fields (`beam_size`, `alpha`, `n_best`, ...) over the run's
-    own (`SearchSpec.of_experiment(run.config)`: greedy search, the run's output length limit);
+    """`runs`: one run, or an ensemble's (sharing vocabularies: `ensembles.load_runs`).
+    `search_options`: `SearchSpec` fields (`beam_size`, `alpha`, `n_best`, ...) over the first
+    run's own (`SearchSpec.of_experiment(run.config)`: greedy search, its output length limit);
     the spec is `self.spec`."""
-    self.spec = search.SearchSpec.of_experiment(run.config, **search_options)
-    self.run, self._rows = run, decode_rows
-    self.max_src_len = check_max_src_len(run, max_src_len)
+    self.runs = ensembles.as_runs(runs)
+    self.run = self.runs[0]  # vocabularies and output length limit
+    self.spec = search.SearchSpec.of_experiment(self.run.config, **search_options)
+    self._model, self._variables = ensembles.search_inputs(self.runs)
+    self._rows = decode_rows
+    self.max_src_len = check_max_src_len(self.runs, max_src_len)
     self._grid = length_grid(self.max_src_len)
 
   def translate(self, lines: Sequence[str]) -> list[Translation]:
@@ -154,11 +163,10 @@ class Translator:
   def _decode(self, sentences: Sequence[np.ndarray]) -> list[list[Hypothesis]]:
     """Per sentence (1 <= length <= max_src_len): its hypotheses, best first. Searches on fixed
     `[rows, grid length]` shapes (`fixed_shapes.py`)."""
-    run, calls = self.run, []  # (sentence indices, source lengths, search output on device)
-    for chunk, (src_ids,), (src_lengths,) in fixed_shape_calls(
-      [sentences], [self._grid], self._rows
-    ):
-      out = search.decode(run.model, run.variables, src_ids, src_lengths, self.spec)
+    calls = []  # (sentence indices, source lengths, search output on device)
+    shapes = fixed_shape_calls([sentences], [self._grid], self._rows)
+    for chunk, (src_ids,), (src_lengths,) in shapes:
+      out = search.decode(self._model, self._variables, src_ids, src_lengths, self.spec)
       calls.append((chunk, src_lengths, out))
     results = [None] * len(sentences)
     for chunk, src_lengths, out in calls:  # dispatch all calls, then wait for each

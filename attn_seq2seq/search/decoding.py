@@ -44,11 +44,17 @@ def decode(
 
 
 def check_model(model, spec: SearchSpec) -> None:
-  """A one-line ConfigError for a spec the model cannot serve: a coverage penalty needs the
-  attention of an attention decoder (a fixed-vector decoder reports zeros)."""
-  decoder = model.config.decoder
-  if spec.coverage_penalty and decoder not in ATTENTION_DECODERS:
-    raise ConfigError(
-      f"coverage_penalty={spec.coverage_penalty} needs an attention decoder "
-      f"({', '.join(ATTENTION_DECODERS)}); this model's decoder is {decoder}"
-    )
+  """A one-line ConfigError for a spec the model (or an ensemble's models) cannot serve: a
+  coverage penalty needs the attention of attention decoders (a fixed-vector decoder reports
+  zeros); an ensemble's members must share the target vocabulary size."""
+  models = model if isinstance(model, tuple) else (model,)
+  for member in models:
+    decoder = member.config.decoder
+    if spec.coverage_penalty and decoder not in ATTENTION_DECODERS:
+      raise ConfigError(
+        f"coverage_penalty={spec.coverage_penalty} needs an attention decoder "
+        f"({', '.join(ATTENTION_DECODERS)}); this model's decoder is {decoder}"
+      )
+  sizes = {getattr(member, "tgt_vocab_size", None) for member in models}
+  if len(sizes) > 1:
+    raise ConfigError(f"an ensemble's models differ in target vocabulary size: {sorted(sizes)}")

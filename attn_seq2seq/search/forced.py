@@ -6,8 +6,8 @@
 
 Teacher forcing through the very step function greedy and beam search run (`stepping.start`),
 one `lax.scan` over output positions: the log-probability of a search's own output equals the
-search's `log_probs`. Only `spec`'s model-side options matter here (none yet besides the
-defaults); its length limits and beam options are ignored.
+search's `log_probs`. `model` may be an ensemble (a tuple of models, see `stepping.start`);
+of `spec`, only `ensemble` (how the members combine) matters here.
 """
 
 import dataclasses
@@ -32,12 +32,15 @@ class Forced:
   log_probs:       `[batch]` float32, their sum (EOS included).
   attn_weights:    `[batch, tgt_len + 1, src_len]` float32, the attention of each output token
                    (0 after EOS).
+  predicted:       `[batch, tgt_len + 1]` int32, the most probable token at each position given
+                   the target before it (teacher-forced next-token accuracy).
   """
 
   tokens: jax.Array
   token_log_probs: jax.Array
   log_probs: jax.Array
   attn_weights: jax.Array
+  predicted: jax.Array
 
 
 @functools.partial(jax.jit, static_argnames=("model", "spec"))
@@ -64,10 +67,11 @@ def force_decode(
 
   def body(carry, ids):  # ids: (prev_ids, tokens) at one position, each [batch]
     carry, token_lp, attn = decoding.step(carry, ids[0])  # [batch, vocab], [batch, src_len]
-    return carry, (jnp.take_along_axis(token_lp, ids[1][:, None], axis=-1)[:, 0], attn)
+    lp = jnp.take_along_axis(token_lp, ids[1][:, None], axis=-1)[:, 0]  # [batch]
+    return carry, (lp, attn, jnp.argmax(token_lp, axis=-1).astype(jnp.int32))
 
-  _, (token_lp, attn) = jax.lax.scan(body, decoding.carry, (prev_ids.T, tokens.T))
+  _, (token_lp, attn, predicted) = jax.lax.scan(body, decoding.carry, (prev_ids.T, tokens.T))
   real = positions <= tgt_lengths[:, None]  # [batch, tgt_len + 1]: the target and its EOS
   token_lp = jnp.where(real, token_lp.T, 0.0)
   attn = jnp.where(real[..., None], attn.swapaxes(0, 1), 0.0)  # [batch, tgt_len + 1, src_len]
-  return Forced(tokens, token_lp, jnp.sum(token_lp, axis=1), attn)
+  return Forced(tokens, token_lp, jnp.sum(token_lp, axis=1), attn, predicted.T)

@@ -17,7 +17,12 @@ from typing import NamedTuple
 import jax
 import ml_collections
 
+from attn_seq2seq.choices import check_choice
 from attn_seq2seq.errors import ConfigError
+
+# How an ensemble's next-token distributions combine (stepping.combine): the normalised geometric
+# mean (average log-probability, the default) or the arithmetic mean (average probability).
+ENSEMBLE_COMBINATIONS = ("log_linear", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +48,7 @@ class SearchSpec:
   min_len_a: float = 0.0  # minimum output: ceil(min_len_a * source length + min_len_b) tokens,
   min_len_b: float = 0.0  # EOS excluded (EOS suppressed until then); 0, 0: none
   max_steps: int | None = None  # output buffer length (static); None: the limit of src_ids' width
+  ensemble: str = "log_linear"  # how an ensemble's members combine: log_linear | linear
 
   def __post_init__(self):
     _check(
@@ -66,6 +72,7 @@ class SearchSpec:
     for name in ("coverage_penalty", "max_len_a", "max_len_b", "min_len_a", "min_len_b"):
       value = getattr(self, name)
       _check(_finite(value) and value >= 0, name, value, "a finite number >= 0")
+    check_choice("ensemble combination", self.ensemble, ENSEMBLE_COMBINATIONS)
     _check(
       self.max_steps is None or (_is_int(self.max_steps) and self.max_steps >= 1),
       "max_steps",

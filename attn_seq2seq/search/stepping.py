@@ -4,6 +4,11 @@
 `Decoding`: a pure `step(carry, prev_ids) -> (carry, token_log_probs, attn_weights)` closed over
 the encoded source, the initial carry of every row, and each sentence's output length limit.
 
+Ensembles: `model` may be a tuple of models (with a tuple of their variables) sharing the target
+vocabulary; each member encodes the source and steps its own carry, and `combine` turns their
+next-token distributions into one (`spec.ensemble`: log-linear or linear), inside the same jitted
+loop. The searches see one distribution and one attention (the members' mean).
+
 Rows: greedy search decodes one row per sentence, beam search `spec.beam_size` consecutive rows
 (`rows = batch * beam_size`, the beams of sentence b are rows b * beam_size ... (b + 1) *
 beam_size - 1). Only the initial carry is repeated over the beams; their queries attend to their
@@ -13,7 +18,7 @@ same count, the rows per sentence of its carry, under the model's own name: the 
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -39,7 +44,8 @@ class Decoding(NamedTuple):
 
 def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: SearchSpec):
   """Encodes `src_ids [batch, src_len]` once and returns the `Decoding` of `spec` (rows per
-  sentence: `spec.beam_size`)."""
+  sentence: `spec.beam_size`). `model` is a `Seq2Seq` with its `variables`, or an ensemble: a
+  tuple of models with a tuple of their variables (see `members`)."""
   max_steps = spec.max_steps
   if max_steps is None:
     max_steps = max(1, math.ceil(spec.max_len_a * src_ids.shape[1] + spec.max_len_b))
@@ -49,7 +55,33 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
   if spec.has_min_len:  # below the limit, where EOS is forced
     minimum = jnp.ceil(spec.min_len_a * src_lengths.astype(jnp.float32) + spec.min_len_b)
     min_lens = jnp.minimum(minimum.astype(jnp.int32), max_lens - 1)  # [batch]
-  beam_size = spec.beam_size
+  steps, carries = [], []
+  for member, member_variables in members(model, variables):
+    step, carry = _member(member, member_variables, src_ids, src_lengths, spec.beam_size)
+    steps.append(step)
+    carries.append(carry)
+
+  def step(carry, prev_ids):  # carry: one per member
+    stepped = [member_step(c, prev_ids) for member_step, c in zip(steps, carry, strict=True)]
+    new_carry, token_lps, attns = zip(*stepped, strict=True)
+    return new_carry, *combine(token_lps, attns, spec.ensemble)
+
+  src_mask = jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None]  # [batch, src_len]
+  return Decoding(step, tuple(carries), max_lens, min_lens, src_mask, max_steps, src_ids.shape[1])
+
+
+def members(model, variables) -> list[tuple]:
+  """`[(model, variables)]` of a single model, or one pair per member of an ensemble (`model` and
+  `variables` tuples of the same length)."""
+  if not isinstance(model, tuple):
+    return [(model, variables)]
+  if not isinstance(variables, tuple) or len(variables) != len(model):
+    raise ValueError("an ensemble needs a tuple of variables, one per model")
+  return list(zip(model, variables, strict=True))
+
+
+def _member(model, variables, src_ids, src_lengths, beam_size: int):
+  """One model's `(step(carry, prev_ids) -> (carry, token log-probs, attn), initial carry)`."""
   encoded = model.apply(variables, src_ids, src_lengths, method=model.encode)
   carry = model.apply(variables, encoded, method=model.initial_state)  # [batch, ...]
   if beam_size > 1:
@@ -61,8 +93,22 @@ def start(model, variables, src_ids: jax.Array, src_lengths: jax.Array, spec: Se
     )
     return carry, jax.nn.log_softmax(logits), attn  # [rows, vocab], [rows, src_len]
 
-  src_mask = jnp.arange(src_ids.shape[1])[None, :] < src_lengths[:, None]  # [batch, src_len]
-  return Decoding(step, carry, max_lens, min_lens, src_mask, max_steps, src_ids.shape[1])
+  return step, carry
+
+
+def combine(token_lps: Sequence[jax.Array], attns: Sequence[jax.Array], how: str):
+  """The ensemble's next-token log-probabilities `[rows, vocab]` and attention `[rows, src_len]`
+  from its members' (one member: its own, untouched). `how`: `log_linear`, the normalised
+  geometric mean of the members' distributions (log_softmax of the average log-probability);
+  `linear`, their arithmetic mean (log of the average probability). Attention: the mean."""
+  if len(token_lps) == 1:
+    return token_lps[0], attns[0]
+  stacked = jnp.stack(token_lps)  # [members, rows, vocab]
+  if how == "log_linear":
+    token_lp = jax.nn.log_softmax(jnp.mean(stacked, axis=0))
+  else:  # linear
+    token_lp = jax.nn.logsumexp(stacked, axis=0) - jnp.log(float(len(token_lps)))
+  return token_lp, jnp.mean(jnp.stack(attns), axis=0)  # [rows, vocab], [rows, src_len]
 
 
 def suppress_early_end(token_lp: jax.Array, t: jax.Array, min_lens: jax.Array | None) -> jax.Array:

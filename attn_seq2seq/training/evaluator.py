@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from attn_seq2seq import search
+from attn_seq2seq.metrics.sum_count import SumCount
 from attn_seq2seq.tokens import EOS_ID, PAD_ID
 from attn_seq2seq.training import members, steps
 from attn_seq2seq.training import mesh as mesh_lib
@@ -50,11 +52,36 @@ def strip_output(ids: np.ndarray) -> np.ndarray:
   return ids[: stop[0]] if stop.size else ids
 
 
+def ensemble_eval_step(params: tuple, batch, *, models: tuple, combination: str):
+  """`steps.eval_step` of an ensemble (`models`, `params`: one per member): the teacher-forced
+  `(sum, count)` of the nll and next-token accuracy of the combined distribution, by forced
+  decoding through the search's step (`search.force_decode`)."""
+  tgt_out = batch["tgt_out"]  # [batch, tgt_len]: the target, EOS, PAD
+  tgt_lengths = jnp.sum(tgt_out != PAD_ID, axis=1) - 1  # [batch], EOS excluded (-1: dummy row)
+  tgt_ids = jnp.where(tgt_out == EOS_ID, PAD_ID, tgt_out)
+  variables = tuple({"params": p} for p in params)
+  spec = search.SearchSpec(ensemble=combination)
+  forced = search.force_decode(
+    models, variables, batch["src_ids"], batch["src_lengths"], tgt_ids, tgt_lengths, spec
+  )
+  width = tgt_out.shape[1]  # forced has one more position, PAD at the end
+  weights = steps.target_weights(batch)  # [batch, tgt_len]
+  correct = (forced.predicted[:, :width] == tgt_out).astype(jnp.float32)
+  return {
+    "nll": SumCount(-jnp.sum(forced.token_log_probs[:, :width] * weights), weights.sum()),
+    "next_token_accuracy": SumCount(jnp.sum(correct * weights), weights.sum()),
+  }
+
+
 @functools.lru_cache(maxsize=8)
-def _jitted_eval_step(model, mesh, stacked: bool = False):
+def _jitted_eval_step(model, mesh, stacked: bool = False, combination: str = "log_linear"):
   """One jitted eval step per (model, mesh), shared by every Evaluator (compiled once);
-  `stacked`: vmapped over `[members, ...]` params."""
-  eval_step = functools.partial(steps.eval_step, model=model)
+  `stacked`: vmapped over `[members, ...]` params; `model` a tuple: an ensemble's, its
+  distributions combined as `combination`."""
+  if isinstance(model, tuple):
+    eval_step = functools.partial(ensemble_eval_step, models=model, combination=combination)
+  else:
+    eval_step = functools.partial(steps.eval_step, model=model)
   return jax.jit(
     members.stack_eval_step(eval_step) if stacked else eval_step,
     in_shardings=(mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)),
@@ -69,7 +96,8 @@ def _jitted_search(model, spec: search.SearchSpec, stacked: bool = False):
   `[members, ...]` params, one while loop for all members."""
 
   def best(params, src_ids, src_lengths):
-    out = search.decode(model, {"params": params}, src_ids, src_lengths, spec).best()
+    variables = tuple({"params": p} for p in params) if isinstance(model, tuple) else None
+    out = search.decode(model, variables or {"params": params}, src_ids, src_lengths, spec).best()
     return out.tokens, out.attn_weights
 
   return jax.jit(jax.vmap(best, in_axes=(0, None, None)) if stacked else best)
@@ -91,7 +119,12 @@ class _Record(NamedTuple):
 
 
 class Evaluator:
-  """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape."""
+  """Evaluates parameters on any split of `task`; jitted functions are compiled once per shape.
+
+  `model` may be an ensemble's tuple of models; its `params` are then a tuple of parameter
+  pytrees, one per member, and the teacher-forced metrics are those of the combined distribution
+  (`ensemble_eval_step`).
+  """
 
   def __init__(
     self,
@@ -169,6 +202,8 @@ class Evaluator:
     """`evaluate` for every member of `[members, ...]` params in one pass over `split` (vmapped
     eval step and search); `plot_dirs` and `outcomes_paths` have one entry (or None) per
     member, and `step` one for all or one per member (their params may come from other steps)."""
+    if isinstance(self._model, tuple):
+      raise ValueError("evaluate_stack evaluates a stacked run's members, not an ensemble")
     outcomes_paths = outcomes_paths or [None] * len(plot_dirs)
     steps = step if isinstance(step, Sequence) else [step] * len(plot_dirs)
     if not len(outcomes_paths) == len(steps) == len(plot_dirs):
@@ -183,7 +218,7 @@ class Evaluator:
     task, split = self._task, record.split
     keep_attention = "alignment" in task.metrics
     num_members = len(outputs)
-    eval_step = _jitted_eval_step(self._model, self._mesh, stacked=stacked)
+    eval_step = _jitted_eval_step(self._model, self._mesh, stacked, spec.ensemble)
     best = _jitted_search(self._model, spec, stacked=stacked)
     tf_metrics = []
     hyps, attention, src_lengths = ([{} for _ in outputs] for _ in range(3))

@@ -2,7 +2,7 @@
 its best checkpoint through rotation; a stack's members stop on their own; bad values are one line.
 
 `dates:quick` with a constant learning rate of 0.1: the validation loss of this tiny model falls,
-then bounces back up within 20 steps (evaluated every 2), so with patience 1 a run stops early.
+then bounces back up within 10 steps (evaluated every 2), so with patience 1 a run stops early.
 What the rule should pick is computed from the evaluations of the same config trained without
 early stopping (the reference), and the early-stopped run's final results must equal that
 reference's checkpoint at the picked step, evaluated on every split.
@@ -38,7 +38,7 @@ TRAINING = dict(
   lr_schedule="constant",
   warmup_steps=0,
   learning_rate=0.1,
-  num_train_steps=20,
+  num_train_steps=10,
   eval_every_steps=2,
   log_every_steps=2,
 )

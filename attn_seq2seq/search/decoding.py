@@ -33,7 +33,8 @@ def decode(
   *,
   algorithm: str | None = None,
 ) -> SearchOutput:
-  """Searches `model` (a `Seq2Seq`) with `variables` (`{'params': ...}`) for outputs of
+  """Searches `model` (a `Seq2Seq`, or an ensemble's tuple of them) with `variables`
+  (`{'params': ...}`, or a tuple of them: `stepping.start`) for outputs of
   `src_ids [batch, src_len]` (PAD after `src_lengths [batch]`), as `spec` says: a `SearchOutput`
   of `[batch, spec.n_best, ...]` arrays (see `SearchOutput`). Every output is computed from its
   own sentence only, whatever the rest of the batch and the padding. A coverage penalty on a

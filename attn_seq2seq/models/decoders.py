@@ -13,8 +13,10 @@ Every decoder is split the same way, so that teacher forcing and search share on
 Search steps run on `rows = batch * beams` rows, the beams of sentence b being rows
 b * beams ... (b + 1) * beams - 1; `beams` is passed explicitly (1 for teacher forcing and greedy
 search), and every beam reads its sentence's one copy of `encoded` (never tiled).
-The carry is a dict with the cell carry under `'rnn'` (plus `'attn_h'` for Luong input feeding);
-it starts from the learned bridge tanh(W summary + b) (Bahdanau et al. 2015, §A.2.2).
+The carry is a dict with the cell carry under `'rnn'` (plus `'attn_h'` for Luong input feeding,
+`'rnn_<l>'` for stacked layers, `'coverage' [rows, src_len]` with coverage and `'step' [rows]`
+with local-m attention); it starts from the learned bridge tanh(W summary + b) (Bahdanau et al.
+2015, §A.2.2).
 
 `config.decoder_layers` stacks that many cells (Sutskever et al. 2014; Luong et al. 2015 §4.1):
 layer l > 0 reads the new state of layer l - 1 (its input projection `rnn_<l>_input` inside the

@@ -71,7 +71,12 @@ def _reproduce(argv: list[str]) -> int:
   extra = typed[typed.index("--") + 1 :] if "--" in typed else []
   name, preset = _result_name(argv, extra), _PRESET.value
 
-  from attn_seq2seq.sweeps import report, sweep  # noqa: PLC0415  (once the command is valid)
+  from attn_seq2seq.sweeps import (  # noqa: PLC0415  (once the command is valid)
+    references,
+    report,
+    sweep,
+  )
+  from attn_seq2seq.sweeps import summary as summary_lib  # noqa: PLC0415  (idem)
 
   # The sweep's own output is in its runs' logs; here, orbax's INFO records of loading the runs
   # drawn in the heatmaps would bury the one line that says where the report is.
@@ -100,7 +105,11 @@ def _reproduce(argv: list[str]) -> int:
       file=sys.stderr,
     )
     return status
-  definition = sweep.load_module(path).REPORT
+  module = sweep.load_module(path)
+  if hasattr(module, "derived"):  # reference rows: other systems, ensembles, averaged checkpoints
+    summary = summary_lib.read_summary(root, module.REPORT["metrics"], module.REPORT["split"])
+    references.run_steps(module.derived(summary, sys.executable, _DATA_DIR.value), REPO)
+  definition = module.REPORT
   written = report.write_report(
     root,
     out,

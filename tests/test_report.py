@@ -15,7 +15,8 @@ import pytest
 from command_line import run_script
 
 from attn_seq2seq.errors import UserError
-from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, RESULTS_FILE
+from attn_seq2seq.metrics.outcomes import write_outcomes
+from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, METRICS_FILE, RESULTS_FILE
 from attn_seq2seq.sweeps import report, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,15 +33,51 @@ def fake_results(em: float) -> dict:
   split = {
     "exact_match": em,
     "token_accuracy": em,
-    "count": 10,
+    "count": 20,
     "by_length/1-4/exact_match": em,
-    "by_length/1-4/count": 5,
+    "by_length/1-4/count": 10,
     "by_length/5-9/exact_match": em / 2,
-    "by_length/5-9/count": 5,
+    "by_length/5-9/count": 10,
     "by_length/1-4/token_accuracy": em,
     "by_length/5-9/token_accuracy": em / 2,
   }
-  return {"step": 4, "validation": split, "test": split, "test_long": split}
+  return {
+    "step": 4,
+    "last_step": 6,
+    "stop_reason": "early_stopping",
+    "train_seconds": 3.0,
+    "flops": 1e9,
+    "validation": split,
+    "test": split,
+    "test_long": split,
+  }
+
+
+def write_fake_outcomes(workdir: Path, em: float, keys=("test", "test_long")) -> None:
+  """The 16 examples of the quick run's splits, lengths 2..8 (by id), the first 16 * em right."""
+  right = round(16 * em)
+  for key in keys:
+    write_outcomes(
+      workdir,
+      key,
+      4,
+      {
+        "id": list(range(16)),
+        "src_length": [2 + i % 7 for i in range(16)],
+        "hyp_length": [2 + i % 7 for i in range(16)],
+        "ref_length": [2 + i % 7 for i in range(16)],
+        "exact": [int(i < right) for i in range(16)],
+        "edit_distance": [0 if i < right else 2 for i in range(16)],
+      },
+    )
+
+
+def write_fake_curve(workdir: Path, values: list[float]) -> None:
+  lines = [
+    {"step": 2 * (i + 1), "eval/exact_match": v, "train/seconds": float(i + 1)}
+    for i, v in enumerate(values)
+  ]
+  (workdir / METRICS_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +95,10 @@ def sweep_root(quick_reverse_run, tmp_path_factory):
     fixed_record = json.loads(json.dumps(record))
     fixed_record["config"]["model"]["decoder"] = "fixed_init"
     (fixed / CONFIG_FILE).write_text(json.dumps(fixed_record))
-    (fixed / RESULTS_FILE).write_text(json.dumps(fake_results(0.1 + 0.1 * seed)))
+    em = (2 + 2 * seed) / 16  # 0.125, 0.25
+    (fixed / RESULTS_FILE).write_text(json.dumps(fake_results(em)))
+    write_fake_outcomes(fixed, em)
+    write_fake_curve(fixed, [0.05, em, 0.1])
   with open(root / LAUNCHES_FILE, "w") as f:
     for name, seconds in [
       ("bahdanau_s0", 30.0),
@@ -106,6 +146,12 @@ def sweep_root(quick_reverse_run, tmp_path_factory):
 
 def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   root, data_dir = sweep_root
+
+  def findings(summary):
+    bahdanau, fixed = (summary.find(model__decoder=d)[0] for d in ("bahdanau", "fixed_init"))
+    summary.difference(bahdanau, fixed, "test", "exact_match")
+    return [f"{len(summary.arms)} arms."]
+
   path = report.write_report(
     root,
     tmp_path,
@@ -114,7 +160,10 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
     metrics=["exact_match", "token_accuracy"],
     question="Q?",
     reference="R.",
-    findings=lambda s: [f"{len(s.groups)} groups."],
+    findings=findings,
+    levels=(0.15,),
+    diagnose="test_long",
+    compute=True,
     data_dir=data_dir,
   )
   text = path.read_text()
@@ -122,12 +171,16 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
     "# T",
     "Q?",
     "## What the numbers show",
-    "2 groups.",
+    "2 arms.",
     "## Reference",
     "R.",
     "## Results",
     "### exact_match",
     "### token_accuracy",
+    "### Differences",
+    "## Trained to its own best",
+    "## Quality against compute",
+    "## Diagnostics: test_long",
     "## By source length",
     "## Attention on a long source",
     "## Runs",
@@ -138,15 +191,29 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   assert "1m35s in total over 1 invocation(s)" in text  # the launcher's records
   assert "2026-11-30T00:58:00+00:00 to 2026-11-30T01:00:00+00:00" in text  # first to last run
   assert "| fixed_init_s1 | 1 | " in text and "| 0m20s | 2 |" in text  # two launches summed
-  assert "Student's t" in text and "[" in text  # intervals in the tables
-  for metric in ("exact_match", "token_accuracy"):
-    for split in ("test", "test_long"):
-      assert (tmp_path / f"{metric}_vs_length_{split}.png").stat().st_size > 0
+  assert "Student's t" not in text
+  assert "| 0.188 [" in text  # the bootstrap interval of seeds that differ (0.125, 0.25)
+  assert "2/2 early" in text and "steps to 0.15" in text  # how the runs stopped, their cost
+  for name in (
+    "exact_match_vs_length_test.png",
+    "exact_match_vs_length_test_long.png",
+    "token_accuracy_vs_length_test.png",
+    "learning_curve_exact_match_step.png",
+    "exact_match_vs_training_flops_test.png",
+    "hypothesis_length_test_long.png",
+  ):
+    assert (tmp_path / name).stat().st_size > 0, name
   heatmaps = sorted(tmp_path.glob("attention_*.png"))
-  assert [p.name for p in heatmaps] == ["attention_decoder_bahdanau.png"]  # attention only
+  assert len(heatmaps) == 2 and all("bahdanau" in p.name for p in heatmaps)  # attention only
   assert f"]({heatmaps[0].name})" in text
   record = json.loads((tmp_path / "summary.json").read_text())
   assert record["command"] == "python x.py --a=1" and len(record["groups"]) == 2
+  (difference,) = record["differences"]
+  assert difference["split"] == "test" and 0 <= difference["p_value"] <= 1
+  fixed = next(g for g in record["groups"] if "fixed_init" in g["label"])
+  low, high = fixed["metrics"]["exact_match"]["test"]["interval"]
+  assert 0 <= low <= 0.1875 <= high <= 1  # every printed interval is in summary.json, in [0, 1]
+  assert "Diagnostics: test_long" in record["sections"]
 
 
 def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
@@ -161,53 +228,75 @@ def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
   assert not (tmp_path / "out" / report.REPORT_FILE).exists()
 
 
-def write_run(workdir: Path, config: dict, em: float) -> None:
+def write_run(workdir: Path, config: dict, em: float, stop: str = "early_stopping") -> None:
   workdir.mkdir(parents=True)
   record = {"config": config, "num_params": 1000, "task": {"eval_splits": ["test", "test_long"]}}
   (workdir / CONFIG_FILE).write_text(json.dumps(record))
-  (workdir / RESULTS_FILE).write_text(json.dumps(fake_results(em)))
+  results = {**fake_results(em), "stop_reason": stop, "last_step": 8}
+  lengths = [2 + i % 7 for i in range(16)]
+  g2p = {"wer": 1 - em, "per": sum(2 for i in range(16) if i >= 16 * em) / sum(lengths)}
+  for key in ("test", "test/beam5"):
+    results[key] = {**results["test"], **g2p}
+  (workdir / RESULTS_FILE).write_text(json.dumps(results))
+  write_fake_outcomes(workdir, em, keys=("test", "test_long", "test/beam5"))
+  write_fake_curve(workdir, [em / 2, em, em])
 
 
 def test_attention_vs_fixed_findings_are_computed_from_the_numbers(tmp_path):
   findings = load_module(ROOT / "experiments/attention_vs_fixed.py").findings
-  for decoder, em in [
-    ("bahdanau", 1.0),
-    ("luong", 0.99),
-    ("fixed_init", 0.4),
-    ("fixed_context", 0.5),
-  ]:
+  for arm, em in [("bahdanau", 1.0), ("luong", 1.0), ("fixed_init", 0.25), ("fixed_context", 0.5)]:
     for seed in (0, 1):
-      config = {
-        "seed": seed,
-        "model": {"decoder": decoder, "attention_size": 64, "hidden_size": 64},
-      }
-      write_run(tmp_path / f"{decoder}_s{seed}", config, em)
-  text = " ".join(findings(summary.read_summary(tmp_path, "exact_match")))
-  assert "1.0000 (bahdanau), 0.9900 (luong)" in text
-  assert "fixed_init from 0.4000 (1-4 symbols) to 0.2000 (5-9)" in text
+      decoder = arm
+      config = {"seed": seed, "model": {"decoder": decoder, "attention_size": 64}}
+      stop = "num_train_steps" if arm == "fixed_init" else "early_stopping"
+      write_run(tmp_path / f"{arm}_h64_s{seed}", config, em, stop)
+  result = summary.read_summary(tmp_path, "exact_match")
+  text = " ".join(findings(result))
+  assert "attention bahdanau 2/2 seeds at 1.000 (Wilson" in text
+  assert "bahdanau - fixed_init = +0.750 [" in text and "(separated)" in text
+  assert "fixed_init from 0.250 (1-4 symbols) to 0.125 (5-9)" in text
   # attention's own length bucket 5-9 is at 0.5: below 0.95, so not the paper's shape
-  assert "differs from Bahdanau et al.'s Fig. 2" in text
+  assert "not the shape of Bahdanau et al.'s Fig. 2" in text
+  assert "fixed_init: 2/2 reached the cap" in text and "bahdanau: 2/2 stopped early" in text
+  assert "more robust to sentence length" in text and "kept most of its BLEU" not in text
+  assert {d["b"] for d in result.differences} == {"fixed_init_h64", "fixed_context_h64"}
 
 
-def test_scorers_findings_rank_and_compare_with_luong(tmp_path):
+def test_scorers_findings_rank_and_say_which_differences_separate(tmp_path):
   findings = load_module(ROOT / "experiments/scorers.py").findings
-  means = {
-    "dot": 0.9,
-    "location": 0.8,
-    "general": 0.7,
-    "scaled_dot": 0.6,
-    "cosine": 0.5,
-    "additive": 0.4,
-  }
+  means = {"dot": 0.875, "location": 0.5, "general": 0.8125, "cosine": 0.875, "additive": 0.25}
   for scorer, em in means.items():
     for seed in (0, 1, 2):
       config = {"seed": seed, "model": {"scorer": scorer, "hidden_size": 32}}
-      write_run(tmp_path / f"{scorer}_s{seed}", config, em + 0.01 * seed)
-  text = " ".join(findings(summary.read_summary(tmp_path, "exact_match")))
-  assert "best first: dot 0.9100, location 0.8100, general 0.7100" in text
-  assert "dot's 95% interval lies above every other scorer's" in text
-  assert "dot > location > general, as in their Table 4" in text
-  assert "ranks 6 of 6, in the lower half" in text
+      write_run(tmp_path / f"luong_{scorer}_h32_s{seed}", config, em)
+  result = summary.read_summary(tmp_path, "exact_match")
+  text = " ".join(findings(result))
+  assert "best first: cosine 3/3 seeds at 0.875 [" in text  # a tie, ranked by name
+  assert "does not separate cosine from dot" in text  # equal outcomes: p = 1
+  assert "`location` cannot extrapolate by construction" in text
+  assert "Table 4 the order here is dot > general > location" in text
+  assert "dot > location > general" in text  # theirs, said as given to this project
+  assert len(result.differences) == 4  # the best against each other scorer, all recorded
+
+
+def test_cmudict_findings_compare_with_the_same_split_reference(tmp_path):
+  findings = load_module(ROOT / "experiments/cmudict.py").findings
+  for decoder, em in [("bahdanau", 0.75), ("fixed_init", 0.5)]:
+    for seed in (0, 1):
+      config = {"seed": seed, "model": {"decoder": decoder}}
+      write_run(tmp_path / f"{decoder}_h128_s{seed}", config, em)
+  reference = tmp_path / "references" / "phonetisaurus"
+  reference.mkdir(parents=True)
+  (reference / RESULTS_FILE).write_text(json.dumps({"step": 0, "test": {"wer": 0.125}}))
+  write_fake_outcomes(reference, 0.875, keys=("test",))
+  result = summary.read_summary(tmp_path, "exact_match")
+  result.metrics = ("exact_match",)
+  text = " ".join(findings(result))
+  assert "| phonetisaurus (1 run) | greedy | – | 0.125 [" in text
+  assert "| bahdanau (2 seeds) | beam 5 | 1,000 | 2/2 seeds at 0.250 [" in text
+  assert "bahdanau - phonetisaurus = +0.125 [" in text  # in WER: the reference is better
+  assert "does not beat the same-split reference" in text
+  assert "(indicative)" in text and "not this one" in text
 
 
 def test_reproduce_rejects_an_unknown_result_in_one_line():

@@ -13,13 +13,13 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from command_line import load_script
 
+from attn_seq2seq.metrics.outcomes import write_outcomes
 from attn_seq2seq.models import SCORERS, ModelConfig, abstract_params, build_model, count_params
 from attn_seq2seq.run_files import CONFIG_FILE, LOG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
-from attn_seq2seq.sweeps import summary, sweep
+from attn_seq2seq.sweeps import define, summary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
@@ -83,7 +83,7 @@ def test_names_are_unique_and_filesystem_safe(spec, sweeps):
   assert len(names) == len(set(names))
   assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) for name in names)
   if spec.endswith(":quick"):
-    assert len(names) <= 8 and all("quick" in run["config"] for run in sweeps[spec])
+    assert len(names) <= 12 and all("quick" in run["config"] for run in sweeps[spec])
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -96,25 +96,23 @@ def test_every_override_applies_to_its_config(spec, sweeps):
       assert field(config, key) == value, (run["name"], key)
 
 
-def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
-  runs = sweeps["experiments/attention_vs_fixed.py"]
-  assert {r["overrides"]["model.decoder"] for r in runs} == {
-    "bahdanau",
-    "luong",
-    "fixed_init",
-    "fixed_context",
-  }
-  assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
-  assert len({r["overrides"]["model.attention_size"] for r in runs}) >= 2  # the budgets
-  assert all(len(run_seeds(r)) == 3 for r in runs)  # the full preset stacks its seeds
-  published = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu")
-  assert all(len(run_seeds(r)) == 1 for r in published)  # the report's runs are solo
-  stacked = sweep.load_sweep("experiments/attention_vs_fixed.py:cpu,stacked")
-  assert [r["name"] for r in stacked] == [
-    f"{d}_h64" for d in ("bahdanau", "luong", "fixed_init", "fixed_context")
-  ]
-  with pytest.raises(sweep.SweepError, match="stacked and solo exclude each other"):
-    sweep.load_sweep("experiments/attention_vs_fixed.py:solo,stacked")
+def test_attention_vs_fixed_covers_every_arm_size_and_seed_with_one_tuning_budget(sweeps):
+  module = load_module(ROOT / "experiments/attention_vs_fixed.py")
+  for spec in ("experiments/attention_vs_fixed.py", "experiments/attention_vs_fixed.py:cpu"):
+    runs = sweeps[spec]
+    assert {re.match(r"(.+)_h[0-9]+_", r["name"]).group(1) for r in runs} == set(module.ARMS)
+    assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
+    trials = [r for r in runs if "select" not in r]
+    tuned = [r for r in runs if "select" in r]
+    assert len(trials) == len(module.LR_GRID) * len(module.ARMS) * (1 if ":cpu" in spec else 2)
+    assert {r["overrides"]["learning_rate"] for r in trials} == set(module.LR_GRID)
+    assert all(r["select"]["split"] == "validation" for r in tuned)  # never chosen on test
+    assert all(r["overrides"]["early_stopping.patience"] > 0 for r in runs)
+  full = sweeps["experiments/attention_vs_fixed.py"]
+  assert len({r["overrides"]["model.attention_size"] for r in full}) >= 2  # two budgets
+  sutskever = [r for r in full if r["name"].startswith("sutskever")]
+  assert all(r["overrides"]["data.reverse_source"] for r in sutskever)
+  assert all(r["overrides"]["model.decoder_layers"] == 2 for r in sutskever)
 
 
 @pytest.mark.parametrize(
@@ -127,21 +125,23 @@ def test_attention_vs_fixed_covers_decoders_sizes_and_seeds(sweeps):
 )
 def test_size_matched_runs_are_within_2_percent(spec, sweeps):
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
-  runs = {run["name"]: run for run in sweeps[spec] if run_seeds(run)[0] == 0}
+  runs = [run for run in sweeps[spec] if run_seeds(run)[0] == 0]
+  reference = {run["size_matched_to"]: run for run in runs if run["name"].startswith("bahdanau_")}
 
   def num_params(run):
     config = sweep.run_config(run)
     return _count_params(config, vocab_size(config), vocab_size(config))
 
-  matched = [run for run in runs.values() if run["size_matched_to"] != run["name"]]
-  assert {run["overrides"]["model.decoder"] for run in matched} == {
+  matched = [run for run in runs if not run["name"].startswith("bahdanau_")]
+  assert {r["overrides"]["model.decoder"] for r in matched} == {
     "luong",
     "fixed_init",
     "fixed_context",
   }
+  tolerance = 0.05 if spec.endswith(":quick") else 0.02  # hidden 16: coarse steps of size
   for run in matched:
-    target = num_params(runs[run["size_matched_to"]])
-    assert abs(num_params(run) / target - 1) < 0.02, run["name"]
+    target = num_params(reference[run["size_matched_to"]])
+    assert abs(num_params(run) / target - 1) < tolerance, run["name"]
 
 
 @pytest.mark.parametrize("spec", ["experiments/cmudict.py", "experiments/cmudict.py:cpu"])
@@ -155,20 +155,27 @@ def test_cmudict_baseline_is_size_matched_within_2_percent(spec, sweeps):
     )
   assert set(counts) == {"bahdanau", "fixed_init"}
   assert abs(counts["fixed_init"] / counts["bahdanau"] - 1) < 0.02
+  assert all(r["select"]["metric"] == "wer" for r in sweeps[spec] if "select" in r)
 
 
-def test_scorers_sweep_covers_every_scorer_with_one_decoder(sweeps):
+def test_scorers_sweep_covers_every_scorer_with_one_decoder_and_parameter_free_dot(sweeps):
   runs = sweeps["experiments/scorers.py"]
   assert {r["overrides"]["model.scorer"] for r in runs} == set(SCORERS)
   assert len({r["overrides"]["model.decoder"] for r in runs}) == 1
   assert len({r["overrides"]["model.hidden_size"] for r in runs}) >= 2
   assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
+  assert all(r["overrides"]["model.split_directions"] for r in runs)  # dot has no parameters
 
 
 # -- run_sweep.py -------------------------------------------------------------------------------
 
 QUICK = "experiments/attention_vs_fixed.py:quick"
-TRAINED = ("bahdanau_h16_s0", "fixed_context_h16_s0")
+TRAINED = (
+  "bahdanau_h16_lr0.001_s0",
+  "bahdanau_h16_s1",
+  "fixed_context_h16_lr0.001_s0",
+  "fixed_context_h16_s1",
+)
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +185,8 @@ def run_sweep():
 
 @pytest.fixture(scope="module")
 def trained(run_sweep, tmp_path_factory):
-  """Two quick runs of the attention_vs_fixed sweep, trained side by side: (root, output)."""
+  """Two arms of the quick attention_vs_fixed sweep (a trial and a tuned run each), trained two
+  at a time: (root, output)."""
   root = tmp_path_factory.mktemp("sweep")
   with pytest.MonkeyPatch.context() as patch:
     patch.setenv("TFDS_DATA_DIR", str(tmp_path_factory.mktemp("tfds")))  # the runs' data
@@ -196,18 +204,19 @@ def test_run_sweep_trains_selected_runs_and_records_the_sweep(trained):
   for name in TRAINED:
     assert (root / name / RESULTS_FILE).exists(), output
     assert "--config=configs/reverse.py" in (root / name / LOG_FILE).read_text()
-  assert not (root / "luong_h16_s0").exists()  # not selected by --only
+  assert not (root / "luong_h16_s1").exists()  # not selected by --only
   record = json.loads((root / SWEEP_FILE).read_text())
   assert record["sweep"] == QUICK and "--only=" in record["command"] and record["date"]
   assert [run["name"] for run in record["runs"]] == [run["name"] for run in sweep.load_sweep(QUICK)]
-  assert "2/2 runs finished" in output
+  assert "4/4 runs finished" in output
+  assert "bahdanau_h16_s1: learning_rate=0.001 chosen on validation exact_match" in output
 
 
 def test_trained_baseline_has_the_attention_models_parameter_count(trained):
   """The sweep's matching used the vocabulary and parameter count the runs really have."""
   root, _ = trained
   vocab_size = load_module(ROOT / "experiments/attention_vs_fixed.py").vocab_size
-  bahdanau, fixed = (json.loads((root / name / CONFIG_FILE).read_text()) for name in TRAINED)
+  bahdanau, fixed = (json.loads((root / name / CONFIG_FILE).read_text()) for name in TRAINED[::2])
   assert bahdanau["task"]["src_vocab_size"] == vocab_size(
     sweep.run_config(sweep.load_sweep(QUICK)[0])
   )
@@ -218,11 +227,11 @@ def test_run_sweep_again_skips_finished_runs(trained, run_sweep, capsys):
   root, _ = trained
   logs = {name: (root / name / LOG_FILE).read_text() for name in TRAINED}
   assert run_sweep([f"--sweep={QUICK}", f"--root={root}", "--only=^(bahdanau|fixed_context)_"]) == 0
-  assert "2 finished, 0 to run" in capsys.readouterr().out
+  assert "4 finished, 0 to run" in capsys.readouterr().out
   assert logs == {name: (root / name / LOG_FILE).read_text() for name in TRAINED}
   run_sweep([f"--sweep={QUICK}", f"--root={root}", "--dry_run"])
   lines = capsys.readouterr().out.splitlines()
-  assert len(lines) == 4 and sum(line.startswith("# finished: ") for line in lines) == 2
+  assert len(lines) == 12 and sum(line.startswith("# finished: ") for line in lines) == 4
 
 
 @pytest.mark.parametrize(
@@ -305,7 +314,7 @@ def fake_root(tmp_path_factory):
   return root
 
 
-def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
+def test_summarize_groups_seeds_and_shows_each_seed_without_outcomes(fake_root, tmp_path, capsys):
   summarize = load_script("summarize")
   assert summarize([f"--root={fake_root}", f"--out={tmp_path}"]) == 0
   record = json.loads((tmp_path / "summary.json").read_text())
@@ -313,44 +322,89 @@ def test_summarize_groups_seeds_with_mean_and_std(fake_root, tmp_path, capsys):
   first, second = record["groups"]  # ranked by test exact match, best first
   assert first["fields"] == {"model.decoder": "bahdanau", "model.hidden_size": 256}
   assert first["seeds"] == [0, 1, 2] and first["num_params"] == 1256
-  assert first["metrics"]["exact_match"]["test"]["mean"] == pytest.approx(0.7)
-  assert first["metrics"]["exact_match"]["test"]["std"] == pytest.approx(0.2)
-  assert first["metrics"]["exact_match"]["test_long"]["mean"] == pytest.approx(0.2)
+  test = first["metrics"]["exact_match"]["test"]
+  assert test["mean"] == pytest.approx(0.7) and test["values"] == [0.5, 0.7, 0.9]
+  assert test["interval"] is None  # no per-example outcomes: no interval is claimed
+  assert first["by_length"]["test"]["exact_match"]["10-19"]["values"] == [0.25, 0.35, 0.45]
   assert second["seeds"] == [0, 1]
-  assert second["metrics"]["exact_match"]["test"]["std"] == pytest.approx(
-    np.std([0.2, 0.4], ddof=1)
-  )
   assert record["unfinished"] == ["luong_s0", "never_started"]
 
   markdown = (tmp_path / "summary.md").read_text()
   assert markdown in capsys.readouterr().out
   assert (
-    "| decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |"
+    "| arm | decoder | hidden_size | seeds | params | test exact_match | test_long exact_match |"
     in markdown
   )
   assert (
-    "| bahdanau | 256 | 3 | 1,256 | 0.7000 ± 0.2000 [0.2032, 1.1968] "
-    "| 0.2000 ± 0.1000 [-0.0484, 0.4484] |"
-  ) in markdown
+    "| bahdanau | bahdanau | 256 | 3 | 1,256 | 0.700 (3 seeds: 0.500, 0.700, 0.900) |" in markdown
+  )
+  assert "| 2/2 seeds at 0.500 |" in markdown  # fixed_init on test_long: not an interval
   assert "Unfinished (no results.json): luong_s0, never_started" in markdown
   for split in ("test", "test_long"):
     assert (tmp_path / f"exact_match_vs_length_{split}.png").stat().st_size > 0
   assert not (tmp_path / "exact_match_vs_length_validation.png").exists()
 
 
-@pytest.mark.parametrize(
-  "values, t_quantile",
-  [
-    ([0.5, 0.7, 0.9], 4.303),  # t(0.975, 2 dof) from a printed table
-    ([0.2, 0.4], 12.706),  # t(0.975, 1 dof)
-    ([0.1, 0.2, 0.4, 0.3, 0.6, 0.5], 2.571),  # t(0.975, 5 dof)
-  ],
-)
-def test_confidence_interval_is_the_students_t_interval(values, t_quantile):
-  stats = summary.describe(values)
-  half = t_quantile * np.std(values, ddof=1) / np.sqrt(len(values))  # by hand
-  assert stats["ci95"] == pytest.approx([np.mean(values) - half, np.mean(values) + half], abs=1e-3)
-  assert summary.describe([0.5])["ci95"] is None  # one seed: no interval
+def write_outcomes_of(workdir: Path, right: int, n: int = 300) -> None:
+  """Per-example outcomes of `n` test examples of one run: example i is right iff i < right."""
+  write_outcomes(
+    workdir,
+    "test",
+    10,
+    {
+      "id": list(range(n)),
+      "src_length": [5] * n,
+      "hyp_length": [5] * n,
+      "ref_length": [5] * n,
+      "exact": [int(i < right) for i in range(n)],
+      "edit_distance": [0 if i < right else 1 for i in range(n)],
+    },
+  )
+
+
+@pytest.mark.parametrize("right", [[0, 0], [299, 300], [300, 300], [150, 180]])
+def test_every_interval_stays_inside_zero_one(right, tmp_path):
+  for seed, k in enumerate(right):
+    write_fake_run(tmp_path / f"a_s{seed}", "bahdanau", 16, seed, k / 300, 0.0)
+    write_outcomes_of(tmp_path / f"a_s{seed}", k)
+  stats = summary.read_summary(tmp_path).groups[0].stats("test", "exact_match")
+  low, high = stats["interval"]
+  assert 0.0 <= low <= stats["mean"] <= high <= 1.0
+  assert high > low  # never an interval of width 0
+  if right[0] == right[1]:  # seeds that agree are said to agree, with the test set's range
+    assert stats["text"].startswith("2/2 seeds at ")
+
+
+def test_a_difference_is_paired_recorded_and_separates_only_a_real_gap(tmp_path):
+  for name, rights in (("a", [280, 285]), ("b", [150, 160]), ("c", [281, 284])):
+    for seed, k in enumerate(rights):
+      write_fake_run(tmp_path / f"{name}_s{seed}", name, 16, seed, k / 300, 0.0)
+      write_outcomes_of(tmp_path / f"{name}_s{seed}", k)
+  result = summary.read_summary(tmp_path)
+  a, b, c = (result.find(model__decoder=name)[0] for name in "abc")
+  real = result.difference(a, b, "test", "exact_match")
+  none = result.difference(a, c, "test", "exact_match")
+  assert real["difference"] == pytest.approx((280 + 285 - 150 - 160) / 600)
+  assert real["p_value"] < 0.01 and real["interval"][0] > 0
+  assert none["p_value"] > 0.05 and none["interval"][0] < 0 < none["interval"][1]
+  assert [d["b"] for d in result.record()["differences"]] == ["b", "c"]
+
+
+def test_a_tuned_sweep_compares_each_arm_at_its_chosen_value(tmp_path):
+  runs = define.tuned_group(
+    "arm", "configs/reverse.py:short,quick", {}, grid={"learning_rate": (1e-3, 3e-3)}, seeds=(0, 1)
+  )
+  for run, em in zip(runs, (0.4, 0.6, 0.5), strict=True):
+    write_fake_run(tmp_path / run["name"], "bahdanau", 16, run["overrides"]["seed"], em, 0.0)
+    config = json.loads((tmp_path / run["name"] / CONFIG_FILE).read_text())
+    config["config"]["learning_rate"] = run["overrides"].get("learning_rate", 3e-3)  # chosen
+    (tmp_path / run["name"] / CONFIG_FILE).write_text(json.dumps(config))
+  (tmp_path / SWEEP_FILE).write_text(json.dumps({"runs": runs}))
+  result = summary.read_summary(tmp_path)
+  (arm,) = result.arms  # the 3e-3 trial and the tuned seed 1; the 1e-3 trial is tuning only
+  assert [r.name for r in arm.runs] == ["arm_lr0.003_s0", "arm_s1"]
+  assert result.label(arm) == "arm" and len(result.groups) == 2
+  assert result.record()["tuning"][0]["chosen"] == {"run": "arm_lr0.003_s0", "value": 3e-3}
 
 
 def test_stacked_run_members_are_read_as_runs_of_one_group(tmp_path):
@@ -362,7 +416,7 @@ def test_stacked_run_members_are_read_as_runs_of_one_group(tmp_path):
   write_fake_run(tmp_path / "fixed_init_s0", "fixed_init", 382, 0, 0.2, 0.0)
   result = summary.read_summary(tmp_path)
   bahdanau = next(g for g in result.groups if g.fields["model.decoder"] == "bahdanau")
-  assert bahdanau.stats("test", "exact_match")["n"] == 3
+  assert bahdanau.stats("test", "exact_match")["values"] == [0.5, 0.7, 0.9]
   assert [r.name for r in bahdanau.runs] == [f"bahdanau/members/seed_{k}" for k in range(3)]
 
 

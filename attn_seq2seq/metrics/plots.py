@@ -1,4 +1,4 @@
-"""Figures for analysis: attention heatmaps and metric-versus-source-length curves.
+"""Figures for analysis: attention heatmaps, metric-versus-source-length curves, scatter plots.
 
 Drawn with matplotlib's object-oriented API on an Agg canvas, never through pyplot: importing this
 module selects no backend, and a figure is never registered in pyplot's global figure list, so
@@ -162,6 +162,51 @@ def plot_metric_vs_length(
     ax.set_title(title)
   ax.grid(True, alpha=0.3)
   if legend_beside:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+  else:
+    ax.legend()
+  return _save(fig, path)
+
+
+def plot_points(
+  series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+  path: str | Path,
+  *,
+  xlabel: str,
+  ylabel: str,
+  title: str | None = None,
+  log_x: bool = False,
+) -> Path:
+  """Saves a scatter plot, one marker style per series (e.g. one point per run of each arm).
+
+  Args:
+    series: label -> (x values, y values), of equal lengths.
+    path: where to write the PNG; parent directories are created.
+    xlabel: the x-axis label.
+    ylabel: the y-axis label.
+    title: optional title.
+    log_x: a logarithmic x axis (e.g. FLOPs).
+
+  Returns:
+    The path written.
+  """
+  if not series:
+    raise ValueError("plot_points needs at least one series")
+  fig = Figure(figsize=(9.6 if len(series) > 4 else 6.4, 4.2), dpi=_DPI, layout="constrained")
+  FigureCanvasAgg(fig)
+  ax = fig.add_subplot()
+  for k, (label, (xs, ys)) in enumerate(series.items()):
+    if len(xs) != len(ys):
+      raise ValueError(f"series {label!r} has {len(xs)} x values but {len(ys)} y values")
+    ax.scatter(xs, ys, marker=_MARKERS[k % len(_MARKERS)], label=label)
+  if log_x:
+    ax.set_xscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title is not None:
+    ax.set_title(title)
+  ax.grid(True, alpha=0.3)
+  if len(series) > 4:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
   else:
     ax.legend()

@@ -4,14 +4,20 @@
 
 `write_report(root, out, ...)` reads a sweep root (see `summary`), and writes into `out`:
   README.md                       the command, the date, the machine and versions, wall time per
-                                  run and in total, one table per metric (per group: the varied
-                                  fields, parameter count, seeds, and on every evaluation split
-                                  the mean, sample std and 95% Student-t interval over seeds),
-                                  the plots, what the numbers show, and the reference
-  <metric>_vs_length_<split>.png  one line per group with its interval band
-  attention_<group>.png           for each attention group: the heatmap of the longest source of
-                                  the ranking split, decoded by the group's first run
-  summary.json                    every number of the tables
+                                  run and in total; what the numbers show; one table per metric
+                                  (per arm: the varied fields, parameter count, seeds, and on every
+                                  evaluation split the mean over seeds with an interval that fits
+                                  the data, see summary.py); the differences the findings state,
+                                  each with its paired bootstrap interval and p-value; whether
+                                  every arm was trained to its own best (stop reasons, learning
+                                  curves, cost to reach each level: sections.py); quality against
+                                  training compute; the tuning grid and the choices; the plots by
+                                  source length; the diagnostics of a failing split; heatmaps
+  <metric>_vs_length_<split>.png  one line per arm, its band from the lowest to the highest seed
+  learning_curve_*.png            validation metric against steps and training seconds
+  attention_<arm>_<split>.png     for each attention arm: the heatmap of the longest source of a
+                                  split, decoded by the arm's first seed
+  summary.json                    every number the report prints
 
 What the numbers show is computed, not typed: the sweep file's `findings(summary)` returns the
 sentences (with the numbers in them), so a report is exactly what its command wrote.
@@ -27,8 +33,11 @@ from pathlib import Path
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
-from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, SWEEP_FILE
+from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE
+from attn_seq2seq.sweeps import sections
+from attn_seq2seq.sweeps import statistics as stats_lib
 from attn_seq2seq.sweeps import summary as summary_lib
+from attn_seq2seq.sweeps.sweep import read_sweep_json
 from attn_seq2seq.training.progress import duration
 
 REPORT_FILE = "README.md"
@@ -45,6 +54,9 @@ def write_report(
   question: str = "",
   reference: str = "",
   findings: Callable[[summary_lib.Summary], list[str]] | None = None,
+  levels: Sequence[float] = (),
+  diagnose: str | None = None,
+  compute: bool = False,
   data_dir: str | None = None,
 ) -> Path:
   """Writes the report of the finished sweep in `root` into `out` (see the module docstring).
@@ -54,11 +66,15 @@ def write_report(
     out: the report directory, e.g. docs/results/attention_vs_fixed.
     title: the report's heading.
     command: the command line that ran the sweep and writes this report.
-    metrics: metrics of results.json to tabulate and plot; the first ranks the groups.
-    split: the evaluation split that ranks the groups (and supplies the heatmap's source).
+    metrics: metrics of results.json to tabulate and plot; the first ranks the groups and is
+      the validation metric of the learning curves.
+    split: the evaluation split that ranks the groups (and supplies a heatmap's source).
     question: what the sweep asks, in a sentence or two.
     reference: the published result it is compared with.
     findings: summary -> sentences saying what the numbers show.
+    levels: validation levels of the first metric whose cost (steps, seconds) is tabulated.
+    diagnose: a split to diagnose (sections.diagnostics_section), e.g. test_long; None: none.
+    compute: whether to plot the first metric against training FLOPs.
     data_dir: where the runs' dataset lives (for the heatmaps' sources); default: $TFDS_DATA_DIR
       or ~/tensorflow_datasets, as for training.
 
@@ -75,37 +91,43 @@ def write_report(
     )
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  plot_files = [
-    p.name for m in summary.metrics for p in summary_lib.plot_length_curves(summary, m, out)
-  ]
-  heatmaps = attention_heatmaps(summary, out, data_dir)
+  metric = summary.metrics[0]
   launches = read_launches(summary.root)
-  lines = [f"# {title}", ""]
-  if question:
-    lines += [question, ""]
+  lines = [f"# {title}", ""] + ([question, ""] if question else [])
   lines += _provenance(summary, command, launches) + [""]
   if findings is not None:
     lines += ["## What the numbers show", "", *findings(summary), ""]
   if reference:
     lines += ["## Reference", "", reference, ""]
-  lines += [
-    "## Results",
-    "",
-    f"Mean ± sample standard deviation over seeds [{summary_lib.CONFIDENCE:.0%} confidence "
-    "interval of the mean: Student's t with n - 1 degrees of freedom, mean ± t · std / √n],"
-    f" ranked by {summary.split} {summary.metrics[0]}. Parameter counts are exact.",
-    "",
+  lines += _results(summary)
+  record = {}
+  extra = [
+    ("Trained to its own best", sections.training_section(summary, out, metric, levels)),
+    (
+      "Quality against compute",
+      sections.compute_section(summary, out, split, metric) if compute else ([], {}),
+    ),
+    ("Tuning", sections.tuning_section(summary)),
+    (
+      "Diagnostics: " + (diagnose or ""),
+      sections.diagnostics_section(summary, out, diagnose) if diagnose else ([], {}),
+    ),
   ]
-  for metric in summary.metrics:
-    lines += [f"### {metric}", "", *summary.table(metric), ""]
-  lines += ["## By source length", ""]
-  lines += [f"![{name}]({name})" for name in plot_files] + [""]
+  for heading, (section, section_record) in extra:
+    if section:
+      lines += [f"## {heading}", "", *section]
+      record[heading] = section_record
+  plot_files = [
+    p.name for m in summary.metrics for p in summary_lib.plot_length_curves(summary, m, out)
+  ]
+  lines += ["## By source length", "", *[f"![{name}]({name})" for name in plot_files], ""]
+  heatmaps = attention_heatmaps(summary, out, data_dir, splits=(split, diagnose))
   if heatmaps:
     lines += [
       "## Attention on a long source",
       "",
-      f"The longest {summary.split} source, decoded greedily by the first seed of each "
-      "attention group (rows: output tokens, columns: source tokens).",
+      "The longest source of each split, decoded greedily by the first seed of each attention "
+      "arm (rows: output tokens, columns: source tokens).",
       "",
     ]
     lines += [f"**{label}**\n\n![{label}]({name})\n" for label, name in heatmaps]
@@ -117,15 +139,50 @@ def write_report(
     json.dumps(
       {
         **summary.record(),
+        "sections": record,
         "plots": plot_files,
         "heatmaps": [n for _, n in heatmaps],
         "command": shlex.join(command),
       },
       indent=2,
+      default=float,
     )
     + "\n",
   )
   return path
+
+
+def _results(summary: summary_lib.Summary) -> list[str]:
+  """The result tables, and the differences the findings computed."""
+  lines = [
+    "## Results",
+    "",
+    f"Mean over seeds on each split, ranked by {summary.split} {summary.metrics[0]}, with a "
+    f"{summary_lib.CONFIDENCE:.0%} interval that stays inside the metric's range: a two-level "
+    "bootstrap (seeds, then test examples) where the runs wrote per-example outcomes; seeds "
+    "that all agree read 'n/n seeds at v' with the Wilson interval of the pooled test examples; "
+    "metrics without per-example outcomes show each seed's value. Parameter counts are exact.",
+    "",
+  ]
+  for metric in summary.metrics:
+    lines += [f"### {metric}", "", *summary.table(metric), ""]
+  if summary.differences:
+    lines += [
+      "### Differences",
+      "",
+      "Each difference a finding states: A - B, with the percentile interval and the two-sided "
+      "p-value of a paired bootstrap (the same test examples resampled for both, seeds "
+      "resampled within each arm; sweeps/statistics.py).",
+      "",
+      "| A | B | split | metric | A - B [95% interval], p |",
+      "| --- | --- | --- | --- | ---: |",
+    ]
+    lines += [
+      f"| {d['a']} | {d['b']} | {d['split']} | {d['metric']} | {stats_lib.format_difference(d)} |"
+      for d in summary.differences
+    ]
+    lines.append("")
+  return lines
 
 
 def read_launches(root: Path) -> list[dict]:
@@ -137,39 +194,42 @@ def read_launches(root: Path) -> list[dict]:
 
 
 def attention_heatmaps(
-  summary: summary_lib.Summary, out: Path, data_dir: str | None = None
+  summary: summary_lib.Summary,
+  out: Path,
+  data_dir: str | None = None,
+  splits: Sequence[str | None] = ("test",),
 ) -> list[tuple[str, str]]:
-  """For each group of an attention decoder: the heatmap of the longest source of the ranking
-  split, decoded by the group's first run. Returns [(group label, file name)]."""
+  """For each attention arm and each of `splits`: the heatmap of the split's longest source,
+  decoded by the arm's first seed. Returns [(label, file name)]."""
   from attn_seq2seq import data  # noqa: PLC0415  (jax, TFDS)
   from attn_seq2seq.inference import trained_run, translate  # noqa: PLC0415
 
   written, sources = [], {}
-  for group in summary.groups:
-    first = min(group.runs, key=lambda r: r.config.get("seed", 0))
+  for group in summary.arms:
+    first = group.runs[0]
     if first.config.get("model.decoder") not in ATTENTION_DECODERS:
       continue
-    run = trained_run.load_run(summary.root / first.name)
+    run = trained_run.load_run(first.workdir)
     data_config = run.config.data.copy_and_resolve_references()
     # This machine's data directory (TFDS_DATA_DIR), never a path recorded in the workdir.
     data_config.data_dir = data_dir or data.get_data_config(data_config.name).data_dir
-    key = json.dumps(data_config.to_dict(), sort_keys=True)
-    if key not in sources:
-      texts = data.load_task(data_config, vocabs=(run.src_vocab, run.tgt_vocab)).source_texts(
-        summary.split
+    for split in dict.fromkeys(s for s in splits if s):
+      key = json.dumps(data_config.to_dict(), sort_keys=True) + split
+      if key not in sources:
+        task = data.load_task(data_config, vocabs=(run.src_vocab, run.tgt_vocab))
+        texts = task.source_texts(split)
+        sources[key] = max(texts, key=lambda text: (len(run.src_vocab.tokenize(text)), text))
+      translation = translate.Translator(run).translate([sources[key]])[0]
+      label = f"{summary.label(group)}, {split}"
+      name = "attention_" + re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") + ".png"
+      plots.plot_attention(
+        translation.attn_weights,
+        translation.src_tokens,
+        translation.tgt_tokens,
+        out / name,
+        title=f"{label} (seed {first.config.get('seed')})",
       )
-      sources[key] = max(texts, key=lambda text: (len(run.src_vocab.tokenize(text)), text))
-    translation = translate.Translator(run).translate([sources[key]])[0]
-    label = summary.label(group)
-    name = "attention_" + re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") + ".png"
-    plots.plot_attention(
-      translation.attn_weights,
-      translation.src_tokens,
-      translation.tgt_tokens,
-      out / name,
-      title=f"{label} (seed {first.config.get('seed')})",
-    )
-    written.append((label, name))
+      written.append((label, name))
   return written
 
 
@@ -179,18 +239,14 @@ def _provenance(
   """Command, date, machine, versions and wall time, as Markdown bullet lines."""
   # Invocations that trained something; a re-run that only rewrites the report adds nothing.
   invocations = [r for r in launches if "sweep" in r and r["launched"]]
-  runs = [r for r in launches if "run" in r]
+  runs = [r for r in launches if "run" in r and "seconds" in r]
   host = invocations[-1]["host"] if invocations else {}
-  record = json.loads((summary.root / summary.groups[0].runs[0].name / CONFIG_FILE).read_text())
-  devices = record.get("devices", {})
-  sweep_spec = (
-    json.loads((summary.root / SWEEP_FILE).read_text())["sweep"]
-    if (summary.root / SWEEP_FILE).exists()
-    else "?"
-  )
+  first = summary.groups[0].runs[0].workdir / CONFIG_FILE
+  devices = json.loads(first.read_text()).get("devices", {})
+  recorded = read_sweep_json(summary.root)
   per_run = _seconds_per_run(runs)
   lines = [
-    f"- **Command:** `{shlex.join(command)}` (sweep `{sweep_spec}`)",
+    f"- **Command:** `{shlex.join(command)}` (sweep `{(recorded or {}).get('sweep', '?')}`)",
     f"- **Date:** {invocations[0]['started'] if invocations else '?'} to "
     f"{runs[-1]['ended'] if runs else '?'} (UTC)",
     f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
@@ -209,7 +265,13 @@ def _provenance(
       else f"- **Wall time:** {duration(total)} in total"
     )
   lines.append(
-    f"- **Runs:** {summary.num_runs} in {len(summary.groups)} groups; root `{summary.root}`"
+    f"- **Runs:** {summary.num_runs} in {len(summary.arms)} arms"
+    + (
+      f" and {len(summary.groups) - len(summary.arms)} tuning trials"
+      if len(summary.groups) > len(summary.arms)
+      else ""
+    )
+    + f"; root `{summary.root}`"
   )
   return lines
 
@@ -223,27 +285,44 @@ def _seconds_per_run(run_launches: list[dict]) -> dict[str, float]:
 
 
 def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
-  """One row per run: name, seed, parameters, wall time, launches, ranking metric on split."""
-  per_run = _seconds_per_run([r for r in launches if "run" in r])
+  """One row per run: name, seed, learning rate, parameters, selected and last step, why it
+  stopped, training seconds and FLOPs, wall time, launches, the ranking metric on its split."""
+  timed = [r for r in launches if "run" in r and "seconds" in r]
+  per_run = _seconds_per_run(timed)
   count = {}
-  for record in launches:
-    if "run" in record:
-      count[record["run"]] = count.get(record["run"], 0) + 1
+  for record in timed:
+    count[record["run"]] = count.get(record["run"], 0) + 1
   metric, split = summary.metrics[0], summary.split
   rows = [
-    "| run | seed | params | wall time | launches | " + f"{split} {metric} |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| run | seed | lr | params | step | trained | stopped | train time | training FLOPs | "
+    f"wall time | launches | {split} {metric} |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
   ]
   for group in summary.groups:
     for run in group.runs:
       top = run.name.split("/")[0]  # a stacked run's members share its launches
-      wall = duration(per_run[top]) if top in per_run else "–"
-      value = run.results.get(split, {}).get(metric)
-      rows.append(
-        f"| {run.name} | {run.config.get('seed')} | {run.num_params:,} | {wall} | "
-        f"{count.get(top, 0)} | {'–' if value is None else f'{value:.4f}'} |"
-      )
+      results = run.results
+      value = run.value(split, metric)
+      cells = [
+        run.name,
+        str(run.config.get("seed")),
+        f"{run.config.get('learning_rate'):g}",
+        f"{run.num_params:,}",
+        _number(results.get("step")),
+        _number(results.get("last_step")),
+        {"early_stopping": "early", "num_train_steps": "cap"}.get(results.get("stop_reason"), "–"),
+        "–" if results.get("train_seconds") is None else f"{results['train_seconds']:.0f} s",
+        "–" if results.get("flops") is None else f"{results['flops']:.3g}",
+        duration(per_run[top]) if top in per_run else "–",
+        str(count.get(top, 0)),
+        "–" if value is None else f"{value:.4f}",
+      ]
+      rows.append("| " + " | ".join(cells) + " |")
   return rows
+
+
+def _number(value) -> str:
+  return "–" if value is None else f"{value:,}"
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -66,6 +66,10 @@ METRICS = {
   "per": RatioMetric(
     "per", lambda c: c["edit_distance"], lambda c: c["ref_length"], (0.0, np.inf), True
   ),
+  # The same ratio for any task: token edits over reference tokens (PER, for G2P).
+  "edit_rate": RatioMetric(
+    "edit_rate", lambda c: c["edit_distance"], lambda c: c["ref_length"], (0.0, np.inf), True
+  ),
 }
 
 

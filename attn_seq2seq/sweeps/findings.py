@@ -1,0 +1,83 @@
+"""What the sweep files' `findings(summary)` functions say, built from the numbers: each helper
+returns a phrase whose numbers come from the summary (and so from summary.json), in the words a
+reviewer expects: an arm's value with its interval, a difference with its interval and p-value
+and whether it separates the arms, how the runs stopped.
+
+    findings.value(group, "test", "exact_match")     # '0.998 [0.996, 0.999]', '3/3 seeds at ...'
+    findings.compared(summary, a, b, "test", "exact_match", "attention", "fixed_init")
+    # 'attention - fixed_init = +0.712 [0.690, 0.733], p < 0.001 (separated)'
+"""
+
+from attn_seq2seq.metrics import LOWER_IS_BETTER
+from attn_seq2seq.sweeps import curves, statistics
+from attn_seq2seq.sweeps.summary import Group, Summary
+
+SIGNIFICANCE = 0.05  # a difference is 'separated' when p < this and its interval excludes 0
+
+
+def value(group: Group, split: str, metric: str) -> str:
+  """The group's value of `metric` on `split` with its uncertainty (summary.Group.stats)."""
+  stats = group.stats(split, metric)
+  return "–" if stats is None else stats["text"]
+
+
+def mean(group: Group, split: str, metric: str) -> float | None:
+  stats = group.stats(split, metric)
+  return None if stats is None else stats["mean"]
+
+
+def separated(difference: dict | None) -> bool:
+  """Whether a paired difference separates its arms: p < SIGNIFICANCE and 0 outside its
+  interval."""
+  if difference is None:
+    return False
+  low, high = difference["interval"]
+  return difference["p_value"] < SIGNIFICANCE and (low > 0 or high < 0)
+
+
+def compared(
+  summary: Summary, a: Group, b: Group, split: str, metric: str, name_a: str, name_b: str
+) -> str:
+  """'A - B = +0.123 [0.101, 0.145], p < 0.001 (separated)': the paired difference (recorded in
+  summary.json), or the difference of the seed means when the runs wrote no outcomes."""
+  difference = summary.difference(a, b, split, metric)
+  if difference is None:
+    mean_a, mean_b = mean(a, split, metric), mean(b, split, metric)
+    if mean_a is None or mean_b is None:
+      return f"{name_a} - {name_b}: not measured"
+    return f"{name_a} - {name_b} = {mean_a - mean_b:+.3f} (seed means; no per-example outcomes)"
+  verdict = "separated" if separated(difference) else "not separated"
+  return f"{statistics.format_difference(difference, name_a, name_b)} ({verdict})"
+
+
+def stops(group: Group) -> str:
+  """'3/3 stopped early (steps 2,500-4,000)' / '2/3 reached the cap of 8,000 steps'."""
+  runs = [r.results for r in group.runs]
+  early = [r for r in runs if r.get("stop_reason") == "early_stopping"]
+  capped = [r for r in runs if r.get("stop_reason") == "num_train_steps"]
+  parts = []
+  if early:
+    steps = sorted(r["last_step"] for r in early)
+    span = f"{steps[0]:,}" if steps[0] == steps[-1] else f"{steps[0]:,}-{steps[-1]:,}"
+    parts.append(f"{len(early)}/{len(runs)} stopped early (at steps {span})")
+  if capped:
+    cap = group.runs[0].config.get("num_train_steps")
+    cap = "the cap" if cap is None else f"the cap of {cap:,} steps"
+    parts.append(f"{len(capped)}/{len(runs)} reached {cap}")
+  return " and ".join(parts) or "stopping not recorded"
+
+
+def still_improving(group: Group, metric: str, window: int = 3, by: float = 0.01) -> int:
+  """How many of the group's runs that reached the cap were still improving at it: validation
+  `metric` at the last evaluation better by more than `by` than `window` evaluations earlier."""
+  count = 0
+  for run in group.runs:
+    if run.results.get("stop_reason") != "num_train_steps":
+      continue
+    curve = curves.read_curve(run.workdir, metric)
+    if curve is None or len(curve.value) <= window:
+      continue
+    gain = curve.value[-1] - curve.value[-1 - window]
+    lower = metric in LOWER_IS_BETTER
+    count += bool((-gain if lower else gain) > by)
+  return count

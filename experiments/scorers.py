@@ -45,13 +45,7 @@ LR_GRID = (3e-4, 1e-3, 3e-3)  # every scorer's learning-rate trials (seed 0), ch
 SEEDS = (0, 1, 2)  # seed 0 tunes; 1 and 2 train at the chosen learning rate
 TRAINING = {
   "model.split_directions": True,
-  "lr_schedule": "constant",
-  "warmup_steps": 100,
-  "eval_every_steps": 500,
-  "checkpoint_every_steps": 500,
-  "early_stopping.metric": "exact_match",
-  "early_stopping.patience": 3,
-  "early_stopping.min_delta": 0.001,
+  **define.trained_to_best("exact_match", patience=3, min_delta=0.001, every=500, warmup=100),
   "extra_evaluations": "test_long/oracle_length",
 }
 CPU_OVERRIDES = {"num_train_steps": 8_000, "length_bucket_width": 5}

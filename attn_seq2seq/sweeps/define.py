@@ -92,6 +92,31 @@ def tuned_group(
   ]
 
 
+def trained_to_best(
+  metric: str,
+  *,
+  patience: int,
+  min_delta: float,
+  every: int | None = None,
+  warmup: int | None = None,
+) -> dict:
+  """The overrides that train a run to its own best: early stopping on validation `metric`
+  after `patience` evaluations without an improvement above `min_delta` (the config's
+  num_train_steps stays the cap), evaluations and checkpoints every `every` steps, and a constant
+  learning rate after `warmup` steps (a decay schedule would tie the rate to the cap)."""
+  overrides = {
+    "lr_schedule": "constant",
+    "early_stopping.metric": metric,
+    "early_stopping.patience": patience,
+    "early_stopping.min_delta": min_delta,
+  }
+  if every is not None:
+    overrides.update(eval_every_steps=every, checkpoint_every_steps=every)
+  if warmup is not None:
+    overrides["warmup_steps"] = warmup
+  return overrides
+
+
 def _abbrev(field: str) -> str:
   """'learning_rate' -> 'lr', 'model.dropout' -> 'dropout': a short run-name prefix."""
   last = field.rsplit(".", 1)[-1]

@@ -17,8 +17,9 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "attn_seq2seq"
+PACKAGE = ROOT / "attn_seq2seq"
 LAYERS = (
   ("errors",),
   ("tokens", "run_files", "choices", "cli"),

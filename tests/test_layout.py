@@ -164,3 +164,33 @@ def test_the_circle_check_finds_a_planted_circle():
   cycle = import_cycle(graph)
   assert cycle is not None and cycle[0] == cycle[-1]
   assert {"attn_seq2seq.models.model_config", "attn_seq2seq.models.decoders"} <= set(cycle)
+
+
+# -- function length ------------------------------------------------------------------------------
+
+MAX_FUNCTION_LINES = 80  # the project's rule: no function over ~80 lines (ruff keeps C901/PLR0915)
+CODE = sorted([*PACKAGE.rglob("*.py"), *(ROOT / "scripts").glob("*.py")])
+
+
+def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+  """`name (N lines from line L)` for every function or method of `source` longer than `limit`
+  lines, counted from its `def` to its last line (docstring included, decorators not)."""
+  return [
+    f"{node.name} ({node.end_lineno - node.lineno + 1} lines from line {node.lineno})"
+    for node in ast.walk(ast.parse(source))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    and node.end_lineno - node.lineno + 1 > limit
+  ]
+
+
+def test_no_function_is_longer_than_80_lines():
+  found = {str(p.relative_to(ROOT)): long_functions(p.read_text()) for p in CODE}
+  assert not {path: names for path, names in found.items() if names}, "split them into helpers"
+
+
+def test_the_length_check_finds_a_planted_long_function():
+  statements = [f"x{i} = {i}" for i in range(80)]
+  at_limit = "def f():\n" + "".join(f"  {s}\n" for s in statements[:79])  # 80 lines
+  planted = "class A:\n  def g(self):\n" + "".join(f"    {s}\n" for s in statements)  # 81
+  assert long_functions(at_limit) == []
+  assert long_functions(planted) == ["g (81 lines from line 2)"]

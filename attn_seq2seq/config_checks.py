@@ -153,7 +153,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"{path}={value!r} is not a boolean; allowed: true, false")
   if "data" not in config:
     return
-  from attn_seq2seq.data.datasets import (  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import (  # noqa: PLC0415  (TFDS: only to check a data section)
     GENERATION_FIELDS,
     dataset_spec,
   )

@@ -18,7 +18,7 @@ from attn_seq2seq.models.model_config import get_model_config
 
 def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   """Training defaults for dataset `data_name` (see `attn_seq2seq.data.get_data_config`)."""
-  from attn_seq2seq.data.datasets import get_data_config  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import get_data_config  # noqa: PLC0415  (TFDS; configs load this)
 
   config = ml_collections.ConfigDict()
   config.seed = 0  # model init, dropout and (unless data_order_seed is set) training-data order

@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
 from helpers import (
   ROOT,
@@ -18,8 +20,10 @@ from helpers import (
   write_lines,
 )
 
-from attn_seq2seq import evaluate, translate
+from attn_seq2seq import evaluate, search, translate
+from attn_seq2seq.inference.trained_run import load_run
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, SRC_VOCAB_FILE
+from attn_seq2seq.sweeps import sweep
 
 # -- translate and evaluate (their main, in-process) --------------------------------------------
 
@@ -239,7 +243,6 @@ def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(
 ):
   monkeypatch.chdir(ROOT)
   root = tmp_path / "root"
-  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
   sweep.write_sweep_json(
     root, "old", sweep.load_sweep(str(sweep_file(tmp_path / "old.py", (16, 8)))), ["old"]
@@ -256,12 +259,6 @@ def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(
 
 def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run):
   """NaN parameters make every score NaN, which never compares as done: the loop still stops."""
-  import jax  # noqa: PLC0415
-  import numpy as np  # noqa: PLC0415
-
-  from attn_seq2seq import search  # noqa: PLC0415
-  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
-
   loaded = load_run(quick_reverse_run)
   params = jax.tree.map(lambda x: x * np.nan, loaded.params)
   src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)

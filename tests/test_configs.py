@@ -9,6 +9,7 @@ import pytest
 from helpers import ROOT, load_config
 from tfds_mock import serve
 
+from attn_seq2seq import data
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import steps, train, train_functions
 
@@ -68,8 +69,6 @@ def data_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_quick_config_trains_one_step(name, data_dir):
-  from attn_seq2seq import data  # noqa: PLC0415
-
   config = load_config(name, "quick")
   config.data.data_dir = data_dir
   with serve(WMT_PAIRS) if config.data.name.startswith("wmt") else contextlib.nullcontext():

@@ -27,6 +27,7 @@ from helpers import (
   without_timing,
 )
 
+from attn_seq2seq.data.pipeline import TrainBatches
 from attn_seq2seq.experiment_config import base_config
 from attn_seq2seq.inference.trained_run import load_run
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, MEMBERS_DIR, RESULTS_FILE
@@ -207,8 +208,6 @@ def test_a_stop_signal_before_an_evaluation_resumes_to_the_same_results(
 ):
   """SIGTERM while step 6 (an evaluation step) is prepared: the checkpoint of step 6 is saved
   before its evaluation, which the resumed run does first."""
-  from attn_seq2seq.data.pipeline import TrainBatches  # noqa: PLC0415
-
   original_next, served = TrainBatches.__next__, []
 
   def next_then_sigterm(self):

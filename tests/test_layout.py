@@ -13,7 +13,9 @@ imports itself back through a circle of imports.
 """
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,44 @@ def test_the_length_check_finds_a_planted_long_function():
   planted = "class A:\n  def g(self):\n" + "".join(f"    {s}\n" for s in statements)  # 81
   assert long_functions(at_limit) == []
   assert long_functions(planted) == ["g (81 lines from line 2)"]
+
+
+# -- function-local imports -----------------------------------------------------------------------
+
+NOQA = re.compile(r"^#\s*noqa:\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*)(?P<rest>.*)$")
+CHECKED_FOR_LOCAL_IMPORTS = sorted(
+  [*CODE, *(ROOT / "configs").glob("*.py"), *(ROOT / "tests").glob("*.py")]
+)
+
+
+def unexplained_local_imports(source: str) -> list[int]:
+  """The lines of `source` with a `noqa: PLC0415` comment (an import inside a function) that
+  gives no reason in parentheses after it, as `# noqa: PLC0415  (jax: only when decoding)` does."""
+  found = []
+  for token in tokenize.generate_tokens(io.StringIO(source).readline):
+    match = NOQA.match(token.string) if token.type == tokenize.COMMENT else None
+    codes = match and re.split(r"\s*,\s*", match["codes"])
+    if codes and "PLC0415" in codes and not re.match(r"\s+\(\S.*\)", match["rest"]):
+      found.append(token.start[0])
+  return found
+
+
+def test_every_function_local_import_says_why():
+  found = {
+    str(p.relative_to(ROOT)): unexplained_local_imports(p.read_text())
+    for p in CHECKED_FOR_LOCAL_IMPORTS
+  }
+  assert not {path: lines for path, lines in found.items() if lines}, (
+    "hoist the import or give its reason: # noqa: PLC0415  (reason)"
+  )
+
+
+def test_the_local_import_check_finds_a_noqa_without_a_reason():
+  source = (
+    "def f():\n"
+    "  import jax  # noqa: PLC0415  (jax: only when decoding)\n"
+    "  import numpy  # noqa: PLC0415\n"
+    "  import flax  # noqa: E402, PLC0415\n"
+    "  import optax  # noqa: PLC0415  ()\n"
+  )
+  assert unexplained_local_imports(source) == [3, 4, 5]

@@ -26,6 +26,7 @@ from helpers import (
 )
 
 from attn_seq2seq.experiment_config import base_config
+from attn_seq2seq.inference.trained_run import load_run
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -236,8 +237,6 @@ def test_sigkilled_stacked_run_resumes_to_the_results_of_an_uninterrupted_one(
 
 
 def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
-  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
-
   workdir, _ = stacked_run
   run = load_run(workdir / MEMBERS_DIR / "seed_2")
   assert run.step == 4 and run.config.seed == 2

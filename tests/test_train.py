@@ -21,6 +21,9 @@ from helpers import (
   without_timing,
 )
 
+from attn_seq2seq.data import load_task
+from attn_seq2seq.data.pipeline import TrainBatches
+from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -28,7 +31,7 @@ from attn_seq2seq.run_files import (
   SRC_VOCAB_FILE,
   TGT_VOCAB_FILE,
 )
-from attn_seq2seq.training import train
+from attn_seq2seq.training import optim, steps, train
 from attn_seq2seq.training.checkpoint import Checkpointer
 
 
@@ -102,8 +105,6 @@ def test_resume_after_a_crash_ends_with_the_same_results(
 def test_sigterm_saves_a_restorable_checkpoint(
   reference, quick_dates_config, tmp_path, monkeypatch
 ):
-  from attn_seq2seq.data.pipeline import TrainBatches  # noqa: PLC0415
-
   original_next = TrainBatches.__next__
   served = []
 
@@ -130,10 +131,6 @@ def test_sigterm_saves_a_restorable_checkpoint(
 
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
-  from attn_seq2seq.data import load_task  # noqa: PLC0415
-  from attn_seq2seq.models import ModelConfig, build_model, init_params  # noqa: PLC0415
-  from attn_seq2seq.training import optim, steps  # noqa: PLC0415
-
   task = load_task(config.data)
   model = build_model(
     ModelConfig.from_config(config.model), task.src_vocab.size, task.tgt_vocab.size

@@ -32,6 +32,7 @@ from attn_seq2seq.run_files import (
 )
 from attn_seq2seq.training import train
 from attn_seq2seq.training.checkpoint import Checkpointer
+from attn_seq2seq.training.workdir import WorkdirError
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +136,6 @@ def test_half_written_metrics_line_is_dropped_with_a_warning(
 def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(
   crashed, make_config, tmp_path
 ):
-  from attn_seq2seq.training.workdir import WorkdirError  # noqa: PLC0415
-
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   longer = make_config(**{**STEPS, "num_train_steps": 8})

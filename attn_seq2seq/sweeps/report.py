@@ -30,7 +30,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from attn_seq2seq import data
 from attn_seq2seq.errors import UserError
+from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE
@@ -220,9 +222,6 @@ def attention_heatmaps(
 ) -> list[tuple[str, str]]:
   """For each attention arm and each of `splits`: the heatmap of the split's longest source,
   decoded by the arm's first seed. Returns [(label, file name)]."""
-  from attn_seq2seq import data  # noqa: PLC0415  (jax, TFDS)
-  from attn_seq2seq.inference import trained_run, translate  # noqa: PLC0415
-
   written, sources = [], {}
   for group in summary.arms:
     first = group.runs[0]

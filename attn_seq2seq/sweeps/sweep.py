@@ -20,6 +20,7 @@ resumes from its latest checkpoint.
 """
 
 import contextlib
+import ctypes
 import datetime
 import difflib
 import importlib.util
@@ -445,12 +446,8 @@ def _die_with_parent() -> None:
   """In the child, before exec: SIGTERM when the launcher dies, even by SIGKILL (Linux
   PR_SET_PDEATHSIG; elsewhere a no-op), so no trainer outlives its sweep (main saves a
   checkpoint on SIGTERM; the re-run resumes it)."""
-  try:
-    import ctypes  # noqa: PLC0415
-
+  with contextlib.suppress(OSError, AttributeError):
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    pass
 
 
 def _last_line(path: Path, max_bytes: int = 4096) -> str:

@@ -19,6 +19,8 @@ the directory to reclaim the space (small models: a few MB per config).
 
 import os
 
+from absl import logging
+
 DEFAULT_DIR = "~/.cache/attn_seq2seq/jax"
 ENV_VAR = "JAX_COMPILATION_CACHE_DIR"  # JAX reads it too, at import
 OFF = ("", "none")
@@ -47,22 +49,18 @@ def enable(flag_value: str | None = None) -> str | None:
   Returns the directory, or None when the cache is off (also when the directory cannot be
   created: a warning, and the run goes on without it).
   """
-  import jax  # noqa: PLC0415
+  import jax  # noqa: PLC0415  (main imports this module before flag parsing, jax after)
 
   directory = resolve(flag_value)
   if directory is not None:
     try:
       os.makedirs(directory, exist_ok=True)
     except OSError as e:  # e.g. a read-only home: train without the cache rather than fail
-      from absl import logging  # noqa: PLC0415
-
       logging.warning("compilation cache off: cannot create %s (%s)", directory, e)
       directory = None
   jax.config.update("jax_compilation_cache_dir", directory)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)  # any size (JAX's default)
   if directory is not None:
-    from absl import logging  # noqa: PLC0415
-
     logging.info("compilation cache: %s", directory)
   return directory

@@ -27,7 +27,7 @@ class MetricWriter:
     workdir.mkdir(parents=True, exist_ok=True)
     self._jsonl = open(workdir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
     if tensorboard:
-      from tensorboardX import SummaryWriter  # noqa: PLC0415
+      from tensorboardX import SummaryWriter  # noqa: PLC0415  (protobuf: only with TensorBoard)
 
       self._tb = SummaryWriter(str(workdir / "tensorboard"))
 

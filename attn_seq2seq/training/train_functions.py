@@ -47,7 +47,7 @@ def make_train_functions(
   dropout keys: vmapped, or mapped one member after the other on CPU (members.py,
   `sequential_members`).
   """
-  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415  (flax: only when built)
 
   model = build_model(
     ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size, tgt_vocab_size
@@ -115,6 +115,6 @@ class _Background:
 
 
 def _init_state(rng, *, model, tx) -> steps.TrainState:
-  from attn_seq2seq.models import init_params  # noqa: PLC0415
+  from attn_seq2seq.models import init_params  # noqa: PLC0415  (flax: only when built)
 
   return steps.create_train_state(init_params(model, rng), tx)

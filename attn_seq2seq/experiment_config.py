@@ -49,8 +49,8 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.max_checkpoints_to_keep = 3  # older checkpoints are deleted
   config.num_attention_plots = 3  # heatmaps of the first N validation examples per evaluation
   config.length_bucket_width = 10  # per-source-length results: buckets 1-9, 10-19, ...
-  config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
-  config.decode_max_len_b = 10.0  # (see search.greedy_search)
+  config.decode_max_len_a = 2.0  # output limit of every search: ceil(a * source length + b)
+  config.decode_max_len_b = 10.0  # tokens (search.SearchSpec.of_experiment: max_len_a, _b)
 
   # Early stopping (training/early_stopping.py): evaluations every eval_every_steps; the model
   # kept and evaluated at the end is the best one by `metric`; num_train_steps stays the cap.

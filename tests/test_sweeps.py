@@ -46,7 +46,7 @@ def field(config, key: str):
 
 def _count_params(config, src_vocab: int, tgt_vocab: int) -> int:
   """The parameter count of an experiment config's model (shapes only)."""
-  model = build_model(ModelConfig.from_config(config.model), src_vocab, tgt_vocab)
+  model = build_model(ModelConfig.of_experiment(config), src_vocab, tgt_vocab)
   return count_params(abstract_params(model))
 
 

@@ -132,9 +132,7 @@ def test_sigterm_saves_a_restorable_checkpoint(
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
   task = load_task(config.data)
-  model = build_model(
-    ModelConfig.from_config(config.model), task.src_vocab.size, task.tgt_vocab.size
-  )
+  model = build_model(ModelConfig.of_experiment(config), task.src_vocab.size, task.tgt_vocab.size)
   tx, _ = optim.make_optimizer(config)
   params = init_params(model, jax.random.key(0))
   return steps.create_train_state(params, tx)

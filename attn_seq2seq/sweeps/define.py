@@ -141,7 +141,7 @@ def matched_hidden_sizes(
       },
     }
   )
-  model = ModelConfig.from_config(base.model, dtype=base.dtype)
+  model = ModelConfig.of_experiment(base)
   target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
   return {
     arm: budget

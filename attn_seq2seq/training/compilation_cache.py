@@ -1,4 +1,4 @@
-"""JAX's persistent compilation cache, on by default for training runs and benchmarks.
+"""JAX's persistent compilation cache, on by default for training runs.
 
     python -m attn_seq2seq.main ... --compilation_cache=~/.cache/attn_seq2seq/jax   # the default
     python -m attn_seq2seq.main ... --compilation_cache=none                        # off
@@ -9,7 +9,8 @@ running XLA. The cache is keyed by the lowered program, the compiler flags, the 
 jax/jaxlib versions, so it never returns a program for another model, dtype or machine.
 
 Where it lives, first match wins:
-  1. the `--compilation_cache` flag (of `attn_seq2seq.main` and `scripts/benchmark.py`);
+  1. the `--compilation_cache` flag of `attn_seq2seq.main` (`scripts/benchmark.py` measures
+     without the cache, and its startup with a fresh one under `--cache_startup`);
   2. the environment variable `JAX_COMPILATION_CACHE_DIR`, JAX's own (set but empty: off);
   3. `~/.cache/attn_seq2seq/jax` (DEFAULT_DIR).
 `none` or an empty value turns it off. Only your own directories: JAX trusts what it loads

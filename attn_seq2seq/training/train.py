@@ -62,6 +62,7 @@ from attn_seq2seq.models import ModelConfig, count_params, flops, param_table
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
+  PLOTS_DIR,
   RESULTS_FILE,
   SRC_VOCAB_FILE,
 )
@@ -85,7 +86,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
   devices."""
   config_checks.check_values(config)  # numeric ranges, dataset name, data_dir, early stopping
   optim.make_optimizer(config)
-  ModelConfig.from_config(config.model, dtype=config.dtype)  # names, unknown fields
+  ModelConfig.of_experiment(config)  # names, unknown fields
   members.member_seeds(config)  # stacked seeds: integers, none repeated
   from attn_seq2seq.data.datasets import dataset_spec  # noqa: PLC0415  (TFDS: only once checked)
 
@@ -401,7 +402,7 @@ def _evaluate(run: RunState) -> None:
   step, active = run.step, run.active()
   with run.pause() as totals:
     plot_dirs = [
-      m.workdir / "plots" / f"step_{step:06d}" if k in active else None
+      m.workdir / PLOTS_DIR / f"step_{step:06d}" if k in active else None
       for k, m in enumerate(run.group.members)
     ]
     metrics, took = run.group.evaluate(run.evaluator, run.state.params, VALIDATION, plot_dirs)
@@ -532,7 +533,7 @@ def _member_results(
 ) -> dict:
   """Member k's results.json (see the module docstring)."""
   member, (step, _), (last_step, totals) = run.group.members[k], selected, last
-  plot_dir = member.workdir / "plots" / f"step_{step:06d}"
+  plot_dir = member.workdir / PLOTS_DIR / f"step_{step:06d}"
   results = {
     "step": step,
     **splits,

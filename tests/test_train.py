@@ -71,11 +71,11 @@ def test_run_writes_every_output(reference):
     "validation",
     "test",
     "attention_plots",
-    *("last_step", "stop_reason", "tgt_tokens", "src_tokens", *TIMINGS),
-  }
+    *("last_step", "stop_reason", "tgt_tokens", "src_tokens", "flops", *TIMINGS),
+  }  # flops: models/flops.py counts this model (train.py: the default flops_fn)
   assert results["step"] == results["last_step"] == 4
   assert results["stop_reason"] == "num_train_steps"
-  assert results["tgt_tokens"] > 0 and results["src_tokens"] > 0
+  assert results["tgt_tokens"] > 0 and results["src_tokens"] > 0 and results["flops"] > 0
   assert 0 < results["train_seconds"] < results["wall_seconds"]
   for split in ("validation", "test"):
     metrics = results[split]

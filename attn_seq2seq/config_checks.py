@@ -153,7 +153,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"{path}={value!r} is not a boolean; allowed: true, false")
   if "data" not in config:
     return
-  from attn_seq2seq.data.datasets import (  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import (  # noqa: PLC0415  (TFDS: only to check a data section)
     GENERATION_FIELDS,
     dataset_spec,
   )
@@ -238,15 +238,3 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, object]
       return False, None
     node = node[part]
   return True, node
-
-
-def one_of(variants: set[str], group: tuple[str, ...], default: str) -> str:
-  """The variant of `group` among `variants` (`default` if none): a config file's mutually
-  exclusive variants, e.g. lengths `short | medium | long`; two of them is a one-line ConfigError.
-  """
-  chosen = [v for v in group if v in variants]
-  if len(chosen) > 1:
-    raise ConfigError(
-      f"variants {', '.join(chosen)} exclude each other; allowed: one of {', '.join(group)}"
-    )
-  return chosen[0] if chosen else default

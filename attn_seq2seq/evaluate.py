@@ -38,7 +38,7 @@ metrics and the per-length rows are printed as a table.
 from collections.abc import Sequence
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from attn_seq2seq import cli, search
 from attn_seq2seq.errors import ConfigError
@@ -50,9 +50,6 @@ from attn_seq2seq.training import workdir as workdir_lib
 
 _RUN_FLAGS = run_flags.define_flags()
 flags.adopt_module_key_flags(run_flags)
-_SPLIT = flags.DEFINE_string(
-  "split", "test", "Split of the run's task to score, e.g. test or test_long."
-)
 _RESULTS_DIR = flags.DEFINE_string(
   "results_dir",
   None,
@@ -65,13 +62,13 @@ _DATA_DIR = flags.DEFINE_string(
   "TFDS data directory of the run's dataset (default: $TFDS_DATA_DIR, else "
   "~/tensorflow_datasets); prepared there if missing.",
 )
+_SPLIT = flags.DEFINE_string(
+  "split", "test", "Split of the run's task to score, e.g. test or test_long."
+)
 
 
 def main(argv: Sequence[str]) -> None:
-  cli.flags_only(argv)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  with cli.user_errors():
+  with run_flags.command(argv):
     workdirs = ensembles.workdirs_of(_RUN_FLAGS.workdir.value)
     ensemble = len(workdirs) > 1
     if ensemble != (_RESULTS_DIR.value is not None):

@@ -9,6 +9,8 @@ comma-separated list of variants such as `quick` (the smoke-test size), e.g.
 (`--config.lerning_rate=...`) is an error rather than a silently ignored field.
 """
 
+from collections.abc import Callable, Mapping
+
 import ml_collections
 from ml_collections.config_dict import placeholder
 
@@ -18,7 +20,7 @@ from attn_seq2seq.models.model_config import get_model_config
 
 def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   """Training defaults for dataset `data_name` (see `attn_seq2seq.data.get_data_config`)."""
-  from attn_seq2seq.data.datasets import get_data_config  # noqa: PLC0415
+  from attn_seq2seq.data.datasets import get_data_config  # noqa: PLC0415  (TFDS; configs load this)
 
   config = ml_collections.ConfigDict()
   config.seed = 0  # model init, dropout and (unless data_order_seed is set) training-data order
@@ -49,8 +51,8 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.max_checkpoints_to_keep = 3  # older checkpoints are deleted
   config.num_attention_plots = 3  # heatmaps of the first N validation examples per evaluation
   config.length_bucket_width = 10  # per-source-length results: buckets 1-9, 10-19, ...
-  config.decode_max_len_a = 2.0  # greedy output limit: ceil(a * source length + b) tokens
-  config.decode_max_len_b = 10.0  # (see search.greedy_search)
+  config.decode_max_len_a = 2.0  # output limit of every search: ceil(a * source length + b)
+  config.decode_max_len_b = 10.0  # tokens (search.SearchSpec.of_experiment: max_len_a, _b)
 
   # Early stopping (training/early_stopping.py): evaluations every eval_every_steps; the model
   # kept and evaluated at the end is the best one by `metric`; num_train_steps stays the cap.
@@ -106,12 +108,25 @@ def parse_variants(arg: str | None, valid: tuple[str, ...]) -> set[str]:
   return variants
 
 
+def one_of(variants: set[str], group: tuple[str, ...], default: str) -> str:
+  """The variant of `group` among `variants` (`default` if none): a config file's mutually
+  exclusive variants, e.g. lengths `short | medium | long`; two of them is a one-line ConfigError.
+  """
+  chosen = [v for v in group if v in variants]
+  if len(chosen) > 1:
+    raise ConfigError(
+      f"variants {', '.join(chosen)} exclude each other; allowed: one of {', '.join(group)}"
+    )
+  return chosen[0] if chosen else default
+
+
 ALGORITHMIC_LENGTHS = ("short", "medium", "long")
+ConfigEdit = Callable[[ml_collections.ConfigDict], None]
 
 
 def algorithmic_config(task: str, length: str, num_train_steps: int) -> ml_collections.ConfigDict:
   """What the algorithmic tasks (copy, reverse, sort, addition) share, for `length` in
-  ALGORITHMIC_LENGTHS; each `configs/<task>.py` adds its own output-length limit."""
+  ALGORITHMIC_LENGTHS (see `algorithmic_task_config` for a whole `get_config`)."""
   config = base_config(f"algorithmic/{task}_{length}")
   config.data.num_buckets = 4  # few compiled shapes; padding stays modest
   config.model.embed_size = 128  # symbol embeddings
@@ -120,6 +135,44 @@ def algorithmic_config(task: str, length: str, num_train_steps: int) -> ml_colle
   config.batch_size = 64  # global batch
   config.learning_rate = 1e-3  # adam
   config.num_train_steps = num_train_steps  # longer sources need more updates
+  return config
+
+
+def algorithmic_task_config(
+  task: str,
+  arg: str | None,
+  steps: Mapping[str, int],
+  *,
+  default_length: str = "medium",
+  output_slack: float = 5.0,
+  task_fields: ConfigEdit | None = None,
+  variants: Mapping[str, ConfigEdit] | None = None,
+) -> ml_collections.ConfigDict:
+  """`configs/<task>.py`'s `get_config(arg)` for an algorithmic task.
+
+  Args:
+    task: copy, reverse, sort or addition.
+    arg: comma-separated variants: at most one length of ALGORITHMIC_LENGTHS, `quick` (a tiny
+      smoke test, applied last), and the names in `variants`.
+    steps: training steps per length.
+    default_length: the length without a length variant.
+    output_slack: outputs are at most as long as the source plus this many tokens (EOS included).
+    task_fields: sets the task's own fields on the config (before any variant).
+    variants: more variants, each a function setting its fields (before `quick`).
+  """
+  variants = variants or {}
+  chosen = parse_variants(arg, (*ALGORITHMIC_LENGTHS, *variants, "quick"))
+  length = one_of(chosen, ALGORITHMIC_LENGTHS, default_length)  # at most one length
+  config = algorithmic_config(task, length, num_train_steps=steps[length])
+  config.decode_max_len_a = 1.0  # outputs are as long as the source ...
+  config.decode_max_len_b = output_slack  # ... plus EOS and some slack
+  if task_fields is not None:
+    task_fields(config)
+  for name, set_fields in variants.items():
+    if name in chosen:
+      set_fields(config)
+  if "quick" in chosen:
+    make_quick(config)
   return config
 
 

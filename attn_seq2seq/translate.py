@@ -47,13 +47,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import run_flags
 from attn_seq2seq.inference.pair_scoring import PairScorer, score_stream
-from attn_seq2seq.inference.streams import OUTPUT_FORMATS, InputError, translate_stream
+from attn_seq2seq.inference.streams import (
+  OUTPUT_FORMATS,
+  InputError,
+  LineFormat,
+  translate_stream,
+)
 from attn_seq2seq.inference.translate import Translator
 
 _RUN_FLAGS = run_flags.define_flags()
@@ -101,10 +106,7 @@ _SCORE_PAIRS = flags.DEFINE_boolean(
 
 
 def main(argv: Sequence[str]) -> None:
-  cli.flags_only(argv)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
-  with cli.user_errors():
+  with run_flags.command(argv):
     _check_options()
     runs = _RUN_FLAGS.load_runs()
     if _SCORE_PAIRS.value:
@@ -114,19 +116,19 @@ def main(argv: Sequence[str]) -> None:
       options = {**_RUN_FLAGS.search_options(), "n_best": _N_BEST.value}
       worker = Translator(runs, max_src_len=_MAX_SRC_LEN.value, **options)
     _check_paths(_INPUT.value, _OUTPUT.value, _ATTENTION_DIR.value, _ATTENTION_NPZ.value)
-    output = {"output_format": _OUTPUT_FORMAT.value, "with_attention": _WITH_ATTENTION.value}
+    line_format = LineFormat(_OUTPUT_FORMAT.value, _WITH_ATTENTION.value)
     with _open_input(_INPUT.value) as source, _open_output(_OUTPUT.value) as sink:
       if _SCORE_PAIRS.value:
-        score_stream(worker, source, sink, batch_size=_BATCH_SIZE.value, **output)
+        score_stream(worker, source, sink, line_format, _BATCH_SIZE.value)
       else:
         translate_stream(
           worker,
           source,
           sink,
           batch_size=_BATCH_SIZE.value,
+          line_format=line_format,
           attention_dir=_ATTENTION_DIR.value,
           attention_npz=_ATTENTION_NPZ.value,
-          **output,
         )
 
 

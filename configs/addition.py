@@ -8,19 +8,17 @@ Variants (comma-separated after the colon): `short` (sources of 3-20 characters,
 the longest training source.
 """
 
-from attn_seq2seq.config_checks import one_of
-from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS as LENGTHS
-from attn_seq2seq.experiment_config import algorithmic_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import algorithmic_task_config
+
+STEPS = {"short": 10_000, "medium": 20_000, "long": 40_000}  # longer sources need more updates
+
+
+def small_embeddings(config):
+  config.model.embed_size = 64  # 10 digits and '+': small embeddings suffice
 
 
 def get_config(arg: str | None = None):
-  variants = parse_variants(arg, (*LENGTHS, "quick"))
-  length = one_of(variants, LENGTHS, "short")  # at most one length
-  steps = {"short": 10_000, "medium": 20_000, "long": 40_000}[length]  # longer: more
-  config = algorithmic_config("addition", length, num_train_steps=steps)
-  config.model.embed_size = 64  # 10 digits and '+': small embeddings suffice
-  config.decode_max_len_a = 1.0  # a sum has at most as many digits as its source ...
-  config.decode_max_len_b = 2.0  # ... plus a carry and EOS
-  if "quick" in variants:
-    make_quick(config)
-  return config
+  # A sum has at most as many digits as its source, plus a carry and EOS.
+  return algorithmic_task_config(
+    "addition", arg, STEPS, default_length="short", output_slack=2.0, task_fields=small_embeddings
+  )

@@ -8,18 +8,10 @@ default), `long` (1-100); `quick`, a tiny smoke test. test_long has sources up t
 longest training source.
 """
 
-from attn_seq2seq.config_checks import one_of
-from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS as LENGTHS
-from attn_seq2seq.experiment_config import algorithmic_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import algorithmic_task_config
+
+STEPS = {"short": 5_000, "medium": 10_000, "long": 20_000}  # longer sources need more updates
 
 
 def get_config(arg: str | None = None):
-  variants = parse_variants(arg, (*LENGTHS, "quick"))
-  length = one_of(variants, LENGTHS, "medium")  # at most one length
-  steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]  # longer: more
-  config = algorithmic_config("copy", length, num_train_steps=steps)
-  config.decode_max_len_a = 1.0  # outputs are as long as the source ...
-  config.decode_max_len_b = 5.0  # ... plus EOS and some slack
-  if "quick" in variants:
-    make_quick(config)
-  return config
+  return algorithmic_task_config("copy", arg, STEPS)

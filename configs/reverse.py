@@ -10,24 +10,21 @@ attention 256, batch 64); `quick`, a tiny smoke test. test_long has sources up t
 longest training source.
 """
 
-from attn_seq2seq.config_checks import one_of
-from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS as LENGTHS
-from attn_seq2seq.experiment_config import algorithmic_config, make_quick, parse_variants
+from attn_seq2seq.experiment_config import algorithmic_task_config
+
+STEPS = {"short": 5_000, "medium": 10_000, "long": 20_000}  # longer sources need more updates
+
+
+def reference_model_task(config):
+  """The `benchmark` variant: the speed benchmark's reference task."""
+  config.data.min_len = 10  # reference task: source lengths 10-30
+  config.data.max_len = 30  # (test_long: 31-60)
+  config.data.num_symbols = 100  # 100-symbol vocabulary
+  config.data.num_train = 50_000  # 50,000 training pairs
+  config.num_train_steps = 5_000  # about 6 epochs
 
 
 def get_config(arg: str | None = None):
-  variants = parse_variants(arg, (*LENGTHS, "benchmark", "quick"))
-  length = one_of(variants, LENGTHS, "medium")  # at most one length
-  steps = {"short": 5_000, "medium": 10_000, "long": 20_000}[length]  # longer: more
-  config = algorithmic_config("reverse", length, num_train_steps=steps)
-  config.decode_max_len_a = 1.0  # outputs are as long as the source ...
-  config.decode_max_len_b = 5.0  # ... plus EOS and some slack
-  if "benchmark" in variants:
-    config.data.min_len = 10  # reference task: source lengths 10-30
-    config.data.max_len = 30  # (test_long: 31-60)
-    config.data.num_symbols = 100  # 100-symbol vocabulary
-    config.data.num_train = 50_000  # 50,000 training pairs
-    config.num_train_steps = 5_000  # about 6 epochs
-  if "quick" in variants:
-    make_quick(config)
-  return config
+  return algorithmic_task_config(
+    "reverse", arg, STEPS, variants={"benchmark": reference_model_task}
+  )

@@ -207,7 +207,7 @@ def _check_config(config) -> None:
       "with --measure=stacked_seeds --seeds=N"
     )
   if _MEASURE.value == "throughput":
-    flops.check_flop_model(ModelConfig.from_config(config.model, dtype=config.dtype))
+    flops.check_flop_model(ModelConfig.of_experiment(config))
 
 
 def _throughput(config, task, mesh) -> tuple[dict, str]:
@@ -267,7 +267,7 @@ def _trained_params(config, task):
     return None
 
   run = load_run(_WORKDIR.value)
-  ours = ModelConfig.from_config(config.model, dtype=config.dtype)
+  ours = ModelConfig.of_experiment(config)
   theirs = dataclasses.replace(run.model.config, dtype=ours.dtype)
   differences = [
     f"model.{f.name}={getattr(theirs, f.name)!r}"

@@ -7,6 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+  VOCAB,
+  assert_outputs_ignore_padding,
+  assert_search_steps_reproduce_teacher_forcing,
+  random_ids,
+)
 
 from attn_seq2seq.models import (
   ATTENTION_ABLATIONS,
@@ -17,18 +23,13 @@ from attn_seq2seq.models import (
 )
 from attn_seq2seq.models.attention_ablation import rotate_within_lengths, uniform_weights
 
-VOCAB = 11
 ABLATED = [a for a in ATTENTION_ABLATIONS if a != "none"]
 BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, scorer="general")
 
 
-def _ids(rng, shape):
-  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
-
-
 def _batch(seed=0):
   rng = np.random.default_rng(seed)
-  return _ids(rng, (3, 7)), jnp.array([7, 4, 1]), _ids(rng, (3, 5))
+  return random_ids(rng, (3, 7)), jnp.array([7, 4, 1]), random_ids(rng, (3, 5))
 
 
 def _apply(config, params, batch):
@@ -130,16 +131,7 @@ def test_ablated_outputs_ignore_what_the_ablation_removes(decoder, ablation, scr
 def test_ablated_outputs_do_not_depend_on_padding_or_batch_neighbours(decoder, ablation):
   config = dataclasses.replace(BASE, decoder=decoder, attention_ablation=ablation)
   model, variables = build_model(config, VOCAB, VOCAB), {"params": _params(config)}
-  apply = jax.jit(lambda *batch: model.apply(variables, *batch))
-  rng = np.random.default_rng(2)
-  src, tgt = _ids(rng, (5,)), _ids(rng, (4,))
-  logits, attn = apply(src[None], jnp.array([5]), tgt[None])
-  src_batch, tgt_batch = _ids(rng, (3, 9)), _ids(rng, (3, 7))
-  src_batch[1, :5], tgt_batch[1, :4] = src, tgt
-  batch_logits, batch_attn = apply(src_batch, jnp.array([9, 5, 7]), tgt_batch)
-  np.testing.assert_allclose(batch_logits[1, :4], logits[0], atol=1e-6)
-  np.testing.assert_allclose(batch_attn[1, :4, :5], attn[0], atol=1e-6)
-  np.testing.assert_array_equal(batch_attn[1, :, 5:], 0.0)
+  assert_outputs_ignore_padding(model, variables, np.random.default_rng(2))
 
 
 @pytest.mark.parametrize("ablation", ABLATED)
@@ -147,16 +139,7 @@ def test_search_step_reproduces_teacher_forcing_under_each_ablation(ablation):
   config = dataclasses.replace(BASE, decoder="luong", attention_ablation=ablation, cell="lstm")
   model = build_model(config, VOCAB, VOCAB)
   variables = {"params": _params(config)}
-  src, lengths, tgt = _batch(3)
-  logits, attn = model.apply(variables, src, lengths, tgt)
-  encoded = model.apply(variables, src, lengths, method=model.encode)
-  carry = model.apply(variables, encoded, method=model.initial_state)
-  for t in range(tgt.shape[1]):
-    carry, step_logits, step_attn = model.apply(
-      variables, encoded, carry, tgt[:, t], method=model.decode_step
-    )
-    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
+  assert_search_steps_reproduce_teacher_forcing(model, variables, *_batch(3))
 
 
 def test_an_unknown_ablation_names_the_choices():

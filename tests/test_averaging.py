@@ -9,10 +9,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
-from bad_input import assert_one_error_line, data_dir_of
-from command_line import load_script
+from helpers import assert_one_error_line, data_dir_of, load_script, run_command
 
 from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq import translate as translate_cli
@@ -70,15 +67,8 @@ def test_the_averaged_run_decodes_through_translate_and_evaluate(
   source = tmp_path / "in.txt"
   source.write_text("1 2 3\n\n4 5\n")
   monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(quick_reverse_run))
-  with flagsaver.flagsaver():
-    for module, values in (
-      (translate_cli, {"input": source, "output": tmp_path / "out.txt"}),
-      (evaluate_cli, {"split": "test"}),
-    ):
-      argv = ["cmd", f"--workdir={out}", *(f"--{k}={v}" for k, v in values.items())]
-      flags.FLAGS.unparse_flags()
-      flags.FLAGS(argv)
-      module.main(argv[:1])
+  run_command(translate_cli, workdir=out, input=source, output=tmp_path / "out.txt")
+  run_command(evaluate_cli, workdir=out, split="test")
   assert len((tmp_path / "out.txt").read_text().split("\n")) == 4
   results = json.loads((out / RESULTS_FILE).read_text())
   assert results["test/step4"]["count"] == 16  # no final results here: the step is named

@@ -1,5 +1,5 @@
 """Bad input to the training entry points, as a hostile but realistic user gives it:
-`attn_seq2seq.main` and `scripts/benchmark.py` as subprocesses (see bad_input.py for what every
+`attn_seq2seq.main` and `scripts/benchmark.py` as subprocesses (see helpers.py for what every
 case asserts). A bad config value stops main before it logs anything; an error found after main
 started loading data or checkpoints (or enabled its compilation cache) follows main's own log
 records, which are set aside (`without_log_records`) before counting lines.
@@ -9,23 +9,20 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 
 import pytest
-from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
+from helpers import (
   QUICK,
-  ROOT,
   assert_one_error_line,
   data_dir_of,
   digest,
-  run,
-  unchanged,
+  load_config,
+  run_main,
+  run_script,
 )
-from command_line import run_script
 
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
-from attn_seq2seq.training import workdir
+from attn_seq2seq.training import train, workdir
 
 # -- attn_seq2seq.main (subprocesses) -----------------------------------------------------------
 
@@ -36,17 +33,6 @@ def without_log_records(stderr: str) -> str:
   """Main's stderr without its absl log records (`I1130 00:55:37.872308 1406... file.py:65] ...`):
   a run that got as far as loading data has logged its progress before the error line."""
   return "\n".join(line for line in stderr.splitlines() if not _LOG_RECORD.match(line))
-
-
-def run_main(args: list[str], env: dict | None = None, timeout: int = 180):
-  return subprocess.run(
-    [sys.executable, "-m", "attn_seq2seq.main", *args],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-    env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
-  )
 
 
 @pytest.mark.parametrize(
@@ -91,14 +77,7 @@ def test_main_bad_config_value_is_one_line_naming_it(override, fragment, unchang
 )
 def test_every_range_is_checked_before_anything_is_built(override, fragment):
   """The checks main runs first (`train.check_config`), for the fields not run above."""
-  from attn_seq2seq.training import train  # noqa: PLC0415
-
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
+  config = load_config("reverse", "short,quick")
   for path, value in override.items():
     node, *parts = [config, *path.split(".")]
     for part in parts[:-1]:

@@ -1,28 +1,29 @@
 """Bad input to the commands that use or launch trained runs: `translate` and `evaluate`
 (their `main` in-process, flags parsed as their command line does), `scripts/run_sweep.py`, and
-searches over scores that never finish (see bad_input.py for what every case asserts).
+searches over scores that never finish (see helpers.py for what every case asserts).
 """
 
 import json
 import shutil
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
-from bad_input import (  # noqa: F401  (run and unchanged are fixtures)
-  QUICK,
+from helpers import (
   ROOT,
   assert_one_error_line,
   data_dir_of,
   digest,
-  run,
-  unchanged,
+  load_script,
+  run_command,
+  write_lines,
 )
-from command_line import load_script
 
-from attn_seq2seq import cli, evaluate, translate
+from attn_seq2seq import evaluate, search, translate
+from attn_seq2seq.inference.trained_run import load_run
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, SRC_VOCAB_FILE
+from attn_seq2seq.sweeps import sweep
 
 # -- translate and evaluate (their main, in-process) --------------------------------------------
 
@@ -30,22 +31,13 @@ from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE, S
 def call_main(module, capsys, **flag_values) -> tuple[int, str, str]:
   """`module.main` with these flags, parsed as its command line does; (exit status, stdout,
   stderr including the exit message)."""
-  argv = [module.__name__, *(f"--{name}={value}" for name, value in flag_values.items())]
   code, message = 0, ""
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    try:
-      cli.parse_flags(argv)
-      module.main(argv[:1])
-    except SystemExit as e:
-      code, message = (1, e.code) if isinstance(e.code, str) else (e.code or 0, "")
+  try:
+    run_command(module, **flag_values)
+  except SystemExit as e:
+    code, message = (1, e.code) if isinstance(e.code, str) else (e.code or 0, "")
   captured = capsys.readouterr()
   return code, captured.out, captured.err + (message + "\n" if message else "")
-
-
-def write_lines(path: Path, lines: list[str]) -> Path:
-  path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-  return path
 
 
 @pytest.mark.parametrize(
@@ -251,7 +243,6 @@ def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(
 ):
   monkeypatch.chdir(ROOT)
   root = tmp_path / "root"
-  from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
 
   sweep.write_sweep_json(
     root, "old", sweep.load_sweep(str(sweep_file(tmp_path / "old.py", (16, 8)))), ["old"]
@@ -268,12 +259,6 @@ def test_run_sweep_with_a_changed_definition_refuses_naming_the_runs(
 
 def test_beam_search_with_nan_scores_ends_at_the_length_limit(quick_reverse_run):
   """NaN parameters make every score NaN, which never compares as done: the loop still stops."""
-  import jax  # noqa: PLC0415
-  import numpy as np  # noqa: PLC0415
-
-  from attn_seq2seq import search  # noqa: PLC0415
-  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
-
   loaded = load_run(quick_reverse_run)
   params = jax.tree.map(lambda x: x * np.nan, loaded.params)
   src_ids, src_lengths = np.full((2, 5), 5, np.int32), np.array([5, 3], np.int32)

@@ -6,18 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from bad_input import ROOT, assert_one_error_line, digest
-from command_line import load_script, run_script
+from helpers import assert_one_error_line, digest, load_script, run_script
 
 from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import sweep
 
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # sweeps name configs from the root
 RUN = {"name": "h16", "config": "configs/reverse.py:short,quick", "overrides": {}}
-
-
-@pytest.fixture(autouse=True)
-def in_repo_root(monkeypatch):
-  monkeypatch.chdir(ROOT)
 
 
 def exit_line(main, args: list[str]) -> str:

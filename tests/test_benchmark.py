@@ -13,8 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from bad_input import assert_one_error_line
-from command_line import load_script, run_script
+from helpers import assert_one_error_line, load_script, run_script
 
 from attn_seq2seq import data
 from attn_seq2seq.benchmarking.timed_training import StepTiming, TimedTraining
@@ -23,7 +22,6 @@ from attn_seq2seq.run_files import CONFIG_FILE
 from attn_seq2seq.training import members
 from attn_seq2seq.training import mesh as mesh_lib
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK = "--config=configs/reverse.py:short,quick"
 TINY_THROUGHPUT = [
   "--steps=2",

@@ -2,34 +2,26 @@
 
 import ast
 import contextlib
-import importlib.util
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from helpers import ROOT, load_config
 from tfds_mock import serve
 
+from attn_seq2seq import data
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import steps, train, train_functions
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
 CONFIG_NAMES = [p.stem for p in CONFIG_FILES]
 EXPECTED = {"default", "reverse", "copy", "sort", "addition", "dates", "cmudict", "wmt14_ende"}
 
 
-def load(name: str):
-  spec = importlib.util.spec_from_file_location(f"configs_{name}", ROOT / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def variants(name: str) -> list[str]:
   """Every variant a config accepts, read off its own 'unknown variant' error."""
   with pytest.raises(ValueError, match="valid: ") as error:
-    load(name).get_config("no_such_variant")
+    load_config(name, "no_such_variant")
   return str(error.value).split("valid: ")[1].split(", ")
 
 
@@ -52,7 +44,7 @@ def test_config_documents_its_command_and_every_field(path):
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_every_variant_passes_the_config_checks(name):
   for variant in variants(name):
-    config = load(name).get_config(variant)
+    config = load_config(name, variant)
     train.check_config(config, num_devices=1)
     if variant == "quick":
       train.check_config(config)  # the 4 test devices split the quick batch
@@ -77,9 +69,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_quick_config_trains_one_step(name, data_dir):
-  from attn_seq2seq import data  # noqa: PLC0415
-
-  config = load(name).get_config("quick")
+  config = load_config(name, "quick")
   config.data.data_dir = data_dir
   with serve(WMT_PAIRS) if config.data.name.startswith("wmt") else contextlib.nullcontext():
     task = data.load_task(config.data)

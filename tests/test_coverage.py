@@ -8,21 +8,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+  VOCAB,
+  assert_every_parameter_has_a_gradient,
+  assert_outputs_ignore_padding,
+  assert_search_steps_reproduce_teacher_forcing,
+  random_ids,
+)
 
 from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import steps, train
 
-VOCAB = 11
 BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, max_src_len=12)
 CASES = list(itertools.product(("bahdanau", "luong"), ("sum", "gru")))
 # Half of the cases each (the other half where the other one is tested): every decoder and every
 # coverage; the local attention search test adds sum coverage with both decoders.
 HALF, OTHER_HALF = [CASES[0], CASES[3]], [CASES[1], CASES[2]]
-
-
-def _ids(rng, shape):
-  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
 
 
 def _with_v_c(params, v_c):
@@ -46,7 +48,7 @@ def test_coverage_at_initialisation_is_the_model_without_coverage(decoder, cover
   """V_c starts at zero: with the other weights shared, the logits and attention are bitwise
   those of the model without coverage (whose parameter tree has no coverage weight)."""
   rng = np.random.default_rng(0)
-  src, lengths, tgt = _ids(rng, (3, 7)), jnp.array([7, 4, 1]), _ids(rng, (3, 5))
+  src, lengths, tgt = random_ids(rng, (3, 7)), jnp.array([7, 4, 1]), random_ids(rng, (3, 5))
   plain = build_model(dataclasses.replace(BASE, decoder=decoder), VOCAB, VOCAB)
   plain_params = init_params(plain, jax.random.key(0))
   model = build_model(dataclasses.replace(BASE, decoder=decoder, coverage=coverage), VOCAB, VOCAB)
@@ -64,16 +66,7 @@ def test_coverage_at_initialisation_is_the_model_without_coverage(decoder, cover
 @pytest.mark.parametrize("decoder,coverage", OTHER_HALF)
 def test_coverage_outputs_do_not_depend_on_padding_or_batch_neighbours(decoder, coverage):
   model, params = _model_and_params(decoder, coverage, cell="lstm")
-  apply = jax.jit(lambda *batch: model.apply({"params": params}, *batch))
-  rng = np.random.default_rng(1)
-  src, tgt = _ids(rng, (5,)), _ids(rng, (4,))
-  logits, attn = apply(src[None], jnp.array([5]), tgt[None])
-  src_batch, tgt_batch = _ids(rng, (3, 9)), _ids(rng, (3, 7))
-  src_batch[1, :5], tgt_batch[1, :4] = src, tgt
-  batch_logits, batch_attn = apply(src_batch, jnp.array([9, 5, 7]), tgt_batch)
-  np.testing.assert_allclose(batch_logits[1, :4], logits[0], atol=1e-6)
-  np.testing.assert_allclose(batch_attn[1, :4, :5], attn[0], atol=1e-6)
-  np.testing.assert_array_equal(batch_attn[1, :, 5:], 0.0)
+  assert_outputs_ignore_padding(model, {"params": params}, np.random.default_rng(1))
 
 
 @pytest.mark.parametrize("decoder,coverage", [c for c in CASES if c[1] == "gru"])  # sum: local
@@ -81,20 +74,13 @@ def test_a_coverage_search_step_reproduces_teacher_forcing(decoder, coverage):
   model, params = _model_and_params(decoder, coverage)
   variables = {"params": params}
   rng = np.random.default_rng(2)
-  src, lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 4]), _ids(rng, (2, 5))
-  logits, attn = model.apply(variables, src, lengths, tgt)
+  src, lengths, tgt = random_ids(rng, (2, 6)), jnp.array([6, 4]), random_ids(rng, (2, 5))
+  logits, _ = model.apply(variables, src, lengths, tgt)
   zero_v_c = _with_v_c(params, jnp.zeros_like(params["decoder"]["attention"]["V_c"]))
   plain_logits, _ = model.apply({"params": zero_v_c}, src, lengths, tgt)  # V_c matters
   assert np.abs(plain_logits - logits).max() > 1e-4
-  encoded = model.apply(variables, src, lengths, method=model.encode)
-  carry = model.apply(variables, encoded, method=model.initial_state)
+  attn, carry = assert_search_steps_reproduce_teacher_forcing(model, variables, src, lengths, tgt)
   assert carry["coverage"].shape == (2, 6)
-  for t in range(tgt.shape[1]):
-    carry, step_logits, step_attn = model.apply(
-      variables, encoded, carry, tgt[:, t], method=model.decode_step
-    )
-    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
   if coverage == "sum":  # the attention received so far
     np.testing.assert_allclose(carry["coverage"], attn.sum(1), atol=1e-6)
   else:
@@ -105,17 +91,11 @@ def test_a_coverage_search_step_reproduces_teacher_forcing(decoder, coverage):
 def test_every_coverage_parameter_gets_a_gradient(decoder, coverage):
   model, params = _model_and_params(decoder, coverage)
   rng = np.random.default_rng(3)
-  src, lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 3]), _ids(rng, (2, 5))
+  src, lengths, tgt = random_ids(rng, (2, 6)), jnp.array([6, 3]), random_ids(rng, (2, 5))
   loss = lambda p: jax.nn.log_softmax(model.apply({"params": p}, src, lengths, tgt)[0])[
     ..., 5
   ].mean()
-  grads = jax.grad(loss)(params)
-  dead = [
-    jax.tree_util.keystr(p)
-    for p, g in jax.tree_util.tree_leaves_with_path(grads)
-    if not np.any(np.asarray(g) != 0)
-  ]
-  assert not dead, dead
+  assert_every_parameter_has_a_gradient(jax.grad(loss)(params))
 
 
 def _numpy_coverage_losses(attn):
@@ -130,12 +110,12 @@ def _numpy_coverage_losses(attn):
 def _batch(seed=4):
   rng = np.random.default_rng(seed)
   src_lengths, tgt_lengths = np.array([6, 4, 2]), np.array([5, 3, 4])
-  tgt_out = _ids(rng, (3, 5))
+  tgt_out = random_ids(rng, (3, 5))
   tgt_out[np.arange(5)[None, :] >= tgt_lengths[:, None]] = 0  # PAD
   return {
-    "src_ids": _ids(rng, (3, 6)),
+    "src_ids": random_ids(rng, (3, 6)),
     "src_lengths": src_lengths,
-    "tgt_in": _ids(rng, (3, 5)),
+    "tgt_in": random_ids(rng, (3, 5)),
     "tgt_out": tgt_out,
   }
 

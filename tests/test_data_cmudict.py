@@ -1,12 +1,11 @@
 """CMUdict G2P builder: split by word, ARPAbet targets, every pronunciation kept."""
 
 import contextlib
-import importlib.util
 import io
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, load_module
 
 from attn_seq2seq import data
 from attn_seq2seq.data import cmudict_g2p, records
@@ -109,11 +108,7 @@ def test_training_uses_every_pronunciation_and_evaluation_lists_them_all(prepare
 def test_the_cmudict_sweeps_vocabulary_sizes_are_the_tasks(prepared):
   """experiments/cmudict.py size-matches its baseline with these constants, not a data load."""
   _, _, task = prepared
-  spec = importlib.util.spec_from_file_location(
-    "cmudict_sweep", Path(__file__).resolve().parents[1] / "experiments/cmudict.py"
-  )
-  sweep_module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(sweep_module)
+  sweep_module = load_module(ROOT / "experiments/cmudict.py")
   assert (
     task.src_vocab.size,
     task.tgt_vocab.size,

@@ -7,6 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+  VOCAB,
+  assert_every_parameter_has_a_gradient,
+  assert_outputs_ignore_padding,
+  assert_search_steps_reproduce_teacher_forcing,
+  init_variables,
+  random_ids,
+)
 
 from attn_seq2seq.models import (
   DECODERS,
@@ -14,22 +22,12 @@ from attn_seq2seq.models import (
   abstract_params,
   build_model,
   count_params,
-  init_params,
   matching_hidden_size,
 )
 from attn_seq2seq.run_files import RESULTS_FILE
 from attn_seq2seq.training import train
 
-VOCAB = 11
 BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, decoder_layers=2)
-
-
-def _ids(rng, shape):
-  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
-
-
-def _variables(model):
-  return {"params": init_params(model, jax.random.key(0))}
 
 
 @pytest.mark.parametrize(
@@ -37,35 +35,18 @@ def _variables(model):
 )
 def test_two_layer_decoder_outputs_do_not_depend_on_padding_or_batch_neighbours(decoder, cell):
   model = build_model(dataclasses.replace(BASE, decoder=decoder, cell=cell), VOCAB, VOCAB)
-  variables = _variables(model)
-  apply = jax.jit(lambda *batch: model.apply(variables, *batch))
-  rng = np.random.default_rng(0)
-  src, tgt = _ids(rng, (5,)), _ids(rng, (4,))
-  logits, attn = apply(src[None], jnp.array([5]), tgt[None])
-  src_batch, tgt_batch = _ids(rng, (3, 9)), _ids(rng, (3, 7))
-  src_batch[1, :5], tgt_batch[1, :4] = src, tgt
-  batch_logits, batch_attn = apply(src_batch, jnp.array([9, 5, 7]), tgt_batch)
-  np.testing.assert_allclose(batch_logits[1, :4], logits[0], atol=1e-6)
-  np.testing.assert_allclose(batch_attn[1, :4, :5], attn[0], atol=1e-6)
-  np.testing.assert_array_equal(batch_attn[1, :, 5:], 0.0)
+  assert_outputs_ignore_padding(model, init_variables(model), np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_a_two_layer_search_step_reproduces_teacher_forcing(decoder):
   model = build_model(dataclasses.replace(BASE, decoder=decoder, cell="lstm"), VOCAB, VOCAB)
-  variables = _variables(model)
   rng = np.random.default_rng(1)
-  src, src_lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 4]), _ids(rng, (2, 5))
-  logits, attn = model.apply(variables, src, src_lengths, tgt)
-  encoded = model.apply(variables, src, src_lengths, method=model.encode)
-  carry = model.apply(variables, encoded, method=model.initial_state)
+  src, src_lengths, tgt = random_ids(rng, (2, 6)), jnp.array([6, 4]), random_ids(rng, (2, 5))
+  _, carry = assert_search_steps_reproduce_teacher_forcing(
+    model, init_variables(model), src, src_lengths, tgt
+  )
   assert set(carry) >= {"rnn", "rnn_1"}
-  for t in range(tgt.shape[1]):
-    carry, step_logits, step_attn = model.apply(
-      variables, encoded, carry, tgt[:, t], method=model.decode_step
-    )
-    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
 
 
 @pytest.mark.parametrize("decoder", ["bahdanau", "luong"])
@@ -74,22 +55,16 @@ def test_every_layer_gets_a_gradient_and_the_top_layer_queries(decoder):
   the top layer's bridge (the top layer queries)."""
   config = dataclasses.replace(BASE, decoder=decoder, decoder_layers=3)
   model = build_model(config, VOCAB, VOCAB)
-  params = _variables(model)["params"]
+  params = init_variables(model)["params"]
   rng = np.random.default_rng(2)
-  src, tgt = _ids(rng, (2, 6)), _ids(rng, (2, 5))
+  src, tgt = random_ids(rng, (2, 6)), random_ids(rng, (2, 5))
   src_lengths = jnp.array([6, 3])
 
   def loss(params):
     logits, _ = model.apply({"params": params}, src, src_lengths, tgt)
     return jnp.mean(jax.nn.log_softmax(logits)[..., 5])
 
-  grads = jax.grad(loss)(params)
-  dead = [
-    jax.tree_util.keystr(p)
-    for p, g in jax.tree_util.tree_leaves_with_path(grads)
-    if not np.any(np.asarray(g) != 0)
-  ]
-  assert not dead, dead
+  assert_every_parameter_has_a_gradient(jax.grad(loss)(params))
   top_bridge = jax.tree_util.tree_map_with_path(
     lambda path, x: x + 0.5 if "bridge_h_2" in jax.tree_util.keystr(path) else x, params
   )

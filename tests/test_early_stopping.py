@@ -8,30 +8,35 @@ early stopping (the reference), and the early-stopped run's final results must e
 reference's checkpoint at the picked step, evaluated on every split.
 """
 
-import json
 import math
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from test_stacked_seeds import without_speed
-from test_train import load_config, without_timing
+from helpers import (
+  load_config,
+  metrics_records,
+  read_json,
+  run_main,
+  save_then_die,
+  without_speed,
+  without_timing,
+)
 
+from attn_seq2seq.data.pipeline import TrainBatches
 from attn_seq2seq.experiment_config import base_config
 from attn_seq2seq.inference.trained_run import load_run
-from attn_seq2seq.run_files import CHECKPOINTS_DIR, MEMBERS_DIR, METRICS_FILE, RESULTS_FILE
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import train
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
 from attn_seq2seq.training.evaluator import Evaluator
 
-ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
 PATIENCE = 1
 TRAINING = dict(
@@ -58,45 +63,26 @@ def count_tokens(batch) -> float:
 
 
 @pytest.fixture(scope="module")
-def make_config(tmp_path_factory):
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-
-  def make(**overrides):
-    config = load_config()
-    config.data.data_dir = data_dir
-    config.update(overrides)
-    return config
-
-  return make
-
-
-@pytest.fixture(scope="module")
-def reference(make_config, tmp_path_factory):
+def reference(quick_dates_config, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("reference")
-  train.train_and_evaluate(make_config(**REFERENCE), workdir, flops_fn=count_tokens)
+  train.train_and_evaluate(quick_dates_config(**REFERENCE), workdir, flops_fn=count_tokens)
   return workdir
 
 
 @pytest.fixture(scope="module")
-def early(make_config, tmp_path_factory):
+def early(quick_dates_config, tmp_path_factory):
   """The early-stopped run: (workdir, results)."""
   workdir = tmp_path_factory.mktemp("early")
-  return workdir, train.train_and_evaluate(make_config(**EARLY), workdir, flops_fn=count_tokens)
-
-
-def records(workdir: Path) -> list[dict]:
-  return [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
-
-
-def read_json(path: Path) -> dict:
-  return json.loads(path.read_text())
+  return workdir, train.train_and_evaluate(
+    quick_dates_config(**EARLY), workdir, flops_fn=count_tokens
+  )
 
 
 def expected_selection(workdir: Path, patience: int = PATIENCE) -> tuple[int, int | None]:
   """(best step, stop step or None) of "lower validation loss is better, stop after `patience`
   evaluations without improvement" over the evaluations recorded in `workdir`."""
   best, since = None, 0
-  for record in records(workdir):
+  for record in metrics_records(workdir):
     if "eval/loss" not in record:
       continue
     if best is None or record["eval/loss"] < best[1]:
@@ -125,7 +111,9 @@ def splits_of(results: dict) -> dict[str, dict]:
   return {k: v for k, v in results.items() if isinstance(v, dict) and "count" in v}
 
 
-def test_an_early_stopped_run_ends_with_the_results_of_its_best_step(early, reference, make_config):
+def test_an_early_stopped_run_ends_with_the_results_of_its_best_step(
+  early, reference, quick_dates_config
+):
   workdir, results = early
   best, stop = expected_selection(reference)
   assert stop is not None and best < stop < TRAINING["num_train_steps"], "no early stop to test"
@@ -134,13 +122,13 @@ def test_an_early_stopped_run_ends_with_the_results_of_its_best_step(early, refe
   es = results["early_stopping"]
   assert (es["metric"], es["mode"], es["patience"], es["min_delta"]) == ("loss", "min", 1, 0.0)
   assert es["best_value"] == results["validation"]["loss"]
-  assert splits_of(results) == evaluate_at(reference, best, make_config(**REFERENCE))
+  assert splits_of(results) == evaluate_at(reference, best, quick_dates_config(**REFERENCE))
   assert results["attention_plots"] == [f"plots/step_{best:06d}/validation_000.png"]
   # Training stopped at `stop`: the same evaluations as the reference up to there, none after.
-  lines = records(workdir)
+  lines = metrics_records(workdir)
   loop = [r for r in lines if any(k.startswith("eval/") for k in r)]
   assert [r["step"] for r in loop] == list(range(2, stop + 1, 2))
-  reference_loop = [r for r in records(reference) if "eval/loss" in r and r["step"] <= stop]
+  reference_loop = [r for r in metrics_records(reference) if "eval/loss" in r and r["step"] <= stop]
   assert without_speed(loop) == without_speed(reference_loop)
   assert max(r["step"] for r in lines if "train/loss" in r) == stop
   assert [r["step"] for r in lines if "test/loss" in r] == [best]  # the selected model's
@@ -161,7 +149,7 @@ def test_the_best_checkpoint_survives_rotation_and_is_what_load_run_loads(early,
 
 def test_cumulative_training_cost_grows_with_every_record(early):
   workdir, results = early
-  lines = records(workdir)
+  lines = metrics_records(workdir)
   for key in ("train/seconds", "train/tgt_tokens", "train/src_tokens", "train/flops"):
     values = [r[key] for r in lines if r["step"] <= results["last_step"] and "test/loss" not in r]
     assert all(a <= b for a, b in zip(values, values[1:], strict=False)), key
@@ -174,65 +162,52 @@ def test_cumulative_training_cost_grows_with_every_record(early):
   assert results["src_tokens"] == stop["train/src_tokens"]
 
 
-def killed_at_save(step: int):
-  """A `Checkpointer.save` that dies (as a SIGKILLed trainer would) once `step` is on disk."""
-  original = Checkpointer.save
-
-  def save_then_die(self, saved_step, state, data_state):
-    original(self, saved_step, state, data_state)
-    if saved_step == step:
-      self.wait()
-      raise SystemExit("killed")
-
-  return save_then_die
-
-
 def assert_same_run(workdir: Path, reference: Path) -> None:
   """Results (timing aside) and metrics.jsonl (clock readings aside) of an uninterrupted run."""
   assert without_timing(read_json(workdir / RESULTS_FILE)) == without_timing(
     read_json(reference / RESULTS_FILE)
   )
-  assert without_speed(records(workdir)) == without_speed(records(reference))
+  assert without_speed(metrics_records(workdir)) == without_speed(metrics_records(reference))
 
 
-def test_killed_between_evaluations_resumes_exactly(early, make_config, tmp_path, monkeypatch):
+def test_killed_between_evaluations_resumes_exactly(
+  early, quick_dates_config, tmp_path, monkeypatch
+):
   """Killed right after the step-4 checkpoint (after the evaluation of step 4, before step 5);
   the resumed run continues its totals and early-stopping state."""
   with monkeypatch.context() as patch:
-    patch.setattr(Checkpointer, "save", killed_at_save(4))
+    patch.setattr(Checkpointer, "save", save_then_die(4))
     with pytest.raises(SystemExit, match="killed"):
-      train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens)
-  killed_totals = records(tmp_path)[-1]
+      train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens)
+  killed_totals = metrics_records(tmp_path)[-1]
   assert killed_totals["step"] == 4
-  train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens)
+  train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens)
   assert_same_run(tmp_path, early[0])
-  resumed = [r for r in records(tmp_path) if r["step"] > 4 and "train/loss" in r][0]
+  resumed = [r for r in metrics_records(tmp_path) if r["step"] > 4 and "train/loss" in r][0]
   assert resumed["train/seconds"] > killed_totals["train/seconds"]  # continued, not restarted
 
 
 def test_killed_after_deciding_to_stop_resumes_to_the_same_results(
-  early, make_config, tmp_path, monkeypatch
+  early, quick_dates_config, tmp_path, monkeypatch
 ):
   """Killed during the final evaluation: the stop checkpoint and the selected model's test
   record are written, results.json is not. The resumed run does not train again."""
   with monkeypatch.context() as patch:
     patch.setattr(workdir_lib, "merge_results", lambda *args: sys.exit("killed"))
     with pytest.raises(SystemExit, match="killed"):
-      train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens)
+      train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens)
   stop = early[1]["last_step"]
   assert Checkpointer(tmp_path / CHECKPOINTS_DIR).latest_step() == stop
-  assert any("test/loss" in r for r in records(tmp_path))
-  train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens)
+  assert any("test/loss" in r for r in metrics_records(tmp_path))
+  train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens)
   assert_same_run(tmp_path, early[0])
 
 
 def test_a_stop_signal_before_an_evaluation_resumes_to_the_same_results(
-  early, make_config, tmp_path, monkeypatch
+  early, quick_dates_config, tmp_path, monkeypatch
 ):
   """SIGTERM while step 6 (an evaluation step) is prepared: the checkpoint of step 6 is saved
   before its evaluation, which the resumed run does first."""
-  from attn_seq2seq.data.pipeline import TrainBatches  # noqa: PLC0415
-
   original_next, served = TrainBatches.__next__, []
 
   def next_then_sigterm(self):
@@ -243,23 +218,25 @@ def test_a_stop_signal_before_an_evaluation_resumes_to_the_same_results(
 
   with monkeypatch.context() as patch:
     patch.setattr(TrainBatches, "__next__", next_then_sigterm)
-    assert train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens) is None
+    assert (
+      train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens) is None
+    )
   assert Checkpointer(tmp_path / CHECKPOINTS_DIR).latest_step() == 6
-  assert max(r["step"] for r in records(tmp_path) if "eval/loss" in r) == 4
-  train.train_and_evaluate(make_config(**EARLY), tmp_path, flops_fn=count_tokens)
+  assert max(r["step"] for r in metrics_records(tmp_path) if "eval/loss" in r) == 4
+  train.train_and_evaluate(quick_dates_config(**EARLY), tmp_path, flops_fn=count_tokens)
   assert_same_run(tmp_path, early[0])
 
 
-def test_stacked_members_stop_on_their_own_each_at_its_best(make_config, tmp_path):
+def test_stacked_members_stop_on_their_own_each_at_its_best(quick_dates_config, tmp_path):
   reference, workdir = tmp_path / "reference", tmp_path / "early"
-  train.train_and_evaluate(make_config(**REFERENCE, seeds=SEEDS), reference)
-  results = train.train_and_evaluate(make_config(**EARLY, seeds=SEEDS), workdir)
+  train.train_and_evaluate(quick_dates_config(**REFERENCE, seeds=SEEDS), reference)
+  results = train.train_and_evaluate(quick_dates_config(**EARLY, seeds=SEEDS), workdir)
   member = lambda root, seed: root / MEMBERS_DIR / f"seed_{seed}"
   expected = {seed: expected_selection(member(reference, seed)) for seed in SEEDS}
   assert len({stop for _, stop in expected.values()}) > 1, f"members stop together: {expected}"
   assert all(stop is not None for _, stop in expected.values()), expected
   assert results["step"] == max(stop for _, stop in expected.values())  # until every one stopped
-  config = make_config(**REFERENCE)
+  config = quick_dates_config(**REFERENCE)
   for seed, (best, stop) in expected.items():
     got = read_json(member(workdir, seed) / RESULTS_FILE)
     assert (got["step"], got["last_step"], got["stop_reason"]) == (best, stop, "early_stopping")
@@ -268,7 +245,7 @@ def test_stacked_members_stop_on_their_own_each_at_its_best(make_config, tmp_pat
       assert got[split].keys() == metrics.keys()
       for name, value in metrics.items():
         np.testing.assert_allclose(got[split][name], value, rtol=1e-5, err_msg=f"{split} {name}")
-    lines = records(member(workdir, seed))
+    lines = metrics_records(member(workdir, seed))
     assert max(r["step"] for r in lines if "test/loss" not in r) == stop  # none after its stop
     assert load_run(member(workdir, seed)).step == best  # its best step's slice, still kept
 
@@ -303,7 +280,7 @@ def test_a_config_recorded_before_early_stopping_existed_is_the_same_config():
   ],
 )
 def test_bad_early_stopping_values_are_one_line_errors(override, message):
-  config = load_config()
+  config = load_config("dates", "quick")
   config.early_stopping.update(override)
   with pytest.raises(ValueError) as error:
     train.check_config(config, num_devices=1)
@@ -312,20 +289,13 @@ def test_bad_early_stopping_values_are_one_line_errors(override, message):
 
 
 def test_main_refuses_a_bad_early_stopping_value_in_one_line_creating_nothing(tmp_path):
-  result = subprocess.run(
+  result = run_main(
     [
-      sys.executable,
-      "-m",
-      "attn_seq2seq.main",
       "--config=configs/dates.py:quick",
       f"--workdir={tmp_path / 'run'}",
       "--config.early_stopping.mode=max",
     ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
     timeout=120,
-    env={**os.environ, "JAX_PLATFORMS": "cpu"},
   )
   assert result.returncode == 1
   assert result.stderr.strip().splitlines() == [

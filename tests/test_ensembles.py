@@ -10,22 +10,19 @@ import dataclasses
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from helpers import data_dir_of, load_config, run_command
 
 from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq import search
 from attn_seq2seq.inference import ensembles, trained_run
 from attn_seq2seq.inference.translate import Translator
-from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE, TGT_VOCAB_FILE
+from attn_seq2seq.run_files import RESULTS_FILE, TGT_VOCAB_FILE
 from attn_seq2seq.training import train
 
-ROOT = Path(__file__).resolve().parents[1]
 SPECS = {
   "greedy": search.SearchSpec(max_len_a=1.0, max_len_b=5.0),
   "beam": search.SearchSpec(beam_size=3, n_best=3, alpha=0.6, max_len_a=1.0, max_len_b=5.0),
@@ -34,14 +31,8 @@ SPECS = {
 
 def quick_config(quick_reverse_run, **overrides):
   """The config of the session's quick run (its data directory too), with `overrides`."""
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  record = json.loads((quick_reverse_run / CONFIG_FILE).read_text())
-  config.data.data_dir = record["config"]["data"]["data_dir"]
+  config = load_config("reverse", "short,quick")
+  config.data.data_dir = data_dir_of(quick_reverse_run)
   config.eval_every_steps = 100
   config.num_attention_plots = 0
   config.update(overrides)
@@ -130,14 +121,6 @@ def test_runs_with_different_vocabularies_are_refused_naming_both(runs, tmp_path
   assert "different target vocabularies" in message
 
 
-def run_evaluate(**flag_values):
-  argv = ["evaluate", *(f"--{name}={value}" for name, value in flag_values.items())]
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    evaluate_cli.main(argv[:1])
-
-
 def test_evaluating_copies_of_a_run_reproduces_its_metrics_in_the_results_dir(
   runs, tmp_path, monkeypatch
 ):
@@ -146,7 +129,7 @@ def test_evaluating_copies_of_a_run_reproduces_its_metrics_in_the_results_dir(
   solo0 = runs["solo0"]
   monkeypatch.setenv("TFDS_DATA_DIR", quick_config(solo0).data.data_dir)
   results_dir = tmp_path / "ensemble"
-  run_evaluate(workdir=f"{solo0},{solo0}", results_dir=results_dir, split="test")
+  run_command(evaluate_cli, workdir=f"{solo0},{solo0}", results_dir=results_dir, split="test")
   got = json.loads((results_dir / RESULTS_FILE).read_text())["test"]
   want = json.loads((solo0 / RESULTS_FILE).read_text())["test"]
   assert set(got) == set(want)
@@ -160,7 +143,9 @@ def test_evaluating_copies_of_a_run_reproduces_its_metrics_in_the_results_dir(
 def test_a_stack_evaluates_as_an_ensemble_of_its_members(runs, tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", quick_config(runs["solo0"]).data.data_dir)
   results_dir = tmp_path / "stack_ensemble"
-  run_evaluate(workdir=runs["stack"], results_dir=results_dir, split="test", ensemble="linear")
+  run_command(
+    evaluate_cli, workdir=runs["stack"], results_dir=results_dir, split="test", ensemble="linear"
+  )
   results = json.loads((results_dir / RESULTS_FILE).read_text())
   assert set(results) == {"test/linear"} and results["test/linear"]["count"] == 16
   members = json.loads((results_dir / "ensemble.json").read_text())["runs"]

@@ -11,8 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from helpers import run_command
 
 from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq.inference import evaluate
@@ -36,15 +35,6 @@ def data_dir(quick_reverse_run, monkeypatch):
 
 def read_results(workdir: Path) -> dict:
   return json.loads((workdir / RESULTS_FILE).read_text())
-
-
-def run_main(**flag_values):
-  """Runs the command's `main` in-process with these flags (and defaults for the others)."""
-  argv = ["evaluate", *(f"--{name}={value}" for name, value in flag_values.items())]
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    evaluate_cli.main(argv[:1])
 
 
 def assert_close(got: dict, want: dict):
@@ -75,7 +65,7 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
   damaged = json.loads(json.dumps(trained))
   damaged["test"] = {"exact_match": -1.0}
   (workdir / RESULTS_FILE).write_text(json.dumps(damaged))
-  run_main(workdir=workdir, split="test")
+  run_command(evaluate_cli, workdir=workdir, split="test")
   results = read_results(workdir)
   assert {k: v for k, v in results.items() if k != "test"} == {
     k: v for k, v in trained.items() if k != "test"
@@ -93,7 +83,7 @@ def test_greedy_evaluation_recomputes_the_results_of_training(workdir, capsys):
 
 def test_beam_search_metrics_go_under_their_own_key(workdir):
   trained = read_results(workdir)
-  run_main(workdir=workdir, split="test_long", beam_size=3, alpha=0.6)
+  run_command(evaluate_cli, workdir=workdir, split="test_long", beam_size=3, alpha=0.6)
   results = read_results(workdir)
   assert set(results) == {*trained, "test_long/beam3/alpha0.6"}
   assert {k: results[k] for k in trained} == trained
@@ -107,7 +97,7 @@ def test_beam_search_metrics_go_under_their_own_key(workdir):
 
 def test_oracle_length_metrics_go_under_their_own_key(workdir):
   trained = read_results(workdir)
-  run_main(workdir=workdir, split="test_long", oracle_length=True)
+  run_command(evaluate_cli, workdir=workdir, split="test_long", oracle_length=True)
   results = read_results(workdir)
   assert set(results) == {*trained, "test_long/oracle_length"}
   oracle, greedy = results["test_long/oracle_length"], trained["test_long"]
@@ -126,7 +116,7 @@ def test_oracle_length_metrics_go_under_their_own_key(workdir):
 
 
 def test_an_earlier_checkpoint_is_stored_under_its_step(workdir):
-  run_main(workdir=workdir, split="validation", checkpoint_step=2)
+  run_command(evaluate_cli, workdir=workdir, split="validation", checkpoint_step=2)
   results = read_results(workdir)
   assert "validation/step2" in results and results["step"] == 4
   assert results["validation/step2"]["count"] == 16
@@ -154,7 +144,7 @@ def test_bad_inputs_are_one_line_errors(workdir, problem, message):
     (workdir / CONFIG_FILE).write_text('{"config": ')
   before = read_results(workdir)
   with pytest.raises(SystemExit) as exit_info:
-    run_main(workdir=workdir, split=split)
+    run_command(evaluate_cli, workdir=workdir, split=split)
   assert str(exit_info.value.code).startswith(f"error: {message.format(workdir=workdir)}")
   assert "\n" not in str(exit_info.value.code)
   assert read_results(workdir) == before

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from attn_seq2seq import search
 from attn_seq2seq.errors import ConfigError
+from attn_seq2seq.inference.evaluate import results_key
 from attn_seq2seq.metrics.outcomes import read_outcomes
 from attn_seq2seq.run_files import METRICS_FILE, RESULTS_FILE
 from attn_seq2seq.training import evaluation_variants, train
@@ -65,9 +67,6 @@ def test_a_bad_extra_evaluation_is_a_one_line_error(key, fragment):
 
 
 def test_a_variant_spells_the_key_evaluate_writes():
-  from attn_seq2seq import search  # noqa: PLC0415
-  from attn_seq2seq.inference.evaluate import results_key  # noqa: PLC0415
-
   for key in ("test/beam5", "test/beam5/alpha0.6", "test_long/oracle_length"):
     variant = evaluation_variants.parse_variant(key, SPLITS)
     assert results_key(variant.split, search.SearchSpec(**variant.search_changes())) == key

@@ -1,19 +1,16 @@
 """scripts/g2p_reference.py: a classic G2P system trained on the project's CMUdict train split,
 scored by the project's metrics, written as a run whose outcomes pair with the neural runs'."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
-from command_line import SCRIPTS, load_script, run_script
+from helpers import SCRIPTS, load_module, load_script, run_script
 
 from attn_seq2seq import data
 from attn_seq2seq.metrics.outcomes import read_outcomes
 
-_SPEC = importlib.util.spec_from_file_location("g2p_reference", SCRIPTS / "g2p_reference.py")
-g2p_reference = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(g2p_reference)
+g2p_reference = load_module(SCRIPTS / "g2p_reference.py")
 
 
 class FakeTask:

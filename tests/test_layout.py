@@ -13,12 +13,15 @@ imports itself back through a circle of imports.
 """
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "attn_seq2seq"
+PACKAGE = ROOT / "attn_seq2seq"
 LAYERS = (
   ("errors",),
   ("tokens", "run_files", "choices", "cli"),
@@ -163,3 +166,74 @@ def test_the_circle_check_finds_a_planted_circle():
   cycle = import_cycle(graph)
   assert cycle is not None and cycle[0] == cycle[-1]
   assert {"attn_seq2seq.models.model_config", "attn_seq2seq.models.decoders"} <= set(cycle)
+
+
+# -- function length ------------------------------------------------------------------------------
+
+MAX_FUNCTION_LINES = 80  # the project's rule: no function over ~80 lines (ruff keeps C901/PLR0915)
+CODE = sorted([*PACKAGE.rglob("*.py"), *(ROOT / "scripts").glob("*.py")])
+
+
+def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+  """`name (N lines from line L)` for every function or method of `source` longer than `limit`
+  lines, counted from its `def` to its last line (docstring included, decorators not)."""
+  return [
+    f"{node.name} ({node.end_lineno - node.lineno + 1} lines from line {node.lineno})"
+    for node in ast.walk(ast.parse(source))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    and node.end_lineno - node.lineno + 1 > limit
+  ]
+
+
+def test_no_function_is_longer_than_80_lines():
+  found = {str(p.relative_to(ROOT)): long_functions(p.read_text()) for p in CODE}
+  assert not {path: names for path, names in found.items() if names}, "split them into helpers"
+
+
+def test_the_length_check_finds_a_planted_long_function():
+  statements = [f"x{i} = {i}" for i in range(80)]
+  at_limit = "def f():\n" + "".join(f"  {s}\n" for s in statements[:79])  # 80 lines
+  planted = "class A:\n  def g(self):\n" + "".join(f"    {s}\n" for s in statements)  # 81
+  assert long_functions(at_limit) == []
+  assert long_functions(planted) == ["g (81 lines from line 2)"]
+
+
+# -- function-local imports -----------------------------------------------------------------------
+
+NOQA = re.compile(r"^#\s*noqa:\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*)(?P<rest>.*)$")
+CHECKED_FOR_LOCAL_IMPORTS = sorted(
+  [*CODE, *(ROOT / "configs").glob("*.py"), *(ROOT / "tests").glob("*.py")]
+)
+
+
+def unexplained_local_imports(source: str) -> list[int]:
+  """The lines of `source` with a `noqa: PLC0415` comment (an import inside a function) that
+  gives no reason in parentheses after it, as `# noqa: PLC0415  (jax: only when decoding)` does."""
+  found = []
+  for token in tokenize.generate_tokens(io.StringIO(source).readline):
+    match = NOQA.match(token.string) if token.type == tokenize.COMMENT else None
+    codes = match and re.split(r"\s*,\s*", match["codes"])
+    if codes and "PLC0415" in codes and not re.match(r"\s+\(\S.*\)", match["rest"]):
+      found.append(token.start[0])
+  return found
+
+
+def test_every_function_local_import_says_why():
+  found = {
+    str(p.relative_to(ROOT)): unexplained_local_imports(p.read_text())
+    for p in CHECKED_FOR_LOCAL_IMPORTS
+  }
+  assert not {path: lines for path, lines in found.items() if lines}, (
+    "hoist the import or give its reason: # noqa: PLC0415  (reason)"
+  )
+
+
+def test_the_local_import_check_finds_a_noqa_without_a_reason():
+  source = (
+    "def f():\n"
+    "  import jax  # noqa: PLC0415  (jax: only when decoding)\n"
+    "  import numpy  # noqa: PLC0415\n"
+    "  import flax  # noqa: E402, PLC0415\n"
+    "  import optax  # noqa: PLC0415  ()\n"
+  )
+  assert unexplained_local_imports(source) == [3, 4, 5]

@@ -6,22 +6,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+  VOCAB,
+  assert_outputs_ignore_padding,
+  assert_search_steps_reproduce_teacher_forcing,
+  init_variables,
+  random_ids,
+)
 
 from attn_seq2seq.models import SCORERS, ModelConfig, build_model, init_params
 from attn_seq2seq.models.local_attention import predicted_positions
 
-VOCAB = 11
 BASE = ModelConfig(embed_size=6, hidden_size=8, attention_size=7, max_src_len=12, scorer="general")
 LOCALS = ("monotonic", "predictive")
 
 
-def _ids(rng, shape):
-  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
-
-
 def _batch(seed=0):
   rng = np.random.default_rng(seed)
-  return _ids(rng, (3, 9)), jnp.array([9, 5, 2]), _ids(rng, (3, 7))
+  return random_ids(rng, (3, 9)), jnp.array([9, 5, 2]), random_ids(rng, (3, 7))
 
 
 def _shared_params(own, shared):
@@ -99,17 +101,8 @@ def test_local_outputs_do_not_depend_on_padding_or_batch_neighbours(local, decod
   config = dataclasses.replace(BASE, decoder=decoder, cell=cell, local_attention=local)
   config = dataclasses.replace(config, local_window=2)
   model = build_model(config, VOCAB, VOCAB)
-  variables = {"params": init_params(model, jax.random.key(0))}
-  apply = jax.jit(lambda *batch: model.apply(variables, *batch))
-  rng = np.random.default_rng(3)
-  src, tgt = _ids(rng, (5,)), _ids(rng, (7,))  # a target longer than its source
-  logits, attn = apply(src[None], jnp.array([5]), tgt[None])
-  src_batch, tgt_batch = _ids(rng, (3, 9)), _ids(rng, (3, 8))
-  src_batch[1, :5], tgt_batch[1, :7] = src, tgt
-  batch_logits, batch_attn = apply(src_batch, jnp.array([9, 5, 7]), tgt_batch)
-  np.testing.assert_allclose(batch_logits[1, :7], logits[0], atol=1e-6)
-  np.testing.assert_allclose(batch_attn[1, :7, :5], attn[0], atol=1e-6)
-  np.testing.assert_array_equal(batch_attn[1, :, 5:], 0.0)
+  rng = np.random.default_rng(3)  # a target longer than its source:
+  assert_outputs_ignore_padding(model, init_variables(model), rng, tgt_len=7, tgt_pad=8)
 
 
 @pytest.mark.parametrize("local", LOCALS)
@@ -119,17 +112,7 @@ def test_a_local_search_step_reproduces_teacher_forcing(local, decoder):
     BASE, decoder=decoder, local_attention=local, local_window=2, coverage="sum", scorer="additive"
   )
   model = build_model(config, VOCAB, VOCAB)
-  variables = {"params": init_params(model, jax.random.key(0))}
-  src, lengths, tgt = _batch(4)
-  logits, attn = model.apply(variables, src, lengths, tgt)
-  encoded = model.apply(variables, src, lengths, method=model.encode)
-  carry = model.apply(variables, encoded, method=model.initial_state)
-  for t in range(tgt.shape[1]):
-    carry, step_logits, step_attn = model.apply(
-      variables, encoded, carry, tgt[:, t], method=model.decode_step
-    )
-    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
+  assert_search_steps_reproduce_teacher_forcing(model, init_variables(model), *_batch(4))
 
 
 def test_local_attention_options_are_checked():

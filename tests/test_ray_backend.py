@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, checkpoint_steps
 
 from attn_seq2seq.sweeps import ray_backend
 
 pytest.importorskip("ray")
 
-ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).parent / "ray"
 LONG_RUN = "seed0"  # the run whose trainer is killed: long enough to be killed mid-run
 SWEEP_FILE = """
@@ -104,15 +104,6 @@ def trainer_pid(log: Path) -> int | None:
     re.search(r"# \S+ ray attempt 1 on \S+, pid (\d+):", log.read_text()) if log.exists() else None
   )
   return int(match.group(1)) if match else None
-
-
-def checkpoint_steps(workdir: Path) -> list[int]:
-  directory = workdir / "checkpoints"
-  return (
-    sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
-    if directory.is_dir()
-    else []
-  )
 
 
 def test_killed_run_resumes_and_the_sweep_finishes(ray_cluster, tmp_path):

@@ -6,27 +6,17 @@ The root is hand-made: two seeds of one trained quick run (the session fixture, 
 edited to another seed) and two fake fixed-vector runs.
 """
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from command_line import run_script
+from helpers import ROOT, load_module, run_script
 
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics.outcomes import write_outcomes
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, METRICS_FILE, RESULTS_FILE
 from attn_seq2seq.sweeps import report, summary
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_module(path: Path):
-  spec = importlib.util.spec_from_file_location(f"test_report_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def fake_results(em: float) -> dict:

@@ -1,19 +1,13 @@
 """SearchSpec: every option checked on construction, one line naming it; the specs and model
 configs of an experiment config; the libraries behind translate and evaluate define no flags."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import run_python
 
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.experiment_config import base_config
 from attn_seq2seq.models import ModelConfig
 from attn_seq2seq.search import SearchSpec
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -73,12 +67,5 @@ def test_importing_the_inference_libraries_defines_no_flags():
     "import attn_seq2seq.translate, attn_seq2seq.evaluate\n"
     "assert all(n in flags.FLAGS for n in ('workdir', 'beam_size', 'input', 'split'))\n"
   )
-  result = subprocess.run(
-    [sys.executable, "-c", code],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    env={**os.environ, "JAX_PLATFORMS": "cpu"},
-  )
+  result = run_python("-c", code)
   assert result.returncode == 0, result.stderr[-2000:]

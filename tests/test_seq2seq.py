@@ -13,6 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+  VOCAB,
+  assert_every_parameter_has_a_gradient,
+  assert_outputs_ignore_padding,
+  assert_search_steps_reproduce_teacher_forcing,
+  init_variables,
+  random_ids,
+)
 from jax import monitoring
 
 from attn_seq2seq import config_checks
@@ -24,13 +32,11 @@ from attn_seq2seq.models import (
   build_model,
   count_params,
   get_model_config,
-  init_params,
   matching_hidden_size,
   model_config,
 )
 from attn_seq2seq.models.model_config import OUTSIDE_SECTION
 
-VOCAB = 11
 PAIRS = [(d, s) for d in ("bahdanau", "luong") for s in SCORERS] + [
   ("fixed_init", "additive"),
   ("fixed_context", "additive"),
@@ -66,36 +72,14 @@ def _config(cell, decoder, scorer, bidirectional, num_layers, **kw):
   )
 
 
-def _init(model):
-  return {"params": init_params(model, jax.random.key(0))}
-
-
-def _ids(rng, shape):
-  return rng.integers(4, VOCAB, size=shape).astype(np.int32)
-
-
 @pytest.mark.parametrize("cell,decoder,scorer,bidirectional,num_layers,split", PADDING_CASES)
 def test_outputs_do_not_depend_on_padding_or_batch_neighbours(
   cell, decoder, scorer, bidirectional, num_layers, split
 ):
   config = _config(cell, decoder, scorer, bidirectional, num_layers, split_directions=split)
   model = build_model(config, VOCAB, VOCAB)
-  variables = _init(model)
-  apply = jax.jit(lambda *batch: model.apply(variables, *batch))
-  rng = np.random.default_rng(0)
-  src_len, tgt_len, src_pad, tgt_pad = 5, 4, 9, 7
-  src, tgt = _ids(rng, (src_len,)), _ids(rng, (tgt_len,))
-
-  logits, attn = apply(src[None], jnp.array([src_len]), tgt[None])
-  # Row 1 holds the pair, padded with random ids (not just PAD), between longer neighbours.
-  src_batch, tgt_batch = _ids(rng, (3, src_pad)), _ids(rng, (3, tgt_pad))
-  src_batch[1, :src_len], tgt_batch[1, :tgt_len] = src, tgt
-  batch_logits, batch_attn = apply(src_batch, jnp.array([src_pad, src_len, 7]), tgt_batch)
-
-  np.testing.assert_allclose(batch_logits[1, :tgt_len], logits[0], atol=1e-6)
-  np.testing.assert_allclose(batch_attn[1, :tgt_len, :src_len], attn[0], atol=1e-6)
+  batch_attn = assert_outputs_ignore_padding(model, init_variables(model), np.random.default_rng(0))
   if decoder in ("bahdanau", "luong"):
-    np.testing.assert_array_equal(batch_attn[1, :, src_len:], 0.0)
     np.testing.assert_allclose(batch_attn.sum(-1), 1.0, atol=1e-6)
 
 
@@ -109,9 +93,9 @@ def test_every_parameter_gets_a_gradient_from_real_tokens(
   model = build_model(
     _config(cell, decoder, scorer, bidirectional, num_layers, dropout=0.1), VOCAB, VOCAB
   )
-  params = _init(model)["params"]
+  params = init_variables(model)["params"]
   rng = np.random.default_rng(1)
-  src, tgt_in, tgt_out = _ids(rng, (3, 6)), _ids(rng, (3, 5)), _ids(rng, (3, 5))
+  src, tgt_in, tgt_out = random_ids(rng, (3, 6)), random_ids(rng, (3, 5)), random_ids(rng, (3, 5))
   src_lengths, tgt_lengths = jnp.array([6, 4, 2]), jnp.array([5, 3, 2])
   tgt_mask = jnp.arange(5)[None, :] < tgt_lengths[:, None]
 
@@ -122,13 +106,7 @@ def test_every_parameter_gets_a_gradient_from_real_tokens(
     nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), tgt_out[..., None], -1)[..., 0]
     return jnp.sum(nll * tgt_mask) / tgt_mask.sum()
 
-  grads = jax.jit(jax.grad(loss))(params)
-  dead = [
-    jax.tree_util.keystr(path)
-    for path, g in jax.tree_util.tree_leaves_with_path(grads)
-    if not np.any(np.asarray(g) != 0)
-  ]
-  assert not dead, f"parameters without gradient: {dead}"
+  assert_every_parameter_has_a_gradient(jax.jit(jax.grad(loss))(params))
 
 
 def _scramble_positions(encoded, rng):
@@ -145,10 +123,10 @@ def _scramble_positions(encoded, rng):
 @pytest.mark.parametrize("decoder", ["fixed_init", "fixed_context"])
 def test_fixed_vector_decoders_see_only_the_summary(cell, decoder):
   rng = np.random.default_rng(2)
-  src, src_lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 3]), _ids(rng, (2, 5))
+  src, src_lengths, tgt = random_ids(rng, (2, 6)), jnp.array([6, 3]), random_ids(rng, (2, 5))
   for kind, reacts in ((decoder, False), ("bahdanau", True)):  # the attention decoder as a control
     model = build_model(_config(cell, kind, "additive", True, 1), VOCAB, VOCAB)
-    variables = _init(model)
+    variables = init_variables(model)
     encoded = model.apply(variables, src, src_lengths, method=model.encode)
     scrambled = _scramble_positions(encoded, rng)
     logits = [model.apply(variables, e, tgt, method=model.decode)[0] for e in (scrambled, encoded)]
@@ -162,23 +140,14 @@ def test_fixed_vector_decoders_see_only_the_summary(cell, decoder):
 def test_search_step_reproduces_teacher_forcing(decoder, scorer):
   """Step-by-step decoding through `decode_step` gives the teacher-forced logits and attention."""
   model = build_model(_config("lstm", decoder, scorer, True, 1), VOCAB, VOCAB)
-  variables = _init(model)
   rng = np.random.default_rng(3)
-  src, src_lengths, tgt = _ids(rng, (2, 6)), jnp.array([6, 4]), _ids(rng, (2, 5))
-  logits, attn = model.apply(variables, src, src_lengths, tgt)
-  encoded = model.apply(variables, src, src_lengths, method=model.encode)
-  carry = model.apply(variables, encoded, method=model.initial_state)
-  for t in range(tgt.shape[1]):
-    carry, step_logits, step_attn = model.apply(
-      variables, encoded, carry, tgt[:, t], method=model.decode_step
-    )
-    np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-    np.testing.assert_allclose(step_attn, attn[:, t], atol=1e-6)
+  src, src_lengths, tgt = random_ids(rng, (2, 6)), jnp.array([6, 4]), random_ids(rng, (2, 5))
+  assert_search_steps_reproduce_teacher_forcing(model, init_variables(model), src, src_lengths, tgt)
 
 
 def test_a_jitted_batch_64_step_compiles_once():
   model = build_model(ModelConfig(hidden_size=16, embed_size=8, attention_size=16), VOCAB, VOCAB)
-  params = _init(model)["params"]
+  params = init_variables(model)["params"]
   rng = np.random.default_rng(4)
 
   @jax.jit
@@ -193,7 +162,11 @@ def test_a_jitted_batch_64_step_compiles_once():
     else None
   )
   for _ in range(3):
-    batch = _ids(rng, (64, 12)), rng.integers(1, 13, 64).astype(np.int32), _ids(rng, (64, 10))
+    batch = (
+      random_ids(rng, (64, 12)),
+      rng.integers(1, 13, 64).astype(np.int32),
+      random_ids(rng, (64, 10)),
+    )
     params = sgd_step(params, *batch)
   assert len(compiles) == 1
   assert sgd_step._cache_size() == 1
@@ -246,8 +219,8 @@ def test_every_decoder_scorer_pair_builds_from_the_config_object(decoder, scorer
   model = build_model(config, VOCAB, VOCAB)
   assert model.config is config
   rng = np.random.default_rng(5)
-  src, tgt = _ids(rng, (2, 5)), _ids(rng, (2, 4))
-  variables = _init(model)
+  src, tgt = random_ids(rng, (2, 5)), random_ids(rng, (2, 4))
+  variables = init_variables(model)
   logits, attn = model.apply(variables, src, jnp.array([5, 3]), tgt)
   assert logits.shape == (2, 4, VOCAB) and logits.dtype == jnp.float32
   assert attn.shape == (2, 4, 5)
@@ -263,10 +236,10 @@ def test_fixed_vector_decoders_ignore_the_scorer_options(decoder):
   """Whatever the scorer options (coverage, local attention and ablations included), a
   fixed-vector model has the same parameters and outputs."""
   rng = np.random.default_rng(6)
-  src, tgt = _ids(rng, (2, 5)), _ids(rng, (2, 4))
+  src, tgt = random_ids(rng, (2, 5)), random_ids(rng, (2, 4))
   base = ModelConfig(decoder=decoder, embed_size=6, hidden_size=8)
   reference = build_model(base, VOCAB, VOCAB)
-  variables = _init(reference)
+  variables = init_variables(reference)
   logits, _ = reference.apply(variables, src, jnp.array([5, 3]), tgt)
   attention_options = {  # what the attention decoders read on top of the scorer
     "coverage": "gru",
@@ -281,7 +254,7 @@ def test_fixed_vector_decoders_ignore_the_scorer_options(decoder):
     if scorer == "additive":
       config = dataclasses.replace(config, **attention_options)
     model = build_model(config, VOCAB, VOCAB)
-    assert _tree(_init(model)["params"]) == _tree(variables["params"]), scorer
+    assert _tree(init_variables(model)["params"]) == _tree(variables["params"]), scorer
     np.testing.assert_array_equal(model.apply(variables, src, jnp.array([5, 3]), tgt)[0], logits)
 
 

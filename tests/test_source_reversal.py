@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from helpers import data_dir_of, run_command
 
 from attn_seq2seq import data
+from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq.data.source_reversal import (
   ReversedSourceVocabulary,
   reverse_flat_within_lengths,
   source_vocabulary,
 )
-from attn_seq2seq.inference import evaluate, trained_run, translate
+from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE
 from attn_seq2seq.training import train
 
@@ -102,13 +102,7 @@ def test_translate_reads_reversed_sources_from_the_runs_config(reversed_run):
 
 
 def _evaluate(workdir: Path, split: str) -> dict:
-  record = json.loads((workdir / CONFIG_FILE).read_text())
-  argv = ["evaluate", f"--workdir={workdir}", f"--split={split}"]
-  argv.append(f"--data_dir={record['config']['data']['data_dir']}")
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    evaluate.main(argv[:1])
+  run_command(evaluate_cli, workdir=workdir, split=split, data_dir=data_dir_of(workdir))
   return json.loads((workdir / RESULTS_FILE).read_text())[split]
 
 

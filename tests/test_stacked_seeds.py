@@ -7,17 +7,26 @@ run killed after its first checkpoint that resumes to the same results, in proce
 the real CLI, after a SIGKILL.
 """
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 import pytest
+from helpers import (
+  SRC_VOCAB,
+  TGT_VOCAB,
+  crash_after_first_checkpoint,
+  fake_batch,
+  metrics_records,
+  read_json,
+  without_speed,
+  without_timing,
+)
 
 from attn_seq2seq.experiment_config import base_config
+from attn_seq2seq.inference.trained_run import load_run
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -32,13 +41,6 @@ from attn_seq2seq.training import members, train, train_functions
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import workdir as workdir_lib
 from attn_seq2seq.training.checkpoint import Checkpointer
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_steps import SRC_VOCAB, TGT_VOCAB, fake_batch  # noqa: E402
-from test_train import crash_after_first_checkpoint, without_timing  # noqa: E402
-
-sys.path.pop(0)
 
 SEEDS = (0, 1, 2)
 
@@ -122,35 +124,16 @@ def test_a_run_recorded_before_the_stacking_fields_existed_has_the_same_config()
 # -- whole runs ------------------------------------------------------------------------------------
 
 
-def load_config(**overrides):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import dates  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = dates.get_config("quick")
-  config.update(dict(log_every_steps=1), **overrides)
-  return config
-
-
 @pytest.fixture(scope="module")
-def make_config(tmp_path_factory):
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-  return lambda **overrides: load_config(**{"data": {"data_dir": data_dir}}, **overrides)
+def make_config(quick_dates_config):
+  """`dates:quick` logging every step, with these overrides."""
+  return lambda **overrides: quick_dates_config(**{"log_every_steps": 1, **overrides})
 
 
 @pytest.fixture(scope="module")
 def stacked_run(make_config, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("stacked")
   return workdir, train.train_and_evaluate(make_config(seeds=SEEDS), workdir)
-
-
-def read_json(path):
-  return json.loads(Path(path).read_text())
-
-
-def metrics_lines(workdir):
-  return [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
 
 
 def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, tmp_path):
@@ -178,7 +161,7 @@ def test_each_member_writes_what_the_solo_run_writes(stacked_run, make_config, t
     assert member_results[split].keys() == solo[split].keys()
     for name, value in solo[split].items():
       np.testing.assert_allclose(member_results[split][name], value, rtol=1e-4, err_msg=name)
-  solo_lines, member_lines = metrics_lines(tmp_path), metrics_lines(member)
+  solo_lines, member_lines = metrics_records(tmp_path), metrics_records(member)
   assert [r["step"] for r in member_lines] == [r["step"] for r in solo_lines]
   for a, b in zip(member_lines, solo_lines, strict=True):
     if "train/loss" in a:
@@ -204,8 +187,8 @@ def test_killed_stacked_run_resumes_to_the_same_results(
     assert without_timing(read_json(tmp_path / member / RESULTS_FILE)) == without_timing(
       read_json(reference / member / RESULTS_FILE)
     )
-    assert without_speed(metrics_lines(tmp_path / member)) == without_speed(
-      metrics_lines(reference / member)
+    assert without_speed(metrics_records(tmp_path / member)) == without_speed(
+      metrics_records(reference / member)
     )  # one consistent history, the same numbers
 
 
@@ -248,22 +231,12 @@ def test_sigkilled_stacked_run_resumes_to_the_results_of_an_uninterrupted_one(
     assert without_timing(read_json(workdir / member / "results.json")) == without_timing(
       read_json(reference / member / "results.json")
     ), member
-    lines = metrics_lines(workdir / member)
+    lines = metrics_records(workdir / member)
     assert [r["step"] for r in lines if "train/loss" in r] == [8, 16, 24]
-    assert without_speed(lines) == without_speed(metrics_lines(reference / member)), member
-
-
-def without_speed(lines):
-  """metrics.jsonl records less their clock readings (speeds, cumulative training seconds)."""
-  return [
-    {k: v for k, v in line.items() if not k.endswith("_per_sec") and k != "train/seconds"}
-    for line in lines
-  ]
+    assert without_speed(lines) == without_speed(metrics_records(reference / member)), member
 
 
 def test_a_member_loads_for_decoding_like_a_solo_run(stacked_run):
-  from attn_seq2seq.inference.trained_run import load_run  # noqa: PLC0415
-
   workdir, _ = stacked_run
   run = load_run(workdir / MEMBERS_DIR / "seed_2")
   assert run.step == 4 and run.config.seed == 2

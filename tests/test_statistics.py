@@ -36,7 +36,7 @@ def test_single_seed_bootstrap_agrees_with_scipy_percentile_bootstrap(metric):
   rng = np.random.default_rng(0)
   value, weight = rng.gamma(2.0, size=300), rng.integers(1, 6, size=300).astype(float)
   run = {"id": np.arange(300), "value": value, "weight": weight}
-  ours = statistics.hierarchical_bootstrap([run], metric, n_resamples=20_000)
+  ours = statistics.hierarchical_bootstrap([run], metric, statistics.Resampling(n_resamples=20_000))
 
   def statistic(v, w, axis):
     return v.sum(axis) / (w.sum(axis) if metric is RATIO_OF_VALUE else v.shape[axis])
@@ -69,7 +69,9 @@ def test_bootstrap_intervals_of_proportions_near_1_stay_inside_0_1(num_wrong):
   exact[:num_wrong] = 0
   runs = [{"id": np.arange(300), "exact": np.roll(exact, k)} for k in range(3)]
   for metric in ("exact_match", "wer"):
-    result = statistics.hierarchical_bootstrap(runs, metric, n_resamples=2_000)
+    result = statistics.hierarchical_bootstrap(
+      runs, metric, statistics.Resampling(n_resamples=2_000)
+    )
     low, high = result["interval"]
     assert 0 <= low <= result["estimate"] <= high <= 1
     assert result["degenerate"] == (num_wrong == 0)
@@ -89,7 +91,9 @@ def test_a_group_against_itself_differs_by_exactly_0_with_p_1():
   rng = np.random.default_rng(0)
   runs = [g2p_run(rng, 500, 0.7) for _ in range(3)]
   for metric in statistics.METRICS:
-    result = statistics.paired_difference(runs, runs, metric, n_resamples=1_000)
+    result = statistics.paired_difference(
+      runs, runs, metric, statistics.Resampling(n_resamples=1_000)
+    )
     assert result["difference"] == 0.0
     assert result["p_value"] == 1.0
     assert result["interval"][0] <= 0 <= result["interval"][1]
@@ -100,11 +104,15 @@ def test_a_large_real_difference_has_a_small_p_and_an_interval_excluding_0():
   better = [g2p_run(rng, 500, 0.8) for _ in range(3)]
   worse = [g2p_run(rng, 500, 0.6) for _ in range(3)]
   for metric in ("wer", "per"):
-    result = statistics.paired_difference(better, worse, metric, n_resamples=2_000)
+    result = statistics.paired_difference(
+      better, worse, metric, statistics.Resampling(n_resamples=2_000)
+    )
     assert result["difference"] < 0 and result["interval"][1] < 0
     assert result["p_value"] < 0.01
     assert result["text"].endswith("p < 0.001")
-  flipped = statistics.paired_difference(worse, better, "exact_match", n_resamples=2_000)
+  flipped = statistics.paired_difference(
+    worse, better, "exact_match", statistics.Resampling(n_resamples=2_000)
+  )
   assert flipped["difference"] < 0 and flipped["interval"][1] < 0  # B is better in exact match
 
 
@@ -134,8 +142,12 @@ def test_seed_spread_widens_the_interval_beyond_test_set_sampling():
   base = g2p_run(rng, 2_000, 0.7)
   same = [base] * 3
   spread = [{**base, "exact": np.where(rng.random(2_000) < p, 1, 0)} for p in (0.55, 0.7, 0.85)]
-  narrow = statistics.hierarchical_bootstrap(same, "exact_match", n_resamples=2_000)["interval"]
-  wide = statistics.hierarchical_bootstrap(spread, "exact_match", n_resamples=2_000)["interval"]
+  narrow = statistics.hierarchical_bootstrap(
+    same, "exact_match", statistics.Resampling(n_resamples=2_000)
+  )["interval"]
+  wide = statistics.hierarchical_bootstrap(
+    spread, "exact_match", statistics.Resampling(n_resamples=2_000)
+  )["interval"]
   assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
 
 
@@ -143,9 +155,12 @@ def test_bootstrap_is_reproducible_and_fast_on_10k_examples_x_3_seeds():
   rng = np.random.default_rng(0)
   runs = [g2p_run(rng, 10_000, 0.7) for _ in range(3)]
   start = time.perf_counter()
-  first = statistics.hierarchical_bootstrap(runs, "per", n_resamples=10_000)
+  first = statistics.hierarchical_bootstrap(runs, "per", statistics.Resampling(n_resamples=10_000))
   seconds = time.perf_counter() - start
-  assert statistics.hierarchical_bootstrap(runs, "per", n_resamples=10_000) == first
+  assert (
+    statistics.hierarchical_bootstrap(runs, "per", statistics.Resampling(n_resamples=10_000))
+    == first
+  )
   assert seconds < 10  # about 1.5 s on a 2-core laptop-class CPU
 
 
@@ -161,9 +176,9 @@ def test_unknown_metric_and_bad_settings_are_one_line_errors():
   with pytest.raises(ValueError, match="unknown metric 'bleu'; valid choices: exact_match, wer"):
     statistics.hierarchical_bootstrap([run], "bleu")
   with pytest.raises(ValueError, match="confidence must be in"):
-    statistics.hierarchical_bootstrap([run], "wer", confidence=95)
+    statistics.hierarchical_bootstrap([run], "wer", statistics.Resampling(confidence=95))
   with pytest.raises(ValueError, match="n_resamples must be a positive integer, got 0"):
-    statistics.paired_difference([run], [run], "wer", n_resamples=0)
+    statistics.paired_difference([run], [run], "wer", statistics.Resampling(n_resamples=0))
 
 
 def test_the_difference_text_reads_as_a_claim():
@@ -180,10 +195,16 @@ def test_runs_pair_by_example_id_whatever_their_row_order(tmp_path):
   a, b = g2p_run(rng, 300, 0.7), g2p_run(rng, 300, 0.5)
   order = rng.permutation(300)
   shuffled_b = {name: column[order] for name, column in b.items()}
-  expected = statistics.paired_difference([a], [b], "per", n_resamples=500)
-  assert statistics.paired_difference([a], [shuffled_b], "per", n_resamples=500) == expected
+  expected = statistics.paired_difference([a], [b], "per", statistics.Resampling(n_resamples=500))
+  assert (
+    statistics.paired_difference([a], [shuffled_b], "per", statistics.Resampling(n_resamples=500))
+    == expected
+  )
   for name, run in (("a", a), ("b", shuffled_b)):
     columns = {**run, "src_length": run["ref_length"], "hyp_length": run["ref_length"]}
     write_outcomes(tmp_path / name, "test", 100, columns)
   read_a, read_b = (read_outcomes(tmp_path / name, "test") for name in ("a", "b"))
-  assert statistics.paired_difference([read_a], [read_b], "per", n_resamples=500) == expected
+  assert (
+    statistics.paired_difference([read_a], [read_b], "per", statistics.Resampling(n_resamples=500))
+    == expected
+  )

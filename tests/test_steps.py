@@ -8,37 +8,11 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+from helpers import SRC_VOCAB, TGT_VOCAB, fake_batch
 
 from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.training import mesh as mesh_lib
 from attn_seq2seq.training import optim, steps
-
-SRC_VOCAB, TGT_VOCAB = 13, 11
-BATCH, SRC_LEN, TGT_LEN = 8, 7, 6
-
-
-def fake_batch(seed=0, batch=BATCH, src_len=SRC_LEN, tgt_len=TGT_LEN):
-  """A batch in the data pipeline's format: PAD=0, BOS=1, EOS=2, varied lengths."""
-  rng = np.random.default_rng(seed)
-  src_lengths = rng.integers(1, src_len + 1, batch).astype(np.int32)
-  tgt_lengths = rng.integers(1, tgt_len + 1, batch).astype(np.int32)  # incl. EOS
-  src_ids = np.where(
-    np.arange(src_len) < src_lengths[:, None], rng.integers(4, SRC_VOCAB, (batch, src_len)), 0
-  ).astype(np.int32)
-  words = rng.integers(4, TGT_VOCAB, (batch, tgt_len))
-  pos = np.arange(tgt_len)
-  tgt_out = np.where(pos < tgt_lengths[:, None] - 1, words, 0)
-  tgt_out = np.where(pos == tgt_lengths[:, None] - 1, 2, tgt_out).astype(np.int32)
-  tgt_in = np.concatenate([np.ones((batch, 1), np.int32), tgt_out[:, :-1]], 1)
-  tgt_in = np.where(pos < tgt_lengths[:, None], tgt_in, 0).astype(np.int32)
-  return {
-    "src_ids": src_ids,
-    "src_lengths": src_lengths,
-    "tgt_in": tgt_in,
-    "tgt_out": tgt_out,
-    "tgt_lengths": tgt_lengths,
-    "example_ids": np.arange(batch, dtype=np.int32),
-  }
 
 
 def train_config(**overrides):

@@ -7,22 +7,21 @@ the summary is tested on a hand-made sweep root.
 """
 
 import contextlib
-import importlib.util
 import io
 import json
 import re
 from pathlib import Path
 
 import pytest
-from command_line import load_script
+from helpers import ROOT, load_module, load_script
 
 from attn_seq2seq.metrics.outcomes import write_outcomes
 from attn_seq2seq.models import SCORERS, ModelConfig, abstract_params, build_model, count_params
 from attn_seq2seq.run_files import CONFIG_FILE, LOG_FILE, MEMBERS_DIR, RESULTS_FILE, SWEEP_FILE
 from attn_seq2seq.sweeps import define, summary, sweep
 
-ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((ROOT / "experiments").glob("*.py"))
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # sweeps name configs from the root
 SPECS = [f"experiments/{p.name}{arg}" for p in SWEEP_FILES for arg in ("", ":cpu", ":quick")]
 
 
@@ -32,21 +31,6 @@ def run_seeds(run: dict) -> tuple[int, ...]:
   if "seeds" in overrides:
     return tuple(int(s) for s in str(overrides["seeds"]).split(","))
   return (int(overrides.get("seed", 0)),)
-
-
-def load_module(path: Path):
-  spec = importlib.util.spec_from_file_location(f"test_sweeps_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-@pytest.fixture(scope="module", autouse=True)
-def in_repo_root():
-  """Sweeps name their configs relative to the repository root, as the commands are run."""
-  with pytest.MonkeyPatch.context() as patch:
-    patch.chdir(ROOT)
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +46,7 @@ def field(config, key: str):
 
 def _count_params(config, src_vocab: int, tgt_vocab: int) -> int:
   """The parameter count of an experiment config's model (shapes only)."""
-  model = build_model(ModelConfig.from_config(config.model), src_vocab, tgt_vocab)
+  model = build_model(ModelConfig.of_experiment(config), src_vocab, tgt_vocab)
   return count_params(abstract_params(model))
 
 

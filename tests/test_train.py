@@ -7,70 +7,39 @@ reference; the other runs repeat it with an interruption and must end with the s
 import json
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from helpers import (
+  TIMINGS,
+  checkpoint_steps,
+  crash_after_first_checkpoint,
+  metrics_records,
+  read_json,
+  run_main,
+  without_timing,
+)
 
+from attn_seq2seq.data import load_task
+from attn_seq2seq.data.pipeline import TrainBatches
+from attn_seq2seq.models import ModelConfig, build_model, init_params
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
-  METRICS_FILE,
   RESULTS_FILE,
   SRC_VOCAB_FILE,
   TGT_VOCAB_FILE,
 )
-from attn_seq2seq.training import train
+from attn_seq2seq.training import optim, steps, train
 from attn_seq2seq.training.checkpoint import Checkpointer
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_config(arg="quick"):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import dates  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  return dates.get_config(arg)
-
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
-@pytest.fixture(scope="module")
-def make_config(data_dir):
-  def make(**overrides):
-    config = load_config()
-    config.data.data_dir = data_dir
-    config.update(overrides)
-    return config
-
-  return make
-
-
-@pytest.fixture(scope="module")
-def reference(make_config, tmp_path_factory):
+def reference(quick_dates_config, tmp_path_factory):
   """An uninterrupted run: (workdir, results)."""
   workdir = tmp_path_factory.mktemp("reference")
-  return workdir, train.train_and_evaluate(make_config(), workdir)
-
-
-def read_results(workdir):
-  return json.loads((Path(workdir) / RESULTS_FILE).read_text())
-
-
-TIMINGS = ("train_seconds", "wall_seconds")  # results.json entries that are clock readings
-
-
-def without_timing(results: dict) -> dict:
-  """`results` less its clock readings: what an interrupted run must reproduce exactly."""
-  return {k: v for k, v in results.items() if k not in TIMINGS}
+  return workdir, train.train_and_evaluate(quick_dates_config(), workdir)
 
 
 def test_run_writes_every_output(reference):
@@ -84,7 +53,7 @@ def test_run_writes_every_output(reference):
     "count": 4,
     "processes": 1,
   }
-  lines = [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
+  lines = metrics_records(workdir)
   train_steps = [r["step"] for r in lines if "train/loss" in r]
   assert train_steps == [2, 4]
   assert all(
@@ -94,22 +63,19 @@ def test_run_writes_every_output(reference):
   )
   assert any("eval/exact_match" in r for r in lines) and any("test/exact_match" in r for r in lines)
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  assert sorted(int(p.name) for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()) == [
-    2,
-    4,
-  ]
+  assert checkpoint_steps(workdir) == [2, 4]
   assert (workdir / SRC_VOCAB_FILE).exists() and (workdir / TGT_VOCAB_FILE).exists()
-  assert read_results(workdir) == json.loads(json.dumps(results))
+  assert read_json(workdir / RESULTS_FILE) == json.loads(json.dumps(results))
   assert set(results) == {
     "step",
     "validation",
     "test",
     "attention_plots",
-    *("last_step", "stop_reason", "tgt_tokens", "src_tokens", *TIMINGS),
-  }
+    *("last_step", "stop_reason", "tgt_tokens", "src_tokens", "flops", *TIMINGS),
+  }  # flops: models/flops.py counts this model (train.py: the default flops_fn)
   assert results["step"] == results["last_step"] == 4
   assert results["stop_reason"] == "num_train_steps"
-  assert results["tgt_tokens"] > 0 and results["src_tokens"] > 0
+  assert results["tgt_tokens"] > 0 and results["src_tokens"] > 0 and results["flops"] > 0
   assert 0 < results["train_seconds"] < results["wall_seconds"]
   for split in ("validation", "test"):
     metrics = results[split]
@@ -120,40 +86,25 @@ def test_run_writes_every_output(reference):
     assert (workdir / plot).read_bytes()[:4] == b"\x89PNG"
 
 
-def crash_after_first_checkpoint(config, workdir, monkeypatch) -> None:
-  """Trains `config` in `workdir` until its first checkpoint is on disk, then dies there, as a
-  killed process would: nothing after that checkpoint is written."""
-  original_save = Checkpointer.save
-
-  def save_then_die(self, step, state, data_state):
-    original_save(self, step, state, data_state)
-    self.wait()
-    raise SystemExit("killed")
-
-  monkeypatch.setattr(Checkpointer, "save", save_then_die)
-  with pytest.raises(SystemExit, match="killed"):
-    train.train_and_evaluate(config, workdir)
-  assert not (workdir / RESULTS_FILE).exists()
-  monkeypatch.undo()
-
-
 def test_resume_after_a_crash_ends_with_the_same_results(
-  reference, make_config, tmp_path, monkeypatch
+  reference, quick_dates_config, tmp_path, monkeypatch
 ):
   """Killed right after its first checkpoint (step 2), then re-run with the same command."""
-  crash_after_first_checkpoint(make_config(), tmp_path, monkeypatch)
+  crash_after_first_checkpoint(quick_dates_config(), tmp_path, monkeypatch)
 
   assert Checkpointer(tmp_path / CHECKPOINTS_DIR).latest_step() == 2
-  results = train.train_and_evaluate(make_config(), tmp_path)
+  results = train.train_and_evaluate(quick_dates_config(), tmp_path)
   assert without_timing(results) == without_timing(reference[1])
-  assert without_timing(read_results(tmp_path)) == without_timing(read_results(reference[0]))
-  steps = [json.loads(line)["step"] for line in (tmp_path / METRICS_FILE).read_text().splitlines()]
+  assert without_timing(read_json(tmp_path / RESULTS_FILE)) == without_timing(
+    read_json(reference[0] / RESULTS_FILE)
+  )
+  steps = [record["step"] for record in metrics_records(tmp_path)]
   assert steps == sorted(steps)  # one consistent history
 
 
-def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path, monkeypatch):
-  from attn_seq2seq.data.pipeline import TrainBatches  # noqa: PLC0415
-
+def test_sigterm_saves_a_restorable_checkpoint(
+  reference, quick_dates_config, tmp_path, monkeypatch
+):
   original_next = TrainBatches.__next__
   served = []
 
@@ -165,38 +116,32 @@ def test_sigterm_saves_a_restorable_checkpoint(reference, make_config, tmp_path,
 
   monkeypatch.setattr(TrainBatches, "__next__", next_then_sigterm)
   previous_handler = signal.getsignal(signal.SIGTERM)
-  assert train.train_and_evaluate(make_config(), tmp_path) is None
+  assert train.train_and_evaluate(quick_dates_config(), tmp_path) is None
   assert signal.getsignal(signal.SIGTERM) is previous_handler
   monkeypatch.undo()
 
   checkpointer = Checkpointer(tmp_path / CHECKPOINTS_DIR)
   assert checkpointer.latest_step() == 3
-  template = jax.eval_shape(lambda: reference_state_template(make_config()))
+  template = jax.eval_shape(lambda: reference_state_template(quick_dates_config()))
   state, data_state = checkpointer.restore(template)
   assert int(state.step) == 3 and data_state["batch"] == 3
-  resumed = train.train_and_evaluate(make_config(), tmp_path)
+  resumed = train.train_and_evaluate(quick_dates_config(), tmp_path)
   assert without_timing(resumed) == without_timing(reference[1])
 
 
 def reference_state_template(config):
   """The train state's structure for `config` (shapes only; used under eval_shape)."""
-  from attn_seq2seq.data import load_task  # noqa: PLC0415
-  from attn_seq2seq.models import ModelConfig, build_model, init_params  # noqa: PLC0415
-  from attn_seq2seq.training import optim, steps  # noqa: PLC0415
-
   task = load_task(config.data)
-  model = build_model(
-    ModelConfig.from_config(config.model), task.src_vocab.size, task.tgt_vocab.size
-  )
+  model = build_model(ModelConfig.of_experiment(config), task.src_vocab.size, task.tgt_vocab.size)
   tx, _ = optim.make_optimizer(config)
   params = init_params(model, jax.random.key(0))
   return steps.create_train_state(params, tx)
 
 
-def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
+def test_non_finite_loss_stops_naming_the_step(quick_dates_config, tmp_path):
   """A learning rate beyond float32 (finite as a config value, inf on the device) turns the
   parameters to inf/NaN at step 1; step 2's loss is NaN."""
-  config = make_config(
+  config = quick_dates_config(
     optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, checkpoint_every_steps=1
   )
   with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
@@ -219,25 +164,15 @@ def test_non_finite_loss_stops_naming_the_step(make_config, tmp_path):
     ),
   ],
 )
-def test_bad_choices_are_one_line_errors(make_config, override, message):
+def test_bad_choices_are_one_line_errors(quick_dates_config, override, message):
   with pytest.raises(ValueError, match=message) as error:
-    train.check_config(make_config(**override))
+    train.check_config(quick_dates_config(**override))
   assert "\n" not in str(error.value)
 
 
 def test_main_reports_an_unknown_override_in_one_line(tmp_path):
-  result = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "attn_seq2seq.main",
-      "--config=configs/dates.py:quick",
-      f"--workdir={tmp_path}",
-      "--config.lerning_rate=0.1",
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
+  result = run_main(
+    ["--config=configs/dates.py:quick", f"--workdir={tmp_path}", "--config.lerning_rate=0.1"],
     timeout=120,
   )
   assert result.returncode == 1

@@ -7,24 +7,19 @@ most 12 tokens, so the searches compile for two source-length buckets (8 and 12)
 """
 
 import io
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from helpers import random_sentences, run_command, run_python, write_lines
 
 from attn_seq2seq import search
 from attn_seq2seq import translate as translate_cli
 from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.run_files import CHECKPOINTS_DIR
 from attn_seq2seq.tokens import UNK_ID
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,32 +35,13 @@ def run(workdir):
 @pytest.fixture(scope="module")
 def lines(run):
   """40 sentences of 1-12 in-vocabulary symbols, with empty lines at 1, 10 and 40."""
-  symbols = run.src_vocab.tokens(range(4, run.src_vocab.size))
-  rng = np.random.default_rng(0)
-  lines = [" ".join(rng.choice(symbols, rng.integers(1, 13))) for _ in range(40)]
-  for number in (1, 10, 40):
-    lines[number - 1] = ""
-  return lines
+  return random_sentences(run.src_vocab, 40, seed=0, empty=(1, 10, 40))
 
 
-def write_input(path: Path, lines) -> Path:
-  path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-  return path
-
-
-def run_main(**flag_values):
-  """Runs the command's `main` in-process with these flags (and defaults for the others)."""
-  argv = ["translate", *(f"--{name}={value}" for name, value in flag_values.items())]
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    translate_cli.main(argv[:1])
-
-
-def translate_file(tmp_path, workdir, lines, **flag_values) -> list[str]:
-  source = write_input(tmp_path / "input.txt", lines)
-  output = tmp_path / "output.txt"
-  run_main(workdir=workdir, input=source, output=output, **flag_values)
+def translate_file(tmp_path: Path, workdir, lines, **flag_values) -> list[str]:
+  """The translate command (its `main`, in-process) on `lines`: the lines it wrote."""
+  source, output = write_lines(tmp_path / "input.txt", lines), tmp_path / "output.txt"
+  run_command(translate_cli, workdir=workdir, input=source, output=output, **flag_values)
   return output.read_text(encoding="utf-8").split("\n")[:-1]
 
 
@@ -139,7 +115,7 @@ def test_non_utf8_line_is_a_one_line_error_naming_it(tmp_path, workdir):
   source = tmp_path / "latin1.txt"
   source.write_bytes("1 2\n3\ncaf\xe9 4\n".encode("latin-1"))
   with pytest.raises(SystemExit) as exit_info:
-    run_main(workdir=workdir, input=source, output=tmp_path / "out.txt")
+    run_command(translate_cli, workdir=workdir, input=source, output=tmp_path / "out.txt")
   message = str(exit_info.value.code)
   assert message.startswith("error: line 3 is not valid UTF-8") and "\n" not in message
 
@@ -172,7 +148,7 @@ def test_stdin_to_stdout(workdir, run, lines, monkeypatch, capsys):
     "stdin",
     io.TextIOWrapper(io.BytesIO("".join(line + "\n" for line in lines[:5]).encode("utf-8"))),
   )
-  run_main(workdir=workdir)
+  run_command(translate_cli, workdir=workdir)
   want = [t.text for t in translate.Translator(run).translate(lines[:5])]
   assert capsys.readouterr().out.split("\n")[:-1] == want
 
@@ -187,7 +163,9 @@ def test_missing_run_or_checkpoint_is_a_one_line_error_naming_the_path(tmp_path,
   if problem == "unknown_step":
     flag_values["checkpoint_step"] = 3
   with pytest.raises(SystemExit) as exit_info:
-    run_main(workdir=target, input=write_input(tmp_path / "in.txt", ["1"]), **flag_values)
+    run_command(
+      translate_cli, workdir=target, input=write_lines(tmp_path / "in.txt", ["1"]), **flag_values
+    )
   message = str(exit_info.value.code)
   assert message.startswith("error: ") and str(target) in message and "\n" not in message
   if problem == "unknown_step":
@@ -200,13 +178,8 @@ def test_corrupt_checkpoint_is_a_one_line_error_in_a_fresh_process(tmp_path, wor
   shutil.copytree(workdir, target)
   for data_file in (target / CHECKPOINTS_DIR / "4" / "state" / "d").iterdir():
     data_file.write_bytes(b"corrupt")
-  result = subprocess.run(
-    [sys.executable, "-m", "attn_seq2seq.translate", f"--workdir={target}"],
-    input=b"1 2\n",
-    capture_output=True,
-    cwd=ROOT,
-    timeout=120,
-    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  result = run_python(
+    "-m", "attn_seq2seq.translate", f"--workdir={target}", input=b"1 2\n", text=False
   )
   assert result.returncode == 1 and result.stdout == b""
   stderr = result.stderr.decode().strip().splitlines()

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from helpers import random_sentences, run_command, write_lines
 
 from attn_seq2seq import search
 from attn_seq2seq import translate as translate_cli
@@ -27,23 +26,13 @@ def run(quick_reverse_run):
 @pytest.fixture(scope="module")
 def lines(run):
   """20 sentences of 1-12 in-vocabulary symbols, with empty lines at 1 and 10."""
-  symbols = run.src_vocab.tokens(range(4, run.src_vocab.size))
-  rng = np.random.default_rng(1)
-  lines = [" ".join(rng.choice(symbols, rng.integers(1, 13))) for _ in range(20)]
-  lines[0] = lines[9] = ""
-  return lines
+  return random_sentences(run.src_vocab, 20, seed=1, empty=(1, 10))
 
 
 def translate_file(tmp_path: Path, workdir, lines, **flag_values) -> str:
   """Runs the command's `main` in-process on `lines`; returns what it wrote."""
-  source, output = tmp_path / "input.txt", tmp_path / "output.txt"
-  source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-  values = {"workdir": workdir, "input": source, "output": output, **flag_values}
-  argv = ["translate", *(f"--{name}={value}" for name, value in values.items())]
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    translate_cli.main(argv[:1])
+  source, output = write_lines(tmp_path / "input.txt", lines), tmp_path / "output.txt"
+  run_command(translate_cli, workdir=workdir, input=source, output=output, **flag_values)
   return output.read_text(encoding="utf-8")
 
 

@@ -6,17 +6,23 @@ Runs are tiny `reverse:short,quick` models on the 4 fake CPU devices (subprocess
 4 devices and XLA flags), so an interrupted run can be compared with an uninterrupted one exactly.
 """
 
-import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_train import without_timing
+from helpers import (
+  QUICK,
+  ROOT,
+  data_dir_of,
+  metrics_records,
+  read_json,
+  save_then_die,
+  without_timing,
+)
 
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
@@ -26,32 +32,24 @@ from attn_seq2seq.run_files import (
 )
 from attn_seq2seq.training import train
 from attn_seq2seq.training.checkpoint import Checkpointer
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_config(data_dir=None, **overrides):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from configs import reverse  # noqa: PLC0415
-  finally:
-    sys.path.pop(0)
-  config = reverse.get_config("short,quick")
-  config.eval_every_steps = 100
-  config.num_attention_plots = 0
-  config.update(overrides)
-  if data_dir is not None:
-    config.data.data_dir = data_dir
-  return config
+from attn_seq2seq.training.workdir import WorkdirError
 
 
 @pytest.fixture(scope="module")
 def data_dir(quick_reverse_run):
-  return json.loads((quick_reverse_run / CONFIG_FILE).read_text())["config"]["data"]["data_dir"]
+  return data_dir_of(quick_reverse_run)
 
 
-def read(path: Path) -> dict:
-  return json.loads(path.read_text())
+@pytest.fixture(scope="module")
+def make_config(quick_reverse_config, data_dir):
+  """`make_config(**overrides)`: the session quick run's config (its data too), overridden."""
+
+  def make(**overrides):
+    config = quick_reverse_config(data_dir, steps=4)
+    config.update(overrides)
+    return config
+
+  return make
 
 
 # -- checkpoint fallback ------------------------------------------------------------------------
@@ -60,29 +58,21 @@ STEPS = {"num_train_steps": 6, "checkpoint_every_steps": 2, "log_every_steps": 2
 
 
 @pytest.fixture(scope="module")
-def reference(data_dir, tmp_path_factory):
+def reference(make_config, tmp_path_factory):
   """An uninterrupted 6-step run: its workdir."""
   workdir = tmp_path_factory.mktemp("reference")
-  train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+  train.train_and_evaluate(make_config(**STEPS), workdir)
   return workdir
 
 
 @pytest.fixture(scope="module")
-def crashed(data_dir, tmp_path_factory):
+def crashed(make_config, tmp_path_factory):
   """The same run, killed right after its step-4 checkpoint (steps 2 and 4 on disk)."""
   workdir = tmp_path_factory.mktemp("crashed")
-  original_save = Checkpointer.save
-
-  def save_then_die(self, step, state, data_state):
-    original_save(self, step, state, data_state)
-    if step == 4:
-      self.wait()
-      raise SystemExit("killed")
-
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(Checkpointer, "save", save_then_die)
+    patch.setattr(Checkpointer, "save", save_then_die(4))
     with pytest.raises(SystemExit, match="killed"):
-      train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+      train.train_and_evaluate(make_config(**STEPS), workdir)
   assert Checkpointer(workdir / CHECKPOINTS_DIR).all_steps() == [2, 4]
   return workdir
 
@@ -102,13 +92,13 @@ def damage(step_dir: Path, how: str) -> None:
   "how", ["truncated_array_file", "missing_metadata", "empty_step_directory"]
 )
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warning(
-  how, reference, crashed, data_dir, tmp_path, caplog
+  how, reference, crashed, make_config, tmp_path, caplog
 ):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   damage(workdir / CHECKPOINTS_DIR / "4", how)
   with caplog.at_level(logging.WARNING):
-    results = train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+    results = train.train_and_evaluate(make_config(**STEPS), workdir)
   warnings = [
     r.getMessage()
     for r in caplog.records
@@ -119,50 +109,50 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_step_with_one_warn
     warnings[0].startswith("skipped checkpoint step 4 in ")
     and "resuming from step 2" in (warnings[0])
   )
-  assert without_timing(results) == without_timing(read(reference / RESULTS_FILE))
-  assert without_timing(read(workdir / RESULTS_FILE)) == without_timing(
-    read(reference / RESULTS_FILE)
+  assert without_timing(results) == without_timing(read_json(reference / RESULTS_FILE))
+  assert without_timing(read_json(workdir / RESULTS_FILE)) == without_timing(
+    read_json(reference / RESULTS_FILE)
   )
   assert (workdir / "damaged_checkpoints" / "4").is_dir()  # kept for inspection
 
 
 def test_half_written_metrics_line_is_dropped_with_a_warning(
-  reference, crashed, data_dir, tmp_path, caplog
+  reference, crashed, make_config, tmp_path, caplog
 ):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
   with open(workdir / METRICS_FILE, "a") as f:
     f.write('{"step": 5, "train/lo')  # what a crash mid-write leaves
   with caplog.at_level(logging.WARNING):
-    train.train_and_evaluate(load_config(**STEPS, data_dir=data_dir), workdir)
+    train.train_and_evaluate(make_config(**STEPS), workdir)
   assert any("not a complete record" in r.getMessage() for r in caplog.records)
-  steps = [json.loads(line)["step"] for line in (workdir / METRICS_FILE).read_text().splitlines()]
+  steps = [record["step"] for record in metrics_records(workdir)]
   assert steps == sorted(steps)
-  assert without_timing(read(workdir / RESULTS_FILE)) == without_timing(
-    read(reference / RESULTS_FILE)
+  assert without_timing(read_json(workdir / RESULTS_FILE)) == without_timing(
+    read_json(reference / RESULTS_FILE)
   )
 
 
-def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(crashed, data_dir, tmp_path):
-  from attn_seq2seq.training.workdir import WorkdirError  # noqa: PLC0415
-
+def test_a_changed_config_is_refused_unless_allowed_and_then_recorded(
+  crashed, make_config, tmp_path
+):
   workdir = tmp_path / "run"
   shutil.copytree(crashed, workdir)
-  longer = load_config(**{**STEPS, "num_train_steps": 8}, data_dir=data_dir)
+  longer = make_config(**{**STEPS, "num_train_steps": 8})
   before = (workdir / CONFIG_FILE).read_bytes()
   with pytest.raises(WorkdirError, match=r"num_train_steps=8 \(was 6\).*--allow_config_change"):
     train.train_and_evaluate(longer, workdir)
   assert (workdir / CONFIG_FILE).read_bytes() == before
   results = train.train_and_evaluate(longer, workdir, allow_config_change=True)
   assert results["step"] == 8
-  record = read(workdir / CONFIG_FILE)
+  record = read_json(workdir / CONFIG_FILE)
   assert record["config"]["num_train_steps"] == 8
   [change] = record["config_history"]
   assert change["changed"] == ["num_train_steps"] and change["config"]["num_train_steps"] == 6
 
 
-def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
-  config = load_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, data_dir=data_dir)
+def test_non_finite_stop_never_rewrites_config_json(make_config, tmp_path):
+  config = make_config(optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0)
   with pytest.raises(FloatingPointError):
     train.train_and_evaluate(config, tmp_path)
   written = (tmp_path / CONFIG_FILE).read_bytes()
@@ -175,23 +165,17 @@ def test_non_finite_stop_never_rewrites_config_json(data_dir, tmp_path):
 
 
 def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exactly(
-  data_dir, start_trainer, tmp_path
+  data_dir, make_config, start_trainer, tmp_path
 ):
   """A trains (16 steps, a checkpoint every 2) and is frozen after its first checkpoint; C is
   refused; B waits for the lock; A is SIGKILLed; B takes the lock over and finishes with the
   results.json of an uninterrupted run."""
   overrides = {"num_train_steps": 16, "checkpoint_every_steps": 2, "log_every_steps": 8}
   reference = tmp_path / "reference"
-  train.train_and_evaluate(load_config(**overrides, data_dir=data_dir), reference)
+  train.train_and_evaluate(make_config(**overrides), reference)
 
   workdir = tmp_path / "run"
-  flags = [
-    "--config=configs/reverse.py:short,quick",
-    f"--config.data.data_dir={data_dir}",
-    "--config.eval_every_steps=100",
-    "--config.num_attention_plots=0",
-    "--compilation_cache=none",
-  ]
+  flags = [*QUICK, f"--config.data.data_dir={data_dir}", "--compilation_cache=none"]
   a = start_trainer(workdir, *flags, **overrides)
   a.wait_for_checkpoint()
   os.kill(a.pid, signal.SIGSTOP)
@@ -208,9 +192,9 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   log = b.log()
   assert f"taking over the stale lock of pid {a.pid}" in log
   assert "resumed from step" in log
-  assert without_timing(read(workdir / RESULTS_FILE)) == without_timing(
-    read(reference / RESULTS_FILE)
+  assert without_timing(read_json(workdir / RESULTS_FILE)) == without_timing(
+    read_json(reference / RESULTS_FILE)
   )
   assert (workdir / "lock").read_text() == ""  # released
-  records = [json.loads(line) for line in (workdir / METRICS_FILE).read_text().splitlines()]
+  records = metrics_records(workdir)
   assert [r["step"] for r in records if "train/loss" in r] == [8, 16]  # one history, not two

@@ -112,7 +112,7 @@ def decoding_throughput(
   """Greedy and beam-`beam_size` decoding of the first `sentences` validation sentences in
   batches of `batch_size` (see the module docstring): sentences/s, output tokens/s, and for
   untrained `params` the FLOP rate."""
-  model_config = ModelConfig.from_config(config.model, dtype=config.dtype)
+  model_config = ModelConfig.of_experiment(config)
   vocab_sizes = (task.src_vocab.size, task.tgt_vocab.size)
   batches = decode_batches(task, sentences, batch_size)
   src_lengths = np.array([n for b in batches for n in b["src_lengths"][b["example_ids"] >= 0]])
@@ -170,7 +170,11 @@ def decode_batches(task, num_sentences: int, batch_size: int) -> list[dict]:
 
 
 def suppress_eos(params):
-  """A copy of `params` whose output bias makes EOS improbable (the length limit forces it)."""
+  """A copy of `params` whose output bias makes EOS improbable (the length limit forces it).
+
+  Not `SearchSpec(min_len_a=1.0)`, which gives the same output lengths: a minimum length compiles
+  a mask into every search step (and also bars PAD), so the benchmark would time another program
+  than the one a trained model decodes with."""
   params = jax.device_get(params)
   bias = np.array(params["decoder"]["output"]["bias"])
   bias[EOS_ID] -= 1e4

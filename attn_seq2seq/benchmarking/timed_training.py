@@ -92,9 +92,7 @@ class TimedTraining:
     self._sharding = mesh_lib.data_sharding(mesh)
     self._bucket_shapes = [tuple(int(n) for n in shape) for shape in task.bucket_shapes]
     self._vocab_sizes = (task.src_vocab.size, task.tgt_vocab.size)
-    self._model_config = (
-      ModelConfig.from_config(config.model, dtype=config.dtype) if count_flops else None
-    )
+    self._model_config = ModelConfig.of_experiment(config) if count_flops else None
     self._state, self._template, self._abstract_state, self._compiled = None, None, None, set()
     self.setup_seconds = self.compile_seconds = 0.0
 

@@ -19,7 +19,6 @@ per target token, then EOS's); `jsonl`: `{"line", "source", "target", "src_token
 """
 
 import dataclasses
-import json
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, TextIO
 
@@ -31,9 +30,10 @@ from attn_seq2seq.inference import ensembles, trained_run
 from attn_seq2seq.inference.fixed_shapes import fixed_shape_calls, length_grid
 from attn_seq2seq.inference.streams import (
   InputError,
-  attention_rows,
+  LineFormat,
   finite_or_none,
   groups,
+  json_line,
   read_lines,
 )
 from attn_seq2seq.inference.translate import DECODE_ROWS, check_max_src_len
@@ -123,36 +123,30 @@ def read_pairs(source: BinaryIO, max_src_len: int, src_vocab) -> Iterator[tuple[
 
 
 def score_stream(
-  scorer: PairScorer,
-  source: BinaryIO,
-  sink: TextIO,
-  *,
-  batch_size: int,
-  output_format: str = "text",
-  with_attention: bool = False,
+  scorer: PairScorer, source: BinaryIO, sink: TextIO, line_format: LineFormat, batch_size: int
 ) -> None:
-  """Scores every pair of `source` into `sink`, `batch_size` lines at a time (see the module
-  docstring)."""
+  """Scores every pair of `source` into `sink` in `line_format`, `batch_size` lines at a time
+  (see the module docstring)."""
   pairs = read_pairs(source, scorer.max_src_len, scorer.run.src_vocab)
   for group in groups(pairs, batch_size):
     for (number, src, tgt), score in zip(group, scorer.score([p[1:] for p in group]), strict=True):
-      sink.write(_format(number, src, tgt, score, output_format, with_attention))
+      sink.write(_format(number, src, tgt, score, line_format))
     sink.flush()
 
 
-def _format(number, src, tgt, score: PairScore, output_format: str, with_attention: bool) -> str:
-  if output_format == "text":
+def _format(number, src, tgt, score: PairScore, line_format: LineFormat) -> str:
+  if line_format.kind == "text":
     terms = " ".join(f"{x:.6f}" for x in score.token_log_probs)
     return f"{score.log_prob:.6f}\t{terms}\n"
-  record = {
-    "line": number,
-    "source": src,
-    "target": tgt,
-    "src_tokens": score.src_tokens,
-    "tokens": score.tgt_tokens,
-    "log_prob": finite_or_none(score.log_prob),
-    "token_log_probs": [finite_or_none(x) for x in score.token_log_probs],
-  }
-  if with_attention:
-    record["attention"] = attention_rows(score.attn_weights)
-  return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+  return json_line(
+    {
+      "line": number,
+      "source": src,
+      "target": tgt,
+      "src_tokens": score.src_tokens,
+      "tokens": score.tgt_tokens,
+      "log_prob": finite_or_none(score.log_prob),
+      "token_log_probs": [finite_or_none(x) for x in score.token_log_probs],
+      **line_format.attention(score.attn_weights),
+    }
+  )

@@ -1,17 +1,21 @@
 """The command-line flags that `python -m attn_seq2seq.translate` and `python -m
-attn_seq2seq.evaluate` share: which run, which checkpoint, which search.
+attn_seq2seq.evaluate` share (which run, which checkpoint, which search), and how their `main`
+runs (`command`).
 
 Only those entry points call `define_flags()`; importing this module (or anything in inference/)
 defines no flag. It lives here, below the entry points, because the layering forbids one entry
 point importing another, and both need the same definitions.
 """
 
+import contextlib
 import functools
 import math
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from absl import flags
+from absl import flags, logging
 
+from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import ensembles
 from attn_seq2seq.search import ENSEMBLE_COMBINATIONS
@@ -108,3 +112,15 @@ def define_flags() -> RunFlags:
   )
   flags.mark_flag_as_required("workdir")
   return holders
+
+
+@contextlib.contextmanager
+def command(argv: Sequence[str]) -> Iterator[None]:
+  """The body of translate's and evaluate's `main`: flags only (a positional argument is an
+  error), log records on stderr from warnings up unless --verbosity is given, and every user
+  error one `error:` line (`cli.user_errors`)."""
+  cli.flags_only(argv)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # stderr: warnings and errors only
+  with cli.user_errors():
+    yield

@@ -17,6 +17,7 @@ text, n-best lists or JSON lines, attention saved as arrays (`translate_stream`)
   tokens]` float32.
 """
 
+import dataclasses
 import json
 import math
 import sys
@@ -32,26 +33,39 @@ from attn_seq2seq.inference.translate import Hypothesis, Translation, Translator
 OUTPUT_FORMATS = ("text", "jsonl")
 
 
+@dataclasses.dataclass(frozen=True)
+class LineFormat:
+  """How the result of each input line is written, by `translate_stream` and by pair scoring's
+  `score_stream` (see the module docstrings)."""
+
+  kind: str = "text"  # OUTPUT_FORMATS: text | jsonl (one JSON object per input line)
+  with_attention: bool = False  # jsonl: each hypothesis (or scored pair) carries its attention
+
+  def attention(self, attn_weights: np.ndarray) -> dict:
+    """`{"attention": rows}` for a JSON record with `with_attention`, else `{}`."""
+    return {"attention": attention_rows(attn_weights)} if self.with_attention else {}
+
+
+def json_line(record: dict) -> str:
+  """`record` as one line of JSON (UTF-8 as is; a non-finite number is an error: write null)."""
+  return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def format_translation(
-  number: int,
-  line: str,
-  translation: Translation,
-  *,
-  output_format: str,
-  n_best: int,
-  with_attention: bool = False,
+  number: int, line: str, translation: Translation, line_format: LineFormat, n_best: int
 ) -> str:
   """What input line `number` (`line`, translated as `translation`) writes: whole lines, each
   ending with a newline (possibly none; see the module docstring)."""
-  if output_format == "jsonl":
-    record = {
-      "line": number,
-      "source": line,
-      "src_tokens": translation.src_tokens,
-      "too_long": translation.too_long,
-      "hypotheses": [_hypothesis_record(h, with_attention) for h in translation.hypotheses],
-    }
-    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+  if line_format.kind == "jsonl":
+    return json_line(
+      {
+        "line": number,
+        "source": line,
+        "src_tokens": translation.src_tokens,
+        "too_long": translation.too_long,
+        "hypotheses": [_hypothesis_record(h, line_format) for h in translation.hypotheses],
+      }
+    )
   if n_best == 1:
     return translation.text + "\n"
   return "".join(
@@ -60,17 +74,15 @@ def format_translation(
   )
 
 
-def _hypothesis_record(hypothesis: Hypothesis, with_attention: bool) -> dict:
-  record = {
+def _hypothesis_record(hypothesis: Hypothesis, line_format: LineFormat) -> dict:
+  return {
     "text": hypothesis.text,
     "tokens": hypothesis.tokens,
     "log_prob": finite_or_none(hypothesis.log_prob),
     "score": finite_or_none(hypothesis.score),
     "length": hypothesis.length,
+    **line_format.attention(hypothesis.attn_weights),
   }
-  if with_attention:
-    record["attention"] = attention_rows(hypothesis.attn_weights)
-  return record
 
 
 def finite_or_none(value: float) -> float | None:
@@ -122,13 +134,12 @@ def translate_stream(
   sink: TextIO,
   *,
   batch_size: int,
-  output_format: str = "text",
-  with_attention: bool = False,
+  line_format: LineFormat,
   attention_dir: str | Path | None = None,
   attention_npz: str | Path | None = None,
   warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
 ) -> None:
-  """Translates every line of `source` into `sink` in `output_format`, `batch_size` lines at a
+  """Translates every line of `source` into `sink` in `line_format`, `batch_size` lines at a
   time (see the module docstring); reports over-long lines through `warn`. `attention_dir`: one
   heatmap per translated line, `line_<number>.png`; `attention_npz`: one `.npz` per group."""
   if attention_dir is not None:
@@ -143,16 +154,7 @@ def translate_stream(
           f"warning: line {number} has {len(result.src_tokens)} tokens, more than the "
           f"{translator.max_src_len} this model takes (--max_src_len); output left empty"
         )
-      sink.write(
-        format_translation(
-          number,
-          line,
-          result,
-          output_format=output_format,
-          n_best=n_best,
-          with_attention=with_attention,
-        )
-      )
+      sink.write(format_translation(number, line, result, line_format, n_best))
       if attention_dir is not None and result.attn_weights is not None:
         plot_attention(
           result.attn_weights,

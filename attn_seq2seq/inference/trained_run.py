@@ -70,7 +70,7 @@ def load_run(
   evaluated (its `step`: under early stopping the best step, else the last), or the latest
   checkpoint of an unfinished run. Raises `RunError` (see the module docstring)."""
   from attn_seq2seq import data  # noqa: PLC0415  (TFDS import: only when a run is loaded)
-  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415  (flax: idem)
 
   workdir = Path(workdir)
   if not workdir.is_dir():
@@ -118,7 +118,7 @@ def restore_params(
   a `checkpoint.Checkpointer` directory, shaped and placed as `abstract_params`
   (`jax.ShapeDtypeStruct`s with shardings). Restores the `params` field of the saved train state
   only (orbax partial restore). Raises `RunError` naming the path."""
-  import orbax.checkpoint as ocp  # noqa: PLC0415
+  import orbax.checkpoint as ocp  # noqa: PLC0415  (heavy: only when a checkpoint is read)
 
   if not directory.is_dir():
     raise RunError(f"no checkpoint directory {directory}")
@@ -151,7 +151,7 @@ def restore_params(
 
 def _abstract_params(model, sharding) -> Any:
   """The parameter shapes of `model` (no computation), as `ShapeDtypeStruct`s on `sharding`."""
-  from attn_seq2seq.models import abstract_params  # noqa: PLC0415
+  from attn_seq2seq.models import abstract_params  # noqa: PLC0415  (flax: only when a run loads)
 
   shapes = abstract_params(model)
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)

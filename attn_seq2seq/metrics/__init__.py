@@ -1,12 +1,18 @@
 """Evaluation metrics for every task, on token sequences, overall and by source length.
 
 `compute_metrics` is what the evaluation loop calls; the per-concept modules hold the metrics:
-  matching     exact match, token accuracy
-  g2p          word and phone error rates (any listed pronunciation counts)
-  translation  corpus BLEU and chrF through sacrebleu
-  alignment    gold attention mass and alignment error rate for copy / reverse
-  buckets      source-length buckets and their flat `by_length/<lo>-<hi>/<metric>` keys
-  sum_count    the (sum, count) pair every decomposable metric is accumulated as
+  compute        compute_metrics: the requested metric families in one call
+  matching       exact match, token accuracy
+  edit_distance  Levenshtein distance over tokens
+  g2p            word and phone error rates (any listed pronunciation counts)
+  translation    corpus BLEU and chrF through sacrebleu
+  alignment      gold attention mass and alignment error rate for copy / reverse
+  by_length      source-length buckets and their flat `by_length/<lo>-<hi>/<metric>` keys
+  sum_count      the (sum, count) pair every decomposable metric is accumulated as
+  outcomes       per-example outcomes of an evaluated split (outcomes/<key>.json), paired by id
+  plots          attention heatmaps, metric-versus-length curves
+The names below come from the first eight; `outcomes` and `plots` (matplotlib) are imported as
+modules: `from attn_seq2seq.metrics import outcomes`.
 """
 
 from attn_seq2seq.metrics.alignment import (

@@ -37,8 +37,8 @@ import numpy as np
 
 from attn_seq2seq.metrics.g2p import phone_errors
 from attn_seq2seq.metrics.matching import exact_match
+from attn_seq2seq.run_files import OUTCOMES_DIR
 
-OUTCOMES_DIR = "outcomes"  # <workdir>/outcomes/<key>.json
 COLUMNS = ("id", "src_length", "hyp_length", "ref_length", "exact", "edit_distance")
 _KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*")  # one '/'-separated part of a key
 

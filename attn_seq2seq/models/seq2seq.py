@@ -81,11 +81,10 @@ class Seq2Seq(nn.Module):
 
 def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
   """The `Seq2Seq` of `config` (already validated: `ModelConfig` checks its names on
-  construction; `ModelConfig.from_config` builds one from an experiment config's `model`
-  section)."""
+  construction; `ModelConfig.of_experiment(config)` builds one from an experiment config)."""
   if not isinstance(config, ModelConfig):  # a ConfigDict would fail later, less clearly
     raise TypeError(
       f"build_model takes a ModelConfig, got {type(config).__name__}; use "
-      "ModelConfig.from_config(config.model, dtype=config.dtype)"
+      "ModelConfig.of_experiment(config)"
     )
   return Seq2Seq(config, src_vocab_size, tgt_vocab_size)

@@ -11,6 +11,13 @@ match an attention model's parameter count.
 import dataclasses
 from collections.abc import Sequence
 
+from attn_seq2seq.models import (
+  ModelConfig,
+  abstract_params,
+  build_model,
+  count_params,
+  matching_hidden_size,
+)
 from attn_seq2seq.sweeps.sweep import run_config
 
 
@@ -146,14 +153,6 @@ def matched_hidden_sizes(
   `models.matching_hidden_size`). `arms` are decoder names, or arm names mapped to the
   ModelConfig fields that make the arm (e.g. {"sutskever": {"decoder": "fixed_init",
   "decoder_layers": 2}}); `reference` is one of them."""
-  from attn_seq2seq.models import (  # noqa: PLC0415
-    ModelConfig,
-    abstract_params,
-    build_model,
-    count_params,
-    matching_hidden_size,
-  )
-
   arms = arms if isinstance(arms, dict) else {decoder: {"decoder": decoder} for decoder in arms}
   base = run_config(
     {
@@ -167,7 +166,7 @@ def matched_hidden_sizes(
       },
     }
   )
-  model = ModelConfig.from_config(base.model, dtype=base.dtype)
+  model = ModelConfig.of_experiment(base)
   target = count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
   return {
     arm: budget

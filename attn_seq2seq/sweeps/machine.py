@@ -8,6 +8,7 @@ machine it came from.
 
 import os
 import platform
+from importlib.metadata import version
 
 
 def cpu_model() -> str:
@@ -21,8 +22,6 @@ def cpu_model() -> str:
 
 def host() -> dict:
   """CPU, cores, Python, jax and flax versions; starts no JAX backend."""
-  from importlib.metadata import version  # noqa: PLC0415
-
   return {
     "cpu": cpu_model(),
     "cores": os.cpu_count(),
@@ -34,7 +33,7 @@ def host() -> dict:
 
 def describe() -> dict:
   """`host()` plus this process's JAX backend and devices."""
-  import jax  # noqa: PLC0415
+  import jax  # noqa: PLC0415  (host() is also for processes without jax)
 
   return {
     **host(),

@@ -41,6 +41,7 @@ running from waiting runs) and once with the exit status.
 """
 
 import datetime
+import logging
 import os
 import shlex
 import signal
@@ -191,11 +192,9 @@ def launch(
 
 def _connect(address: str):
   try:
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415  (optional: the ray extra)
   except ImportError:
     raise UserError("--backend=ray needs ray: pip install -e '.[ray]'") from None
-  import logging  # noqa: PLC0415
-
   try:
     ray.init(
       address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False
@@ -224,7 +223,7 @@ class _Driver:
     self._waiting = []  # runs not submitted yet: tuned runs wait for their trials
 
   def run(self, queue: list[dict]) -> None:
-    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
     self._total = len(queue)
     self._waiting = list(queue)
@@ -245,7 +244,7 @@ class _Driver:
   def _submit_runnable(self) -> None:
     """Submits every waiting run that can start (its tuning trials have finished: see
     selection.py); when nothing runs any more, the rest wait for trials that failed."""
-    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
     root = Path(self._root)
     while run := sweep.take_runnable(self._waiting, self._status, root, self._echo):
@@ -259,7 +258,7 @@ class _Driver:
       self._waiting.clear()
 
   def _submit(self, run: dict) -> None:
-    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415
+    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
 
     name = run["name"]
     self._attempts[name] = self._attempts.get(name, 0) + 1

@@ -30,7 +30,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from attn_seq2seq import data
 from attn_seq2seq.errors import UserError
+from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.metrics import plots
 from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE
@@ -82,16 +84,9 @@ def write_report(
     The path of README.md. A root with unfinished runs is a UserError naming them.
   """
   summary = summary_lib.read_summary(root, metrics, split)
-  if summary.unfinished or not summary.groups:
-    more = ", ..." if summary.unfinished[5:] else ""
-    raise UserError(
-      f"{root}: {len(summary.unfinished)} unfinished run(s) "
-      f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
-      "writing its report"
-    )
+  _check_finished(summary, root)
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  metric = summary.metrics[0]
   launches = read_launches(summary.root)
   lines = [f"# {title}", ""] + ([question, ""] if question else [])
   lines += _provenance(summary, command, launches) + [""]
@@ -100,7 +95,50 @@ def write_report(
   if reference:
     lines += ["## Reference", "", reference, ""]
   lines += _results(summary)
-  record = {}
+  section_lines, record = _sections(summary, out, split, levels, compute, diagnose)
+  lines += section_lines
+  plot_files = [
+    p.name for m in summary.metrics for p in summary_lib.plot_length_curves(summary, m, out)
+  ]
+  lines += ["## By source length", "", *[f"![{name}]({name})" for name in plot_files], ""]
+  heatmaps = attention_heatmaps(summary, out, data_dir, splits=(split, diagnose))
+  lines += _heatmap_lines(heatmaps)
+  lines += ["## Runs", "", *_run_table(summary, launches), ""]
+  path = out / REPORT_FILE
+  _write_atomic(path, "\n".join(lines))
+  summary_record = {
+    **summary.record(),
+    "sections": record,
+    "plots": plot_files,
+    "heatmaps": [n for _, n in heatmaps],
+    "command": shlex.join(command),
+  }
+  _write_atomic(out / "summary.json", json.dumps(summary_record, indent=2, default=float) + "\n")
+  return path
+
+
+def _check_finished(summary: summary_lib.Summary, root: str | Path) -> None:
+  """A UserError naming the unfinished runs of the sweep in `root` (or saying it has none)."""
+  if summary.unfinished or not summary.groups:
+    more = ", ..." if summary.unfinished[5:] else ""
+    raise UserError(
+      f"{root}: {len(summary.unfinished)} unfinished run(s) "
+      f"({', '.join(summary.unfinished[:5])}{more}); finish the sweep before "
+      "writing its report"
+    )
+
+
+def _sections(
+  summary: summary_lib.Summary,
+  out: Path,
+  split: str,
+  levels: Sequence[float],
+  compute: bool,
+  diagnose: str | None,
+) -> tuple[list[str], dict]:
+  """The report's optional sections (sections.py) that have something to say, as lines, and
+  their records by heading (see `write_report` for the arguments)."""
+  metric = summary.metrics[0]
   extra = [
     ("Trained to its own best", sections.training_section(summary, out, metric, levels)),
     (
@@ -113,43 +151,26 @@ def write_report(
       sections.diagnostics_section(summary, out, diagnose) if diagnose else ([], {}),
     ),
   ]
+  lines, record = [], {}
   for heading, (section, section_record) in extra:
     if section:
       lines += [f"## {heading}", "", *section]
       record[heading] = section_record
-  plot_files = [
-    p.name for m in summary.metrics for p in summary_lib.plot_length_curves(summary, m, out)
+  return lines, record
+
+
+def _heatmap_lines(heatmaps: list[tuple[str, str]]) -> list[str]:
+  """The section of the attention heatmaps, (label, file name) each; none without heatmaps."""
+  if not heatmaps:
+    return []
+  return [
+    "## Attention on a long source",
+    "",
+    "The longest source of each split, decoded greedily by the first seed of each attention "
+    "arm (rows: output tokens, columns: source tokens).",
+    "",
+    *[f"**{label}**\n\n![{label}]({name})\n" for label, name in heatmaps],
   ]
-  lines += ["## By source length", "", *[f"![{name}]({name})" for name in plot_files], ""]
-  heatmaps = attention_heatmaps(summary, out, data_dir, splits=(split, diagnose))
-  if heatmaps:
-    lines += [
-      "## Attention on a long source",
-      "",
-      "The longest source of each split, decoded greedily by the first seed of each attention "
-      "arm (rows: output tokens, columns: source tokens).",
-      "",
-    ]
-    lines += [f"**{label}**\n\n![{label}]({name})\n" for label, name in heatmaps]
-  lines += ["## Runs", "", *_run_table(summary, launches), ""]
-  path = out / REPORT_FILE
-  _write_atomic(path, "\n".join(lines))
-  _write_atomic(
-    out / "summary.json",
-    json.dumps(
-      {
-        **summary.record(),
-        "sections": record,
-        "plots": plot_files,
-        "heatmaps": [n for _, n in heatmaps],
-        "command": shlex.join(command),
-      },
-      indent=2,
-      default=float,
-    )
-    + "\n",
-  )
-  return path
 
 
 def _results(summary: summary_lib.Summary) -> list[str]:
@@ -201,9 +222,6 @@ def attention_heatmaps(
 ) -> list[tuple[str, str]]:
   """For each attention arm and each of `splits`: the heatmap of the split's longest source,
   decoded by the arm's first seed. Returns [(label, file name)]."""
-  from attn_seq2seq import data  # noqa: PLC0415  (jax, TFDS)
-  from attn_seq2seq.inference import trained_run, translate  # noqa: PLC0415
-
   written, sources = [], {}
   for group in summary.arms:
     first = group.runs[0]

@@ -73,6 +73,36 @@ METRICS = {
 }
 
 
+def _check_confidence(confidence: float) -> None:
+  if not 0 < confidence < 1:
+    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resampling:
+  """How a bootstrap resamples; construction checks every field (a one-line ValueError)."""
+
+  confidence: float = CONFIDENCE  # of the interval, in (0, 1)
+  n_resamples: int = N_RESAMPLES  # bootstrap replicates, >= 1
+  rng_seed: int = RNG_SEED  # seeds the generator
+
+  def __post_init__(self):
+    _check_confidence(self.confidence)
+    if not (isinstance(self.n_resamples, int | np.integer) and self.n_resamples >= 1):
+      raise ValueError(f"n_resamples must be a positive integer, got {self.n_resamples!r}")
+    object.__setattr__(self, "n_resamples", int(self.n_resamples))
+
+  def record(self) -> dict:
+    """The settings as a result records them."""
+    return dataclasses.asdict(self)
+
+  def generator(self) -> np.random.Generator:
+    return np.random.default_rng(self.rng_seed)
+
+
+DEFAULT_RESAMPLING = Resampling()
+
+
 def metric_of(metric: str | RatioMetric) -> RatioMetric:
   """`metric` itself, or the RatioMetric of a name in METRICS (an unknown name is an error)."""
   if isinstance(metric, RatioMetric):
@@ -144,10 +174,7 @@ def seed_values(outcomes_by_seed: Sequence[Outcomes | Columns], metric: str | Ra
 def hierarchical_bootstrap(
   outcomes_by_seed: Sequence[Outcomes | Columns],
   metric: str | RatioMetric,
-  *,
-  confidence: float = CONFIDENCE,
-  n_resamples: int = N_RESAMPLES,
-  rng_seed: int = RNG_SEED,
+  resampling: Resampling = DEFAULT_RESAMPLING,
 ) -> dict:
   """A percentile interval of a group's metric over resampled seeds and test examples.
 
@@ -155,9 +182,7 @@ def hierarchical_bootstrap(
     outcomes_by_seed: [num_seeds] one run's outcomes per seed (`read_outcomes`, or a mapping of
       columns), all on the same examples (paired by 'id').
     metric: a name in METRICS or a RatioMetric.
-    confidence: of the interval.
-    n_resamples: bootstrap replicates.
-    rng_seed: seeds the generator.
+    resampling: the interval's confidence, the number of replicates, the generator's seed.
 
   Returns:
     {'metric', 'estimate' (mean over seeds of each seed's value), 'interval': [low, high],
@@ -168,21 +193,17 @@ def hierarchical_bootstrap(
     every resample (3 seeds x 300 examples)')}.
   """
   metric = metric_of(metric)
-  _check_confidence(confidence)
   num, den, _ = _ratio_arrays(outcomes_by_seed, metric)
-  rng = np.random.default_rng(rng_seed)
-  (replicates,) = _replicates([(num, den)], _checked_resamples(n_resamples), rng)
+  (replicates,) = _replicates([(num, den)], resampling.n_resamples, resampling.generator())
   per_seed = num.sum(axis=1) / den.sum(axis=1)
   result = {
     "metric": metric.name,
     "estimate": float(per_seed.mean()),
-    "interval": _percentile_interval(replicates, confidence, metric.bounds),
+    "interval": _percentile_interval(replicates, resampling.confidence, metric.bounds),
     "seed_values": per_seed.tolist(),
     "n_seeds": len(per_seed),
     "n_examples": num.shape[1],
-    "confidence": confidence,
-    "n_resamples": n_resamples,
-    "rng_seed": rng_seed,
+    **resampling.record(),
     "method": "percentile bootstrap: seeds, then test examples (shared by the seeds)",
     "degenerate": bool(np.ptp(replicates) == 0),
   }
@@ -196,10 +217,7 @@ def paired_difference(
   a_by_seed: Sequence[Outcomes | Columns],
   b_by_seed: Sequence[Outcomes | Columns],
   metric: str | RatioMetric,
-  *,
-  confidence: float = CONFIDENCE,
-  n_resamples: int = N_RESAMPLES,
-  rng_seed: int = RNG_SEED,
+  resampling: Resampling = DEFAULT_RESAMPLING,
 ) -> dict:
   """The difference A - B of a metric between two groups scored on the same test examples: its
   percentile interval and a two-sided p-value, from one two-level bootstrap.
@@ -217,9 +235,7 @@ def paired_difference(
       columns), all on the same example ids.
     b_by_seed: [num_seeds_b] outcomes of group B's runs, on the same example ids as A's.
     metric: a name in METRICS or a RatioMetric.
-    confidence: of the interval.
-    n_resamples: bootstrap replicates.
-    rng_seed: seeds the generator.
+    resampling: the interval's confidence, the number of replicates, the generator's seed.
 
   Returns:
     {'metric', 'difference' (estimate_a - estimate_b), 'interval': [low, high], 'p_value',
@@ -228,12 +244,12 @@ def paired_difference(
     'text': '-0.050 [-0.061, -0.039], p < 0.001'}.
   """
   metric = metric_of(metric)
-  _check_confidence(confidence)
   num_a, den_a, ids = _ratio_arrays(a_by_seed, metric)
   num_b, den_b, _ = _ratio_arrays(b_by_seed, metric, ids=ids)
-  rng = np.random.default_rng(rng_seed)
-  n_resamples = _checked_resamples(n_resamples)
-  reps_a, reps_b = _replicates([(num_a, den_a), (num_b, den_b)], n_resamples, rng)
+  n_resamples = resampling.n_resamples
+  reps_a, reps_b = _replicates(
+    [(num_a, den_a), (num_b, den_b)], n_resamples, resampling.generator()
+  )
   seeds_a = num_a.sum(axis=1) / den_a.sum(axis=1)
   seeds_b = num_b.sum(axis=1) / den_b.sum(axis=1)
   difference = float(seeds_a.mean() - seeds_b.mean())
@@ -243,7 +259,7 @@ def paired_difference(
   result = {
     "metric": metric.name,
     "difference": difference,
-    "interval": _percentile_interval(replicates, confidence, (low - high, high - low)),
+    "interval": _percentile_interval(replicates, resampling.confidence, (low - high, high - low)),
     "p_value": float((1 + extremes) / (1 + n_resamples)),
     "estimate_a": float(seeds_a.mean()),
     "estimate_b": float(seeds_b.mean()),
@@ -252,9 +268,7 @@ def paired_difference(
     "n_seeds_a": len(seeds_a),
     "n_seeds_b": len(seeds_b),
     "n_examples": len(ids),
-    "confidence": confidence,
-    "n_resamples": n_resamples,
-    "rng_seed": rng_seed,
+    **resampling.record(),
     "lower_is_better": metric.lower_is_better,
     "method": "paired percentile bootstrap: seeds within each group, test examples shared; "
     "p-value of the shifted bootstrap distribution, two-sided",
@@ -367,14 +381,3 @@ def _percentile_interval(
   """[low, high] percentiles of `replicates` ((1 -+ confidence) / 2), clipped to `bounds`."""
   low, high = np.quantile(replicates, [(1 - confidence) / 2, (1 + confidence) / 2])
   return [float(np.clip(low, *bounds)), float(np.clip(high, *bounds))]
-
-
-def _check_confidence(confidence: float) -> None:
-  if not 0 < confidence < 1:
-    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-
-
-def _checked_resamples(n_resamples: int) -> int:
-  if not (isinstance(n_resamples, int | np.integer) and n_resamples >= 1):
-    raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-  return int(n_resamples)

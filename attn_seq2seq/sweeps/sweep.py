@@ -20,6 +20,7 @@ resumes from its latest checkpoint.
 """
 
 import contextlib
+import ctypes
 import datetime
 import difflib
 import importlib.util
@@ -278,13 +279,6 @@ def launch(
   echo(f"{len(runs)} runs: {len(status)} finished, {len(queue)} to run")
   num_to_run, running = len(queue), {}  # running: name -> (process, log file, start time)
   sweep_started = _now(), time.monotonic()
-
-  def ended(name: str, started: float) -> str:
-    """Records the launch of `name` that began at `started` (status[name] set) in LAUNCHES_FILE."""
-    seconds = time.monotonic() - started
-    record_launch(root, {"run": name, "status": status[name], "seconds": round(seconds, 1)})
-    return progress.duration(seconds)
-
   try:
     with _sigterm_as_keyboard_interrupt():
       while queue or running:
@@ -295,34 +289,11 @@ def launch(
             f"(log: {root / run['name'] / LOG_FILE})"
           )
         if queue and not running:  # what is left waits for tuning runs that will not finish
-          for run in queue:
-            status[run["name"]] = f"failed (tuning runs unfinished: {pending_trials(run, status)})"
-            echo(f"FAILED {run['name']}: {status[run['name']]}")
-          queue.clear()
+          _fail_waiting(queue, status, echo)
         time.sleep(_POLL_SECONDS)
-        for name, (process, log, started) in list(running.items()):
-          if process.poll() is None:
-            continue
-          log.close()
-          del running[name]
-          if process.returncode == 0:
-            status[name] = "done"
-            echo(f"done {name} in {ended(name, started)}")
-          else:
-            status[name] = f"failed (exit {process.returncode})"
-            echo(
-              f"FAILED {name} after {ended(name, started)} (exit {process.returncode}): "
-              f"{_last_line(root / name / LOG_FILE)}"
-            )
+        _collect_ended(running, status, root, echo)
   except KeyboardInterrupt:
-    echo(f"stopping {len(running)} running run(s); each saves a checkpoint")
-    for process, _, _ in running.values():
-      process.terminate()  # SIGTERM: main saves a checkpoint and exits
-    for name, (process, log, started) in running.items():
-      process.wait()
-      log.close()
-      status[name] = "stopped"
-      ended(name, started)
+    _stop_running(running, status, root, echo)
   finally:
     record_launch(
       root,
@@ -335,6 +306,59 @@ def launch(
       },
     )
   return status
+
+
+def _record_end(root: Path, name: str, status: str, started: float) -> str:
+  """Records in LAUNCHES_FILE the launch of `name` that began at `started` (monotonic clock) and
+  ended with `status`; returns its duration for a progress line."""
+  seconds = time.monotonic() - started
+  record_launch(root, {"run": name, "status": status, "seconds": round(seconds, 1)})
+  return progress.duration(seconds)
+
+
+def _fail_waiting(queue: list[dict], status: dict[str, str], echo: Callable[[str], None]) -> None:
+  """Marks every run left in `queue` failed (it waits for tuning runs that will not finish) and
+  empties the queue."""
+  for run in queue:
+    status[run["name"]] = f"failed (tuning runs unfinished: {pending_trials(run, status)})"
+    echo(f"FAILED {run['name']}: {status[run['name']]}")
+  queue.clear()
+
+
+def _collect_ended(
+  running: dict, status: dict[str, str], root: Path, echo: Callable[[str], None]
+) -> None:
+  """Moves every run of `running` (name -> (process, log file, start time)) whose process has
+  ended into `status`: 'done' or 'failed (exit N)', with a progress line."""
+  for name, (process, log, started) in list(running.items()):
+    if process.poll() is None:
+      continue
+    log.close()
+    del running[name]
+    if process.returncode == 0:
+      status[name] = "done"
+      echo(f"done {name} in {_record_end(root, name, status[name], started)}")
+    else:
+      status[name] = f"failed (exit {process.returncode})"
+      echo(
+        f"FAILED {name} after {_record_end(root, name, status[name], started)} "
+        f"(exit {process.returncode}): {_last_line(root / name / LOG_FILE)}"
+      )
+
+
+def _stop_running(
+  running: dict, status: dict[str, str], root: Path, echo: Callable[[str], None]
+) -> None:
+  """Ctrl-C or SIGTERM: every run of `running` gets SIGTERM (main saves a checkpoint and exits),
+  is waited for and marked 'stopped'."""
+  echo(f"stopping {len(running)} running run(s); each saves a checkpoint")
+  for process, _, _ in running.values():
+    process.terminate()
+  for name, (process, log, started) in running.items():
+    process.wait()
+    log.close()
+    status[name] = "stopped"
+    _record_end(root, name, status[name], started)
 
 
 def pending_trials(run: dict, status: dict[str, str]) -> str:
@@ -422,12 +446,8 @@ def _die_with_parent() -> None:
   """In the child, before exec: SIGTERM when the launcher dies, even by SIGKILL (Linux
   PR_SET_PDEATHSIG; elsewhere a no-op), so no trainer outlives its sweep (main saves a
   checkpoint on SIGTERM; the re-run resumes it)."""
-  try:
-    import ctypes  # noqa: PLC0415
-
+  with contextlib.suppress(OSError, AttributeError):
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    pass
 
 
 def _last_line(path: Path, max_bytes: int = 4096) -> str:

@@ -205,7 +205,7 @@ def incompatibility(step_dir: Path, template_state: Any) -> str | None:
   """Why the saved train state in `step_dir` cannot be restored as `template_state` (missing or
   unreadable metadata, a parameter missing or shaped differently, naming it and both shapes), or
   None when its metadata fits."""
-  import orbax.checkpoint as ocp  # noqa: PLC0415
+  import orbax.checkpoint as ocp  # noqa: PLC0415  (heavy; only runs that checkpoint need it)
 
   state_dir = step_dir / ITEMS[0]
   if not (state_dir / "_METADATA").is_file():

@@ -1,4 +1,4 @@
-"""JAX's persistent compilation cache, on by default for training runs and benchmarks.
+"""JAX's persistent compilation cache, on by default for training runs.
 
     python -m attn_seq2seq.main ... --compilation_cache=~/.cache/attn_seq2seq/jax   # the default
     python -m attn_seq2seq.main ... --compilation_cache=none                        # off
@@ -9,7 +9,8 @@ running XLA. The cache is keyed by the lowered program, the compiler flags, the 
 jax/jaxlib versions, so it never returns a program for another model, dtype or machine.
 
 Where it lives, first match wins:
-  1. the `--compilation_cache` flag (of `attn_seq2seq.main` and `scripts/benchmark.py`);
+  1. the `--compilation_cache` flag of `attn_seq2seq.main` (`scripts/benchmark.py` measures
+     without the cache, and its startup with a fresh one under `--cache_startup`);
   2. the environment variable `JAX_COMPILATION_CACHE_DIR`, JAX's own (set but empty: off);
   3. `~/.cache/attn_seq2seq/jax` (DEFAULT_DIR).
 `none` or an empty value turns it off. Only your own directories: JAX trusts what it loads
@@ -18,6 +19,8 @@ the directory to reclaim the space (small models: a few MB per config).
 """
 
 import os
+
+from absl import logging
 
 DEFAULT_DIR = "~/.cache/attn_seq2seq/jax"
 ENV_VAR = "JAX_COMPILATION_CACHE_DIR"  # JAX reads it too, at import
@@ -47,22 +50,18 @@ def enable(flag_value: str | None = None) -> str | None:
   Returns the directory, or None when the cache is off (also when the directory cannot be
   created: a warning, and the run goes on without it).
   """
-  import jax  # noqa: PLC0415
+  import jax  # noqa: PLC0415  (main imports this module before flag parsing, jax after)
 
   directory = resolve(flag_value)
   if directory is not None:
     try:
       os.makedirs(directory, exist_ok=True)
     except OSError as e:  # e.g. a read-only home: train without the cache rather than fail
-      from absl import logging  # noqa: PLC0415
-
       logging.warning("compilation cache off: cannot create %s (%s)", directory, e)
       directory = None
   jax.config.update("jax_compilation_cache_dir", directory)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)  # any size (JAX's default)
   if directory is not None:
-    from absl import logging  # noqa: PLC0415
-
     logging.info("compilation cache: %s", directory)
   return directory

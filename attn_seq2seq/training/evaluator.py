@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attn_seq2seq import search
+from attn_seq2seq.metrics import compute_metrics, outcomes
 from attn_seq2seq.metrics.sum_count import SumCount
 from attn_seq2seq.tokens import EOS_ID, PAD_ID
 from attn_seq2seq.training import members, steps
@@ -271,8 +272,6 @@ class Evaluator:
       raise RuntimeError(f"decoded {len(order)} of {task.num_examples(split)} {split} examples")
     tgt_vocab = task.tgt_vocab
     hyp_tokens = [tgt_vocab.tokens(hyps[i]) for i in order]
-    from attn_seq2seq.metrics import compute_metrics  # noqa: PLC0415
-
     lengths = [src_lengths[i] for i in order]
     references = task.references(split)
     results.update(
@@ -288,8 +287,6 @@ class Evaluator:
       )
     )
     if outputs.outcomes_path is not None and jax.process_index() == 0:
-      from attn_seq2seq.metrics import outcomes  # noqa: PLC0415  (as compute_metrics)
-
       if outputs.step is None:
         raise ValueError("per-example outcomes record their checkpoint step: pass step=")
       columns = outcomes.outcome_columns(hyp_tokens, references, lengths, ids=order)

@@ -177,9 +177,9 @@ def sequential_members(platform: str) -> bool:
   maps afresh at every execution `members` times larger: more cache misses in memory-bound work
   (transposes, the attention's batched dots, the backward loop's accumulations) and more page
   faults. Mapped, each member runs the solo computation in one buffer the next member reuses.
-  `scripts/benchmark.py --seeds=3` on an idle 2-core machine: vmapped 0.96 of the solo runs'
-  throughput, mapped 1.09 (README, Speed). An accelerator running a small model is mostly idle,
-  which the vmapped batch fills.
+  `scripts/benchmark.py --measure=stacked_seeds --seeds=3` on an idle 2-core machine: vmapped
+  0.96 of the solo runs' throughput, mapped 1.09 (README, Speed). An accelerator running a small
+  model is mostly idle, which the vmapped batch fills.
   """
   return platform == "cpu"  # CPU: batching members buys no parallelism, only cache misses
 

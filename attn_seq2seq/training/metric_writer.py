@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jax
 
-from attn_seq2seq.run_files import METRICS_FILE
+from attn_seq2seq.run_files import METRICS_FILE, TENSORBOARD_DIR
 
 
 class MetricWriter:
@@ -27,9 +27,9 @@ class MetricWriter:
     workdir.mkdir(parents=True, exist_ok=True)
     self._jsonl = open(workdir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
     if tensorboard:
-      from tensorboardX import SummaryWriter  # noqa: PLC0415
+      from tensorboardX import SummaryWriter  # noqa: PLC0415  (protobuf: only with TensorBoard)
 
-      self._tb = SummaryWriter(str(workdir / "tensorboard"))
+      self._tb = SummaryWriter(str(workdir / TENSORBOARD_DIR))
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     if not self._active:

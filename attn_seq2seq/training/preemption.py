@@ -5,6 +5,7 @@ import threading
 
 import jax
 from absl import logging
+from jax.experimental import multihost_utils
 
 
 class StopOnSignal:
@@ -29,8 +30,6 @@ class StopOnSignal:
 
   def is_set(self, step: int) -> bool:
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # noqa: PLC0415
-
       return multihost_utils.reached_preemption_sync_point(step)
     return self._event.is_set()
 

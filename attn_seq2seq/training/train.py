@@ -50,6 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flax
 import jax
 import ml_collections
 import numpy as np
@@ -57,9 +58,11 @@ from absl import logging
 
 from attn_seq2seq import config_checks
 from attn_seq2seq.errors import ConfigError, DivergedError
+from attn_seq2seq.models import ModelConfig, count_params, flops, param_table
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
+  PLOTS_DIR,
   RESULTS_FILE,
   SRC_VOCAB_FILE,
 )
@@ -83,9 +86,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
   devices."""
   config_checks.check_values(config)  # numeric ranges, dataset name, data_dir, early stopping
   optim.make_optimizer(config)
-  from attn_seq2seq.models import ModelConfig  # noqa: PLC0415
-
-  ModelConfig.from_config(config.model, dtype=config.dtype)  # names, unknown fields
+  ModelConfig.of_experiment(config)  # names, unknown fields
   members.member_seeds(config)  # stacked seeds: integers, none repeated
   from attn_seq2seq.data.datasets import dataset_spec  # noqa: PLC0415  (TFDS: only once checked)
 
@@ -232,8 +233,6 @@ def _restore_or_initialise(
 def _model_flops(model_config, task) -> FlopsFn | None:
   """One model's training FLOPs of a host's batch by the analytic count of models/flops.py (real
   tokens only), or None for a model it does not count."""
-  from attn_seq2seq.models import flops  # noqa: PLC0415  (models: only once a run is built)
-
   try:
     flops.check_flop_model(model_config)
   except ConfigError:
@@ -262,8 +261,6 @@ def _load_task(config: ml_collections.ConfigDict, workdir: Path, group: members.
 def _open_records(run: RunState) -> None:
   """config.json of the run and its members (written once), their metrics.jsonl cut back to the
   restored step, and their metric writers."""
-  from attn_seq2seq.models import count_params, param_table  # noqa: PLC0415
-
   one_model = run.group.one_model(run.state.params)
   logging.info("model parameters%s:\n%s", run.group.describe(), param_table(one_model))
   if jax.process_index() == 0:
@@ -405,7 +402,7 @@ def _evaluate(run: RunState) -> None:
   step, active = run.step, run.active()
   with run.pause() as totals:
     plot_dirs = [
-      m.workdir / "plots" / f"step_{step:06d}" if k in active else None
+      m.workdir / PLOTS_DIR / f"step_{step:06d}" if k in active else None
       for k, m in enumerate(run.group.members)
     ]
     metrics, took = run.group.evaluate(run.evaluator, run.state.params, VALIDATION, plot_dirs)
@@ -536,7 +533,7 @@ def _member_results(
 ) -> dict:
   """Member k's results.json (see the module docstring)."""
   member, (step, _), (last_step, totals) = run.group.members[k], selected, last
-  plot_dir = member.workdir / "plots" / f"step_{step:06d}"
+  plot_dir = member.workdir / PLOTS_DIR / f"step_{step:06d}"
   results = {
     "step": step,
     **splits,
@@ -564,8 +561,6 @@ def _write_results(workdir: Path, results: dict) -> None:
 
 
 def _write_config(path: Path, config: ml_collections.ConfigDict, task, num_params: int) -> None:
-  import flax  # noqa: PLC0415
-
   record = {
     "config": config.to_dict(),
     "versions": {"jax": jax.__version__, "flax": flax.__version__},

@@ -47,11 +47,9 @@ def make_train_functions(
   dropout keys: vmapped, or mapped one member after the other on CPU (members.py,
   `sequential_members`).
   """
-  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415
+  from attn_seq2seq.models import ModelConfig, build_model  # noqa: PLC0415  (flax: only when built)
 
-  model = build_model(
-    ModelConfig.from_config(config.model, dtype=config.dtype), src_vocab_size, tgt_vocab_size
-  )
+  model = build_model(ModelConfig.of_experiment(config), src_vocab_size, tgt_vocab_size)
   settings = tuple((name, config[name]) for name in optim.OPTIMIZER_FIELDS)
   stacked = members.member_seeds(config) is not None
   sequential = stacked and members.sequential_members(mesh.devices.flat[0].platform)
@@ -115,6 +113,6 @@ class _Background:
 
 
 def _init_state(rng, *, model, tx) -> steps.TrainState:
-  from attn_seq2seq.models import init_params  # noqa: PLC0415
+  from attn_seq2seq.models import init_params  # noqa: PLC0415  (flax: only when built)
 
   return steps.create_train_state(init_params(model, rng), tx)

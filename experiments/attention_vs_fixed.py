@@ -53,6 +53,8 @@ import re
 from attn_seq2seq.data import algorithmic
 from attn_seq2seq.experiment_config import ALGORITHMIC_LENGTHS, parse_variants
 from attn_seq2seq.sweeps import define, sweep
+from attn_seq2seq.sweeps import findings as say
+from attn_seq2seq.sweeps.summary import length_curve
 from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # the arm whose parameter count sets each budget
@@ -161,8 +163,6 @@ def findings(summary) -> list[str]:
 
 
 def _in_distribution(summary, arms, budget) -> str:
-  from attn_seq2seq.sweeps import findings as say  # noqa: PLC0415  (sweep files load lazily)
-
   attention = [a for a in ATTENTION if a in arms]
   fixed = [a for a in FIXED if a in arms]
   params = next(iter(arms.values())).runs[0].num_params
@@ -207,8 +207,6 @@ def _in_distribution(summary, arms, budget) -> str:
 
 
 def _training(arms) -> str:
-  from attn_seq2seq.sweeps import findings as say  # noqa: PLC0415
-
   parts = []
   for arm in (a for a in (*ATTENTION, *FIXED) if a in arms):
     group = arms[arm]
@@ -229,8 +227,6 @@ def _training(arms) -> str:
 
 
 def _beyond(summary, arms) -> str:
-  from attn_seq2seq.sweeps import findings as say  # noqa: PLC0415
-
   long = [a for a in (*ATTENTION, *FIXED) if a in arms]
   text = [
     "**Beyond the training lengths** (test_long, exact match): "
@@ -295,8 +291,6 @@ def _paper() -> str:
 
 def summary_curve(group, split: str) -> tuple[list[str], list[float]] | None:
   """(bucket labels, mean exact match over the group's seeds) on `split`, or None."""
-  from attn_seq2seq.sweeps.summary import length_curve  # noqa: PLC0415
-
   curve = length_curve(group, split, "exact_match")
   return None if curve is None else (list(curve), [c["mean"] for c in curve.values()])
 

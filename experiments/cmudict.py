@@ -30,7 +30,8 @@ cores): 21-23 steps/s at this size, so a run that reaches the cap takes about 13
 """
 
 from attn_seq2seq.experiment_config import parse_variants
-from attn_seq2seq.sweeps import define
+from attn_seq2seq.sweeps import define, references
+from attn_seq2seq.sweeps import findings as say
 from attn_seq2seq.tokens import RESERVED_TOKENS
 
 REFERENCE = "bahdanau"  # sets the parameter budget
@@ -106,8 +107,6 @@ def derived(summary, python: str, data_dir: str | None = None) -> list:
   """The report's reference rows (sweeps/references.py): Phonetisaurus trained on exactly this
   train split, the attention arm's seeds as one ensemble, and each seed's last checkpoints
   averaged; none retrains a neural model."""
-  from attn_seq2seq.sweeps import references  # noqa: PLC0415  (sweep files load lazily)
-
   root = summary.root
   data = [f"--data_dir={data_dir}"] if data_dir else []
   phonetisaurus = references.reference_dir(root, "phonetisaurus")
@@ -152,8 +151,6 @@ def findings(summary) -> list[str]:
   """Test WER and PER of every model with its interval (beam 5 beside greedy), the same-split
   reference and the derived rows, the paired differences, and the published numbers as
   indicative. Computed from `summary`."""
-  from attn_seq2seq.sweeps import findings as say  # noqa: PLC0415
-
   rows = [
     "| system | decoding | params | test WER | test PER |",
     "| --- | --- | ---: | ---: | ---: |",

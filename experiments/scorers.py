@@ -39,7 +39,8 @@ scorer within 1,500 steps, so the scorers can still differ in final quality at t
 
 from attn_seq2seq.experiment_config import parse_variants
 from attn_seq2seq.models import SCORERS
-from attn_seq2seq.sweeps import define
+from attn_seq2seq.sweeps import curves, define
+from attn_seq2seq.sweeps import findings as say
 
 LR_GRID = (3e-4, 1e-3, 3e-3)  # every scorer's learning-rate trials (seed 0), chosen on validation
 SEEDS = (0, 1, 2)  # seed 0 tunes; 1 and 2 train at the chosen learning rate
@@ -92,8 +93,6 @@ def findings(summary) -> list[str]:
   """Per hidden size: the scorers' final quality and which differences the paired bootstrap
   separates, their sample efficiency, alignment quality and test_long, and how the order
   compares with Luong et al.'s. Computed from `summary`."""
-  from attn_seq2seq.sweeps import findings as say  # noqa: PLC0415  (sweep files load lazily)
-
   paragraphs = []
   for hidden in sorted({g.runs[0].config["model.hidden_size"] for g in summary.arms}):
     groups = summary.find(model__hidden_size=hidden)  # ranked best first
@@ -140,8 +139,6 @@ def findings(summary) -> list[str]:
 
 def _efficiency(summary, scorer: dict, order: list[str]) -> str:
   """Steps to 0.95 validation exact match and test alignment quality per scorer."""
-  from attn_seq2seq.sweeps import curves  # noqa: PLC0415
-
   parts = []
   for s in order:
     group = scorer[s]

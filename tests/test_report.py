@@ -84,24 +84,24 @@ def sweep_root(quick_reverse_run, tmp_path_factory):
     fixed.mkdir()
     fixed_record = json.loads(json.dumps(record))
     fixed_record["config"]["model"]["decoder"] = "fixed_init"
+    fixed_record["config"]["num_train_steps"] = 20  # its fake results stop early, at step 6
     (fixed / CONFIG_FILE).write_text(json.dumps(fixed_record))
     em = (2 + 2 * seed) / 16  # 0.125, 0.25
     (fixed / RESULTS_FILE).write_text(json.dumps(fake_results(em)))
     write_fake_outcomes(fixed, em)
     write_fake_curve(fixed, [0.05, em, 0.1])
   with open(root / LAUNCHES_FILE, "w") as f:
-    for name, seconds in [
-      ("bahdanau_s0", 30.0),
-      ("bahdanau_s1", 20.0),
-      ("fixed_init_s0", 10.0),
-      ("fixed_init_s1", 12.0),
-      ("fixed_init_s1", 8.0),
+    # fixed_init_s1's first launch began before the recorded invocation: one cut short by a
+    # machine restart, which records nothing itself.
+    for name, seconds, ended in [
+      ("fixed_init_s1", 12.0, "2026-11-30T00:57:00+00:00"),
+      ("bahdanau_s0", 30.0, "2026-11-30T01:00:00+00:00"),
+      ("bahdanau_s1", 20.0, "2026-11-30T01:00:00+00:00"),
+      ("fixed_init_s0", 10.0, "2026-11-30T01:00:00+00:00"),
+      ("fixed_init_s1", 8.0, "2026-11-30T01:00:00+00:00"),
     ]:
       f.write(
-        json.dumps(
-          {"ended": "2026-11-30T01:00:00+00:00", "run": name, "status": "done", "seconds": seconds}
-        )
-        + "\n"
+        json.dumps({"ended": ended, "run": name, "status": "done", "seconds": seconds}) + "\n"
       )
     host = {"cpu": "Test CPU", "cores": 2, "python": "3.11", "jax": "0.10.2", "flax": "0.12.8"}
     f.write(
@@ -178,8 +178,9 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
     assert section in text, section
   assert "- **Command:** `python x.py --a=1`" in text
   assert "Test CPU, 2 cores" in text and "jax 0.10.2" in text
-  assert "1m35s in total over 1 invocation(s)" in text  # the launcher's records
-  assert "2026-11-30T00:58:00+00:00 to 2026-11-30T01:00:00+00:00" in text  # first to last run
+  assert "launches add up to 1m20s" in text  # every launch's record, resumed ones included
+  assert "1 completed invocation(s)" in text  # the re-run that trained nothing is not counted
+  assert "2026-11-30T00:56:48+00:00 to 2026-11-30T01:00:00+00:00" in text  # first run to last
   assert "| fixed_init_s1 | 1 | " in text and "| 0m20s | 2 |" in text  # two launches summed
   assert "Student's t" not in text
   assert "| 0.188 [" in text  # the bootstrap interval of seeds that differ (0.125, 0.25)
@@ -295,3 +296,18 @@ def test_reproduce_rejects_an_unknown_result_in_one_line():
   assert result.stderr.strip().splitlines() == [
     "error: unknown result 'no_such_sweep'; valid choices: attention_vs_fixed, cmudict, scorers"
   ]
+
+
+@pytest.mark.parametrize(
+  ("reason", "last_step", "stopped"),
+  [
+    ("early_stopping", 6, "early"),
+    ("early_stopping", 8, "cap"),  # patience ran out at the cap's own evaluation
+    ("num_train_steps", 8, "cap"),
+    (None, 8, None),  # a run from before early stopping says nothing
+  ],
+)
+def test_a_run_stopped_early_only_before_the_cap(reason, last_step, stopped):
+  results = {"last_step": last_step} | ({"stop_reason": reason} if reason else {})
+  run = summary.RunResult("r", Path("r"), {"num_train_steps": 8}, 1, ("test",), results)
+  assert run.stopped == stopped

@@ -53,8 +53,8 @@ def compared(
 def stops(group: Group) -> str:
   """'3/3 stopped early (steps 2,500-4,000)' / '2/3 reached the cap of 8,000 steps'."""
   runs = [r.results for r in group.runs]
-  early = [r for r in runs if r.get("stop_reason") == "early_stopping"]
-  capped = [r for r in runs if r.get("stop_reason") == "num_train_steps"]
+  early = [r.results for r in group.runs if r.stopped == "early"]
+  capped = [r.results for r in group.runs if r.stopped == "cap"]
   parts = []
   if early:
     steps = sorted(r["last_step"] for r in early)
@@ -72,7 +72,7 @@ def still_improving(group: Group, metric: str, window: int = 3, by: float = 0.01
   `metric` at the last evaluation better by more than `by` than `window` evaluations earlier."""
   count = 0
   for run in group.runs:
-    if run.results.get("stop_reason") != "num_train_steps":
+    if run.stopped != "cap":
       continue
     curve = curves.read_curve(run.workdir, metric)
     if curve is None or len(curve.value) <= window:

@@ -23,6 +23,7 @@ What the numbers show is computed, not typed: the sweep file's `findings(summary
 sentences (with the numbers in them), so a report is exactly what its command wrote.
 """
 
+import datetime
 import json
 import re
 import shlex
@@ -265,22 +266,19 @@ def _provenance(
   per_run = _seconds_per_run(runs)
   lines = [
     f"- **Command:** `{shlex.join(command)}` (sweep `{(recorded or {}).get('sweep', '?')}`)",
-    f"- **Date:** {invocations[0]['started'] if invocations else '?'} to "
-    f"{runs[-1]['ended'] if runs else '?'} (UTC)",
+    f"- **Date:** {_first_start(invocations, runs)} to {runs[-1]['ended'] if runs else '?'} (UTC)",
     f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
     f"{devices.get('platform', '?')} ({devices.get('count', '?')} × {devices.get('kind', '?')})",
     f"- **Versions:** Python {host.get('python', '?')}, jax {host.get('jax', '?')}, flax "
     f"{host.get('flax', '?')}",
   ]
-  if invocations:
-    total = sum(r["seconds"] for r in invocations)
+  if per_run:
     lines.append(
-      f"- **Wall time:** {duration(total)} in total over {len(invocations)} invocation(s) of the "
-      f"launcher (data generation and compilation included); per run: median "
+      f"- **Wall time:** the runs' launches add up to {duration(sum(per_run.values()))} (data "
+      f"generation and compilation included); per run: median "
       f"{duration(statistics.median(per_run.values()))}, range "
-      f"{duration(min(per_run.values()))}–{duration(max(per_run.values()))}"
-      if per_run
-      else f"- **Wall time:** {duration(total)} in total"
+      f"{duration(min(per_run.values()))}–{duration(max(per_run.values()))}; "
+      f"{len(invocations)} completed invocation(s) of the launcher recorded"
     )
   lines.append(
     f"- **Runs:** {summary.num_runs} in {len(summary.arms)} arms"
@@ -292,6 +290,17 @@ def _provenance(
     + f"; root `{summary.root}`"
   )
   return lines
+
+
+def _first_start(invocations: list[dict], runs: list[dict]) -> str:
+  """When the sweep began: its first recorded launcher invocation or run launch, whichever is
+  earlier (an invocation cut short by a machine restart records nothing, its runs do)."""
+  starts = [datetime.datetime.fromisoformat(r["started"]) for r in invocations]
+  starts += [
+    datetime.datetime.fromisoformat(r["ended"]) - datetime.timedelta(seconds=r["seconds"])
+    for r in runs
+  ]
+  return min(starts).isoformat(timespec="seconds") if starts else "?"
 
 
 def _seconds_per_run(run_launches: list[dict]) -> dict[str, float]:
@@ -328,7 +337,7 @@ def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
         f"{run.num_params:,}",
         _number(results.get("step")),
         _number(results.get("last_step")),
-        {"early_stopping": "early", "num_train_steps": "cap"}.get(results.get("stop_reason"), "–"),
+        run.stopped or "–",
         "–" if results.get("train_seconds") is None else f"{results['train_seconds']:.0f} s",
         "–" if results.get("flops") is None else f"{results['flops']:.3g}",
         duration(per_run[top]) if top in per_run else "–",

@@ -63,8 +63,8 @@ def training_section(summary: Summary, out: Path, metric: str, levels) -> tuple[
 def _stops(group: Group) -> dict:
   results = [r.results for r in group.runs]
   return {
-    "early_stopping": sum(r.get("stop_reason") == "early_stopping" for r in results),
-    "num_train_steps": sum(r.get("stop_reason") == "num_train_steps" for r in results),
+    "early_stopping": sum(r.stopped == "early" for r in group.runs),
+    "num_train_steps": sum(r.stopped == "cap" for r in group.runs),
     "cap": group.runs[0].config.get("num_train_steps"),
     "learning_rate": sorted({r.config.get("learning_rate") for r in group.runs}),
     "selected_step": [r.get("step") for r in results],

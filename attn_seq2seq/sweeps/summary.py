@@ -70,6 +70,18 @@ class RunResult:
   def value(self, split: str, metric: str) -> float | None:
     return self.results.get(split, {}).get(metric)
 
+  @property
+  def stopped(self) -> str | None:
+    """How training ended: 'early' (validation stopped improving before the cap), 'cap' (it
+    reached num_train_steps, whether or not patience ran out at that same last evaluation), or
+    None where results.json does not say."""
+    reason, last = self.results.get("stop_reason"), self.results.get("last_step")
+    cap = self.config.get("num_train_steps")
+    if reason is None:
+      return None
+    at_cap = last is not None and cap is not None and last >= cap
+    return "cap" if reason == "num_train_steps" or at_cap else "early"
+
   def outcomes(self, key: str):
     """The run's per-example outcomes of results key `key`, or None if it wrote none."""
     return read_outcomes(self.workdir, key) if outcomes_path(self.workdir, key).exists() else None

@@ -24,9 +24,10 @@ After validation, the final evaluation scores every test split and `config.extra
 (evaluation_variants.py), each member writing its per-example outcomes under the results key
 (`outcomes/<key>.json`, metrics/outcomes.py). results.json holds `step` (the step whose parameters
 were evaluated: the best one under early stopping, else the last), `last_step` (the last step
-trained), `stop_reason` ("early_stopping" | "num_train_steps"), `train_seconds`, `tgt_tokens`,
-`src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every launch up to its
-last checkpoint), and with early stopping on, `early_stopping`: the rule and the best value.
+trained), `stop_reason` ("early_stopping" before the cap | "num_train_steps"), `train_seconds`,
+`tgt_tokens`, `src_tokens` (and `flops`) up to `last_step`, `wall_seconds` (the whole run, every
+launch up to its last checkpoint), and with early stopping on, `early_stopping`: the rule and the
+best value.
 
 Re-running the same command on the same workdir resumes from the latest checkpoint (parameters,
 optimizer state, step, data position, totals, early-stopping state; dropout keys are
@@ -541,7 +542,8 @@ def _member_results(
       str(p.relative_to(member.workdir)) for p in sorted(plot_dir.glob(f"{VALIDATION}_*.png"))
     ],
     "last_step": last_step,
-    "stop_reason": STOPPED if run.trackers[k].stopped else CAPPED,
+    # Patience running out at the cap's own evaluation is the cap: "early" means before it.
+    "stop_reason": STOPPED if run.trackers[k].stopped and last_step < run.num_steps else CAPPED,
     "train_seconds": totals.seconds,
     "wall_seconds": run.wall_seconds(),
     "tgt_tokens": totals.tgt_tokens,

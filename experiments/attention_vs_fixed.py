@@ -155,7 +155,7 @@ def findings(summary) -> list[str]:
     arms.pop(None, None)
     paragraphs += [
       _in_distribution(summary, arms, budget),
-      _training(arms),
+      _training(summary, arms),
       _beyond(summary, arms),
     ]
   paragraphs.append(_paper())
@@ -206,7 +206,7 @@ def _in_distribution(summary, arms, budget) -> str:
   return " ".join(text) + "\n"
 
 
-def _training(arms) -> str:
+def _training(summary, arms) -> str:
   parts = []
   for arm in (a for a in (*ATTENTION, *FIXED) if a in arms):
     group = arms[arm]
@@ -217,7 +217,7 @@ def _training(arms) -> str:
       if improving
       else ""
     )
-    parts.append(f"{arm}: {say.stops(group)}{note}")
+    parts.append(f"{arm}: {say.stops(group)}{note}{say.grid_edge(summary, group)}")
   return (
     "**Trained to their own best?** Each arm's learning rate was chosen on validation, and each "
     "run trained until validation exact match stopped improving or hit the cap: "

@@ -311,3 +311,13 @@ def test_a_run_stopped_early_only_before_the_cap(reason, last_step, stopped):
   results = {"last_step": last_step} | ({"stop_reason": reason} if reason else {})
   run = summary.RunResult("r", Path("r"), {"num_train_steps": 8}, 1, ("test",), results)
   assert run.stopped == stopped
+
+
+def test_a_fixed_vector_arm_shows_no_scorer(tmp_path):
+  for decoder, scorer in [("luong", "dot"), ("luong", "cosine"), ("fixed_init", "additive")]:
+    config = {"seed": 0, "model": {"decoder": decoder, "scorer": scorer}}
+    write_run(tmp_path / f"{decoder}_{scorer}_s0", config, 0.5)
+  rows = summary.read_summary(tmp_path, "exact_match").table("exact_match")
+  assert rows[0].startswith("| arm | decoder | scorer |")
+  assert any(r.startswith("| fixed_init_additive | fixed_init | – |") for r in rows), rows
+  assert any(r.startswith("| luong_dot | luong | dot |") for r in rows), rows

@@ -111,3 +111,20 @@ def test_an_unreadable_trial_is_a_one_line_error_naming_it(tmp_path):
     selection.SelectionError, match=f"cannot read the tuning run .*{runs[0]['name']}"
   ):
     selection.resolve(runs[3], tmp_path)
+
+
+@pytest.mark.parametrize(
+  ("values", "chosen", "edge"),
+  [
+    ((1e-3, 3e-3, 1e-2), 1e-2, True),
+    ((1e-3, 3e-3, 1e-2), 1e-3, True),
+    ((1e-3, 3e-3, 1e-2), 3e-3, False),
+    ((1e-3, 3e-3), 3e-3, False),
+  ],
+)
+def test_a_choice_at_the_edge_of_a_grid_of_three_or_more_is_flagged(values, chosen, edge):
+  tuned = {
+    "candidates": [{"value": v, "run": f"r{v}"} for v in values],
+    "chosen": {"value": chosen, "run": f"r{chosen}"},
+  }
+  assert selection.at_grid_edge(tuned) is edge

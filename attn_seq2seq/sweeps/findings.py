@@ -9,7 +9,7 @@ and whether it separates the arms, how the runs stopped.
 """
 
 from attn_seq2seq.metrics import LOWER_IS_BETTER
-from attn_seq2seq.sweeps import curves, statistics
+from attn_seq2seq.sweeps import curves, selection, statistics
 from attn_seq2seq.sweeps.summary import Group, Summary
 
 SIGNIFICANCE = 0.05  # a difference is 'separated' when p < this and its interval excludes 0
@@ -81,3 +81,17 @@ def still_improving(group: Group, metric: str, window: int = 3, by: float = 0.01
     lower = metric in LOWER_IS_BETTER
     count += bool((-gain if lower else gain) > by)
   return count
+
+
+def grid_edge(summary: Summary, group: Group) -> str:
+  """', its learning rate 0.003 the grid's largest (a wider grid could still improve it)' when
+  the group's tuned value sits at an edge of its grid, else ''."""
+  run_names = {r.name for r in group.runs}
+  for tuned in summary.tuning:
+    if tuned["chosen"]["run"] in run_names and selection.at_grid_edge(tuned):
+      values = [c["value"] for c in tuned["candidates"]]
+      chosen = tuned["chosen"]["value"]
+      side = "largest" if chosen == max(values) else "smallest"
+      field = tuned["field"].replace("_", " ")
+      return f", its {field} {chosen:g} the grid's {side} (a wider grid could still improve it)"
+  return ""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from attn_seq2seq.metrics import LOWER_IS_BETTER, plots
-from attn_seq2seq.sweeps import curves
+from attn_seq2seq.sweeps import curves, selection
 from attn_seq2seq.sweeps.summary import Group, Summary
 
 ABLATIONS = ("uniform", "shuffled", "zero_context")
@@ -137,7 +137,7 @@ def tuning_section(summary: Summary) -> tuple[list[str], dict]:
   """Each tuned arm's grid: every trial's value and validation score, and the value chosen."""
   if not summary.tuning:
     return [], {}
-  rows = []
+  rows, at_edge = [], []
   for tuned in summary.tuning:
     arm = summary.label(summary.group_of(tuned["chosen"]["run"]))
     trials = ", ".join(
@@ -146,6 +146,8 @@ def tuning_section(summary: Summary) -> tuple[list[str], dict]:
       for c in tuned["candidates"]
     )
     rows.append([arm, tuned["field"], f"{tuned['split']} {tuned['metric']}", trials])
+    if selection.at_grid_edge(tuned):
+      at_edge.append(f"{arm} ({tuned['field']} {tuned['chosen']['value']:g})")
   lines = [
     "Every arm had the same tuning budget: one trial per value of the grid (seed 0), the value "
     "chosen on the validation split (never on test), then the other seeds trained at it; the "
@@ -154,7 +156,13 @@ def tuning_section(summary: Summary) -> tuple[list[str], dict]:
     *_table(["arm", "field", "chosen on", "value: validation score of its trial"], rows),
     "",
   ]
-  return lines, {"tuning": summary.tuning}
+  if at_edge:
+    lines += [
+      f"Chosen at the edge of the grid: {', '.join(at_edge)}. The grid does not bracket these "
+      "arms' best value, so a wider grid could still improve them.",
+      "",
+    ]
+  return lines, {"tuning": summary.tuning, "at_grid_edge": at_edge}
 
 
 def diagnostics_section(summary: Summary, out: Path, split: str) -> tuple[list[str], dict]:

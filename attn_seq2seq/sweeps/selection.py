@@ -116,3 +116,11 @@ def _trial(workdir: Path, select: dict) -> tuple[object, float]:
       f"{select['metric']} in its results"
     ) from None
   return value, score
+
+
+def at_grid_edge(tuned: dict) -> bool:
+  """Whether a tuned field's chosen value is the smallest or largest of a grid of three or more
+  (with two, every choice is an edge and says nothing)."""
+  values = [c["value"] for c in tuned["candidates"]]
+  chosen = tuned["chosen"]["value"]
+  return len(values) >= 3 and chosen in (min(values), max(values))

@@ -41,6 +41,7 @@ from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import LOWER_IS_BETTER, plots
 from attn_seq2seq.metrics.by_length import parse_bucket_label
 from attn_seq2seq.metrics.outcomes import outcomes_path, read_outcomes
+from attn_seq2seq.models.model_config import ATTENTION_DECODERS
 from attn_seq2seq.run_files import CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.sweeps import selection, statistics
 from attn_seq2seq.sweeps.references import REFERENCES_DIR
@@ -50,6 +51,7 @@ from attn_seq2seq.training import workdir as workdir_lib
 # Not part of what a group is: the seed mechanism (a stack's members record their shared data
 # order; solo runs follow their seed), where the data happen to live, and which extra
 # evaluations a run also wrote.
+SCORER_FIELDS = ("model.scorer", "model.split_directions")  # read by attention decoders only
 IGNORED_FIELDS = ("seed", "seeds", "data_order_seed", "data.data_dir", "extra_evaluations")
 OUTCOME_METRICS = tuple(statistics.METRICS)
 _SEED_SUFFIX = re.compile(r"_s[0-9]+$")  # what sets one seed's run apart in its name
@@ -328,7 +330,7 @@ class Summary:
       f"{split} {metric}" for split in self.splits
     ]
     rows = [
-      [self.label(g), *(_format(g.fields[k]) for k in shown)]
+      [self.label(g), *(_cell(g, k) for k in shown)]
       + [str(len(g.runs)), f"{g.runs[0].num_params:,}"]
       + [_text(g.stats(split, metric)) for split in self.splits]
       for g in self.arms
@@ -536,6 +538,15 @@ def _short_names(keys: list[str]) -> dict[str, str]:
 
 def _text(stats: dict | None) -> str:
   return "–" if stats is None else stats["text"]
+
+
+def _cell(group: Group, key: str) -> str:
+  """The group's value of `key`, or '–' where its model never reads it (a fixed-vector
+  decoder's scorer)."""
+  decoder = group.fields.get("model.decoder", group.runs[0].config.get("model.decoder"))
+  if key in SCORER_FIELDS and decoder is not None and decoder not in ATTENTION_DECODERS:
+    return "–"
+  return _format(group.fields[key])
 
 
 def _format(value) -> str:

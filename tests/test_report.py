@@ -205,6 +205,13 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   low, high = fixed["metrics"]["exact_match"]["test"]["interval"]
   assert 0 <= low <= 0.1875 <= high <= 1  # every printed interval is in summary.json, in [0, 1]
   assert "Diagnostics: test_long" in record["sections"]
+  # the provenance, the findings and every run's row (with its results.json) are recorded too
+  assert record["provenance"]["started"] == "2026-11-30T00:56:48+00:00"
+  assert record["provenance"]["run_wall_seconds"]["fixed_init_s1"] == 20.0
+  assert record["findings"] == ["2 arms."]
+  fixed_s1 = next(r for r in record["runs"] if r["run"] == "fixed_init_s1")
+  assert fixed_s1["launches"] == 2 and fixed_s1["stopped"] == "early"
+  assert fixed_s1["results"] == json.loads((root / "fixed_init_s1" / RESULTS_FILE).read_text())
 
 
 def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):

@@ -90,9 +90,11 @@ def write_report(
   out.mkdir(parents=True, exist_ok=True)
   launches = read_launches(summary.root)
   lines = [f"# {title}", ""] + ([question, ""] if question else [])
-  lines += _provenance(summary, command, launches) + [""]
-  if findings is not None:
-    lines += ["## What the numbers show", "", *findings(summary), ""]
+  provenance_lines, provenance = _provenance(summary, command, launches)
+  lines += [*provenance_lines, ""]
+  finding_lines = [] if findings is None else findings(summary)
+  if finding_lines:
+    lines += ["## What the numbers show", "", *finding_lines, ""]
   if reference:
     lines += ["## Reference", "", reference, ""]
   lines += _results(summary)
@@ -104,7 +106,8 @@ def write_report(
   lines += ["## By source length", "", *[f"![{name}]({name})" for name in plot_files], ""]
   heatmaps = attention_heatmaps(summary, out, data_dir, splits=(split, diagnose))
   lines += _heatmap_lines(heatmaps)
-  lines += ["## Runs", "", *_run_table(summary, launches), ""]
+  run_rows, run_records = _run_table(summary, launches)
+  lines += ["## Runs", "", *run_rows, ""]
   path = out / REPORT_FILE
   _write_atomic(path, "\n".join(lines))
   summary_record = {
@@ -113,6 +116,9 @@ def write_report(
     "plots": plot_files,
     "heatmaps": [n for _, n in heatmaps],
     "command": shlex.join(command),
+    "provenance": provenance,
+    "findings": finding_lines,
+    "runs": run_records,
   }
   _write_atomic(out / "summary.json", json.dumps(summary_record, indent=2, default=float) + "\n")
   return path
@@ -254,8 +260,8 @@ def attention_heatmaps(
 
 def _provenance(
   summary: summary_lib.Summary, command: Sequence[str], launches: list[dict]
-) -> list[str]:
-  """Command, date, machine, versions and wall time, as Markdown bullet lines."""
+) -> tuple[list[str], dict]:
+  """Command, date, machine, versions and wall time, as Markdown bullet lines and a record."""
   # Invocations that trained something; a re-run that only rewrites the report adds nothing.
   invocations = [r for r in launches if "sweep" in r and r["launched"]]
   runs = [r for r in launches if "run" in r and "seconds" in r]
@@ -264,9 +270,18 @@ def _provenance(
   devices = json.loads(first.read_text()).get("devices", {})
   recorded = read_sweep_json(summary.root)
   per_run = _seconds_per_run(runs)
+  record = {
+    "sweep": (recorded or {}).get("sweep"),
+    "started": _first_start(invocations, runs),
+    "ended": runs[-1]["ended"] if runs else None,
+    "host": host,
+    "devices": devices,
+    "invocations": len(invocations),
+    "run_wall_seconds": per_run,
+  }
   lines = [
-    f"- **Command:** `{shlex.join(command)}` (sweep `{(recorded or {}).get('sweep', '?')}`)",
-    f"- **Date:** {_first_start(invocations, runs)} to {runs[-1]['ended'] if runs else '?'} (UTC)",
+    f"- **Command:** `{shlex.join(command)}` (sweep `{record['sweep'] or '?'}`)",
+    f"- **Date:** {record['started']} to {record['ended'] or '?'} (UTC)",
     f"- **Machine:** {host.get('cpu', '?')}, {host.get('cores', '?')} cores; JAX platform "
     f"{devices.get('platform', '?')} ({devices.get('count', '?')} × {devices.get('kind', '?')})",
     f"- **Versions:** Python {host.get('python', '?')}, jax {host.get('jax', '?')}, flax "
@@ -289,7 +304,7 @@ def _provenance(
     )
     + f"; root `{summary.root}`"
   )
-  return lines
+  return lines, record
 
 
 def _first_start(invocations: list[dict], runs: list[dict]) -> str:
@@ -311,9 +326,10 @@ def _seconds_per_run(run_launches: list[dict]) -> dict[str, float]:
   return seconds
 
 
-def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
+def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> tuple[list[str], list]:
   """One row per run: name, seed, learning rate, parameters, selected and last step, why it
-  stopped, training seconds and FLOPs, wall time, launches, the ranking metric on its split."""
+  stopped, training seconds and FLOPs, wall time, launches, the ranking metric on its split;
+  and one record per run with those values and its whole results.json."""
   timed = [r for r in launches if "run" in r and "seconds" in r]
   per_run = _seconds_per_run(timed)
   count = {}
@@ -325,11 +341,24 @@ def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
     f"wall time | launches | {split} {metric} |",
     "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
   ]
+  records = []
   for group in summary.groups:
     for run in group.runs:
       top = run.name.split("/")[0]  # a stacked run's members share its launches
       results = run.results
       value = run.value(split, metric)
+      records.append(
+        {
+          "run": run.name,
+          "seed": run.config.get("seed"),
+          "learning_rate": run.config.get("learning_rate"),
+          "num_params": run.num_params,
+          "stopped": run.stopped,
+          "wall_seconds": per_run.get(top),
+          "launches": count.get(top, 0),
+          "results": results,
+        }
+      )
       cells = [
         run.name,
         str(run.config.get("seed")),
@@ -345,7 +374,7 @@ def _run_table(summary: summary_lib.Summary, launches: list[dict]) -> list[str]:
         "–" if value is None else f"{value:.4f}",
       ]
       rows.append("| " + " | ".join(cells) + " |")
-  return rows
+  return rows, records
 
 
 def _number(value) -> str:

@@ -18,10 +18,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m attn_seq2seq.main --config=configs/default.py --workdir=runs/default
 
-# One style for the whole tree: ruff's checks and its formatter (configured in pyproject.toml).
+# One style for the whole tree: ruff's checks and its formatter (configured in pyproject.toml),
+# then the layout rules ruff has no check for (tests/test_layout.py: imports run down the layers,
+# no import circle, no function over 80 lines, every function-local import says why).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layout.py
 
 test: lint
 	$(PY) -m pytest -q -n 2 tests

@@ -5,6 +5,7 @@ started loading data or checkpoints (or enabled its compilation cache) follows m
 records, which are set aside (`without_log_records`) before counting lines.
 """
 
+import json
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ def without_log_records(stderr: str) -> str:
     ("eval_every_steps=0", "eval_every_steps=0 is out of range; allowed: an integer >= 1"),
     ("batch_size=-8", "batch_size=-8 is out of range; allowed: an integer >= 1"),
     ("data.name=wikipedia", "data.name='wikipedia': unknown dataset 'wikipedia'; valid choices: "),
+    ("seeds=-1,2", "seeds=(-1, 2) is out of range; allowed: integers >= 0"),
   ],
 )
 def test_main_bad_config_value_is_one_line_naming_it(override, fragment, unchanged):
@@ -204,6 +206,58 @@ def test_main_with_a_garbage_config_json_is_one_line(run, tmp_path):
   result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": data_dir_of(run)})
   assert result.returncode == 1
   assert_one_error_line(without_log_records(result.stderr), f"cannot read {target / CONFIG_FILE}")
+  assert digest(target) == before
+
+
+@pytest.mark.parametrize(
+  "damage, fragment",
+  [
+    ("no_config", "is finished but its config.json is missing"),
+    ("results_list", "results.json: not a JSON object"),
+  ],
+)
+def test_main_on_a_finished_run_with_a_broken_record_is_one_line_naming_the_file(
+  damage, fragment, run, tmp_path
+):
+  """A finished run without config.json would accept any config and print the old results as
+  its own; a results.json of `[]` would be trained again and then fail: both are refused first."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  if damage == "no_config":
+    (target / CONFIG_FILE).unlink()
+  else:
+    (target / RESULTS_FILE).write_text("[]\n")
+  before = digest(target)
+  result = run_main(
+    [*QUICK, "--config.model.hidden_size=32", f"--workdir={target}"],
+    env={"TFDS_DATA_DIR": data_dir_of(run)},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(without_log_records(result.stderr), str(target), fragment)
+  assert digest(target) == before
+
+
+@pytest.mark.parametrize("seeds", ["5,6", "0"])
+def test_main_changing_the_seeds_of_a_stack_refuses_even_when_config_changes_are_allowed(
+  seeds, run, tmp_path
+):
+  """members/seed_<k> are bound to their seeds: seeds 0,1 -> 5,6 would continue seed 0's
+  training as members/seed_5."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  (target / RESULTS_FILE).unlink()  # unfinished: a config change could be allowed
+  record = json.loads((target / CONFIG_FILE).read_text())
+  record["config"]["seeds"] = [0, 1]
+  (target / CONFIG_FILE).write_text(json.dumps(record))
+  before = digest(target)
+  result = run_main(
+    [*QUICK, f"--config.seeds={seeds}", "--allow_config_change", f"--workdir={target}"],
+    env={"TFDS_DATA_DIR": data_dir_of(run)},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr), f"workdir {target} holds a run of seeds=[0, 1]", "relabel"
+  )
   assert digest(target) == before
 
 

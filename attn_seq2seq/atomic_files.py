@@ -49,15 +49,21 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
   return path
 
 
-def check_writable(directory: str | os.PathLike, what: str = "") -> Path:
-  """`directory` (created if missing) if a file can be created in it; else `FileWriteError`
-  naming it: the check a command makes before work whose result it must then write."""
+def check_writable(directory: str | os.PathLike, advice: str = "") -> Path:
+  """`directory` if a file can be created in it (or, while it does not exist, in its nearest
+  existing parent, where it would be created); else `FileWriteError` naming it, with `advice`
+  appended: the check a command makes before work whose result it must then write. Nothing is
+  left behind."""
   directory = Path(directory)
-  probe = directory / f".write_check.{os.getpid()}"
+  existing = directory
+  while not existing.exists() and existing.parent != existing:
+    existing = existing.parent
+  probe = existing / f".write_check.{os.getpid()}"
   try:
-    directory.mkdir(parents=True, exist_ok=True)
+    if not existing.is_dir():
+      raise NotADirectoryError(20, "Not a directory")
     probe.write_bytes(b"")
     probe.unlink()
   except OSError as e:
-    raise FileWriteError(f"cannot write in {directory}{what}: {e.strerror or e}") from None
+    raise FileWriteError(f"cannot write in {directory}: {e.strerror or e}{advice}") from None
   return directory

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -18,6 +19,7 @@ from helpers import (
   data_dir_of,
   digest,
   load_config,
+  read_only_mount,
   run_main,
   run_script,
 )
@@ -294,6 +296,31 @@ def test_main_with_a_corrupt_dataset_file_names_it_and_the_fix(run, tmp_path):
     without_log_records(result.stderr),
     f"corrupt dataset file {train_file}",
     f"delete the directory {train_file.parent} to regenerate it",
+  )
+
+
+def test_main_resumes_on_a_read_only_prepared_data_dir(run, tmp_path):
+  """A data directory that already holds the prepared files is only read: no prepare lock."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  (target / RESULTS_FILE).unlink()  # the final evaluation is left to do
+  with read_only_mount(Path(data_dir_of(run))) as data_dir:
+    result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": str(data_dir)})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (target / RESULTS_FILE).exists()
+
+
+def test_main_with_a_truncated_dataset_info_json_names_it(run, tmp_path):
+  data_dir = tmp_path / "tfds"
+  shutil.copytree(data_dir_of(run), data_dir)
+  info = next(data_dir.rglob("dataset_info.json"))
+  info.write_bytes(info.read_bytes()[:100])
+  result = run_main([*QUICK, f"--workdir={tmp_path / 'run'}"], env={"TFDS_DATA_DIR": str(data_dir)})
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr),
+    f"cannot read the dataset metadata {info}",
+    f"delete the directory {info.parent} to regenerate it",
   )
 
 

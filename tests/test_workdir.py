@@ -19,6 +19,7 @@ from helpers import (
   QUICK,
   ROOT,
   data_dir_of,
+  load_script,
   metrics_records,
   read_json,
   run_main,
@@ -192,6 +193,22 @@ def test_a_run_killed_around_its_final_evaluation_logs_each_record_once(
   assert without_timing(read_json(target / RESULTS_FILE)) == without_timing(
     read_json(quick_reverse_run / RESULTS_FILE)
   )
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+
+def test_double_ctrl_c_during_training_leaves_a_complete_checkpoint_that_resumes_exactly(
+  tmp_path, capsys
+):
+  """One try of scripts/check_interrupts.py (the committed 20-try check): the real trainer gets
+  SIGINT twice, the second during the stop checkpoint's save; the checkpoint completes (no
+  `N.orbax-checkpoint-tmp`), nothing prints a traceback, and the resumed run ends with the
+  uninterrupted run's results.json."""
+  status = load_script("check_interrupts")(["--tries=1", f"--work={tmp_path}"])
+  out = capsys.readouterr().out
+  assert status == 0, out
+  assert "1/1 tries left a complete checkpoint and resumed exactly" in out
 
 
 # -- the lock -----------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ def one_line(e: BaseException, max_chars: int | None = None) -> str:
   is reported by ml_collections as a wrapper whose cause holds the reason), and without
   tensorstore's JSON spec; cut to `max_chars` if given."""
   root = e
-  while root.__cause__ is not None or root.__context__ is not None:
-    root = root.__cause__ or root.__context__
+  while _cause(root) is not None:
+    root = _cause(root)
   line = _first(e) or type(e).__name__
   cause = _first(root) if root is not e else ""
   if cause and cause not in line:
@@ -38,6 +38,12 @@ def one_line(e: BaseException, max_chars: int | None = None) -> str:
   if max_chars is not None and len(line) > max_chars:
     line = line[: max_chars - 3] + "..."
   return line
+
+
+def _cause(e: BaseException) -> BaseException | None:
+  """What `e` was raised from or during, unless it was raised `from None` (its message then
+  says all there is to say)."""
+  return e.__cause__ or (None if e.__suppress_context__ else e.__context__)
 
 
 def _first(e: BaseException) -> str:

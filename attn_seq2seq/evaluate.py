@@ -20,7 +20,9 @@ Several runs (`--workdir=a,b,c`, or a stacked run's root: all its members) are e
 ensemble: their next-token distributions combine inside the search (`--ensemble`: log_linear,
 the default, or linear) and the teacher-forced metrics are those of the combined distribution.
 The runs must share vocabularies and dataset; the results go to `--results_dir` (results.json,
-outcomes/, and ensemble.json naming the runs), since they belong to no single run.
+outcomes/, and ensemble.json naming the runs), since they belong to no single run. A single run's
+results go to `--results_dir` too when given (a read-only run); where the results go is checked
+to be writable before anything is decoded.
 
 `--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source,
 a diagnostic of a model that stops early.
@@ -40,7 +42,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from attn_seq2seq import cli, search
+from attn_seq2seq import atomic_files, cli, search
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import ensembles, run_flags
 from attn_seq2seq.inference import evaluate as evaluate_lib
@@ -54,7 +56,8 @@ _RESULTS_DIR = flags.DEFINE_string(
   "results_dir",
   None,
   "For an ensemble (several --workdir runs, or a stacked run's root): the directory for its "
-  "results.json and outcomes/ (its metrics belong to no single run).",
+  "results.json and outcomes/ (its metrics belong to no single run). For one run: write them "
+  "there instead of into its workdir (e.g. a read-only run).",
 )
 _DATA_DIR = flags.DEFINE_string(
   "data_dir",
@@ -70,23 +73,25 @@ _SPLIT = flags.DEFINE_string(
 def main(argv: Sequence[str]) -> None:
   with run_flags.command(argv):
     workdirs = ensembles.workdirs_of(_RUN_FLAGS.workdir.value)
-    ensemble = len(workdirs) > 1
-    if ensemble != (_RESULTS_DIR.value is not None):
+    if len(workdirs) > 1 and _RESULTS_DIR.value is None:
       raise ConfigError(
         f"--workdir names {len(workdirs)} runs: an ensemble's results need --results_dir=DIR"
-        if ensemble
-        else "--results_dir is for an ensemble's results; a single run's go to its workdir"
       )
     workdir = _RESULTS_DIR.value or workdirs[0]
     workdir_lib.read_results(workdir)  # unreadable: say so now, not after decoding
+    # Where the metrics go must be writable: checked now, not after decoding the whole split.
+    atomic_files.check_writable(
+      workdir, "" if _RESULTS_DIR.value else "; pass --results_dir=DIR to write the metrics there"
+    )
     runs = _RUN_FLAGS.load_runs()
     run = runs[0]
     spec = search.SearchSpec.of_experiment(run.config, **_RUN_FLAGS.search_options())
-    if ensemble:
+    if _RESULTS_DIR.value is not None:
       evaluate_lib.claim_ensemble_dir(workdir, runs)
+    if len(runs) > 1:
       key = evaluate_lib.results_key(_SPLIT.value, spec, _RUN_FLAGS.checkpoint_step.value)
     else:
-      key = evaluate_lib.key_in_results(workdir, _SPLIT.value, spec, run.step)
+      key = evaluate_lib.key_in_results(run.workdir, _SPLIT.value, spec, run.step)
     metrics = evaluate_lib.evaluate_run(
       runs,
       _SPLIT.value,

@@ -7,7 +7,7 @@ them as `from helpers import ...` and never import each other.
   `run_script` and `run_main` run them as separate processes; `Trainer` is a trainer CLI in a
   subprocess, for the tests that kill it.
 * Bad input and text: `QUICK`, `assert_one_error_line`, `digest`, `data_dir_of`, `write_lines`,
-  `random_sentences`.
+  `random_sentences`, `read_only_mount`.
 * Run records: `read_json`, `metrics_records`, `without_timing`, `without_speed`,
   `checkpoint_steps`, `save_then_die`, `crash_after_first_checkpoint`.
 * Models: `VOCAB`, `random_ids`, `init_variables`, `assert_outputs_ignore_padding`,
@@ -15,15 +15,17 @@ them as `from helpers import ...` and never import each other.
 * Training steps: `fake_batch`, `SRC_VOCAB`, `TGT_VOCAB`.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from unittest import mock
@@ -231,6 +233,24 @@ def random_sentences(vocab, count: int, seed: int, empty: tuple[int, ...] = ()) 
   for number in empty:
     lines[number - 1] = ""
   return lines
+
+
+@contextlib.contextmanager
+def read_only_mount(directory: Path) -> Iterator[Path]:
+  """`directory` seen through a read-only bind mount (a new path beside it) for the block, as a
+  read-only disk or share shows it; skips the test (saying why) unless it runs as root, since a
+  permission bit does not stop root, and needs `mount`."""
+  if os.geteuid() != 0 or shutil.which("mount") is None:
+    pytest.skip("a read-only mount needs root and mount(8); chmod does not stop root")
+  target = Path(f"{directory}.read_only")
+  target.mkdir()
+  subprocess.run(["mount", "--bind", str(directory), str(target)], check=True)
+  try:
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+    yield target
+  finally:
+    subprocess.run(["umount", str(target)], check=True)
+    target.rmdir()
 
 
 # -- run records --------------------------------------------------------------------------------

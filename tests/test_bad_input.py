@@ -5,10 +5,12 @@ started loading data or checkpoints (or enabled its compilation cache) follows m
 records, which are set aside (`without_log_records`) before counting lines.
 """
 
+import json
 import os
 import re
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -17,6 +19,7 @@ from helpers import (
   data_dir_of,
   digest,
   load_config,
+  read_only_mount,
   run_main,
   run_script,
 )
@@ -44,6 +47,7 @@ def without_log_records(stderr: str) -> str:
     ("eval_every_steps=0", "eval_every_steps=0 is out of range; allowed: an integer >= 1"),
     ("batch_size=-8", "batch_size=-8 is out of range; allowed: an integer >= 1"),
     ("data.name=wikipedia", "data.name='wikipedia': unknown dataset 'wikipedia'; valid choices: "),
+    ("seeds=-1,2", "seeds=(-1, 2) is out of range; allowed: integers >= 0"),
   ],
 )
 def test_main_bad_config_value_is_one_line_naming_it(override, fragment, unchanged):
@@ -207,6 +211,58 @@ def test_main_with_a_garbage_config_json_is_one_line(run, tmp_path):
   assert digest(target) == before
 
 
+@pytest.mark.parametrize(
+  "damage, fragment",
+  [
+    ("no_config", "is finished but its config.json is missing"),
+    ("results_list", "results.json: not a JSON object"),
+  ],
+)
+def test_main_on_a_finished_run_with_a_broken_record_is_one_line_naming_the_file(
+  damage, fragment, run, tmp_path
+):
+  """A finished run without config.json would accept any config and print the old results as
+  its own; a results.json of `[]` would be trained again and then fail: both are refused first."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  if damage == "no_config":
+    (target / CONFIG_FILE).unlink()
+  else:
+    (target / RESULTS_FILE).write_text("[]\n")
+  before = digest(target)
+  result = run_main(
+    [*QUICK, "--config.model.hidden_size=32", f"--workdir={target}"],
+    env={"TFDS_DATA_DIR": data_dir_of(run)},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(without_log_records(result.stderr), str(target), fragment)
+  assert digest(target) == before
+
+
+@pytest.mark.parametrize("seeds", ["5,6", "0"])
+def test_main_changing_the_seeds_of_a_stack_refuses_even_when_config_changes_are_allowed(
+  seeds, run, tmp_path
+):
+  """members/seed_<k> are bound to their seeds: seeds 0,1 -> 5,6 would continue seed 0's
+  training as members/seed_5."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  (target / RESULTS_FILE).unlink()  # unfinished: a config change could be allowed
+  record = json.loads((target / CONFIG_FILE).read_text())
+  record["config"]["seeds"] = [0, 1]
+  (target / CONFIG_FILE).write_text(json.dumps(record))
+  before = digest(target)
+  result = run_main(
+    [*QUICK, f"--config.seeds={seeds}", "--allow_config_change", f"--workdir={target}"],
+    env={"TFDS_DATA_DIR": data_dir_of(run)},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr), f"workdir {target} holds a run of seeds=[0, 1]", "relabel"
+  )
+  assert digest(target) == before
+
+
 def test_main_with_an_incompatible_checkpoint_names_the_parameter_and_shapes(run, tmp_path):
   """No config.json to compare with: the checkpoints themselves do not fit a 32-unit model."""
   target = tmp_path / "run"
@@ -240,6 +296,31 @@ def test_main_with_a_corrupt_dataset_file_names_it_and_the_fix(run, tmp_path):
     without_log_records(result.stderr),
     f"corrupt dataset file {train_file}",
     f"delete the directory {train_file.parent} to regenerate it",
+  )
+
+
+def test_main_resumes_on_a_read_only_prepared_data_dir(run, tmp_path):
+  """A data directory that already holds the prepared files is only read: no prepare lock."""
+  target = tmp_path / "run"
+  shutil.copytree(run, target)
+  (target / RESULTS_FILE).unlink()  # the final evaluation is left to do
+  with read_only_mount(Path(data_dir_of(run))) as data_dir:
+    result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": str(data_dir)})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (target / RESULTS_FILE).exists()
+
+
+def test_main_with_a_truncated_dataset_info_json_names_it(run, tmp_path):
+  data_dir = tmp_path / "tfds"
+  shutil.copytree(data_dir_of(run), data_dir)
+  info = next(data_dir.rglob("dataset_info.json"))
+  info.write_bytes(info.read_bytes()[:100])
+  result = run_main([*QUICK, f"--workdir={tmp_path / 'run'}"], env={"TFDS_DATA_DIR": str(data_dir)})
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr),
+    f"cannot read the dataset metadata {info}",
+    f"delete the directory {info.parent} to regenerate it",
   )
 
 

@@ -16,6 +16,7 @@ from helpers import (
   data_dir_of,
   digest,
   load_script,
+  read_only_mount,
   run_command,
   write_lines,
 )
@@ -147,7 +148,6 @@ def test_evaluate_bad_flag_is_one_line_naming_it(
       {"workdir": "{run},{run}"},
       "--workdir names 2 runs: an ensemble's results need --results_dir",
     ),
-    ({"results_dir": "{tmp}/r"}, "--results_dir is for an ensemble's results"),
     ({"workdir": "{run},{run}", "results_dir": "{run}"}, "--results_dir={run} is a run's workdir"),
     ({"ensemble": "linear"}, "--ensemble=linear combines several runs"),
   ],
@@ -200,6 +200,34 @@ def test_evaluate_ignores_a_data_dir_written_in_config_json(run, tmp_path, capsy
   code, out, _ = call_main(evaluate, capsys, workdir=target, split="validation")
   assert code == 0 and "validation" in out
   assert not (tmp_path / "planted").exists()
+
+
+# -- read-only inputs ---------------------------------------------------------------------------
+
+
+def test_evaluate_on_a_read_only_run_refuses_before_decoding_or_writes_to_results_dir(
+  run, tmp_path, capsys, monkeypatch
+):
+  """Nothing can be written into a read-only run: said before the split is decoded (the
+  metrics would be lost after it), and `--results_dir` takes the metrics elsewhere; the read-only
+  dataset directory, already prepared, needs no lock."""
+  monkeypatch.setenv("TFDS_DATA_DIR", data_dir_of(run))
+  with read_only_mount(run) as frozen, read_only_mount(Path(data_dir_of(run))) as data_dir:
+    monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
+    before = digest(frozen)
+    code, out, err = call_main(evaluate, capsys, workdir=frozen, split="validation")
+    assert code == 1 and not out
+    assert_one_error_line(err, f"cannot write in {frozen}", "--results_dir=DIR")
+    code, out, err = call_main(
+      evaluate, capsys, workdir=frozen, split="validation", results_dir=tmp_path / "elsewhere"
+    )
+    assert code == 0, err
+    assert digest(frozen) == before
+  results = json.loads((tmp_path / "elsewhere" / RESULTS_FILE).read_text())
+  assert (
+    results["validation"]["count"]
+    == json.loads((run / RESULTS_FILE).read_text())["validation"]["count"]
+  )
 
 
 # -- scripts/run_sweep.py (its main, in-process) ------------------------------------------------

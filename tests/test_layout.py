@@ -24,7 +24,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "attn_seq2seq"
 LAYERS = (
   ("errors",),
-  ("tokens", "run_files", "choices", "cli"),
+  ("tokens", "run_files", "choices", "cli", "atomic_files"),
   ("data", "models", "metrics"),
   ("experiment_config", "config_checks"),
   ("search",),

@@ -6,6 +6,7 @@ Runs are tiny `reverse:short,quick` models on the 4 fake CPU devices (subprocess
 4 devices and XLA flags), so an interrupted run can be compared with an uninterrupted one exactly.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -18,9 +19,12 @@ from helpers import (
   QUICK,
   ROOT,
   data_dir_of,
+  load_script,
   metrics_records,
   read_json,
+  run_main,
   save_then_die,
+  without_speed,
   without_timing,
 )
 
@@ -159,6 +163,52 @@ def test_non_finite_stop_never_rewrites_config_json(make_config, tmp_path):
   with pytest.raises(FloatingPointError):
     train.train_and_evaluate(config, tmp_path)  # resumes from step 1, stops again
   assert (tmp_path / CONFIG_FILE).read_bytes() == written
+
+
+# -- every record written once ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("killed", ["before_results_json", "mid_final_evaluation"])
+def test_a_run_killed_around_its_final_evaluation_logs_each_record_once(
+  killed, quick_reverse_run, tmp_path
+):
+  """The kill timings around the final evaluation, as the disk shows them: its records all
+  logged but no results.json yet, or cut in the middle of a record. The re-run (the real CLI)
+  logs every record once, and ends with the uninterrupted run's metrics.jsonl and results."""
+  target = tmp_path / "run"
+  shutil.copytree(quick_reverse_run, target)
+  (target / RESULTS_FILE).unlink()
+  if killed == "mid_final_evaluation":  # the last record half-written
+    lines = (target / METRICS_FILE).read_bytes().splitlines(keepends=True)
+    (target / METRICS_FILE).write_bytes(b"".join(lines[:-1]) + lines[-1][:40])
+  result = run_main(
+    [*QUICK, "--config.num_train_steps=4", f"--workdir={target}", "--compilation_cache=none"],
+    env={"TFDS_DATA_DIR": data_dir_of(quick_reverse_run), "JAX_NUM_CPU_DEVICES": "4"},
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  records = metrics_records(target)
+  assert without_speed(records) == without_speed(metrics_records(quick_reverse_run))
+  assert len({json.dumps(sorted(r)) + str(r["step"]) for r in records}) == len(records)
+  assert without_timing(read_json(target / RESULTS_FILE)) == without_timing(
+    read_json(quick_reverse_run / RESULTS_FILE)
+  )
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+
+def test_double_ctrl_c_during_training_leaves_a_complete_checkpoint_that_resumes_exactly(
+  tmp_path, capsys
+):
+  """One try of scripts/check_interrupts.py (the committed 20-try check): the real trainer gets
+  SIGINT twice, the second during the stop checkpoint's save; the checkpoint completes (no
+  `N.orbax-checkpoint-tmp`), nothing prints a traceback, and the resumed run ends with the
+  uninterrupted run's results.json."""
+  status = load_script("check_interrupts")(["--tries=1", f"--work={tmp_path}"])
+  out = capsys.readouterr().out
+  assert status == 0, out
+  assert "1/1 tries left a complete checkpoint and resumed exactly" in out
 
 
 # -- the lock -----------------------------------------------------------------------------------

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 
 import tensorflow_datasets as tfds
+from google.protobuf import json_format
 from tensorflow_datasets.proto import tf_example_pb2
 
 from attn_seq2seq.errors import UserError
@@ -40,11 +43,16 @@ def prepare(
   TFDS writes into a temporary directory and renames it, so a second writer would fail on the
   rename, and a builder constructed while another process was still writing would not see the
   finished files; hence the builder is constructed under the lock too. Remote data dirs
-  (gs://...) are not locked.
+  (gs://...) are not locked. A data directory that already holds the prepared files is only
+  read, without the lock: it may be read-only.
   """
   try:
+    if os.path.isdir(data_dir):
+      builder = _construct(make_builder, data_dir)
+      if builder.is_prepared():  # finished files are renamed into place: complete, read-only use
+        return builder
     with _exclusive(data_dir):
-      builder = make_builder()
+      builder = _construct(make_builder, data_dir)
       builder.download_and_prepare(file_format="array_record")
   except OSError as e:  # Not a directory, not writable, disk full, ...
     raise DataError(
@@ -52,6 +60,34 @@ def prepare(
       + (f" ({e.filename})" if getattr(e, "filename", None) else "")
     ) from None
   return builder
+
+
+def _construct(
+  make_builder: Callable[[], tfds.core.DatasetBuilder], data_dir: str
+) -> tfds.core.DatasetBuilder:
+  """`make_builder()`; a prepared directory whose metadata cannot be read (a truncated
+  dataset_info.json) is a `DataError` naming the file and the directory to delete."""
+  try:
+    return make_builder()
+  except (ValueError, KeyError, TypeError, json_format.Error) as e:  # TFDS's JSON / proto parsers
+    cause = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    bad = _unreadable_metadata(data_dir)
+    raise DataError(
+      f"cannot read the dataset metadata {bad or os.path.join(data_dir, '*/dataset_info.json')} "
+      f"({cause}); delete the directory {os.path.dirname(bad) if bad else data_dir} to "
+      "regenerate it"
+    ) from None
+
+
+def _unreadable_metadata(data_dir: str) -> str | None:
+  """The first dataset_info.json under `data_dir` that is not valid JSON, if any."""
+  for path in sorted(glob.glob(os.path.join(data_dir, "**", "dataset_info.json"), recursive=True)):
+    try:
+      with open(path) as f:
+        json.load(f)
+    except (OSError, ValueError):
+      return path
+  return None
 
 
 @contextlib.contextmanager

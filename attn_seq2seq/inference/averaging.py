@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from attn_seq2seq import atomic_files
 from attn_seq2seq.inference import trained_run
 from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
@@ -94,5 +95,5 @@ def average_checkpoints(
   checkpointer.save(chosen[-1], {"params": mean}, {})
   checkpointer.wait()
   checkpointer.close()
-  (out / CONFIG_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+  atomic_files.write_json(out / CONFIG_FILE, record, indent=2, sort_keys=True)
   return out

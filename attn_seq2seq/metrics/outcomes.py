@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attn_seq2seq import atomic_files
 from attn_seq2seq.metrics.g2p import phone_errors
 from attn_seq2seq.metrics.matching import exact_match
 from attn_seq2seq.run_files import OUTCOMES_DIR
@@ -134,13 +135,7 @@ def write_outcomes_file(
     "columns": {name: array[order].tolist() for name, array in arrays.items()},
   }
   path.parent.mkdir(parents=True, exist_ok=True)
-  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-  try:
-    temporary.write_text(json.dumps(record, separators=(",", ":")) + "\n")
-    os.replace(temporary, path)
-  except OSError as e:
-    raise OutcomesError(f"cannot write {path}: {e.strerror or e}") from None
-  return path
+  return atomic_files.write_json(path, record, separators=(",", ":"))
 
 
 def read_outcomes(workdir: str | os.PathLike, key: str) -> Outcomes:

@@ -31,7 +31,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from attn_seq2seq import data
+from attn_seq2seq import atomic_files, data
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.inference import trained_run, translate
 from attn_seq2seq.metrics import plots
@@ -382,6 +382,4 @@ def _number(value) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(text)
-  tmp.replace(path)
+  atomic_files.write_text(path, text)

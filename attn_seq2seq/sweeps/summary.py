@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attn_seq2seq import atomic_files
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import LOWER_IS_BETTER, plots
@@ -444,9 +445,9 @@ def summarize(
   if written:
     lines += ["Plots: " + ", ".join(written), ""]
   markdown = "\n".join(lines)
-  (out / "summary.md").write_text(markdown)
-  (out / "summary.json").write_text(
-    json.dumps({**summary.record(), "plots": written}, indent=2) + "\n"
+  atomic_files.write_text(out / "summary.md", markdown)
+  atomic_files.write_text(
+    out / "summary.json", json.dumps({**summary.record(), "plots": written}, indent=2) + "\n"
   )
   return markdown
 

@@ -38,6 +38,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from attn_seq2seq import atomic_files
 from attn_seq2seq.data.datasets import dataset_spec
 from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LAUNCHES_FILE, LOG_FILE, SWEEP_FILE
@@ -250,8 +251,7 @@ def write_sweep_json(root: str | Path, spec: str, runs: list[dict], argv: list[s
     old = json.loads(path.read_text())
     history = old.pop("previous_definitions", [])
     record["previous_definitions"] = [*history, old]
-  path.write_text(json.dumps(record, indent=2) + "\n")
-  return path
+  return atomic_files.write_json(path, record, indent=2)
 
 
 def launch(

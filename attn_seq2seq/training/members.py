@@ -64,8 +64,10 @@ def member_seeds(config: ml_collections.ConfigDict) -> tuple[int, ...] | None:
   seeds = tuple(config.get("seeds") or ())
   if not seeds:
     return None
-  if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-    raise ConfigError(f"seeds={seeds} must be integers, e.g. --config.seeds=0,1,2")
+  if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    raise ConfigError(
+      f"seeds={seeds} is out of range; allowed: integers >= 0 (as seed), e.g. --config.seeds=0,1,2"
+    )
   if len(set(seeds)) != len(seeds):
     raise ConfigError(f"seeds={seeds} repeats a seed; each member needs its own seed")
   return seeds

@@ -1,19 +1,23 @@
 """Stopping a run cleanly: SIGTERM / SIGINT become a stop request at the next step boundary."""
 
+import os
 import signal
 import threading
 
 import jax
-from absl import logging
 from jax.experimental import multihost_utils
 
 
 class StopOnSignal:
   """Turns SIGTERM and SIGINT into a stop request the loop honours at the next step boundary.
 
-  A second SIGINT raises KeyboardInterrupt at once. In a multi-host run every host stops at the
-  same step: JAX's preemption sync point (set up by `jax.distributed.initialize`) agrees on it.
-  Handlers are only installed from the main thread and are restored on exit.
+  A second signal while the stop is pending (the stop checkpoint is being written) is ignored
+  with a warning: interrupting the save would leave `<step>.orbax-checkpoint-tmp` instead of a
+  checkpoint, and a KeyboardInterrupt raised inside orbax's or JAX's waits has left tracebacks
+  from their threads and, once, a hang. SIGKILL still ends the run at once (the previous
+  checkpoint is then the latest). In a multi-host run every host stops at the same step: JAX's
+  preemption sync point (set up by `jax.distributed.initialize`) agrees on it. Handlers are
+  only installed from the main thread and are restored on exit.
   """
 
   _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -23,9 +27,17 @@ class StopOnSignal:
     self._previous = {}
 
   def _handle(self, signum, frame):
-    if signum == signal.SIGINT and self._event.is_set():
-      raise KeyboardInterrupt
-    logging.warning("received %s; stopping after this step", signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    if self._event.is_set():
+      _say(
+        f"received {name} again; ignored: the run is already stopping and saving its checkpoint "
+        "(SIGKILL abandons it and keeps the previous checkpoint)"
+      )
+      return
+    _say(
+      f"received {name}; stopping after this step with a checkpoint (another Ctrl-C is ignored "
+      "while it is saved)"
+    )
     self._event.set()
 
   def is_set(self, step: int) -> bool:
@@ -43,3 +55,10 @@ class StopOnSignal:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     return False
+
+
+def _say(message: str) -> None:
+  """One warning line on stderr, written unbuffered: a signal handler that logs or prints
+  through Python's buffered stderr while the interrupted code is writing to it raises
+  "reentrant call" in the middle of that write."""
+  os.write(2, f"warning: {message}\n".encode())

@@ -20,7 +20,10 @@ finished results never rewritten, results merged atomically.
   `config_history` with the date and the changed fields.
 * **Finished runs.** A workdir whose results.json has the training's final results (a `step`
   entry) is finished: `claim` yields those results and nothing is trained, evaluated or written.
-  A finished run's config cannot change (use a new workdir).
+  A finished run's config cannot change (use a new workdir), and one without its config.json is
+  refused (its config is unknown). A results.json that is not a JSON object is refused up front.
+* **Stacked seeds.** A stack's member directories (members/seed_<k>) are bound to its seeds:
+  changing `seeds` is refused even with `allow_config_change`.
 * **Files.** results.json is merged under a lock and replaced atomically; config.json is written
   atomically; `truncate_metrics` drops records after a resumed step and a half-written last line.
 
@@ -42,6 +45,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from attn_seq2seq import atomic_files
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.experiment_config import FIELDS_ADDED_LATER
 from attn_seq2seq.run_files import CONFIG_FILE, LOCK_FILE, METRICS_FILE, RESULTS_FILE
@@ -202,12 +206,21 @@ def _plain(config: ml_collections.ConfigDict | dict) -> dict:
 
 
 def finished_results(workdir: str | Path) -> dict | None:
-  """The final results of a finished run (results.json with a `step` entry), else None."""
-  path = Path(workdir) / RESULTS_FILE
-  if not path.exists():
-    return None
-  results = read_json(path)
-  return results if isinstance(results, dict) and "step" in results else None
+  """The final results of a finished run (results.json with a `step` entry), else None;
+  `WorkdirError` naming results.json if it is not a JSON object (e.g. `[]`)."""
+  results = read_results(workdir)
+  return results if "step" in results else None
+
+
+def _check_record_present(path: Path, record: dict | None, finished: dict | None) -> None:
+  """A finished run must still have its config record: without it any config would be accepted
+  and the old results printed as this config's. (A run with checkpoints and no config.json is
+  checked against its checkpoints' shapes when they are restored.)"""
+  if record is None and finished is not None:
+    raise WorkdirError(
+      f"run in {path} is finished but its {CONFIG_FILE} is missing, so its config is unknown; "
+      f"restore {path / CONFIG_FILE} or use a new workdir"
+    )
 
 
 @contextlib.contextmanager
@@ -226,6 +239,7 @@ def claim(
     path = Path(workdir)
     record = _read_record(path)
     finished = finished_results(path)
+    _check_record_present(path, record, finished)
     if record is not None:
       changed = config_differences(record["config"], _plain(config))
       if changed:
@@ -236,6 +250,7 @@ def claim(
             f"run in {path} is finished and was trained with another config: "
             f"{first}{more}; use a new workdir"
           )
+        _check_seeds_kept(path, changed)
         if not allow_config_change:
           raise WorkdirError(
             f"workdir {path} holds a run with another config: {first}{more}; "
@@ -249,6 +264,19 @@ def claim(
           more,
         )
     yield finished
+
+
+def _check_seeds_kept(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
+  """A stack's member directories (members/seed_<k>) and checkpointed member axis are bound to
+  its seeds: changing `seeds` would continue seed 0's training under another seed's name, so it
+  is refused even with --allow_config_change."""
+  for key, old, new in changed:
+    if key == "seeds" and (old or new):
+      raise WorkdirError(
+        f"workdir {path} holds a run of seeds={old!r}; seeds={new!r} would relabel its members "
+        "(members/seed_<k> are bound to their seeds, even with --allow_config_change); "
+        "use a new workdir"
+      )
 
 
 def record_config(workdir: str | Path, record: dict) -> bool:
@@ -278,12 +306,7 @@ def record_config(workdir: str | Path, record: dict) -> bool:
 def write_json_atomically(path: Path, value: Any) -> None:
   """Writes `value` as indented JSON through a temporary file and a rename: readers see the old
   file or the new one, never a part."""
-  temporary = path.with_name(f".{path.name}.tmp")
-  try:
-    temporary.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(temporary, path)
-  except OSError as e:
-    raise WorkdirError(f"cannot write {path}: {e.strerror or e}") from None
+  atomic_files.write_json(path, value, indent=2, sort_keys=True, default=str)
 
 
 # -- results and metrics ------------------------------------------------------------------------
@@ -349,9 +372,7 @@ def truncate_metrics(
       kept.append(line)
   new = b"".join(line + b"\n" for line in kept)
   if new != raw:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(new)
-    os.replace(temporary, path)
+    atomic_files.write_bytes(path, new)
 
 
 def load_vocabs(workdir: str | Path):

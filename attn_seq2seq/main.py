@@ -6,9 +6,11 @@ r"""Trains and evaluates one experiment config.
 Re-running the same command on the same workdir resumes from the latest checkpoint (a finished
 run prints its results; a different config is an error unless --allow_config_change; a second
 trainer on a workdir refuses, or waits --lock_timeout seconds). SIGTERM or
-Ctrl-C saves a checkpoint and exits. Multi-host: pass --multihost (or set JAX_COORDINATOR_ADDRESS)
-on every host; `jax.distributed.initialize()` runs before anything else touches JAX. Compiled
-steps are cached on disk for the next run: --compilation_cache=DIR|none (default
+Ctrl-C saves a checkpoint and exits. Multi-host, the same command on every process: on SLURM, Open
+MPI or Cloud TPU add --multihost (jax detects the rest); anywhere else add
+--coordinator_address=HOST:PORT --num_processes=N --process_id=K (K = 0 .. N-1, process 0 on HOST;
+or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID), see training/distributed.py.
+Compiled steps are cached on disk for the next run: --compilation_cache=DIR|none (default
 ~/.cache/attn_seq2seq/jax; see attn_seq2seq/training/compilation_cache.py).
 """
 
@@ -34,7 +36,30 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 _MULTIHOST = flags.DEFINE_bool(
   "multihost",
   None,
-  "Call jax.distributed.initialize() (default: if JAX_COORDINATOR_ADDRESS is set).",
+  "Multi-host on SLURM, Open MPI or Cloud TPU: jax.distributed.initialize() detects the "
+  "coordinator, process count and id (default: multi-host when --coordinator_address, "
+  "--num_processes and --process_id are given).",
+)
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+  "coordinator_address",
+  None,
+  "Multi-host by hand: HOST:PORT of process 0, the same on every process (default: "
+  "$JAX_COORDINATOR_ADDRESS); needs --num_processes and --process_id too.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+  "num_processes", None, "Multi-host by hand: how many processes (default: $JAX_NUM_PROCESSES)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+  "process_id",
+  None,
+  "Multi-host by hand: this process, 0 .. num_processes-1 (default: $JAX_PROCESS_ID).",
+)
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+  "heartbeat_timeout",
+  100,
+  "Multi-host: seconds without a heartbeat after which a process counts as dead and the others "
+  "stop with an error.",
+  lower_bound=1,
 )
 _COMPILATION_CACHE = flags.DEFINE_string("compilation_cache", None, compilation_cache.FLAG_HELP)
 _LOCK_TIMEOUT = flags.DEFINE_float(
@@ -67,9 +92,17 @@ def main(argv):
 
 
 def _train(config, workdir: str) -> None:
-  from attn_seq2seq.training import mesh  # noqa: PLC0415  (imports jax: after flag parsing)
+  from attn_seq2seq.training import distributed  # noqa: PLC0415  (imports jax: after flag parsing)
 
-  mesh.maybe_initialize_distributed(_MULTIHOST.value)
+  settings = distributed.resolve(
+    _MULTIHOST.value,
+    {
+      "coordinator_address": _COORDINATOR_ADDRESS.value,
+      "num_processes": _NUM_PROCESSES.value,
+      "process_id": _PROCESS_ID.value,
+    },
+  )
+  distributed.initialize(settings, _HEARTBEAT_TIMEOUT.value)
   import tensorflow_datasets as tfds  # noqa: PLC0415  (after jax.distributed.initialize)
 
   from attn_seq2seq.training import members, train  # noqa: PLC0415  (idem)

@@ -5,7 +5,7 @@ them as `from helpers import ...` and never import each other.
 * Commands: `run_command(module, **flags)` runs a `python -m attn_seq2seq.<command>`'s main in
   this process; `load_script(name)` does the same for `scripts/<name>.py`; `run_python`,
   `run_script` and `run_main` run them as separate processes; `Trainer` is a trainer CLI in a
-  subprocess, for the tests that kill it.
+  subprocess, for the tests that kill it; `free_port()` for a cluster's coordinator.
 * Bad input and text: `QUICK`, `assert_one_error_line`, `digest`, `data_dir_of`, `write_lines`,
   `random_sentences`, `read_only_mount`.
 * Run records: `read_json`, `metrics_records`, `without_timing`, `without_speed`,
@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,13 @@ def run_command(module: ModuleType, **flag_values) -> object:
     flags.FLAGS.unparse_flags()
     cli.parse_flags(argv)
     return module.main(argv[:1])
+
+
+def free_port() -> int:
+  """A TCP port on 127.0.0.1 that nothing listens on now (for a cluster's coordinator)."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
 
 
 def load_script(name: str) -> Callable[[list[str]], int]:

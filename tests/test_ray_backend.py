@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, checkpoint_steps
+from helpers import ROOT, checkpoint_steps, free_port
 
 from attn_seq2seq.sweeps import ray_backend
 
@@ -35,12 +34,6 @@ def get_sweep(arg=None):
                                "log_every_steps": 50, "eval_every_steps": 600})
   return runs
 """
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 @pytest.fixture

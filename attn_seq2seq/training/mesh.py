@@ -8,8 +8,6 @@ The mesh axis is `AxisType.Auto`: on jax 0.10 `jax.make_mesh` defaults to Explic
 which the gather of a Linen `nn.Embed` on a sharded batch fails to type-check.
 """
 
-import os
-
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -17,21 +15,6 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from attn_seq2seq.errors import ConfigError
 
 DATA_AXIS = "data"
-
-
-def maybe_initialize_distributed(multihost: bool | None = None) -> bool:
-  """Calls `jax.distributed.initialize()` for a multi-host run; must precede any JAX computation.
-
-  `multihost=None` decides from the environment: `JAX_COORDINATOR_ADDRESS` set (which
-  `jax.distributed.initialize` reads, with the process count and id of the cluster it detects).
-  On Cloud TPU pods, SLURM or Open MPI pass `--multihost`; jax auto-detects the rest.
-  Returns whether it initialised.
-  """
-  if multihost is None:
-    multihost = bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
-  if multihost:
-    jax.distributed.initialize()
-  return multihost
 
 
 def make_mesh(devices=None) -> Mesh:

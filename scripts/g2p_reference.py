@@ -61,6 +61,7 @@ from attn_seq2seq import cli
 from attn_seq2seq.choices import check_choice
 from attn_seq2seq.data.datasets import get_data_config
 from attn_seq2seq.data.task import load_task
+from attn_seq2seq.errors import ConfigError, UserError
 from attn_seq2seq.metrics.compute import compute_metrics
 from attn_seq2seq.metrics.outcomes import outcome_columns, write_outcomes
 from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE
@@ -100,7 +101,7 @@ _MAX_EVAL = _count("max_eval_words", 0, "Score the first N words (0: all).", low
 flags.mark_flag_as_required("workdir", flag_values=FLAGS)
 
 
-class ToolError(RuntimeError):
+class ToolError(UserError):
   """A G2P tool that failed; the message is one line naming the command and its log."""
 
 
@@ -115,9 +116,9 @@ def split_lexicon(task, split: str, limit: int = 0) -> tuple[list[str], list[lis
     words, prons = words[:limit], prons[:limit]
   for word, word_prons in zip(words, prons, strict=True):
     if _RESERVED.search(word) or any(_RESERVED.search(p) for pron in word_prons for p in pron):
-      raise ValueError(f"{split} word {word!r} holds whitespace or one of }} | _ (reserved)")
+      raise ConfigError(f"{split} word {word!r} holds whitespace or one of }} | _ (reserved)")
   if len(set(words)) != len(words):
-    raise ValueError(f"{split} lists a word twice; predictions are matched to words by spelling")
+    raise ConfigError(f"{split} lists a word twice; predictions are matched to words by spelling")
   return words, prons
 
 
@@ -334,10 +335,10 @@ def write_run(workdir: Path, task, options: dict, predictions: dict, facts: dict
 
 def main(argv: list[str]) -> int:
   cli.flags_only(argv)
-  try:
+  with cli.user_errors():
     check_choice("system", _SYSTEM.value, SYSTEMS)
     if not re.fullmatch(r"validation|\d+(\.\d+)?%", _SEQUITUR_DEVEL.value):
-      raise ValueError(f"--sequitur_devel={_SEQUITUR_DEVEL.value}; allowed: validation or N%")
+      raise ConfigError(f"--sequitur_devel={_SEQUITUR_DEVEL.value}; allowed: validation or N%")
     options = {
       "system": _SYSTEM.value,
       "dataset": _DATASET.value,
@@ -352,7 +353,7 @@ def main(argv: list[str]) -> int:
       options.update(sequitur_order=_SEQUITUR_ORDER.value, sequitur_devel=_SEQUITUR_DEVEL.value)
     module = "phonetisaurus" if _SYSTEM.value == "phonetisaurus" else "sequitur_"
     if importlib.util.find_spec(module) is None:
-      raise ValueError(
+      raise ConfigError(
         f"--system={_SYSTEM.value} needs {PACKAGES[_SYSTEM.value]}: pip install -e '.[g2p]'"
       )
     task = load_task(get_data_config(_DATASET.value, data_dir=_DATA_DIR.value))
@@ -361,8 +362,6 @@ def main(argv: list[str]) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     predictions, facts = train_and_predict(_SYSTEM.value, task, workdir, options)
     results = write_run(workdir, task, options, predictions, facts)
-  except (OSError, ValueError, ToolError) as e:
-    sys.exit(f"error: {' '.join(str(e).split())}")
   metrics = results[_SPLIT.value]
   print(
     f"{_SYSTEM.value} on {_DATASET.value} {_SPLIT.value}: WER {metrics['wer']:.4f}, "

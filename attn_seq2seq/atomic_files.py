@@ -11,16 +11,13 @@ entry points print as `error: ...`. Every record of a run, a sweep root or a rep
 through here.
 """
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from attn_seq2seq.errors import UserError
-
-
-class FileWriteError(UserError):
-  """A file that could not be written (full disk, read-only, no permission); names the path."""
+from attn_seq2seq.errors import FileWriteError
 
 
 def write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
@@ -47,6 +44,34 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     temporary.unlink(missing_ok=True)
     raise FileWriteError(f"cannot write {path}: {e.strerror or e}") from None
   return path
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, label: str = "", *, encoding: str = "utf-8"):
+  """A text file, written through the block, that becomes `path` only when the block ends
+  without an exception: a full disk, an error or Ctrl-C midway leaves the old `path` (or none)
+  and no temporary file. `label` names the path in the error (e.g. "--output out.txt")."""
+  path = Path(path)
+  name = label or str(path)
+  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  try:
+    handle = open(temporary, "w", encoding=encoding)  # noqa: SIM115  (closed below)
+  except OSError as e:
+    raise FileWriteError(f"cannot write {name}: {e.strerror or e}") from None
+  try:
+    with handle:
+      yield handle
+      handle.flush()
+      os.fsync(handle.fileno())
+    os.replace(temporary, path)
+  except OSError as e:
+    temporary.unlink(missing_ok=True)
+    if e.filename not in (None, str(temporary), str(path)):
+      raise  # about another file (an input), not this one
+    raise FileWriteError(f"cannot write {name}: {e.strerror or e}") from None
+  except BaseException:
+    temporary.unlink(missing_ok=True)
+    raise
 
 
 def check_writable(directory: str | os.PathLike, advice: str = "") -> Path:

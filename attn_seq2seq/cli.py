@@ -23,13 +23,17 @@ defines its flags on `script_flags(__name__)`:
 """
 
 import contextlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from absl import flags
 
-from attn_seq2seq.errors import UserError, one_line
+from attn_seq2seq.errors import FileWriteError, UserError, one_line
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
@@ -44,10 +48,15 @@ def fail(message: str) -> None:
 def user_errors() -> Iterator[None]:
   """Runs a command's body: a `UserError` becomes one `error: ...` line and exit status 1, and so
   does an OSError about a file (a full disk, a read-only or missing path: it names the file);
-  Ctrl-C (KeyboardInterrupt) becomes one `interrupted` line and status 130. Anything else keeps
-  its traceback."""
+  Ctrl-C (KeyboardInterrupt) becomes one `interrupted` line and status 130, also one that a
+  library swallowed (see `_raise_interrupt`) or that came while the modules imported. Anything
+  else keeps its traceback."""
   try:
+    if _INTERRUPTED.is_set():  # a Ctrl-C while the modules imported, swallowed by a library
+      raise KeyboardInterrupt
     yield
+    if _INTERRUPTED.is_set():  # the same in the body
+      raise KeyboardInterrupt
   except UserError as e:
     fail(one_line(e))
   except OSError as e:
@@ -57,6 +66,56 @@ def user_errors() -> Iterator[None]:
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     sys.exit(INTERRUPTED_STATUS)
+
+
+def _raise_interrupt(signum, frame) -> None:
+  """SIGINT as Python's default (KeyboardInterrupt), remembered: JAX runs callbacks (its gc
+  callback) where an exception is printed as "Exception ignored" and dropped, so `user_errors`
+  checks whether a Ctrl-C came and was lost."""
+  _INTERRUPTED.set()
+  raise KeyboardInterrupt
+
+
+def _interrupted_hook(kind, value, traceback) -> None:
+  """A Ctrl-C before a command's body runs (while its modules import; inside a C extension's
+  initialisation it surfaces as an ImportError): one line, no traceback, status 130."""
+  if issubclass(kind, KeyboardInterrupt) or _INTERRUPTED.is_set():
+    print("interrupted", file=sys.stderr, flush=True)
+    os._exit(INTERRUPTED_STATUS)  # the program is ending here anyway; nothing is half-written
+  _PREVIOUS_HOOK(kind, value, traceback)
+
+
+def _unraisable_hook(unraisable) -> None:
+  """A KeyboardInterrupt dropped inside a callback is not printed: `user_errors` reports it."""
+  if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+    _PREVIOUS_UNRAISABLE_HOOK(unraisable)
+
+
+_INTERRUPTED = threading.Event()
+_PREVIOUS_HOOK, sys.excepthook = sys.excepthook, _interrupted_hook
+_PREVIOUS_UNRAISABLE_HOOK, sys.unraisablehook = sys.unraisablehook, _unraisable_hook
+# Every command imports this module first; a SIGINT that is ignored (a job started with nohup
+# or `&`) stays ignored.
+if (
+  threading.current_thread() is threading.main_thread()
+  and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+):
+  signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+@contextlib.contextmanager
+def standard_output() -> Iterator[TextIO]:
+  """sys.stdout for a command's output: a write that fails (a full disk behind `> file`, a
+  closed pipe) is one `FileWriteError` line, and stdout is then dropped so that Python's own
+  flush at exit prints no second error."""
+  try:
+    yield sys.stdout
+    sys.stdout.flush()
+  except OSError as e:
+    if e.filename is not None:
+      raise
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the process ends with this error)
+    raise FileWriteError(f"cannot write to standard output: {e.strerror or e}") from None
 
 
 def script_flags(module_name: str) -> flags.FlagValues:

@@ -23,6 +23,11 @@ class DivergedError(UserError, FloatingPointError):
   the step and the last good checkpoint."""
 
 
+class FileWriteError(UserError):
+  """A file that could not be written (full disk, read-only, no permission); the message names
+  the path (atomic_files.py raises it)."""
+
+
 def one_line(e: BaseException, max_chars: int | None = None) -> str:
   """The first non-empty line of `e`'s message (its type name if it has none), with its root
   cause appended when that says something the first line does not (a config file that raised

@@ -49,7 +49,7 @@ from typing import BinaryIO, TextIO
 
 from absl import app, flags
 
-from attn_seq2seq import cli
+from attn_seq2seq import atomic_files, cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import run_flags
 from attn_seq2seq.inference.pair_scoring import PairScorer, score_stream
@@ -201,13 +201,12 @@ def _open_input(path: str | None) -> contextlib.AbstractContextManager[BinaryIO]
 
 
 def _open_output(path: str | None) -> contextlib.AbstractContextManager[TextIO]:
+  """Standard output, or `--output`'s file written whole or not at all (a temporary file renamed
+  at the end: a full disk or Ctrl-C midway leaves no partial output)."""
   if path is None:
     sys.stdout.reconfigure(encoding="utf-8")
-    return contextlib.nullcontext(sys.stdout)
-  try:
-    return open(path, "w", encoding="utf-8")
-  except OSError as e:
-    raise InputError(f"cannot write --output {path}: {e.strerror}") from None
+    return cli.standard_output()
+  return atomic_files.replacing(path, f"--output {path}")
 
 
 if __name__ == "__main__":

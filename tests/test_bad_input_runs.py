@@ -4,7 +4,12 @@ searches over scores that never finish (see helpers.py for what every case asser
 """
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -228,6 +233,48 @@ def test_evaluate_on_a_read_only_run_refuses_before_decoding_or_writes_to_result
     results["validation"]["count"]
     == json.loads((run / RESULTS_FILE).read_text())["validation"]["count"]
   )
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+
+def interrupted(process: subprocess.Popen) -> str:
+  """Sends `process` SIGINT (Ctrl-C); asserts it ends with status 130 and one stderr line,
+  `interrupted`; returns its stdout."""
+  process.send_signal(signal.SIGINT)
+  out, err = process.communicate(timeout=60)
+  assert process.returncode == 130, err
+  assert err.strip() == "interrupted", err
+  return out
+
+
+def test_ctrl_c_in_interactive_translate_is_one_line_and_status_130(unchanged):
+  translator = subprocess.Popen(
+    [sys.executable, "-m", "attn_seq2seq.translate", f"--workdir={unchanged}", "--batch_size=1"],
+    cwd=ROOT,
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )
+  translator.stdin.write("4 5 6\n")
+  translator.stdin.flush()
+  assert translator.stdout.readline()  # translated: now waiting for the next line
+  interrupted(translator)
+
+
+def test_ctrl_c_while_evaluate_starts_is_one_line_and_status_130(unchanged):
+  evaluator = subprocess.Popen(
+    [sys.executable, "-m", "attn_seq2seq.evaluate", f"--workdir={unchanged}"],
+    cwd=ROOT,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    env={**os.environ, "JAX_PLATFORMS": "cpu", "TFDS_DATA_DIR": data_dir_of(unchanged)},
+  )
+  time.sleep(1.0)  # importing JAX: where a Ctrl-C used to be swallowed by JAX's gc callback
+  assert not interrupted(evaluator)
 
 
 # -- scripts/run_sweep.py (its main, in-process) ------------------------------------------------

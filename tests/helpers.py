@@ -124,14 +124,12 @@ def start_ray_node(args: list[str], env: dict, temp_dir: str | None = None) -> s
   pytest.fail("ray start exited:\n" + "".join(output))
 
 
-def stop_ray_node(node: subprocess.Popen, grace: float = 5.0, kill: bool = False) -> None:
-  """SIGTERM to `ray start --block` (it stops the raylet and workers it started; with `kill`,
-  none of that: SIGKILL at once, as a machine that vanished), then SIGKILL to whatever is left
-  of its process group."""
-  if not kill:
-    node.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-      node.wait(timeout=grace)
+def stop_ray_node(node: subprocess.Popen, grace: float = 5.0) -> None:
+  """SIGTERM to `ray start --block` (it stops the raylet and workers it started), then SIGKILL to
+  whatever is left of its process group."""
+  node.terminate()
+  with contextlib.suppress(subprocess.TimeoutExpired):
+    node.wait(timeout=grace)
   with contextlib.suppress(ProcessLookupError):
     os.killpg(node.pid, signal.SIGKILL)
   node.wait()

@@ -26,6 +26,8 @@ def base_config(data_name: str, **data_overrides) -> ml_collections.ConfigDict:
   config.seed = 0  # model init, dropout and (unless data_order_seed is set) training-data order
   config.data_order_seed = placeholder(int)  # training-data order; None: follows `seed`
   config.seeds = ()  # stacked run of these seeds, e.g. --config.seeds=0,1,2 (members.py); (): solo
+  config.learning_rates = ()  # per member of `seeds`, a learning-rate grid in one program; (): all
+  # at learning_rate, e.g. --config.seeds=0,0,1,1 --config.learning_rates=1e-3,3e-3,1e-3,3e-3
   config.dtype = "float32"  # computation dtype: float32 | bfloat16 (accelerators); params stay f32
 
   config.batch_size = 64  # global: split over all devices of all hosts (must divide evenly)

@@ -36,8 +36,10 @@ shuffled weights, zero context: how much does the model rely on it?).
 
 Variants (comma-separated after the colon): `cpu`, the preset published in
 docs/results/attention_vs_fixed/ (below); `copy` instead of `reverse`; `short` / `long` for the
-length ranges 1-20 / 1-100 instead of 1-50; `quick`, a smoke test (quick configs, one tiny
-budget, one learning rate, seeds 0 and 1).
+length ranges 1-20 / 1-100 instead of 1-50; `quick`, a smoke test (quick configs, one tiny budget,
+one learning rate, seeds 0 and 1); `stacked` / `solo`: each group's learning-rate x seed grid as one
+stacked run (one compiled program, training/members.py; the default of the full size, made for an
+accelerator) or as one run per trial and seed (the default of `cpu` and `quick`).
 
 The `cpu` preset asks the question at laptop scale: `reverse` with sources of 1-20 symbols
 (test_long: 21-40), one budget (Bahdanau at hidden 64; the others matched to its count), a cap of
@@ -85,9 +87,11 @@ ABLATIONS = ",".join(
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick"))
+  variants = parse_variants(arg, ("copy", *ALGORITHMIC_LENGTHS, "cpu", "quick", "stacked", "solo"))
   task = "copy" if "copy" in variants else "reverse"
   cpu, quick = "cpu" in variants, "quick" in variants
+  # the full size stacks each group's learning-rate x seed grid into one run (an accelerator)
+  stacked = define.stacks_seeds(variants, solo_by_default=cpu or quick)
   length = next((v for v in ALGORITHMIC_LENGTHS if v in variants), "short" if cpu else "medium")
   config = f"configs/{task}.py:{length}" + (",quick" if quick else "")
   budgets = (16,) if quick else ((64,) if cpu else (128, 256))
@@ -112,6 +116,7 @@ def get_sweep(arg: str | None = None) -> list[dict]:
         overrides,
         grid={"learning_rate": grid},
         seeds=seeds,
+        stacked=stacked,
         size_matched_to=f"{REFERENCE}_h{budget}",
       )
   return runs
@@ -138,8 +143,9 @@ LEVELS = (0.5, 0.9, 0.99)  # validation exact match levels whose cost the report
 
 
 def arm_of(group) -> str | None:
-  """The arm (ARMS) a group of runs is: its runs are named `<arm>_h<budget>_...`."""
-  match = re.match(r"(.+)_h[0-9]+_", group.runs[0].name)
+  """The arm (ARMS) a group of runs is: its runs are named `<arm>_h<budget>_...` (solo) or
+  `<arm>_h<budget>/members/...` (a stacked grid's members)."""
+  match = re.match(r"(.+)_h[0-9]+[_/]", group.runs[0].name)  # a stack's member: <arm>_h<N>/...
   return match.group(1) if match and match.group(1) in ARMS else None
 
 

@@ -18,9 +18,11 @@ also decoded with beam search (beam 5) on test. The report adds Phonetisaurus tr
 this train split and scored by this project's metric code (scripts/g2p_reference.py), with a
 paired bootstrap of each difference; published numbers on other splits stay indicative.
 
-Variants: `cpu`, the preset published in docs/results/cmudict/ (below); `quick`, a 2-run smoke
-test (one learning rate, seed 0). The full preset is the config's own size (hidden 256, a cap of
-30,000 steps: an accelerator's job).
+Variants: `cpu`, the preset published in docs/results/cmudict/ (below); `quick`, a 2-run smoke test
+(one learning rate, seed 0); `stacked` / `solo`: each group's learning-rate x seed grid as one
+stacked run (one compiled program, training/members.py; the default of the full size, made for an
+accelerator) or as one run per trial and seed (the default of `cpu` and `quick`). The full preset is
+the config's own size (hidden 256, a cap of 30,000 steps: an accelerator's job).
 
 The `cpu` preset (10 runs) keeps the config (dropout 0.2, batch 128) but trains hidden size 128
 with embeddings of 64, constant learning rate after a 200-step warmup, with a cap of 16,000
@@ -56,8 +58,10 @@ CPU_OVERRIDES = {
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("cpu", "quick"))
+  variants = parse_variants(arg, ("cpu", "quick", "stacked", "solo"))
   quick, cpu = "quick" in variants, "cpu" in variants
+  # the full size stacks each group's learning-rate x seed grid into one run (an accelerator)
+  stacked = define.stacks_seeds(variants, solo_by_default=cpu or quick)
   config = "configs/cmudict.py" + (":quick" if quick else "")
   budget = 16 if quick else (CPU_HIDDEN if cpu else 256)
   grid, seeds = ((1e-3,), (0,)) if quick else (LR_GRID, SEEDS)
@@ -79,6 +83,7 @@ def get_sweep(arg: str | None = None) -> list[dict]:
       },
       grid={"learning_rate": grid},
       seeds=seeds,
+      stacked=stacked,
       select_on=("validation", "wer"),
       size_matched_to=f"{REFERENCE}_h{budget}",
     )

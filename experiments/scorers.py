@@ -27,8 +27,11 @@ per source position up to `max_src_len`: positions past the training lengths nev
 gradient, so it cannot extrapolate to test_long by construction.
 
 Variants (comma-separated after the colon): `cpu`, the preset published in docs/results/scorers/
-(below); `bahdanau` for the Bahdanau decoder (previous state as query) instead of Luong's;
-`quick`, a 6-run smoke test (one per scorer, quick config, seed 0, one learning rate).
+(below); `bahdanau` for the Bahdanau decoder (previous state as query) instead of Luong's; `quick`,
+a 6-run smoke test (one per scorer, quick config, seed 0, one learning rate); `stacked` / `solo`:
+each group's learning-rate x seed grid as one stacked run (one compiled program,
+training/members.py; the default of the full size, made for an accelerator) or as one run per trial
+and seed (the default of `cpu` and `quick`).
 
 The `cpu` preset (30 runs) uses sources of 1-20 symbols (configs/reverse.py:short, test_long
 21-40), hidden size 32 (16 units per encoder direction) and a cap of 8,000 steps; the full
@@ -55,9 +58,11 @@ LUONG_ORDER = ("dot", "location", "general")
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  variants = parse_variants(arg, ("bahdanau", "cpu", "quick"))
+  variants = parse_variants(arg, ("bahdanau", "cpu", "quick", "stacked", "solo"))
   decoder = "bahdanau" if "bahdanau" in variants else "luong"
   quick, cpu = "quick" in variants, "cpu" in variants
+  # the full size stacks each group's learning-rate x seed grid into one run (an accelerator)
+  stacked = define.stacks_seeds(variants, solo_by_default=cpu or quick)
   config = (
     "configs/reverse.py:" + ("short" if cpu or quick else "medium") + (",quick" if quick else "")
   )
@@ -80,6 +85,7 @@ def get_sweep(arg: str | None = None) -> list[dict]:
       },
       grid={"learning_rate": grid},
       seeds=seeds,
+      stacked=stacked,
     )
   ]
 

@@ -4,6 +4,7 @@ steps timed to completion).
 
     python scripts/benchmark.py --config=configs/reverse.py:benchmark [--output=FILE]  # throughput
     python scripts/benchmark.py --measure=stacked_seeds --seeds=3
+    python scripts/benchmark.py --measure=stacked_seeds --seeds=3 --learning_rates=3e-4,1e-3,3e-3
     python scripts/benchmark.py --measure=to_accuracy --to_accuracy=0.95
 
 --measure=throughput (the default; `make benchmark`), benchmarking/throughput.py:
@@ -24,6 +25,8 @@ steps timed to completion).
 --measure=stacked_seeds, benchmarking/stacked_seeds.py: the training throughput of one stacked
   run of `--seeds` seeds (training/members.py) against as many solo runs, interleaved step by
   step on the same `--steps` batches: sentences/s summed over the members, and their ratio.
+  With `--learning_rates`, a learning-rate grid: the stack holds every (learning rate, seed)
+  pair, against one solo run per pair.
 --measure=to_accuracy, benchmarking/to_accuracy.py: training seconds (initialisation and
   compilation included, validation excluded) and steps until greedy validation exact match,
   checked every `--eval_every` steps, reaches `--to_accuracy` (or `num_train_steps` ends).
@@ -41,8 +44,8 @@ JSON (stdout, and `--output`): date, command, measure, machine (sweeps/machine.p
     gflops_per_second, fraction_of_matmul_peak, startup_with_compilation_cache {cache_entries,
     first_run, second_run}}, decoding {sentences, batch_size, params, greedy
     {sentences_per_second, tokens_per_second, gflops_per_second}, beam<N> {...}};
-  stacked_seeds: stacked_seeds {seeds, steps, sentences_per_step, solo {runs, seconds,
-    sentences_per_second, steps_per_second_per_run, compile_seconds}, stacked {seconds,
+  stacked_seeds: stacked_seeds {seeds, learning_rates, steps, sentences_per_step, solo {runs,
+    seconds, sentences_per_second, steps_per_second_per_run, compile_seconds}, stacked {seconds,
     sentences_per_second, steps_per_second, compile_seconds, members}, stacked_over_solo};
   to_accuracy: to_accuracy {target_exact_match, reached, steps, train_seconds,
     validation_seconds, setup_seconds, startup_seconds, validation_sentences, eval_every,
@@ -90,7 +93,7 @@ MEASURE_FLAGS = {
     "matmul_peak_size",
     "startup_only",
   ),
-  "stacked_seeds": ("steps", "seeds"),
+  "stacked_seeds": ("steps", "seeds", "learning_rates"),
   "to_accuracy": ("to_accuracy", "eval_every"),
 }
 
@@ -148,6 +151,12 @@ _STARTUP_ONLY = _define(
   "cache directory, and exit.",
 )
 _SEEDS = _define("integer", "seeds", 3, "Seeds stacked (seed, seed + 1, ...).", lower_bound=1)
+_LEARNING_RATES = _define(
+  "list",
+  "learning_rates",
+  None,
+  "A learning-rate grid: the stack holds every (learning rate, seed) pair, e.g. 1e-3,3e-3.",
+)
 _TO_ACCURACY = _define(
   "float", "to_accuracy", None, "Validation exact match to reach, in (0, 1] (e.g. 0.95)."
 )
@@ -156,12 +165,14 @@ _EVAL_EVERY = _define("integer", "eval_every", 100, "Steps between validations."
 
 def check_flags() -> None:
   """A one-line ConfigError for a flag of another measurement than --measure's, a missing or
-  out-of-range --to_accuracy, or an --output that cannot be written."""
+  out-of-range --to_accuracy, a --learning_rates that is not positive numbers, or an --output
+  that cannot be written."""
   measure = _MEASURE.value
   for name in dict.fromkeys(n for names in MEASURE_FLAGS.values() for n in names):
     if FLAGS[name].present and name not in MEASURE_FLAGS[measure]:
       owners = " or ".join(m for m, names in MEASURE_FLAGS.items() if name in names)
       raise ConfigError(f"--{name} only applies to --measure={owners}")
+  _learning_rates()  # positive numbers
   target = _TO_ACCURACY.value
   if measure == "to_accuracy" and target is None:
     raise ConfigError("--measure=to_accuracy needs --to_accuracy=X, the exact match to reach")
@@ -286,13 +297,31 @@ def _trained_params(config, task):
 
 
 def _stacked_seeds(config, task, mesh) -> tuple[dict, str]:
-  report = stacked_seeds(config, task, mesh, num_seeds=_SEEDS.value, steps=_STEPS.value)
+  rates = _learning_rates()
+  report = stacked_seeds(
+    config, task, mesh, num_seeds=_SEEDS.value, steps=_STEPS.value, learning_rates=rates
+  )
+  runs = report["solo"]["runs"]
   summary = (
     f"stacked seeds: {report['stacked']['sentences_per_second']:,.0f} sentences/s for a stack "
-    f"of {_SEEDS.value}, {report['solo']['sentences_per_second']:,.0f} for {_SEEDS.value} solo "
+    f"of {runs}{' (a learning-rate grid)' if rates else ''}, "
+    f"{report['solo']['sentences_per_second']:,.0f} for {runs} solo "
     f"runs: {report['stacked_over_solo']:.2f}x ({report['stacked']['members']})"
   )
   return {"stacked_seeds": report}, summary
+
+
+def _learning_rates() -> tuple[float, ...]:
+  """--learning_rates as positive numbers; a one-line ConfigError naming a bad one."""
+  rates = []
+  for text in _LEARNING_RATES.value or ():
+    try:
+      rates.append(float(text))
+    except ValueError:
+      rates.append(-1.0)
+    if not rates[-1] > 0:
+      raise ConfigError(f"--learning_rates: {text!r} is not a positive number")
+  return tuple(rates)
 
 
 def _to_accuracy(config, task, mesh) -> tuple[dict, str]:

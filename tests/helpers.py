@@ -5,14 +5,16 @@ them as `from helpers import ...` and never import each other.
 * Commands: `run_command(module, **flags)` runs a `python -m attn_seq2seq.<command>`'s main in
   this process; `load_script(name)` does the same for `scripts/<name>.py`; `run_python`,
   `run_script` and `run_main` run them as separate processes; `Trainer` is a trainer CLI in a
-  subprocess, for the tests that kill it; `free_port()` for a cluster's coordinator.
+  subprocess, for the tests that kill it; `free_port()` for a cluster's coordinator;
+  `start_ray_node` / `stop_ray_node`, one node of a real local Ray cluster.
 * Bad input and text: `QUICK`, `assert_one_error_line`, `digest`, `data_dir_of`, `write_lines`,
   `random_sentences`, `read_only_mount`.
 * Run records: `read_json`, `metrics_records`, `without_timing`, `without_speed`,
   `checkpoint_steps`, `save_then_die`, `crash_after_first_checkpoint`.
 * Models: `VOCAB`, `random_ids`, `init_variables`, `assert_outputs_ignore_padding`,
   `assert_every_parameter_has_a_gradient`, `assert_search_steps_reproduce_teacher_forcing`.
-* Training steps: `fake_batch`, `SRC_VOCAB`, `TGT_VOCAB`.
+* Training steps: `fake_batch`, `SRC_VOCAB`, `TGT_VOCAB`, `tiny_config`,
+  `assert_solo_run_equals_member`.
 """
 
 import contextlib
@@ -40,9 +42,10 @@ from absl import flags
 from absl.testing import flagsaver
 
 from attn_seq2seq import cli
+from attn_seq2seq.experiment_config import base_config
 from attn_seq2seq.models import init_params
 from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RESULTS_FILE
-from attn_seq2seq.training import train
+from attn_seq2seq.training import members, train
 from attn_seq2seq.training.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
@@ -85,6 +88,53 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+RAY = Path(sys.executable).parent / "ray"
+
+
+def start_ray_node(args: list[str], env: dict, temp_dir: str | None = None) -> subprocess.Popen:
+  """`ray start --block ARGS` on 127.0.0.1 (a head with `--head --port=P`, a worker node with
+  `--address=127.0.0.1:P`), no dashboard, GPUs or usage stats, its own process group; returns
+  once the node is up (fails the test, quoting its output, if it exits first)."""
+  node = subprocess.Popen(
+    [
+      str(RAY),
+      "start",
+      "--block",
+      "--node-ip-address=127.0.0.1",
+      "--num-gpus=0",
+      "--disable-usage-stats",
+      "--object-store-memory=100000000",
+      *(["--include-dashboard=false"] if "--head" in args else []),
+      *([f"--temp-dir={temp_dir}"] if temp_dir else []),
+      *args,
+    ],
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    start_new_session=True,
+  )  # its own process group: stopped as one by stop_ray_node
+  output = []
+  for line in node.stdout:  # until the node is up
+    output.append(line)
+    if "Ray runtime started" in line:
+      return node
+  stop_ray_node(node)
+  pytest.fail("ray start exited:\n" + "".join(output))
+
+
+def stop_ray_node(node: subprocess.Popen, grace: float = 5.0) -> None:
+  """SIGTERM to `ray start --block` (it stops the raylet and workers it started), then SIGKILL to
+  whatever is left of its process group."""
+  node.terminate()
+  with contextlib.suppress(subprocess.TimeoutExpired):
+    node.wait(timeout=grace)
+  with contextlib.suppress(ProcessLookupError):
+    os.killpg(node.pid, signal.SIGKILL)
+  node.wait()
+  node.stdout.close()
 
 
 def load_script(name: str) -> Callable[[list[str]], int]:
@@ -410,3 +460,28 @@ def fake_batch(seed: int = 0, batch: int = 8, src_len: int = 7, tgt_len: int = 6
     "tgt_lengths": tgt_lengths,
     "example_ids": np.arange(batch, dtype=np.int32),
   }
+
+
+def tiny_config(**overrides) -> ml_collections.ConfigDict:
+  """The dates config with a 16-unit model, dropout 0.1, batch 8 and 20 steps, and `overrides`:
+  what the step-level tests of stacked runs train on `fake_batch`es."""
+  config = base_config("dates")
+  config.model.update(embed_size=16, hidden_size=16, attention_size=16)
+  config.update(dict(dropout=0.1, num_train_steps=20, batch_size=8), **overrides)
+  return config
+
+
+def assert_solo_run_equals_member(solo, seed: int, batches, losses, params, loss_rtol: float):
+  """Trains the solo `TrainFunctions` `solo` with `seed` on `batches` and asserts that its loss
+  at each step equals `losses[step]` and its final parameters `params`: those of one member of a
+  stacked run trained on the same batches (float32 tolerance)."""
+  state = solo.init(members.seed_keys(seed, 0))
+  for step, batch in enumerate(batches):
+    state, metrics = solo.train_step(state, batch, members.seed_keys(seed, 1))
+    loss = float(metrics["loss"][0]) / float(metrics["loss"][1])
+    np.testing.assert_allclose(losses[step], loss, rtol=loss_rtol, err_msg=f"step {step}")
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5),
+    params,
+    jax.device_get(state.params),
+  )

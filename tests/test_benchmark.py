@@ -86,6 +86,8 @@ def test_the_old_seeds_flag_alone_names_the_measurement_it_needs():
     (["--output=/"], "--output=/: not a file in an existing directory"),
     (["--output=/no/such/dir/x.json"], "not a file in an existing directory"),
     (["--beam_size=1"], "--beam_size"),
+    (["--measure=stacked_seeds", "--learning_rates=0.001,x"], "--learning_rates: 'x' is not a"),
+    (["--learning_rates=0.001"], "--learning_rates only applies to --measure=stacked_seeds"),
   ],
 )
 def test_flags_that_do_not_fit_the_measurement_are_one_line_errors(args, message):
@@ -166,6 +168,22 @@ def test_stacked_seeds_compares_one_stack_with_as_many_solo_runs(tmp_path, data_
   assert stacked["stacked"]["members"] == "lax.map"  # CPU (training/members.py)
   ratio = stacked["stacked"]["sentences_per_second"] / stacked["solo"]["sentences_per_second"]
   assert stacked["stacked_over_solo"] == pytest.approx(ratio)
+
+
+def test_a_learning_rate_grid_stack_is_compared_with_one_solo_run_per_pair(tmp_path, data_dir):
+  report = benchmark(
+    tmp_path,
+    data_dir,
+    "--config.model.decoder=fixed_init",
+    "--measure=stacked_seeds",
+    "--seeds=1",
+    "--learning_rates=0.001,0.003",
+    "--steps=1",
+  )
+  stacked = report["stacked_seeds"]
+  assert stacked["seeds"] == [0] and stacked["learning_rates"] == [0.001, 0.003]
+  assert stacked["solo"]["runs"] == 2 and stacked["sentences_per_step"] == 8
+  assert stacked["stacked_over_solo"] > 0
 
 
 def test_to_accuracy_trains_until_the_target_or_the_last_step(tmp_path, data_dir):

@@ -7,7 +7,6 @@ seconds), three `dates:quick` runs train as Ray tasks, one with 600 steps so the
 then the cluster is stopped.
 """
 
-import contextlib
 import os
 import re
 import signal
@@ -18,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, checkpoint_steps, free_port
+from helpers import ROOT, checkpoint_steps, free_port, start_ray_node, stop_ray_node
 
 from attn_seq2seq.sweeps import ray_backend
 
 pytest.importorskip("ray")
 
-RAY = Path(sys.executable).parent / "ray"
 LONG_RUN = "seed0"  # the run whose trainer is killed: long enough to be killed mid-run
 SWEEP_FILE = """
 def get_sweep(arg=None):
@@ -44,51 +42,12 @@ def ray_cluster(tmp_path):
   port = free_port()
   temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
   env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "RAY_USAGE_STATS_ENABLED": "0"}
-  head = subprocess.Popen(
-    [
-      str(RAY),
-      "start",
-      "--head",
-      "--block",
-      "--node-ip-address=127.0.0.1",
-      f"--port={port}",
-      "--num-cpus=2",
-      "--num-gpus=0",
-      "--include-dashboard=false",
-      "--disable-usage-stats",
-      "--object-store-memory=100000000",
-      f"--temp-dir={temp_dir}",
-    ],
-    env=env,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    start_new_session=True,
-  )  # its own process group: stopped as one below
-  output = []
+  head = start_ray_node(["--head", f"--port={port}", "--num-cpus=2"], env, temp_dir)
   try:
-    for line in head.stdout:  # until the head is up
-      output.append(line)
-      if "Ray runtime started" in line:
-        break
-    else:
-      pytest.fail("ray start --head exited:\n" + "".join(output))
     yield f"127.0.0.1:{port}"
   finally:
-    stop_cluster(head)
-    head.stdout.close()
+    stop_ray_node(head)
     subprocess.run(["rm", "-rf", temp_dir], check=False)
-
-
-def stop_cluster(head: subprocess.Popen, grace: float = 5.0) -> None:
-  """SIGTERM to `ray start --block` (it stops the gcs, raylet and workers it started), then
-  SIGKILL to whatever is left of its process group."""
-  head.terminate()
-  with contextlib.suppress(subprocess.TimeoutExpired):
-    head.wait(timeout=grace)
-  with contextlib.suppress(ProcessLookupError):
-    os.killpg(head.pid, signal.SIGKILL)
-  head.wait()
 
 
 def trainer_pid(log: Path) -> int | None:

@@ -17,10 +17,12 @@ import pytest
 from helpers import (
   SRC_VOCAB,
   TGT_VOCAB,
+  assert_solo_run_equals_member,
   crash_after_first_checkpoint,
   fake_batch,
   metrics_records,
   read_json,
+  tiny_config,
   without_speed,
   without_timing,
 )
@@ -45,13 +47,6 @@ from attn_seq2seq.training.checkpoint import Checkpointer
 SEEDS = (0, 1, 2)
 
 
-def tiny_config(**overrides) -> ml_collections.ConfigDict:
-  config = base_config("dates")
-  config.model.update(embed_size=16, hidden_size=16, attention_size=16)
-  config.update(dict(dropout=0.1, num_train_steps=20, batch_size=8), **overrides)
-  return config
-
-
 @pytest.mark.parametrize("sequential", [False, True], ids=["vmapped", "mapped"])
 @pytest.mark.parametrize("num_devices", [1, 4])
 def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequential, monkeypatch):
@@ -74,19 +69,13 @@ def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequen
 
   solo = train_functions.make_train_functions(tiny_config(), SRC_VOCAB, TGT_VOCAB, mesh)
   for k, seed in enumerate(SEEDS):
-    solo_state = solo.init(members.seed_keys(seed, 0))
+    solo_init = solo.init(members.seed_keys(seed, 0))
     jax.tree.map(
-      np.testing.assert_array_equal, jax.device_get(solo_state.params), members.take(initial, k)
+      np.testing.assert_array_equal, jax.device_get(solo_init.params), members.take(initial, k)
     )  # the same initialisation, bit for bit
-    for step, batch in enumerate(batches):
-      solo_state, metrics = solo.train_step(solo_state, batch, members.seed_keys(seed, 1))
-      loss = float(metrics["loss"][0]) / float(metrics["loss"][1])
-      np.testing.assert_allclose(stack_losses[step][k], loss, rtol=2e-6, err_msg=f"step {step}")
-    jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5),
-      members.take(stack_params, k),
-      jax.device_get(solo_state.params),
-    )
+    member_losses = [losses[k] for losses in stack_losses]
+    member_params = members.take(stack_params, k)
+    assert_solo_run_equals_member(solo, seed, batches, member_losses, member_params, 2e-6)
   # Not vacuous: the members differ from each other, and training moved them.
   first, second = (jax.tree.leaves(members.take(stack_params, k))[0] for k in (0, 1))
   assert np.abs(first - second).max() > 1e-2

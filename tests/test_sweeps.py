@@ -77,13 +77,18 @@ def test_every_override_applies_to_its_config(spec, sweeps):
     for key, value in run["overrides"].items():
       if key == "seeds":  # '0,1,2' on the command line, a tuple in the config
         value = run_seeds(run)
+      if key == "learning_rates":  # '0.001,0.003' on the command line, a tuple in the config
+        value = tuple(float(x) for x in value.split(","))
       assert field(config, key) == value, (run["name"], key)
 
 
 def test_attention_vs_fixed_covers_every_arm_size_and_seed_with_one_tuning_budget(sweeps):
   module = load_module(ROOT / "experiments/attention_vs_fixed.py")
-  for spec in ("experiments/attention_vs_fixed.py", "experiments/attention_vs_fixed.py:cpu"):
-    runs = sweeps[spec]
+  solo = {
+    "experiments/attention_vs_fixed.py": sweep.load_sweep("experiments/attention_vs_fixed.py:solo"),
+    "experiments/attention_vs_fixed.py:cpu": sweeps["experiments/attention_vs_fixed.py:cpu"],
+  }
+  for spec, runs in solo.items():
     assert {re.match(r"(.+)_h[0-9]+_", r["name"]).group(1) for r in runs} == set(module.ARMS)
     assert {seed for r in runs for seed in run_seeds(r)} == {0, 1, 2}
     trials = [r for r in runs if "select" not in r]
@@ -92,8 +97,14 @@ def test_attention_vs_fixed_covers_every_arm_size_and_seed_with_one_tuning_budge
     assert {r["overrides"]["learning_rate"] for r in trials} == set(module.LR_GRID)
     assert all(r["select"]["split"] == "validation" for r in tuned)  # never chosen on test
     assert all(r["overrides"]["early_stopping.patience"] > 0 for r in runs)
-  full = sweeps["experiments/attention_vs_fixed.py"]
+  full = sweeps["experiments/attention_vs_fixed.py"]  # stacked: one run per arm and budget
   assert len({r["overrides"]["model.attention_size"] for r in full}) >= 2  # two budgets
+  assert {re.fullmatch(r"(.+)_h[0-9]+", r["name"]).group(1) for r in full} == set(module.ARMS)
+  grid = {(lr, seed) for lr in module.LR_GRID for seed in module.SEEDS}
+  for run in full:  # every (learning rate, seed) pair a member, chosen on validation afterwards
+    rates = [float(x) for x in run["overrides"]["learning_rates"].split(",")]
+    assert sorted(zip(rates, run_seeds(run), strict=True)) == sorted(grid)
+    assert run["tuned_in_stack"]["split"] == "validation" and "select" not in run
   sutskever = [r for r in full if r["name"].startswith("sutskever")]
   assert all(r["overrides"]["data.reverse_source"] for r in sutskever)
   assert all(r["overrides"]["model.decoder_layers"] == 2 for r in sutskever)

@@ -10,15 +10,12 @@ vocabularies (token for token) and the dataset; anything else (sizes, decoders, 
 checkpoint steps) may differ. A workdir list of one run is that run, decoded exactly as before.
 """
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import ml_collections
 
 from attn_seq2seq.inference import trained_run
-from attn_seq2seq.run_files import CONFIG_FILE
 from attn_seq2seq.training import members
 
 
@@ -29,7 +26,7 @@ def as_runs(runs: trained_run.Run | Sequence[trained_run.Run]) -> list[trained_r
 
 def workdirs_of(workdirs: str | Path | Sequence[str | Path]) -> list[Path]:
   """The run directories named by `workdirs` (a path, a comma-separated string or a list): each
-  stacked run's root becomes its members' directories, in the order of its seeds."""
+  stacked run's root becomes its members' directories, in the order of its members."""
   if isinstance(workdirs, Path):
     workdirs = [workdirs]
   names = workdirs.split(",") if isinstance(workdirs, str) else list(workdirs)
@@ -37,19 +34,9 @@ def workdirs_of(workdirs: str | Path | Sequence[str | Path]) -> list[Path]:
   if not names:
     raise trained_run.RunError(f"--workdir={workdirs!r} names no run")
   expanded = []
-  for name in names:
-    seeds = _stack_seeds(Path(name))
-    expanded += [members.member_dir(name, s) for s in seeds] if seeds else [Path(name)]
+  for name in names:  # anything but a stack's root stays as it is (load_run reports a bad run)
+    expanded += members.stack_member_dirs(name) or [Path(name)]
   return expanded
-
-
-def _stack_seeds(workdir: Path) -> tuple[int, ...] | None:
-  """The seeds of a stacked run's root, None for anything else (load_run reports a bad run)."""
-  try:
-    config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text())["config"])
-    return members.member_seeds(config)
-  except (OSError, ValueError, KeyError, TypeError):
-    return None
 
 
 def load_runs(

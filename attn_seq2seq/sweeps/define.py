@@ -6,6 +6,7 @@ match an attention model's parameter count.
                              stacked=define.stacks_seeds(variants, solo_by_default=False))
     runs = define.tuned_group("bahdanau_h64", "configs/reverse.py:short", {...},
                               grid={"learning_rate": (3e-4, 1e-3, 3e-3)}, seeds=(0, 1, 2))
+    runs = define.tuned_group(..., stacked=True)   # the whole grid x seeds as one stacked run
 """
 
 import dataclasses
@@ -64,11 +65,18 @@ def tuned_group(
   seeds: Sequence[int],
   select_on: tuple[str, str] = ("validation", "exact_match"),
   size_matched_to: str | None = None,
+  stacked: bool = False,
 ) -> list[dict]:
   """A group of seeds whose one tuned field is chosen on validation (see selection.py): a trial
   run `<name>_<abbrev><value>_s<seeds[0]>` per value of `grid` (one field), then a run
   `<name>_s<seed>` for each other seed, which the launchers start with the value of the trial
-  whose `select_on` = (split, metric) is best. `size_matched_to` names the reference group."""
+  whose `select_on` = (split, metric) is best. `size_matched_to` names the reference group.
+
+  `stacked` (a learning-rate grid only): one stacked run `<name>` whose members are every
+  (learning rate, seed) pair (`learning_rates` beside `seeds`, training/members.py): one compiled
+  program instead of len(grid) + len(seeds) - 1 runs. Its `tuned_in_stack` entry tells the
+  selection to choose, after the run, exactly as above: on the tuning seed's members; the other
+  seeds' members at the chosen value are the group, the rest extra trials."""
   if len(grid) != 1:
     raise ValueError(f"tuned_group tunes one field; got {sorted(grid)}")
   (field, values), (split, metric) = next(iter(grid.items())), select_on
@@ -76,6 +84,17 @@ def tuned_group(
     raise ValueError(f"select_on={select_on}: choose on a validation split, never on {split}")
   tuning_seed, *other_seeds = seeds
   matched = {} if size_matched_to is None else {"size_matched_to": size_matched_to}
+  if stacked:
+    if field != "learning_rate":
+      raise ValueError(f"a stacked tuned_group tunes learning_rate only; got {field}")
+    pairs = [(value, seed) for seed in seeds for value in values]
+    grid_overrides = {
+      "seeds": ",".join(str(seed) for _, seed in pairs),
+      "learning_rates": ",".join(f"{value:g}" for value, _ in pairs),
+    }
+    select = {"field": field, "split": split, "metric": metric, "tuning_seed": tuning_seed}
+    stack = {"name": name, "config": config, "overrides": {**overrides, **grid_overrides}}
+    return [{**stack, "tuned_in_stack": select, **matched}]
   trials = [
     {
       "name": f"{name}_{_abbrev(field)}{value:g}_s{tuning_seed}",

@@ -17,6 +17,12 @@ the candidate whose `split` `metric` is best (`choose`: ties go to the first lis
 split is never read. The trial at the chosen value is the group's tuning seed, so the group
 (every seed at the chosen value) is the one a report compares; the other trials are the tuning
 budget, reported as such (`selections`).
+
+A stacked learning-rate grid (`define.tuned_group(..., stacked=True)`: one run whose members are
+every (learning rate, seed) pair, carrying `tuned_in_stack` instead) is chosen the same way once
+it has finished: each member stands for the run it equals (`<run>/members/lr<lr>_seed_<k>`), the
+tuning seed's members are the candidates, and the other seeds' members at the chosen value are
+the tuned runs.
 """
 
 import json
@@ -26,6 +32,7 @@ from pathlib import Path
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics import LOWER_IS_BETTER
 from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE
+from attn_seq2seq.training import members
 
 
 class SelectionError(UserError):
@@ -80,21 +87,47 @@ def selections(runs: list[dict], root: str | Path) -> list[dict]:
   out = []
   for select, tuned in grouped.values():
     trials = [_trial(Path(root) / name, select) for name in select["candidates"]]
-    best = choose([score for _, score in trials], select["metric"])
-    out.append(
-      {
-        "field": select["field"],
-        "split": select["split"],
-        "metric": select["metric"],
-        "candidates": [
-          {"run": name, "value": value, "score": score}
-          for name, (value, score) in zip(select["candidates"], trials, strict=True)
-        ],
-        "chosen": {"run": select["candidates"][best], "value": trials[best][0]},
-        "runs": tuned,
-      }
-    )
+    out.append(_selection(select, select["candidates"], trials, tuned))
+  for run in runs:
+    if run.get("tuned_in_stack") and (Path(root) / run["name"] / RESULTS_FILE).exists():
+      out.append(_stack_selection(run["name"], run["tuned_in_stack"], root))
   return out
+
+
+def _selection(select: dict, candidates: list[str], trials: list, tuned: list[str]) -> dict:
+  """One entry of `selections`: the candidates' values and scores, the choice, the tuned runs."""
+  best = choose([score for _, score in trials], select["metric"])
+  return {
+    "field": select["field"],
+    "split": select["split"],
+    "metric": select["metric"],
+    "candidates": [
+      {"run": name, "value": value, "score": score}
+      for name, (value, score) in zip(candidates, trials, strict=True)
+    ],
+    "chosen": {"run": candidates[best], "value": trials[best][0]},
+    "runs": tuned,
+  }
+
+
+def _stack_selection(name: str, select: dict, root: str | Path) -> dict:
+  """`selections`' entry of a finished stacked grid: its members read as the runs they equal."""
+  directories = members.stack_member_dirs(Path(root) / name)
+  if directories is None:
+    raise SelectionError(f"cannot read the stacked tuning run {Path(root) / name}")
+  found = {}  # member run name -> (its seed, (value, score))
+  for directory in directories:
+    seed = json.loads((directory / CONFIG_FILE).read_text())["config"]["seed"]
+    found[f"{name}/{directory.parent.name}/{directory.name}"] = (seed, _trial(directory, select))
+  candidates = [run for run, (seed, _) in found.items() if seed == select["tuning_seed"]]
+  entry = _selection(select, candidates, [found[run][1] for run in candidates], [])
+  chosen = entry["chosen"]["value"]
+  entry["runs"] = [
+    run
+    for run, (seed, (value, _)) in found.items()
+    if seed != select["tuning_seed"] and value == chosen
+  ]
+  return entry
 
 
 def _trial(workdir: Path, select: dict) -> tuple[object, float]:

@@ -53,7 +53,14 @@ from attn_seq2seq.training import workdir as workdir_lib
 # order; solo runs follow their seed), where the data happen to live, and which extra
 # evaluations a run also wrote.
 SCORER_FIELDS = ("model.scorer", "model.split_directions")  # read by attention decoders only
-IGNORED_FIELDS = ("seed", "seeds", "data_order_seed", "data.data_dir", "extra_evaluations")
+IGNORED_FIELDS = (
+  "seed",
+  "seeds",
+  "learning_rates",
+  "data_order_seed",
+  "data.data_dir",
+  "extra_evaluations",
+)
 OUTCOME_METRICS = tuple(statistics.METRICS)
 _SEED_SUFFIX = re.compile(r"_s[0-9]+$")  # what sets one seed's run apart in its name
 CONFIDENCE = statistics.CONFIDENCE
@@ -291,8 +298,11 @@ class Summary:
   def _stem(self, group: Group) -> str | None:
     """The name the group's runs share in their sweep once the seed is cut off (a tuning
     trial: the name of the runs tuned on it), or None."""
-    tuned = {
-      c["run"]: _SEED_SUFFIX.sub("", t["runs"][0]) for t in self.tuning for c in t["candidates"]
+    tuned = {  # a stack's member: the stack's name
+      c["run"]: _SEED_SUFFIX.sub("", t["runs"][0].split("/")[0])
+      for t in self.tuning
+      for c in t["candidates"]
+      if t["runs"]
     }
     stems = {tuned.get(r.name) or _SEED_SUFFIX.sub("", r.name.split("/")[0]) for r in group.runs}
     return stems.pop() if len(stems) == 1 else None

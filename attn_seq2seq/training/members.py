@@ -26,6 +26,14 @@ Workdir of a stacked run:
     results.json                                  {"members": ["members/seed_0", ...], "step": N}
                                                   written last: the stack has finished
 
+Learning-rate grids (`config.learning_rates`, one value per member beside `seeds`, e.g.
+`--config.seeds=0,0,1,1 --config.learning_rates=0.001,0.003,0.001,0.003`): member k trains at
+learning rate `learning_rates[k]` (the peak of the config's schedule; the optimizer's injected
+hyperparameter, optim.py) with seed `seeds[k]`, and equals the solo run with that learning rate
+and seed; a seed may then repeat, an (lr, seed) pair may not. Its workdir is
+`members/lr<lr>_seed_<k>/` (`member_dir`). So a group's whole learning-rate x seed grid is one
+compiled program.
+
 `MemberGroup` is what the training loop sees of this: the models of a run, with their seeds,
 records (config.json, metrics, log lines, results) and their slices of the state. A solo run is a
 group of one, so the loop has no case of its own for a stack.
@@ -56,21 +64,47 @@ class Member(NamedTuple):
   index: int | None  # its position on the member axis; None: a solo run (no member axis)
   workdir: Path  # where its config.json, metrics, plots and results.json go
   config: ml_collections.ConfigDict  # what its config.json records
+  learning_rate: float | None = None  # its own peak learning rate in a grid; None: the config's
 
 
 def member_seeds(config: ml_collections.ConfigDict) -> tuple[int, ...] | None:
   """The seeds of a stacked run, or None for a solo run (`seeds` empty); a one-line ConfigError
-  for a repeated or non-integer seed."""
+  for a repeated or non-integer seed (a repeated (learning rate, seed) pair in a grid), or
+  `learning_rates` that are not one positive number per seed."""
   seeds = tuple(config.get("seeds") or ())
+  rates = member_learning_rates(config)
   if not seeds:
     return None
   if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
     raise ConfigError(
       f"seeds={seeds} is out of range; allowed: integers >= 0 (as seed), e.g. --config.seeds=0,1,2"
     )
-  if len(set(seeds)) != len(seeds):
+  if rates is not None:
+    if len(set(zip(rates, seeds, strict=True))) != len(seeds):
+      raise ConfigError(
+        f"learning_rates={rates} with seeds={seeds} repeats a (learning rate, seed) pair"
+      )
+  elif len(set(seeds)) != len(seeds):
     raise ConfigError(f"seeds={seeds} repeats a seed; each member needs its own seed")
   return seeds
+
+
+def member_learning_rates(config: ml_collections.ConfigDict) -> tuple[float, ...] | None:
+  """Each member's learning rate (`learning_rates`), or None (empty: every member trains at
+  `learning_rate`); a one-line ConfigError unless it holds one positive number per seed."""
+  rates = tuple(config.get("learning_rates") or ())
+  if not rates:
+    return None
+  seeds = tuple(config.get("seeds") or ())
+  if len(rates) != len(seeds):
+    raise ConfigError(
+      f"learning_rates={rates} has {len(rates)} values for {len(seeds)} seeds ({seeds}); "
+      "give one learning rate per member, e.g. --config.seeds=0,0,1,1 "
+      "--config.learning_rates=0.001,0.003,0.001,0.003"
+    )
+  if not all(isinstance(r, int | float) and not isinstance(r, bool) and r > 0 for r in rates):
+    raise ConfigError(f"learning_rates={rates} must be positive numbers")
+  return tuple(float(r) for r in rates)
 
 
 def data_order_seed(config: ml_collections.ConfigDict) -> int:
@@ -79,43 +113,64 @@ def data_order_seed(config: ml_collections.ConfigDict) -> int:
   return config.seed if order is None else int(order)
 
 
-def member_dir(workdir: str | Path, seed: int) -> Path:
-  return Path(workdir) / MEMBERS_DIR / f"seed_{seed}"
+def member_dir(workdir: str | Path, seed: int, learning_rate: float | None = None) -> Path:
+  """`members/seed_<k>`, or `members/lr<lr>_seed_<k>` for a member of a learning-rate grid."""
+  prefix = "" if learning_rate is None else f"lr{learning_rate:g}_"
+  return Path(workdir) / MEMBERS_DIR / f"{prefix}seed_{seed}"
 
 
 def members_of(config: ml_collections.ConfigDict, workdir: str | Path) -> list[Member]:
-  """The models `config` trains in `workdir`: itself, or one `Member` per seed of the stack."""
+  """The models `config` trains in `workdir`: itself, or one `Member` per member of the stack."""
   seeds = member_seeds(config)
   if seeds is None:
     return [Member(config.seed, None, Path(workdir), config)]
+  rates = member_learning_rates(config) or (None,) * len(seeds)
   return [
-    Member(seed, k, member_dir(workdir, seed), member_config(config, seed))
-    for k, seed in enumerate(seeds)
+    Member(seed, k, member_dir(workdir, seed, lr), member_config(config, seed, lr), lr)
+    for k, (seed, lr) in enumerate(zip(seeds, rates, strict=True))
   ]
 
 
-def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
-  """The config of the solo run that member `seed` of stacked `config` equals: `seed` set,
-  `seeds` empty, the stack's data order made explicit in `data_order_seed`."""
+def member_config(
+  config: ml_collections.ConfigDict, seed: int, learning_rate: float | None = None
+) -> ml_collections.ConfigDict:
+  """The config of the solo run that member (`learning_rate`, `seed`) of stacked `config`
+  equals: `seed` (and `learning_rate`) set, `seeds` (and `learning_rates`) empty, the stack's
+  data order made explicit in `data_order_seed`."""
   member = config.copy_and_resolve_references()
   member.data_order_seed = data_order_seed(config)
   member.seed = seed
   member.seeds = ()
+  if learning_rate is not None:
+    member.learning_rate = learning_rate
+    member.learning_rates = ()
   return member
 
 
 def stack_of(workdir: str | Path) -> tuple[Path, int, int] | None:
   """`(stack workdir, member index, number of members)` when `workdir` is a member's
-  (`<stack>/members/seed_<k>/` of a stack whose config.json lists k in `seeds`), else None."""
+  (`<stack>/members/seed_<k>/` of a stack whose config.json lists k in `seeds`, or
+  `lr<lr>_seed_<k>` of a grid), else None."""
   workdir = Path(workdir)
-  if workdir.parent.name != MEMBERS_DIR or not workdir.name.startswith("seed_"):
+  if workdir.parent.name != MEMBERS_DIR:
     return None
   root = workdir.parent.parent
   try:
-    seeds = json.loads((root / CONFIG_FILE).read_text())["config"]["seeds"]
-    return root, seeds.index(int(workdir.name[len("seed_") :])), len(seeds)
-  except (OSError, ValueError, KeyError, TypeError):
+    config = ml_collections.ConfigDict(json.loads((root / CONFIG_FILE).read_text())["config"])
+    names = [m.workdir.name for m in members_of(config, root)]
+    return root, names.index(workdir.name), len(names)
+  except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
     return None
+
+
+def stack_member_dirs(workdir: str | Path) -> list[Path] | None:
+  """The member directories of a stacked run's root, in member order; None for anything else."""
+  try:
+    config = json.loads((Path(workdir) / CONFIG_FILE).read_text())["config"]
+    found = members_of(ml_collections.ConfigDict(config), workdir)
+  except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
+    return None
+  return [m.workdir for m in found] if found[0].index is not None else None
 
 
 def seed_keys(seeds: tuple[int, ...] | int, stream: int) -> jax.Array:
@@ -133,13 +188,18 @@ def take(tree: Any, index: int | None) -> Any:
 # -- stacking the steps ---------------------------------------------------------------------------
 
 
-def stack_init(init_one):
+def stack_init(init_one, learning_rates: Sequence[float] | None = None):
   """`rngs [members] -> TrainState` with `[members, ...]` params and optimizer state and a scalar
-  step, from `init_one(rng) -> TrainState`. `lax.map`, not vmap: each member is initialised by
-  exactly the solo computation (bit-identical parameters; a vmapped QR would round differently)."""
+  step, from `init_one(rng) -> TrainState` (`init_one(rng, learning_rate)` for a grid: member k
+  gets `learning_rates[k]`). `lax.map`, not vmap: each member is initialised by exactly the solo
+  computation (bit-identical parameters; a vmapped QR would round differently)."""
 
   def init(rngs):
-    state = jax.lax.map(init_one, rngs)
+    if learning_rates is None:
+      state = jax.lax.map(init_one, rngs)
+    else:
+      rates = jnp.asarray(learning_rates, jnp.float32)
+      state = jax.lax.map(lambda args: init_one(*args), (rngs, rates))
     return state._replace(step=state.step[0])
 
   return init
@@ -278,11 +338,20 @@ class MemberGroup:
 
   def label(self, k: int) -> str:
     """How log lines name member k ('' solo)."""
-    return f" (seed {self.members[k].seed})" if self._stacked else ""
+    return f" ({self._name(k)})" if self._stacked else ""
 
   def seeds_label(self, ks: Sequence[int]) -> str:
     """How an error names members `ks` ('' solo)."""
-    return f" (seeds {', '.join(str(self.members[k].seed) for k in ks)})" if self._stacked else ""
+    if not self._stacked:
+      return ""
+    if self.members[0].learning_rate is None:
+      return f" (seeds {', '.join(str(self.members[k].seed) for k in ks)})"
+    return f" (members {'; '.join(self._name(k) for k in ks)})"
+
+  def _name(self, k: int) -> str:
+    member = self.members[k]
+    lr = "" if member.learning_rate is None else f"learning rate {member.learning_rate:g}, "
+    return f"{lr}seed {member.seed}"
 
   # -- evaluation --------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
   make_schedule(config)   -> optax schedule: step -> learning rate
   make_optimizer(config)  -> (optax.GradientTransformation, schedule); global-norm clipping first
+  make_optimizer(config, per_member_learning_rate=True)
+                          -> the same with the peak learning rate a value of the optimizer state
+                             (`optax.inject_hyperparams`), set per member (`with_learning_rate`)
 
 Unknown names are a one-line ValueError that lists the valid choices.
 """
@@ -60,8 +63,16 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   return optax.join_schedules([ramp, after], boundaries=[warmup])
 
 
-def make_optimizer(config: ml_collections.ConfigDict):
+def make_optimizer(config: ml_collections.ConfigDict, per_member_learning_rate: bool = False):
   """`(tx, schedule)`: global-norm clipping (`grad_clip_norm`, 0 = off), then the optimizer.
+
+  `per_member_learning_rate`: the optimizer runs the schedule of peak 1, and its updates are
+  then scaled by the peak `learning_rate`, an injected hyperparameter of the optimizer state
+  (`optax.inject_hyperparams`): the members of a stack (each its own state, see members.py) each
+  train at their own learning rate, set by `with_learning_rate`, with the schedule's shape
+  scaled to it. Every optimizer here ends with `scale_by_learning_rate(schedule)`, so the update
+  is -lr * unit_schedule(step) * direction, the solo run's -schedule(step) * direction up to
+  float rounding. The returned schedule is then the unit one.
 
   adam      Kingma & Ba 2015 (b1, b2, eps from `adam_b1`, `adam_b2`, `adam_eps`)
   adamw     adam with decoupled weight decay `weight_decay` (Loshchilov & Hutter 2019)
@@ -69,6 +80,11 @@ def make_optimizer(config: ml_collections.ConfigDict):
   sgd       with optional Nesterov-free `momentum` (0 = plain SGD, Sutskever et al. 2014)
   """
   check_choice("optimizer", config.optimizer, OPTIMIZERS)
+  if per_member_learning_rate:
+    unit = ml_collections.ConfigDict({**config.to_dict(), "learning_rate": 1.0})
+    tx, schedule = make_optimizer(unit)
+    peak = optax.inject_hyperparams(optax.scale)(step_size=config.learning_rate)
+    return optax.chain(tx, peak), schedule
   schedule = make_schedule(config)
   name = config.optimizer
   if name == "adam":
@@ -87,3 +103,11 @@ def make_optimizer(config: ml_collections.ConfigDict):
     opt = optax.sgd(schedule, momentum=config.momentum or None)
   clip = [optax.clip_by_global_norm(config.grad_clip_norm)] if config.grad_clip_norm > 0 else []
   return optax.chain(*clip, opt), schedule
+
+
+def with_learning_rate(opt_state, learning_rate):
+  """`opt_state` of `make_optimizer(..., per_member_learning_rate=True)` with its peak learning
+  rate set to `learning_rate` (a scalar; traced inside a stacked init)."""
+  *inner, peak = opt_state
+  hyperparams = {**peak.hyperparams, "step_size": jnp.asarray(learning_rate, jnp.float32)}
+  return (*inner, peak._replace(hyperparams=hyperparams))

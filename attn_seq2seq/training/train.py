@@ -362,8 +362,8 @@ def _log_train(run: RunState) -> None:
   run.meter.restart(step)  # the interval's time goes into the totals; the rest is not training
   with run.meter.paused():
     totals = run.meter.totals_now().scalars()
-    learning_rate = float(run.fns.schedule(step - 1))
     for k in active:
+      learning_rate = run.fns.learning_rate(step - 1, k)  # a grid's members: each its own
       run.group.write(k, step, {**per_member[k], "train/learning_rate": learning_rate, **totals})
     shown, suffix = run.group.summary([per_member[k] for k in active])
     logging.info("%s%s", progress.progress_line(step, run.num_steps, shown), suffix)

@@ -22,8 +22,9 @@ finished results never rewritten, results merged atomically.
   entry) is finished: `claim` yields those results and nothing is trained, evaluated or written.
   A finished run's config cannot change (use a new workdir), and one without its config.json is
   refused (its config is unknown). A results.json that is not a JSON object is refused up front.
-* **Stacked seeds.** A stack's member directories (members/seed_<k>) are bound to its seeds:
-  changing `seeds` is refused even with `allow_config_change`.
+* **Stacked seeds.** A stack's member directories (members/[lr<lr>_]seed_<k>) are bound to its
+  seeds and learning rates: changing `seeds` or `learning_rates` is refused even with
+  `allow_config_change`.
 * **Files.** results.json is merged under a lock and replaced atomically; config.json is written
   atomically; `truncate_metrics` drops records after a resumed step and a half-written last line.
 
@@ -267,14 +268,15 @@ def claim(
 
 
 def _check_seeds_kept(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
-  """A stack's member directories (members/seed_<k>) and checkpointed member axis are bound to
-  its seeds: changing `seeds` would continue seed 0's training under another seed's name, so it
-  is refused even with --allow_config_change."""
+  """A stack's member directories (members/[lr<lr>_]seed_<k>) and checkpointed member axis are
+  bound to its seeds and learning rates: changing `seeds` or `learning_rates` would continue one
+  member's training under another member's name, so it is refused even with
+  --allow_config_change."""
   for key, old, new in changed:
-    if key == "seeds" and (old or new):
+    if key in ("seeds", "learning_rates") and (old or new):
       raise WorkdirError(
-        f"workdir {path} holds a run of seeds={old!r}; seeds={new!r} would relabel its members "
-        "(members/seed_<k> are bound to their seeds, even with --allow_config_change); "
+        f"workdir {path} holds a run of {key}={old!r}; {key}={new!r} would relabel its members "
+        "(members/[lr<lr>_]seed_<k> are bound to them, even with --allow_config_change); "
         "use a new workdir"
       )
 

@@ -50,8 +50,9 @@ def call_main(module, capsys, **flag_values) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
   "flag_values, fragment",
   [
-    ({"alpha": "nan", "beam_size": 3}, "--alpha must be a finite number >= 0"),
-    ({"alpha": "inf", "beam_size": 3}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "nan", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
+    ({"alpha": "inf", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
+    ({"alpha": "1e308", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
     ({"alpha": "-1", "beam_size": 3}, "--alpha=-1"),
     ({"beam_size": 0}, "--beam_size=0"),
     ({"batch_size": 0}, "--batch_size=0"),
@@ -129,7 +130,7 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
   "flag_values, fragment",
   [
     ({"split": "dev"}, "algorithmic/reverse_short has no split 'dev'; splits: "),
-    ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number from 0 to 10"),
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
     ({"oracle_length": "maybe"}, "--oracle_length"),

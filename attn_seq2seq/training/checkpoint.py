@@ -204,11 +204,15 @@ class Checkpointer:
       cause = next((c for c in _WRITE_FAILURES if c in str(e)), None)
       if cause is None:
         raise
+      latest = self.latest_step()
+      resume = (
+        "starts afresh (no checkpoint yet)"
+        if latest is None
+        else f"resumes from the latest complete checkpoint (step {latest})"
+      )
       raise CheckpointError(
         f"cannot write a checkpoint in {self._manager.directory}: {cause}; free space (or fix "
-        "the permissions) and re-run the same command: it resumes from the latest complete "
-        "checkpoint "
-        f"(step {self.latest_step()})"
+        f"the permissions) and re-run the same command: it {resume}"
       ) from None
 
 

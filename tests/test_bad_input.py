@@ -352,3 +352,16 @@ def test_benchmark_on_a_stacked_runs_root_says_to_use_a_member(run, tmp_path):
     f"{target / 'members'}/seed_<k>",
   )
   assert digest(target) == before
+
+
+def test_main_length_limits_that_drop_every_pair_are_one_line(tmp_path):
+  result = run_main(
+    ["--config=configs/dates.py:quick", "--config.data.max_src_len=2", f"--workdir={tmp_path}/r"],
+    env={"TFDS_DATA_DIR": str(tmp_path / "tfds")},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr),
+    "dates: no training pair is within data.max_src_len=2",
+    "the shortest source has",
+  )

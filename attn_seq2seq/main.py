@@ -78,10 +78,15 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 class _QuietOrbax(py_logging.Filter):
-  """Orbax logs every step of every save at INFO; keep its warnings and errors only."""
+  """Orbax logs every step of every save at INFO; keep its warnings and errors only, each as its
+  one line: a failed save (a full disk) is logged by each of its threads with a traceback, and
+  reaches the user as one `error:` line (training/checkpoint.py)."""
 
   def filter(self, record: py_logging.LogRecord) -> bool:
-    return record.levelno >= py_logging.WARNING or f"{os.sep}orbax{os.sep}" not in record.pathname
+    if f"{os.sep}orbax{os.sep}" not in record.pathname:
+      return True
+    record.exc_info, record.exc_text = None, None
+    return record.levelno >= py_logging.WARNING
 
 
 def main(argv):

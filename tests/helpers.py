@@ -8,7 +8,7 @@ them as `from helpers import ...` and never import each other.
   subprocess, for the tests that kill it; `free_port()` for a cluster's coordinator;
   `start_ray_node` / `stop_ray_node`, one node of a real local Ray cluster.
 * Bad input and text: `QUICK`, `assert_one_error_line`, `digest`, `data_dir_of`, `write_lines`,
-  `random_sentences`, `read_only_mount`.
+  `random_sentences`, `read_only_mount`, `small_disk`.
 * Run records: `read_json`, `metrics_records`, `without_timing`, `without_speed`,
   `checkpoint_steps`, `save_then_die`, `crash_after_first_checkpoint`.
 * Models: `VOCAB`, `random_ids`, `init_variables`, `assert_outputs_ignore_padding`,
@@ -309,6 +309,21 @@ def read_only_mount(directory: Path) -> Iterator[Path]:
   finally:
     subprocess.run(["umount", str(target)], check=True)
     target.rmdir()
+
+
+@contextlib.contextmanager
+def small_disk(directory: Path, size: str) -> Iterator[Path]:
+  """A tmpfs of `size` (e.g. "600k") mounted on `directory` (created) for the block: a disk that
+  fills up. Skips the test (saying why) unless it runs as root with mount(8)."""
+  if os.geteuid() != 0 or shutil.which("mount") is None:
+    pytest.skip("a full disk is a small tmpfs, which needs root and mount(8)")
+  directory.mkdir(parents=True, exist_ok=True)
+  mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)]
+  subprocess.run(mount, check=True)
+  try:
+    yield directory
+  finally:
+    subprocess.run(["umount", str(directory)], check=True)
 
 
 # -- run records --------------------------------------------------------------------------------

@@ -328,3 +328,40 @@ def test_benchmark_zero_steps_is_one_line():
   result = run_script("benchmark", "--steps=0")
   assert result.returncode == 1
   assert_one_error_line(result.stderr, "--steps=0", "not a positive integer")
+
+
+def test_benchmark_on_a_stacked_runs_root_says_to_use_a_member(run, tmp_path):
+  """A stacked run's checkpoint holds every member along a leading axis: no single model."""
+  target = tmp_path / "stack"
+  shutil.copytree(run, target)
+  record = json.loads((target / CONFIG_FILE).read_text())
+  record["config"]["seeds"] = [0, 1]
+  (target / CONFIG_FILE).write_text(json.dumps(record))
+  before = digest(target)
+  result = run_script(
+    "benchmark",
+    "--config=configs/reverse.py:short,quick",
+    f"--config.data.data_dir={data_dir_of(run)}",
+    f"--workdir={target}",
+    "--steps=2",
+  )
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr),
+    f"{target} is a stacked run (seeds 0, 1), not one model",
+    f"{target / 'members'}/seed_<k>",
+  )
+  assert digest(target) == before
+
+
+def test_main_length_limits_that_drop_every_pair_are_one_line(tmp_path):
+  result = run_main(
+    ["--config=configs/dates.py:quick", "--config.data.max_src_len=2", f"--workdir={tmp_path}/r"],
+    env={"TFDS_DATA_DIR": str(tmp_path / "tfds")},
+  )
+  assert result.returncode == 1
+  assert_one_error_line(
+    without_log_records(result.stderr),
+    "dates: no training pair is within data.max_src_len=2",
+    "the shortest source has",
+  )

@@ -23,6 +23,7 @@ from helpers import (
   load_script,
   read_only_mount,
   run_command,
+  small_disk,
   write_lines,
 )
 
@@ -49,8 +50,9 @@ def call_main(module, capsys, **flag_values) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
   "flag_values, fragment",
   [
-    ({"alpha": "nan", "beam_size": 3}, "--alpha must be a finite number >= 0"),
-    ({"alpha": "inf", "beam_size": 3}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "nan", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
+    ({"alpha": "inf", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
+    ({"alpha": "1e308", "beam_size": 3}, "--alpha must be a finite number from 0 to 10"),
     ({"alpha": "-1", "beam_size": 3}, "--alpha=-1"),
     ({"beam_size": 0}, "--beam_size=0"),
     ({"batch_size": 0}, "--batch_size=0"),
@@ -128,7 +130,7 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
   "flag_values, fragment",
   [
     ({"split": "dev"}, "algorithmic/reverse_short has no split 'dev'; splits: "),
-    ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number >= 0"),
+    ({"alpha": "nan", "beam_size": 2}, "--alpha must be a finite number from 0 to 10"),
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
     ({"oracle_length": "maybe"}, "--oracle_length"),
@@ -233,6 +235,20 @@ def test_evaluate_on_a_read_only_run_refuses_before_decoding_or_writes_to_result
     results["validation"]["count"]
     == json.loads((run / RESULTS_FILE).read_text())["validation"]["count"]
   )
+
+
+def test_translate_output_on_a_full_disk_is_one_line_and_leaves_the_old_file(run, tmp_path, capsys):
+  """Translate writes --output through a temporary file renamed at the end: a disk that fills
+  up midway leaves the previous output whole and no partial file."""
+  vocab_line = " ".join(str(i) for i in range(4, 16))
+  source = write_lines(tmp_path / "in.txt", [vocab_line] * 400)
+  with small_disk(tmp_path / "disk", "8k") as disk:
+    (disk / "out.txt").write_text("the previous output\n")
+    code, _, err = call_main(translate, capsys, workdir=run, input=source, output=disk / "out.txt")
+    assert code == 1
+    assert_one_error_line(err, f"cannot write --output {disk / 'out.txt'}: No space left")
+    assert [p.name for p in disk.iterdir()] == ["out.txt"]
+    assert (disk / "out.txt").read_text() == "the previous output\n"
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------

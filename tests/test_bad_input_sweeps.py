@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_error_line, digest, load_script, run_script
 
-from attn_seq2seq.run_files import CONFIG_FILE, RESULTS_FILE, SWEEP_FILE
-from attn_seq2seq.sweeps import sweep
+from attn_seq2seq.errors import UserError
+from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, RESULTS_FILE, SWEEP_FILE
+from attn_seq2seq.sweeps import report, sweep
 
 pytestmark = pytest.mark.usefixtures("in_repo_root")  # sweeps name configs from the root
 RUN = {"name": "h16", "config": "configs/reverse.py:short,quick", "overrides": {}}
@@ -97,3 +98,14 @@ def test_reproduce_with_an_unknown_preset_is_one_line_and_runs_nothing(tmp_path)
   assert result.returncode == 1
   assert_one_error_line(result.stderr, "unknown config variant(s) nope")
   assert "re-run" not in result.stderr and not (tmp_path / "root").exists()
+
+
+def test_a_damaged_launches_jsonl_names_the_file_and_a_half_written_last_line_is_dropped(
+  tmp_path,
+):
+  path = tmp_path / LAUNCHES_FILE
+  path.write_text('{"name": "h16"}\n{"name": "h3')  # the last append cut by a kill
+  assert report.read_launches(tmp_path) == [{"name": "h16"}]
+  path.write_text('{"name": "h16"}\n[1, \n{"name": "h32"}\n')
+  with pytest.raises(UserError, match=f"cannot read {path}: line 2 is not JSON"):
+    report.read_launches(tmp_path)

@@ -138,15 +138,22 @@ def reference_state_template(config):
   return steps.create_train_state(params, tx)
 
 
-def test_non_finite_loss_stops_naming_the_step(quick_dates_config, tmp_path):
+@pytest.mark.parametrize(
+  "every, message, saved",
+  [
+    (1, r"non-finite training loss at step 2\b.*The last good checkpoint is step 1 in", [1]),
+    (100, r"at step 2\b.*No checkpoint was saved yet .*: a re-run starts from scratch", []),
+  ],
+)
+def test_non_finite_loss_stops_naming_the_step(every, message, saved, quick_dates_config, tmp_path):
   """A learning rate beyond float32 (finite as a config value, inf on the device) turns the
-  parameters to inf/NaN at step 1; step 2's loss is NaN."""
+  parameters to inf/NaN at step 1; step 2's loss is NaN. The message says where a re-run starts."""
   config = quick_dates_config(
-    optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, checkpoint_every_steps=1
+    optimizer="sgd", learning_rate=1e39, grad_clip_norm=0.0, checkpoint_every_steps=every
   )
-  with pytest.raises(FloatingPointError, match=r"non-finite training loss at step 2\b.*step 1"):
+  with pytest.raises(FloatingPointError, match=message):
     train.train_and_evaluate(config, tmp_path)
-  assert Checkpointer(tmp_path / CHECKPOINTS_DIR).all_steps() == [1]
+  assert Checkpointer(tmp_path / CHECKPOINTS_DIR).all_steps() == saved
 
 
 @pytest.mark.parametrize(

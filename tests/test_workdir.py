@@ -24,6 +24,7 @@ from helpers import (
   read_json,
   run_main,
   save_then_die,
+  small_disk,
   without_speed,
   without_timing,
 )
@@ -209,6 +210,37 @@ def test_double_ctrl_c_during_training_leaves_a_complete_checkpoint_that_resumes
   out = capsys.readouterr().out
   assert status == 0, out
   assert "1/1 tries left a complete checkpoint and resumed exactly" in out
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+
+
+def test_a_disk_that_fills_up_during_training_is_one_line_and_the_run_resumes(
+  data_dir, quick_reverse_run, tmp_path
+):
+  """A tmpfs too small for the third checkpoint: orbax's failed save (logged by each of its
+  threads) reaches the user as one `error:` line naming the directory and the step a re-run
+  resumes from; with room again, the re-run resumes from it and finishes (that a resumed run
+  equals an uninterrupted one is proved above)."""
+  flags = [
+    *QUICK,
+    "--config.num_train_steps=40",
+    "--config.checkpoint_every_steps=4",
+    "--compilation_cache=none",
+  ]
+  with small_disk(tmp_path / "disk", "600k") as disk:
+    result = run_main([*flags, f"--workdir={disk / 'run'}"], env={"TFDS_DATA_DIR": data_dir})
+    shutil.copytree(disk / "run", tmp_path / "run")
+  assert result.returncode == 1
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert errors == [result.stderr.splitlines()[-1]], result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  assert f"cannot write a checkpoint in {disk / 'run' / CHECKPOINTS_DIR}" in errors[0]
+  assert "No space left on device" in errors[0] and "resumes from" in errors[0]
+  resumed = run_main([*flags, f"--workdir={tmp_path / 'run'}"], env={"TFDS_DATA_DIR": data_dir})
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resumed from step 4" in resumed.stderr
+  assert read_json(tmp_path / "run" / RESULTS_FILE)["last_step"] == 40
 
 
 # -- the lock -----------------------------------------------------------------------------------

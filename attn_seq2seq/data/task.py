@@ -39,6 +39,7 @@ from attn_seq2seq.data.datasets import (
   dataset_spec,
 )
 from attn_seq2seq.data.vocab import SentencePieceVocabulary, TokenVocabulary, Vocabulary
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.run_files import CONFIG_FILE, SRC_VOCAB_FILE, TGT_VOCAB_FILE
 
 _BUILDERS = {
@@ -135,8 +136,11 @@ class Task:
     )
     self.num_filtered = int((~keep).sum())
     if not keep.any():
-      raise ValueError(
-        f"{name}: no training pair is within max_src_len={max_src_len}, max_tgt_len={max_tgt_len}"
+      raise ConfigError(
+        f"{name}: no training pair is within data.max_src_len={max_src_len}, "
+        f"data.max_tgt_len={max_tgt_len} (the shortest source has "
+        f"{train.src_lengths.min()} tokens, the shortest target {train.tgt_lengths.min()}); "
+        "raise them or leave them unset"
       )
     self._train = train.select(np.flatnonzero(keep))
     self.bucket_shapes = bucketing.fit_bucket_shapes(

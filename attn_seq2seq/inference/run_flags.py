@@ -18,7 +18,7 @@ from absl import flags, logging
 from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import ensembles
-from attn_seq2seq.search import ENSEMBLE_COMBINATIONS
+from attn_seq2seq.search import ENSEMBLE_COMBINATIONS, MAX_ALPHA
 
 
 class RunFlags(NamedTuple):
@@ -102,8 +102,8 @@ def define_flags() -> RunFlags:
   )
   flags.register_validator(
     "alpha",
-    lambda alpha: math.isfinite(alpha) and alpha >= 0,
-    message="--alpha must be a finite number >= 0 (0: no length normalisation)",
+    lambda alpha: math.isfinite(alpha) and 0 <= alpha <= MAX_ALPHA,
+    message=f"--alpha must be a finite number from 0 to {MAX_ALPHA:g} (0: no length normalisation)",
   )
   flags.register_validator(
     "coverage_penalty",

@@ -25,7 +25,7 @@ import jax
 import ml_collections
 
 from attn_seq2seq.errors import UserError, one_line
-from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, RESULTS_FILE
+from attn_seq2seq.run_files import CHECKPOINTS_DIR, CONFIG_FILE, MEMBERS_DIR, RESULTS_FILE
 from attn_seq2seq.training import checkpoint, members
 
 
@@ -89,6 +89,12 @@ def load_run(
       f"{workdir / CONFIG_FILE} is not a config written by attn_seq2seq.main "
       f"({type(e).__name__}: {e})"
     ) from None
+  seeds = config.get("seeds") or ()
+  if seeds:  # its checkpoint holds every member along a leading axis: no single model
+    raise RunError(
+      f"{workdir} is a stacked run (seeds {', '.join(map(str, seeds))}), not one model: "
+      f"use one of its members, {workdir / MEMBERS_DIR}/seed_<k>"
+    )
   try:
     src_vocab, tgt_vocab = data.load_vocabs(workdir)
   except (OSError, ValueError, KeyError) as e:

@@ -28,11 +28,18 @@ none). `force_decode` (forced.py) scores given outputs through the same step.
 from attn_seq2seq.search.decoding import decode
 from attn_seq2seq.search.forced import Forced, force_decode
 from attn_seq2seq.search.scoring import length_penalty
-from attn_seq2seq.search.spec import ENSEMBLE_COMBINATIONS, Best, SearchOutput, SearchSpec
+from attn_seq2seq.search.spec import (
+  ENSEMBLE_COMBINATIONS,
+  MAX_ALPHA,
+  Best,
+  SearchOutput,
+  SearchSpec,
+)
 from attn_seq2seq.search.throughput import decode_throughput
 
 __all__ = [
   "ENSEMBLE_COMBINATIONS",
+  "MAX_ALPHA",
   "Best",
   "Forced",
   "SearchOutput",

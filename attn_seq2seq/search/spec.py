@@ -25,6 +25,11 @@ from attn_seq2seq.errors import ConfigError
 ENSEMBLE_COMBINATIONS = ("log_linear", "linear")
 
 
+# The largest length-normalisation exponent: GNMT's is 0.6-1; ((5 + 200) / 6) ** 10 is ~1e15,
+# far past any useful value and still finite in float32 scores.
+MAX_ALPHA = 10.0
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSpec:
   """The options of a search. Construction checks every value (a one-line `ConfigError`, also a
@@ -64,10 +69,11 @@ class SearchSpec:
       f"an integer from 1 to beam_size={self.beam_size}",
     )
     _check(
-      _finite(self.alpha) and self.alpha >= 0,
+      _finite(self.alpha) and 0 <= self.alpha <= MAX_ALPHA,
       "alpha",
       self.alpha,
-      "a finite number >= 0 (the stopping bound of beam search assumes it)",
+      f"a number from 0 to {MAX_ALPHA:g} (the stopping bound of beam search assumes >= 0; "
+      "beyond, ((5 + len) / 6) ** alpha overflows)",
     )
     for name in ("coverage_penalty", "max_len_a", "max_len_b", "min_len_a", "min_len_b"):
       value = getattr(self, name)

@@ -31,6 +31,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from absl import logging
+
 from attn_seq2seq import atomic_files, data
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.inference import trained_run, translate
@@ -218,7 +220,20 @@ def read_launches(root: Path) -> list[dict]:
   path = Path(root) / LAUNCHES_FILE
   if not path.exists():
     return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  lines = [line for line in path.read_text().splitlines() if line.strip()]
+  records = []
+  for number, line in enumerate(lines, start=1):
+    try:
+      record = json.loads(line)
+    except ValueError as e:
+      if number == len(lines):  # the append of a launch killed mid-write: that launch is lost
+        logging.warning("ignored the half-written last line of %s", path)
+        break
+      raise UserError(f"cannot read {path}: line {number} is not JSON ({e})") from None
+    if not isinstance(record, dict):
+      raise UserError(f"cannot read {path}: line {number} is not a JSON object")
+    records.append(record)
+  return records
 
 
 def attention_heatmaps(

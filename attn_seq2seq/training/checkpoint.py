@@ -41,6 +41,13 @@ from attn_seq2seq.errors import UserError, one_line
 ITEMS = ("state", "data", "progress")  # the items of a checkpoint step (see the module docstring)
 
 
+# How the OS errors of a failed write read in orbax's and tensorstore's messages.
+_WRITE_FAILURES = (
+  "No space left on device",
+  "Disk quota exceeded",
+  "Read-only file system",
+  "Permission denied",
+)
 DAMAGED_DIR = "damaged_checkpoints"  # beside the checkpoint directory, see the module docstring
 
 
@@ -85,10 +92,11 @@ class Checkpointer:
     if self.progress is not None:
       items["progress"] = args.JsonSave(self.progress)
     self._kept = frozenset(self.keep)  # orbax picks the steps to delete in `save`, with this set
-    if step in self.all_steps():  # e.g. a resumed run's first step, saved again with its progress
-      self._manager.wait_until_finished()
-      self._manager.delete(step)
-    self._manager.save(step, args=args.Composite(**items), force=True)
+    with self._write_errors():  # an earlier async save's failure may surface here
+      if step in self.all_steps():  # e.g. a resumed run's first step, saved again with progress
+        self._manager.wait_until_finished()
+        self._manager.delete(step)
+      self._manager.save(step, args=args.Composite(**items), force=True)
 
   def restore_progress(self, step: int) -> dict | None:
     """The `progress` item of `step`, or None for a checkpoint saved without one."""
@@ -177,10 +185,35 @@ class Checkpointer:
 
   def wait(self) -> None:
     """Blocks until every started save is on disk."""
-    self._manager.wait_until_finished()
+    with self._write_errors():
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.close()
+    with self._write_errors():
+      self._manager.close()
+
+  @contextlib.contextmanager
+  def _write_errors(self):
+    """A save that fails for want of space or permission (orbax and tensorstore report it as
+    a ValueError or an OSError quoting the OS error) becomes one `CheckpointError` line naming
+    the directory, the cause and the step a re-run resumes from (the failed step's
+    `<step>.orbax-checkpoint-tmp` is never taken for a checkpoint)."""
+    try:
+      yield
+    except (OSError, ValueError) as e:
+      cause = next((c for c in _WRITE_FAILURES if c in str(e)), None)
+      if cause is None:
+        raise
+      latest = self.latest_step()
+      resume = (
+        "starts afresh (no checkpoint yet)"
+        if latest is None
+        else f"resumes from the latest complete checkpoint (step {latest})"
+      )
+      raise CheckpointError(
+        f"cannot write a checkpoint in {self._manager.directory}: {cause}; free space (or fix "
+        f"the permissions) and re-run the same command: it {resume}"
+      ) from None
 
 
 class _KeptSteps:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 
+from attn_seq2seq.errors import FileWriteError
 from attn_seq2seq.run_files import METRICS_FILE, TENSORBOARD_DIR
 
 
@@ -25,6 +26,7 @@ class MetricWriter:
       return
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    self._path = workdir / METRICS_FILE
     self._jsonl = open(workdir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
     if tensorboard:
       from tensorboardX import SummaryWriter  # noqa: PLC0415  (protobuf: only with TensorBoard)
@@ -40,12 +42,15 @@ class MetricWriter:
       "step": int(step),
       **{k: (v if math.isfinite(v) else None) for k, v in scalars.items()},
     }
-    self._jsonl.write(json.dumps(record) + "\n")
-    self._jsonl.flush()
-    if self._tb is not None:
-      for name, value in scalars.items():
-        self._tb.add_scalar(name, value, int(step))
-      self._tb.flush()
+    try:
+      self._jsonl.write(json.dumps(record) + "\n")
+      self._jsonl.flush()
+      if self._tb is not None:
+        for name, value in scalars.items():
+          self._tb.add_scalar(name, value, int(step))
+        self._tb.flush()
+    except OSError as e:  # a full disk: one line naming the file (a resumed run drops the part)
+      raise FileWriteError(f"cannot write {self._path}: {e.strerror or e}") from None
 
   def close(self) -> None:
     if self._jsonl is not None:

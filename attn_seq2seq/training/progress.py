@@ -195,3 +195,10 @@ def selection_line(results: dict) -> str | None:
 
 def _format(value: float) -> str:
   return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def last_good_checkpoint(step: int | None, directory) -> str:
+  """The sentence of a stop message that says where a re-run would resume."""
+  if step is None:
+    return f"No checkpoint was saved yet (in {directory}): a re-run starts from scratch"
+  return f"The last good checkpoint is step {step} in {directory}"

@@ -379,9 +379,8 @@ def _check_finite(run: RunState) -> None:
   bad = [k for k in run.active() if not finite[k]]
   if bad:
     raise DivergedError(
-      f"non-finite training loss at step {step}{run.group.seeds_label(bad)}; stopping. The last "
-      f"good checkpoint is step {run.checkpointer.latest_step()} in "
-      f"{run.workdir / CHECKPOINTS_DIR}"
+      f"non-finite training loss at step {step}{run.group.seeds_label(bad)}; stopping. "
+      + progress.last_good_checkpoint(run.checkpointer.latest_step(), run.workdir / CHECKPOINTS_DIR)
     )
 
 

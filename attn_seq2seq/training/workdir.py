@@ -134,10 +134,13 @@ def lock(workdir: str | Path, timeout: float = 0.0) -> Iterator[Path]:
       "host": socket.gethostname(),
       "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps(me) + "\n")
-    handle.flush()
+    try:
+      handle.seek(0)
+      handle.truncate()
+      handle.write(json.dumps(me) + "\n")
+      handle.flush()
+    except OSError as e:  # a full disk
+      raise WorkdirError(f"cannot write the lock file {lock_path}: {e.strerror or e}") from None
     try:
       yield path
     finally:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The accelerator check: one command, at most 8 minutes, on a GPU machine without network.
+# The accelerator check: one command, at most 9 minutes, on a GPU machine without network.
 #
 #     scripts/accelerator_check.sh OUT_DIR [--cpu] [--skip_install]
 #
@@ -8,7 +8,7 @@
 # (PYTHON, default python3) already has jax 0.11 with its CUDA plugin, flax, optax,
 # orbax-checkpoint, absl-py, etils, tensorstore, sacrebleu, sentencepiece and matplotlib.
 #
-# Steps, each under its own time limit (the limits add up to under 8 minutes); every JSON lands
+# Steps, each under its own time limit (the limits add up to under 9 minutes); every JSON lands
 # in OUT_DIR, every log in OUT_DIR/logs:
 #   1. install: a virtualenv OUT_DIR/venv that sees PYTHON's packages (--system-site-packages;
 #      for a PYTHON that is itself a virtualenv, through a .pth file), then every wheel of
@@ -22,7 +22,11 @@
 #   3. benchmark_seeds1.json, benchmark_seeds8.json: `--measure=stacked_seeds --seeds=1` and
 #      `--seeds=8` (one stacked run of N seeds against N solo runs).
 #   4. default_results.json (+ default_config.json): a configs/default.py run, OUT_DIR/default.
-#   5. check.json: date, machine (nvidia-smi), versions, and each step's status and seconds.
+#   5. group_results.json: a GPU-sized group of experiments/attention_vs_fixed.py, its stacked
+#      run bahdanau_h256 (reverse, sources 1-50, hidden 256; the learning-rate x seed grid as one
+#      program) capped at GROUP_STEPS steps, in OUT_DIR/group: every member's results and the
+#      timing (scripts/group_record.py).
+#   6. check.json: date, machine (nvidia-smi), versions, and each step's status and seconds.
 # The exit status is non-zero if any step failed or ran out of time.
 #
 # --cpu is the dry run of the same steps on the CPU platform with tiny settings (quick configs,
@@ -117,18 +121,23 @@ if (( CPU )); then  # tiny: XLA's fastest compilation, the quick configs, a few 
     --matmul_peak_seconds=0.2 --matmul_peak_size=256)
   SEEDS_FLAGS=(--steps=2)
   DEFAULT_CONFIG="configs/default.py:quick"
+  GROUP=(experiments/attention_vs_fixed.py:quick,stacked bahdanau_h16)  # 2 members, 4 steps
+  GROUP_FLAGS=(--config.extra_evaluations=)
 else
   BENCH_CONFIG="configs/reverse.py:benchmark"
   THROUGHPUT_FLAGS=()
   SEEDS_FLAGS=()
   DEFAULT_CONFIG="configs/default.py"
+  GROUP=(experiments/attention_vs_fixed.py bahdanau_h256)  # 3 learning rates x 3 seeds
+  GROUP_FLAGS=(--config.num_train_steps="${GROUP_STEPS:-600}")
 fi
 bench() {  # bench NAME LIMIT FLAGS... (each --measure takes only its own flags)
   local name="$1" limit="$2"; shift 2
   step "$name" "$limit" "$PY" scripts/benchmark.py --config="$BENCH_CONFIG" \
     --output="$OUT/$name.json" "$@"
 }
-# Limits: 110 + 70 + 45 + 80 + 110 s, with the install (~15 s) and the record: under 8 minutes.
+# Limits: 110 + 70 + 45 + 80 + 110 + 120 s, with the install (~15 s) and the record: under 9
+# minutes.
 bench benchmark_float32 110 --config.dtype=float32 "${THROUGHPUT_FLAGS[@]}"
 bench benchmark_bfloat16 70 --config.dtype=bfloat16 --nocache_startup "${THROUGHPUT_FLAGS[@]}"
 bench benchmark_seeds1 45 --measure=stacked_seeds --seeds=1 "${SEEDS_FLAGS[@]}"
@@ -138,8 +147,11 @@ step default_run 110 "$PY" -m attn_seq2seq.main --config="$DEFAULT_CONFIG" \
   --workdir="$OUT/default"
 [[ -f "$OUT/default/results.json" ]] && cp "$OUT/default/results.json" "$OUT/default_results.json"
 [[ -f "$OUT/default/config.json" ]] && cp "$OUT/default/config.json" "$OUT/default_config.json"
+rm -rf "$OUT/group"
+step group 120 "$PY" scripts/group_record.py --sweep="${GROUP[0]}" --run="${GROUP[1]}" \
+  --workdir="$OUT/group" --output="$OUT/group_results.json" -- "${GROUP_FLAGS[@]}"
 
-# -- 5. check.json --------------------------------------------------------------------------------
+# -- 6. check.json --------------------------------------------------------------------------------
 "$PY" - "$OUT" "$CPU" <<'EOF'
 import datetime, json, os, platform, subprocess, sys
 out, cpu = sys.argv[1], sys.argv[2] == "1"
@@ -174,5 +186,6 @@ with open(os.path.join(out, "check.json"), "w") as f:
   f.write("\n")
 print(json.dumps(record["steps"]))
 EOF
-echo "results in $OUT (check.json, benchmark_*.json, default_results.json; logs/)"
+echo "results in $OUT (check.json, benchmark_*.json, default_results.json, group_results.json;"\
+  "logs/)"
 exit "$FAILED"

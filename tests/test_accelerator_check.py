@@ -1,6 +1,7 @@
-"""scripts/accelerator_check.sh: its CPU dry run (`--cpu`, tiny configs) runs every step and
-writes every JSON; with --skip_install it uses this interpreter (the install from wheels/ needs
-the folder scripts/prepare_wheels.sh downloads: see the README's "Accelerator check").
+"""scripts/accelerator_check.sh: its CPU dry run (`--cpu`, tiny configs; the attention_vs_fixed
+group is its quick stacked one, 2 members) runs every step and writes every JSON; with
+--skip_install it uses this interpreter (the install from wheels/ needs the folder
+scripts/prepare_wheels.sh downloads: see the README's "Accelerator check").
 
     scripts/accelerator_check.sh OUT_DIR --cpu --skip_install
 """
@@ -34,6 +35,7 @@ def test_cpu_dry_run_writes_every_json(tmp_path):
     "benchmark_seeds1",
     "benchmark_seeds8",
     "default_run",
+    "group",
   ]
   for name, step in steps.items():
     assert step["status"] == "ok", (name, step)
@@ -56,4 +58,10 @@ def test_cpu_dry_run_writes_every_json(tmp_path):
     assert seeds["stacked_seeds"]["stacked_over_solo"] > 0
   results = json.loads((out / "default_results.json").read_text())
   assert results["step"] > 0 and "exact_match" in results["test"]
+  group = json.loads((out / "group_results.json").read_text())  # the stacked group, tiny here
+  assert group["run"] == "bahdanau_h16" and group["wall_seconds"] > 0
+  assert sorted(group["members"]) == ["members/lr0.001_seed_0", "members/lr0.001_seed_1"]
+  for member, results in group["members"].items():
+    assert results["step"] > 0 and "exact_match" in results["test_long"]
+    assert group["timing"][member]["steps_per_second"] > 0
   assert not list(tmp_path.glob("*/venv"))  # --skip_install: nothing installed

@@ -349,7 +349,7 @@ def test_benchmark_on_a_stacked_runs_root_says_to_use_a_member(run, tmp_path):
   assert_one_error_line(
     without_log_records(result.stderr),
     f"{target} is a stacked run (seeds 0, 1), not one model",
-    f"{target / 'members'}/seed_<k>",
+    f"{target / 'members'}/<member> (seed_0, seed_1)",
   )
   assert digest(target) == before
 

@@ -91,9 +91,11 @@ def load_run(
     ) from None
   seeds = config.get("seeds") or ()
   if seeds:  # its checkpoint holds every member along a leading axis: no single model
+    names = [d.name for d in members.stack_member_dirs(workdir) or ()]
+    listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     raise RunError(
       f"{workdir} is a stacked run (seeds {', '.join(map(str, seeds))}), not one model: "
-      f"use one of its members, {workdir / MEMBERS_DIR}/seed_<k>"
+      f"use one of its members, {workdir / MEMBERS_DIR}/<member> ({listed or 'seed_<k>'})"
     )
   try:
     src_vocab, tgt_vocab = data.load_vocabs(workdir)

@@ -122,7 +122,7 @@ def findings(summary) -> list[str]:
       else f"{best} is separated from every other scorer (differences below)."
     )
     text.append(_efficiency(summary, scorer, order))
-    text.append(_luong_order(scorer, order))
+    text.append(_luong_order(summary, scorer, order))
     paragraphs.append(" ".join(text) + "\n")
   paragraphs.append(
     "**test_long** (sources longer than any seen in training): "
@@ -162,15 +162,24 @@ def _efficiency(summary, scorer: dict, order: list[str]) -> str:
   return "To 0.95 validation exact match (median) and test alignment: " + "; ".join(parts) + "."
 
 
-def _luong_order(scorer: dict, order: list[str]) -> str:
+def _luong_order(summary, scorer: dict, order: list[str]) -> str:
+  """The order of Luong et al.'s three scorers here, by mean, with `~` between neighbours that the
+  paired bootstrap does not separate (those differences join the report's table)."""
   luong = [s for s in order if s in LUONG_ORDER]
-  agrees = tuple(luong) == LUONG_ORDER
+  separated = [
+    say.separated(summary.difference(scorer[a], scorer[b], "test", "exact_match"))
+    for a, b in zip(luong, luong[1:], strict=False)
+  ]
+  signs = [" > " if apart else " ~ " for apart in separated]
+  ranked = luong[0] + "".join(sign + s for sign, s in zip(signs, luong[1:], strict=True))
+  agrees = tuple(luong) == LUONG_ORDER and " ~ " not in signs
   return (
-    f"Among the scorers of Luong et al.'s Table 4 the order here is {' > '.join(luong)}, "
+    f"Among the scorers of Luong et al.'s Table 4 the order here is {ranked}"
+    + (" (~: not separated by the paired bootstrap)" if " ~ " in signs else "")
     + (
-      "as in their global-attention rows"
+      ", as in their global-attention rows"
       if agrees
-      else "where their global-attention rows have "
+      else ", where their global-attention rows have "
       "dot > location > general (as the numbers were given to this project)"
     )
     + "."

@@ -5,9 +5,9 @@
   this cuts compile time by about 2.5x. Tests check invariants, never speed.
 * One OpenBLAS thread: NumPy's QR (orthogonal initialisers) otherwise contends with XLA's threads
   and the pytest-xdist workers, and sometimes takes seconds instead of milliseconds.
-* The runs the tests start as subprocesses (`attn_seq2seq.main`, sweeps, Ray tasks) use a
-  throwaway compilation cache, never the user's ~/.cache/attn_seq2seq/jax (set after JAX's
-  import, so the tests' own process compiles without one).
+* The tests' processes and the runs they start as subprocesses (`attn_seq2seq.main`, sweeps,
+  Ray tasks) share one throwaway compilation cache per session, never the user's
+  ~/.cache/attn_seq2seq/jax.
 * The fixtures the test modules share: trained runs and quick configs, `in_repo_root`, the
   bad-input tests' existing run (`run`, `unchanged`), `start_trainer` (the real trainer CLI in a
   subprocess, for the tests that kill it). Plain helpers are in helpers.py.
@@ -29,7 +29,7 @@ import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # xdist workers inherit the controller's
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="attn_seq2seq_jax_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
@@ -40,7 +40,13 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from helpers import ROOT, Trainer, digest, load_config  # noqa: E402
 
-from attn_seq2seq.training import train  # noqa: E402
+from attn_seq2seq.training import compilation_cache, train  # noqa: E402
+
+# The tests' own processes use that cache too, with a run's threshold (0.1 s, not JAX's 1 s): the
+# two xdist workers and the CLI runs the tests start compile many of the same tiny models (each
+# worker's quick reverse run, every module that trains `dates:quick`), and a hit is the executable
+# XLA compiled for the same program, so no test sees a difference.
+compilation_cache.enable(os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session")

@@ -26,10 +26,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layout.py
 
-# Whole files per xdist worker (--dist loadfile): a module's fixtures (trained runs, prepared data,
-# compiled models) are built once, not once in each worker as --dist load's test-by-test split does.
+# Whole test files per xdist worker (`--dist loadfile`, pyproject.toml's pytest addopts).
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 tests
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py --config=configs/reverse.py:benchmark

@@ -40,6 +40,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from helpers import ROOT, Trainer, digest, load_config  # noqa: E402
 
+from attn_seq2seq import data  # noqa: E402
 from attn_seq2seq.training import compilation_cache, train  # noqa: E402
 
 # The tests' own processes use that cache too, with a run's threshold (0.1 s, not JAX's 1 s): the
@@ -73,6 +74,17 @@ def quick_reverse_config() -> Callable[..., object]:
     return config
 
   return make
+
+
+@pytest.fixture(scope="session")
+def cmudict_data_dir(tmp_path_factory, worker_id) -> str:
+  """A data directory with the CMUdict no_stress splits, prepared once per session and shared by
+  the xdist workers (the first prepares it, the others wait for its prepare lock and reuse it),
+  for the tests that need the data, not its preparation (test_data_cmudict prepares its own)."""
+  basetemp = tmp_path_factory.getbasetemp()
+  directory = (basetemp if worker_id == "master" else basetemp.parent) / "cmudict_tfds"
+  data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=str(directory)))
+  return str(directory)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@
 * The tests' processes and the runs they start as subprocesses (`attn_seq2seq.main`, sweeps,
   Ray tasks) share one throwaway compilation cache per session, never the user's
   ~/.cache/attn_seq2seq/jax.
-* The fixtures the test modules share: trained runs and quick configs, `in_repo_root`, the
-  bad-input tests' existing run (`run`, `unchanged`), `start_trainer` (the real trainer CLI in a
-  subprocess, for the tests that kill it). Plain helpers are in helpers.py.
+* The fixtures the test modules share: trained runs, quick configs, the session's CMUdict
+  splits (`cmudict_data_dir`), `in_repo_root`, the bad-input tests' existing run (`run`,
+  `unchanged`), `start_trainer` (the real trainer CLI in a subprocess, for the tests that kill
+  it). Plain helpers are in helpers.py.
 """
 
 import os

@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layout.py
 
+# Whole test files per xdist worker (`--dist loadfile`, pyproject.toml's pytest addopts).
 test: lint
 	$(PY) -m pytest -q -n 2 tests
 

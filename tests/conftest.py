@@ -5,12 +5,13 @@
   this cuts compile time by about 2.5x. Tests check invariants, never speed.
 * One OpenBLAS thread: NumPy's QR (orthogonal initialisers) otherwise contends with XLA's threads
   and the pytest-xdist workers, and sometimes takes seconds instead of milliseconds.
-* The runs the tests start as subprocesses (`attn_seq2seq.main`, sweeps, Ray tasks) use a
-  throwaway compilation cache, never the user's ~/.cache/attn_seq2seq/jax (set after JAX's
-  import, so the tests' own process compiles without one).
-* The fixtures the test modules share: trained runs and quick configs, `in_repo_root`, the
-  bad-input tests' existing run (`run`, `unchanged`), `start_trainer` (the real trainer CLI in a
-  subprocess, for the tests that kill it). Plain helpers are in helpers.py.
+* The tests' processes and the runs they start as subprocesses (`attn_seq2seq.main`, sweeps,
+  Ray tasks) share one throwaway compilation cache per session, never the user's
+  ~/.cache/attn_seq2seq/jax.
+* The fixtures the test modules share: trained runs, quick configs, the session's CMUdict
+  splits (`cmudict_data_dir`), `in_repo_root`, the bad-input tests' existing run (`run`,
+  `unchanged`), `start_trainer` (the real trainer CLI in a subprocess, for the tests that kill
+  it). Plain helpers are in helpers.py.
 """
 
 import os
@@ -29,7 +30,7 @@ import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # xdist workers inherit the controller's
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="attn_seq2seq_jax_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
@@ -40,7 +41,14 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from helpers import ROOT, Trainer, digest, load_config  # noqa: E402
 
-from attn_seq2seq.training import train  # noqa: E402
+from attn_seq2seq import data  # noqa: E402
+from attn_seq2seq.training import compilation_cache, train  # noqa: E402
+
+# The tests' own processes use that cache too, with a run's threshold (0.1 s, not JAX's 1 s): the
+# two xdist workers and the CLI runs the tests start compile many of the same tiny models (each
+# worker's quick reverse run, every module that trains `dates:quick`), and a hit is the executable
+# XLA compiled for the same program, so no test sees a difference.
+compilation_cache.enable(os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +75,17 @@ def quick_reverse_config() -> Callable[..., object]:
     return config
 
   return make
+
+
+@pytest.fixture(scope="session")
+def cmudict_data_dir(tmp_path_factory, worker_id) -> str:
+  """A data directory with the CMUdict no_stress splits, prepared once per session and shared by
+  the xdist workers (the first prepares it, the others wait for its prepare lock and reuse it),
+  for the tests that need the data, not its preparation (test_data_cmudict prepares its own)."""
+  basetemp = tmp_path_factory.getbasetemp()
+  directory = (basetemp if worker_id == "master" else basetemp.parent) / "cmudict_tfds"
+  data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=str(directory)))
+  return str(directory)
 
 
 @pytest.fixture(scope="module")

@@ -68,9 +68,11 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
-def test_quick_config_trains_one_step(name, data_dir):
+def test_quick_config_trains_one_step(name, data_dir, request):
   config = load_config(name, "quick")
-  config.data.data_dir = data_dir
+  config.data.data_dir = (  # CMUdict's splits: the session's (test_data_cmudict prepares them)
+    request.getfixturevalue("cmudict_data_dir") if name == "cmudict" else data_dir
+  )
   with serve(WMT_PAIRS) if config.data.name.startswith("wmt") else contextlib.nullcontext():
     task = data.load_task(config.data)
   mesh = mesh_lib.make_mesh()

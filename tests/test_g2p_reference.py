@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from helpers import SCRIPTS, load_module, load_script, run_script
 
-from attn_seq2seq import data
 from attn_seq2seq.metrics.outcomes import read_outcomes
 
 g2p_reference = load_module(SCRIPTS / "g2p_reference.py")
@@ -67,14 +66,6 @@ def test_bad_options_are_one_line_errors(tmp_path, flag, message):
   assert not (tmp_path / "run").exists()
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  """The CMUdict splits, prepared once for the command-line runs."""
-  directory = str(tmp_path_factory.mktemp("tfds"))
-  data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=directory))
-  return directory
-
-
 @pytest.mark.parametrize(
   "system, flags",
   [
@@ -83,11 +74,11 @@ def data_dir(tmp_path_factory):
   ],
 )
 def test_a_tiny_reference_run_writes_results_that_its_outcomes_reproduce(
-  tmp_path, data_dir, system, flags
+  tmp_path, cmudict_data_dir, system, flags
 ):
   pytest.importorskip("phonetisaurus" if system == "phonetisaurus" else "sequitur_")
   workdir = tmp_path / system
-  args = [f"--system={system}", f"--workdir={workdir}", f"--data_dir={data_dir}", *flags]
+  args = [f"--system={system}", f"--workdir={workdir}", f"--data_dir={cmudict_data_dir}", *flags]
   process = run_script("g2p_reference", *args, "--max_eval_words=60", timeout=300)
   assert process.returncode == 0, process.stderr[-2000:]
   results = json.loads((workdir / "results.json").read_text())

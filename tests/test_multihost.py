@@ -25,13 +25,13 @@ from helpers import (
   free_port,
   metrics_records,
   read_json,
-  run_command,
+  run_main,
   without_timing,
 )
 
-from attn_seq2seq import main
+from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.run_files import RESULTS_FILE
-from attn_seq2seq.training import train
+from attn_seq2seq.training import distributed, train
 
 STEPS = 8  # checkpoints every 2 steps: the kill lands after the first, well before the end
 HEARTBEAT_TIMEOUT = 5  # seconds: how soon the survivor notices its peer is gone
@@ -70,18 +70,18 @@ SURVIVOR_DEADLINE = 90  # seconds from the kill to the survivor's exit (heartbea
     ({"multihost": True}, {}, ("--multihost", "no cluster detected", "--coordinator_address")),
   ],
 )
-def test_incomplete_multihost_settings_are_one_line_errors(
-  settings, env, fragments, tmp_path, monkeypatch, capsys
-):
-  for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
-    monkeypatch.delenv(name, raising=False)
-  for name, value in env.items():
-    monkeypatch.setenv(name, value)
-  monkeypatch.chdir(ROOT)
+def test_incomplete_multihost_settings_are_one_line_errors(settings, env, fragments):
+  multihost = settings.pop("multihost", None)
+  with pytest.raises(ConfigError) as error:
+    distributed.initialize(distributed.resolve(multihost, settings, env))
+  assert all(f in str(error.value) for f in fragments) and "\n" not in str(error.value)
+
+
+def test_main_reports_incomplete_settings_in_one_line_before_creating_anything(tmp_path):
   workdir = tmp_path / "run"
-  with pytest.raises(SystemExit) as exit_info:
-    run_command(main, config=QUICK[0].split("=", 1)[1], workdir=workdir, **settings)
-  assert_one_error_line(str(exit_info.value), *fragments)
+  result = run_main([QUICK[0], f"--workdir={workdir}", "--coordinator_address=127.0.0.1:1234"])
+  assert result.returncode == 1
+  assert_one_error_line(result.stderr, "incomplete", "--num_processes (or JAX_NUM_PROCESSES)")
   assert not workdir.exists()
 
 

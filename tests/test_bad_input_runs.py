@@ -293,6 +293,27 @@ def test_ctrl_c_while_evaluate_starts_is_one_line_and_status_130(unchanged):
   assert not interrupted(evaluator)
 
 
+def test_ctrl_c_while_evaluate_decodes_is_one_line_and_writes_nothing(unchanged):
+  """The Ctrl-C lands while the split is evaluated (the dataset is loaded: TFDS's one warning
+  line; compiling and decoding take seconds after it): one more line, `interrupted`, status 130,
+  and the run is unchanged (`unchanged`: every file; and no new file or directory)."""
+  paths = sorted(unchanged.rglob("*"))
+  evaluator = subprocess.Popen(
+    [sys.executable, "-m", "attn_seq2seq.evaluate", f"--workdir={unchanged}", "--split=test_long"],
+    cwd=ROOT,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    env={**os.environ, "JAX_PLATFORMS": "cpu", "TFDS_DATA_DIR": data_dir_of(unchanged)},
+  )
+  loaded = evaluator.stderr.readline()  # blocks until the dataset is loaded
+  assert "Using custom data configuration" in loaded, loaded
+  time.sleep(0.5)  # into the evaluation: building the evaluator, compiling, decoding
+  assert evaluator.poll() is None
+  assert not interrupted(evaluator)
+  assert sorted(unchanged.rglob("*")) == paths
+
+
 # -- scripts/run_sweep.py (its main, in-process) ------------------------------------------------
 
 

@@ -66,6 +66,23 @@ def _result_name(argv: list[str], extra: list[str]) -> str:
   return names[0]
 
 
+def _run_sweep(args: list[str]) -> int:
+  """scripts/run_sweep.py ARGS; its exit status. It runs in a session of its own, so that Ctrl-C
+  reaches this command alone, which then stops the sweep as run_sweep.py's own Ctrl-C does
+  (SIGTERM: its running runs save a checkpoint) and waits for it before raising the
+  KeyboardInterrupt: a re-run finds every run stopped and resumes it (`subprocess.call` would
+  SIGKILL the sweep after 0.25 s, its runs still saving)."""
+  sweep_process = subprocess.Popen(
+    [sys.executable, str(REPO / "scripts/run_sweep.py"), *args], start_new_session=True
+  )
+  try:
+    return sweep_process.wait()
+  except KeyboardInterrupt:
+    sweep_process.terminate()
+    sweep_process.wait()
+    raise
+
+
 def _reproduce(argv: list[str]) -> int:
   typed = sys.argv[1:]
   extra = typed[typed.index("--") + 1 :] if "--" in typed else []
@@ -89,15 +106,7 @@ def _reproduce(argv: list[str]) -> int:
   out = _OUT.value or f"docs/results/{name}{suffix}"
   sweep.load_sweep(spec)  # an unknown --preset: one line now, not a failed sweep
 
-  status = subprocess.call(
-    [
-      sys.executable,
-      str(REPO / "scripts/run_sweep.py"),
-      f"--sweep={spec}",
-      f"--root={root}",
-      *extra,
-    ]
-  )
+  status = _run_sweep([f"--sweep={spec}", f"--root={root}", *extra])
   if status != 0:
     print(
       f"the sweep did not finish (exit {status}); no report written. Re-run the same command "

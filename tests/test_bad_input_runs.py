@@ -18,6 +18,7 @@ import pytest
 from helpers import (
   ROOT,
   assert_one_error_line,
+  checkpoint_steps,
   data_dir_of,
   digest,
   load_script,
@@ -291,6 +292,74 @@ def test_ctrl_c_while_evaluate_starts_is_one_line_and_status_130(unchanged):
   )
   time.sleep(1.0)  # importing JAX: where a Ctrl-C used to be swallowed by JAX's gc callback
   assert not interrupted(evaluator)
+
+
+def test_ctrl_c_while_evaluate_decodes_is_one_line_and_writes_nothing(unchanged):
+  """The Ctrl-C lands while the split is evaluated (the dataset is loaded: TFDS's one warning
+  line; compiling and decoding take seconds after it): one more line, `interrupted`, status 130,
+  and the run is unchanged (`unchanged`: every file; and no new file or directory)."""
+  paths = sorted(unchanged.rglob("*"))
+  evaluator = subprocess.Popen(
+    [sys.executable, "-m", "attn_seq2seq.evaluate", f"--workdir={unchanged}", "--split=test_long"],
+    cwd=ROOT,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    env={**os.environ, "JAX_PLATFORMS": "cpu", "TFDS_DATA_DIR": data_dir_of(unchanged)},
+  )
+  loaded = evaluator.stderr.readline()  # blocks until the dataset is loaded
+  assert "Using custom data configuration" in loaded, loaded
+  time.sleep(0.5)  # into the evaluation: building the evaluator, compiling, decoding
+  assert evaluator.poll() is None
+  assert not interrupted(evaluator)
+  assert sorted(unchanged.rglob("*")) == paths
+
+
+def test_ctrl_c_while_reproduce_trains_is_one_line_and_the_re_run_resumes(run, tmp_path):
+  """Ctrl-C from a terminal (SIGINT to reproduce.py's process group) while its sweep trains a
+  run: one `interrupted` line on stderr, status 130, and when it returns the run is stopped with a
+  complete checkpoint and its lock released (reproduce.py waits for the sweep to stop it). The
+  same command resumes the run from that checkpoint and finishes it; `--only` keeps the test to
+  one of the 6 runs of scorers:quick, so the report is then refused, in one line, for the others.
+  """
+  root, name = tmp_path / "root", "luong_dot_h16_lr0.001_s0"
+  command = [
+    sys.executable,
+    "scripts/reproduce.py",
+    "scorers",
+    "--preset=quick",
+    f"--root={root}",
+    f"--out={tmp_path / 'report'}",
+    "--",
+    "--only=luong_dot_",
+  ]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "TFDS_DATA_DIR": data_dir_of(run)}
+  reproduce = subprocess.Popen(
+    command,
+    cwd=ROOT,
+    env=env,
+    text=True,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    start_new_session=True,  # its own process group, as a terminal's foreground job
+  )
+  log = root / name / "log.txt"
+  deadline = time.monotonic() + 120
+  while not (log.exists() and "training algorithmic" in log.read_text()):
+    assert reproduce.poll() is None and time.monotonic() < deadline, reproduce.communicate()
+    time.sleep(0.05)
+  os.killpg(reproduce.pid, signal.SIGINT)
+  out, err = reproduce.communicate(timeout=120)
+  assert reproduce.returncode == 130, err
+  assert err.strip() == "interrupted", err
+  assert f"{name} (stopped)" in out
+  assert checkpoint_steps(root / name) and (root / name / "lock").read_text() == ""
+  resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert "1/1 runs finished" in resumed.stdout, resumed.stderr[-3000:]
+  assert "resumed from step" in log.read_text()
+  assert (root / name / RESULTS_FILE).exists()
+  assert resumed.returncode == 1
+  assert_one_error_line(resumed.stderr, "5 unfinished run(s)", "finish the sweep")
 
 
 # -- scripts/run_sweep.py (its main, in-process) ------------------------------------------------

@@ -212,6 +212,37 @@ def test_double_ctrl_c_during_training_leaves_a_complete_checkpoint_that_resumes
   assert "1/1 tries left a complete checkpoint and resumed exactly" in out
 
 
+def test_ctrl_c_during_the_final_evaluation_is_one_line_and_the_re_run_finishes(
+  data_dir, quick_reverse_run, start_trainer, tmp_path
+):
+  """The real trainer (the session quick run's command) gets SIGINT after the loop, while the
+  final evaluation decodes test_long (after test's line; compiling its shapes takes seconds):
+  the log ends with one `interrupted` line, status 130, no traceback, no results.json nor
+  temporary file. The same command then finishes with the uninterrupted run's metrics.jsonl
+  (each record once) and results.json."""
+  workdir = tmp_path / "run"
+  flags = [*QUICK, f"--config.data.data_dir={data_dir}", f"--compilation_cache={tmp_path}/cache"]
+  trainer = start_trainer(workdir, *flags, num_train_steps=4)
+  trainer.wait_until(lambda: "test at step 4:" in trainer.log(), "the final evaluation of test")
+  trainer.process.send_signal(signal.SIGINT)
+  assert trainer.process.wait(timeout=120) == 130, trainer.log()[-3000:]
+  log = trainer.log()
+  assert log.splitlines()[-1] == "interrupted", log[-3000:]
+  assert "Traceback" not in log and "Exception ignored" not in log
+  assert not (workdir / RESULTS_FILE).exists()
+  assert not list(workdir.rglob("*.tmp"))
+  resumed = subprocess.run(
+    trainer.args, cwd=ROOT, env=trainer.env, capture_output=True, text=True, timeout=300
+  )
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert without_speed(metrics_records(workdir)) == without_speed(
+    metrics_records(quick_reverse_run)
+  )
+  assert without_timing(read_json(workdir / RESULTS_FILE)) == without_timing(
+    read_json(quick_reverse_run / RESULTS_FILE)
+  )
+
+
 # -- a full disk ----------------------------------------------------------------------------------
 
 

@@ -212,22 +212,31 @@ def test_double_ctrl_c_during_training_leaves_a_complete_checkpoint_that_resumes
   assert "1/1 tries left a complete checkpoint and resumed exactly" in out
 
 
-def test_ctrl_c_during_the_final_evaluation_is_one_line_and_the_re_run_finishes(
-  data_dir, quick_reverse_run, start_trainer, tmp_path
+@pytest.mark.parametrize(
+  "moment, status, last_line",
+  [
+    ("step 4/4", 1, "stopped before the end of training; re-run the same command to resume"),
+    ("test at step 4:", 130, "interrupted"),
+  ],
+  ids=["last_validation", "final_evaluation"],
+)
+def test_ctrl_c_at_the_end_of_training_is_one_line_and_the_re_run_finishes(
+  moment, status, last_line, data_dir, quick_reverse_run, start_trainer, tmp_path
 ):
-  """The real trainer (the session quick run's command) gets SIGINT after the loop, while the
-  final evaluation decodes test_long (after test's line; compiling its shapes takes seconds):
-  the log ends with one `interrupted` line, status 130, no traceback, no results.json nor
-  temporary file. The same command then finishes with the uninterrupted run's metrics.jsonl
-  (each record once) and results.json."""
+  """The real trainer (the session quick run's command) gets SIGINT after its last step, while
+  the last validation runs (it stops with the checkpoint of that step, before the final
+  evaluation) or while the final evaluation decodes test_long (after test's line; compiling its
+  shapes takes seconds): the log ends with one line, no traceback, no results.json nor temporary
+  file. The same command then finishes with the uninterrupted run's metrics.jsonl (each record
+  once) and results.json."""
   workdir = tmp_path / "run"
   flags = [*QUICK, f"--config.data.data_dir={data_dir}", f"--compilation_cache={tmp_path}/cache"]
   trainer = start_trainer(workdir, *flags, num_train_steps=4)
-  trainer.wait_until(lambda: "test at step 4:" in trainer.log(), "the final evaluation of test")
+  trainer.wait_until(lambda: moment in trainer.log(), moment)
   trainer.process.send_signal(signal.SIGINT)
-  assert trainer.process.wait(timeout=120) == 130, trainer.log()[-3000:]
+  assert trainer.process.wait(timeout=120) == status, trainer.log()[-3000:]
   log = trainer.log()
-  assert log.splitlines()[-1] == "interrupted", log[-3000:]
+  assert log.splitlines()[-1] == last_line, log[-3000:]
   assert "Traceback" not in log and "Exception ignored" not in log
   assert not (workdir / RESULTS_FILE).exists()
   assert not list(workdir.rglob("*.tmp"))

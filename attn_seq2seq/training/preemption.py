@@ -45,6 +45,12 @@ class StopOnSignal:
       return multihost_utils.reached_preemption_sync_point(step)
     return self._event.is_set()
 
+  def requested_here(self) -> bool:
+    """Whether this process received a stop signal, without a sync point: asked once training
+    has no step left, where a one-process run then stops before its final evaluation (a
+    multi-host run, whose hosts must agree, finishes it)."""
+    return jax.process_count() == 1 and self._event.is_set()
+
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():
       for sig in self._SIGNALS:

@@ -298,9 +298,22 @@ def _train(run: RunState) -> bool:
       if run.evaluation_due():  # also a resumed run's, if its checkpoint came first
         _evaluate(run)
       if not run.training_left():
+        if stop_request.requested_here():  # a signal during the last validation: stop before
+          _stopped(run)  # the final evaluation, whose checkpoint is saved; a re-run does it
+          return False
         return True
       if not _train_interval(run, stop_request):
         return False
+
+
+def _stopped(run: RunState) -> None:
+  """Waits for the stop checkpoint (saved by the caller) and says how to resume."""
+  run.checkpointer.wait()
+  logging.warning(
+    "stopped by signal at step %d; checkpoint saved in %s; re-run the same command to resume",
+    run.step,
+    run.workdir / CHECKPOINTS_DIR,
+  )
 
 
 def _train_interval(run: RunState, stop_request: preemption.StopOnSignal) -> bool:
@@ -316,12 +329,7 @@ def _train_interval(run: RunState, stop_request: preemption.StopOnSignal) -> boo
       _log_train(run)
     if stop:
       _save(run)
-      run.checkpointer.wait()
-      logging.warning(
-        "stopped by signal at step %d; checkpoint saved in %s; re-run the same command to resume",
-        step,
-        run.workdir / CHECKPOINTS_DIR,
-      )
+      _stopped(run)
       return False
     if step % run.config.checkpoint_every_steps == 0 and step < end:  # at `end`: after evaluating
       with run.pause():

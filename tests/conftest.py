@@ -3,6 +3,8 @@
 * 4 fake CPU devices, so data-parallel invariants ("4 devices equal 1 device") run on one machine.
 * XLA's backend optimisation level 0: the suite is dominated by compiling many tiny models, and
   this cuts compile time by about 2.5x. Tests check invariants, never speed.
+* Ctrl-C's default disposition for the subprocesses the tests interrupt, also when the tests
+  run under `nohup` or `&` (which ignore SIGINT, and children inherit that).
 * One OpenBLAS thread: NumPy's QR (orthogonal initialisers) otherwise contends with XLA's threads
   and the pytest-xdist workers, and sometimes takes seconds instead of milliseconds.
 * The tests' processes and the runs they start as subprocesses (`attn_seq2seq.main`, sweeps,
@@ -22,9 +24,17 @@ os.environ["XLA_FLAGS"] = (
   os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
 ).strip()
 
+import signal
+
 import jax
 
 jax.config.update("jax_num_cpu_devices", 4)
+
+# The subprocesses the tests send Ctrl-C (SIGINT) must start with its default disposition, as a
+# terminal's foreground job does; a test run under `nohup` or a non-interactive shell's `&`
+# ignores SIGINT, which its children would inherit (and the entry points rightly keep).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+  signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import atexit  # noqa: E402
 import shutil  # noqa: E402

@@ -285,17 +285,27 @@ def test_main_with_an_incompatible_checkpoint_names_the_parameter_and_shapes(run
   assert digest(target) == before
 
 
-def test_main_with_a_corrupt_dataset_file_names_it_and_the_fix(run, tmp_path):
+@pytest.mark.parametrize(
+  "pattern, keep, message",
+  [
+    ("*-train.array_record*", 1000, "corrupt dataset file {}"),
+    ("dataset_info.json", 100, "cannot read the dataset metadata {}"),
+  ],
+  ids=["array_record", "dataset_info"],
+)
+def test_main_with_a_damaged_dataset_file_names_it_and_the_fix(
+  pattern, keep, message, run, tmp_path
+):
   data_dir = tmp_path / "tfds"
   shutil.copytree(data_dir_of(run), data_dir)
-  train_file = next(data_dir.rglob("*-train.array_record*"))
-  train_file.write_bytes(train_file.read_bytes()[:1000])
+  damaged = next(data_dir.rglob(pattern))
+  damaged.write_bytes(damaged.read_bytes()[:keep])  # truncated
   result = run_main([*QUICK, f"--workdir={tmp_path / 'run'}"], env={"TFDS_DATA_DIR": str(data_dir)})
   assert result.returncode == 1
   assert_one_error_line(
     without_log_records(result.stderr),
-    f"corrupt dataset file {train_file}",
-    f"delete the directory {train_file.parent} to regenerate it",
+    message.format(damaged),
+    f"delete the directory {damaged.parent} to regenerate it",
   )
 
 
@@ -308,20 +318,6 @@ def test_main_resumes_on_a_read_only_prepared_data_dir(run, tmp_path):
     result = run_main([*QUICK, f"--workdir={target}"], env={"TFDS_DATA_DIR": str(data_dir)})
   assert result.returncode == 0, result.stderr[-3000:]
   assert (target / RESULTS_FILE).exists()
-
-
-def test_main_with_a_truncated_dataset_info_json_names_it(run, tmp_path):
-  data_dir = tmp_path / "tfds"
-  shutil.copytree(data_dir_of(run), data_dir)
-  info = next(data_dir.rglob("dataset_info.json"))
-  info.write_bytes(info.read_bytes()[:100])
-  result = run_main([*QUICK, f"--workdir={tmp_path / 'run'}"], env={"TFDS_DATA_DIR": str(data_dir)})
-  assert result.returncode == 1
-  assert_one_error_line(
-    without_log_records(result.stderr),
-    f"cannot read the dataset metadata {info}",
-    f"delete the directory {info.parent} to regenerate it",
-  )
 
 
 def test_benchmark_zero_steps_is_one_line():

@@ -67,21 +67,31 @@ SURVIVOR_DEADLINE = 90  # seconds from the kill to the survivor's exit (heartbea
       {"JAX_NUM_PROCESSES": "two"},
       ("JAX_NUM_PROCESSES='two'", "integer"),
     ),
-    ({"multihost": True}, {}, ("--multihost", "no cluster detected", "--coordinator_address")),
   ],
 )
 def test_incomplete_multihost_settings_are_one_line_errors(settings, env, fragments):
-  multihost = settings.pop("multihost", None)
   with pytest.raises(ConfigError) as error:
-    distributed.initialize(distributed.resolve(multihost, settings, env))
+    distributed.initialize(distributed.resolve(None, settings, env))
   assert all(f in str(error.value) for f in fragments) and "\n" not in str(error.value)
 
 
-def test_main_reports_incomplete_settings_in_one_line_before_creating_anything(tmp_path):
+@pytest.mark.parametrize(
+  "flag, fragments",
+  [
+    (
+      "--coordinator_address=127.0.0.1:1234",
+      ("incomplete", "--num_processes (or JAX_NUM_PROCESSES)"),
+    ),
+    # jax's cluster detection, which must run before anything initialises JAX: a fresh process
+    ("--multihost", ("--multihost", "no cluster detected", "--coordinator_address")),
+  ],
+  ids=["incomplete", "no_cluster"],
+)
+def test_main_reports_bad_settings_in_one_line_before_creating_anything(flag, fragments, tmp_path):
   workdir = tmp_path / "run"
-  result = run_main([QUICK[0], f"--workdir={workdir}", "--coordinator_address=127.0.0.1:1234"])
+  result = run_main([QUICK[0], f"--workdir={workdir}", flag])
   assert result.returncode == 1
-  assert_one_error_line(result.stderr, "incomplete", "--num_processes (or JAX_NUM_PROCESSES)")
+  assert_one_error_line(result.stderr, *fragments)
   assert not workdir.exists()
 
 

@@ -313,7 +313,7 @@ def test_ctrl_c_while_evaluate_decodes_is_one_line_and_writes_nothing(unchanged)
   assert evaluator.poll() is None
   evaluator.send_signal(signal.SIGINT)
   out, err = evaluator.communicate(timeout=60)
-  # Known gap (issue 18's note, stop 22): in 1 of about 5 runs the process ends by the signal
+  # Known gap (issue 18's note, stop 22): in 1 of the first 4 runs the process ended by the signal
   # itself (-SIGINT) with nothing on stderr: the KeyboardInterrupt escapes `cli.user_errors`
   # somewhere in decoding. Nothing is written either way; the one line is what is not yet sure.
   if evaluator.returncode != -signal.SIGINT:

@@ -2,7 +2,7 @@ r"""Scores a trained run on one split of its task, with greedy or beam search, i
 
     python -m attn_seq2seq.evaluate --workdir=runs/reverse --split=test_long \
         [--beam_size=5 --alpha=0.6 --coverage_penalty=0.2] [--oracle_length] \
-        [--checkpoint_step=S] [--data_dir=DIR]
+        [--ablation=uniform|shuffled|zero_context] [--checkpoint_step=S] [--data_dir=DIR]
     python -m attn_seq2seq.evaluate --workdir=runs/a,runs/b [--ensemble=linear] \
         --results_dir=runs/ensemble_ab --split=test
 
@@ -25,13 +25,16 @@ results go to `--results_dir` too when given (a read-only run); where the result
 to be writable before anything is decoded.
 
 `--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source,
-a diagnostic of a model that stops early.
+a diagnostic of a model that stops early. `--ablation`: the same parameters decode with the
+attention replaced at every step (uniform, shuffled or zero_context; models/attention_ablation.py),
+how much the model relies on its attention.
 
 The metrics go into the run's results.json under `results_key`, e.g. `test` (greedy: the entry
 training wrote, recomputed), `test/beam5`, `test/beam5/alpha0.6`, `test_long/oracle_length`,
-with `/step<S>` appended when the checkpoint is not the step of the run's final results. Other
-entries are kept: the file is merged under a lock and replaced atomically
-(`workdir.merge_results`), and an unreadable results.json is reported before anything is decoded.
+`test_long/ablation_uniform` (the keys of training's `extra_evaluations`), with `/step<S>`
+appended when the checkpoint is not the step of the run's final results. Other entries are kept:
+the file is merged under a lock and replaced atomically (`workdir.merge_results`), and an
+unreadable results.json is reported before anything is decoded.
 The per-example outcomes of the split (id, source, hypothesis and reference lengths, exact,
 edit distance; `metrics/outcomes.py`) go to `<workdir>/outcomes/<key>.json`. The headline
 metrics and the per-length rows are printed as a table.
@@ -88,10 +91,11 @@ def main(argv: Sequence[str]) -> None:
     spec = search.SearchSpec.of_experiment(run.config, **_RUN_FLAGS.search_options())
     if _RESULTS_DIR.value is not None:
       evaluate_lib.claim_ensemble_dir(workdir, runs)
+    ablation = _RUN_FLAGS.ablation.value
     if len(runs) > 1:
-      key = evaluate_lib.results_key(_SPLIT.value, spec, _RUN_FLAGS.checkpoint_step.value)
+      key = evaluate_lib.results_key(_SPLIT.value, spec, _RUN_FLAGS.checkpoint_step.value, ablation)
     else:
-      key = evaluate_lib.key_in_results(run.workdir, _SPLIT.value, spec, run.step)
+      key = evaluate_lib.key_in_results(run.workdir, _SPLIT.value, spec, run.step, ablation)
     metrics = evaluate_lib.evaluate_run(
       runs,
       _SPLIT.value,

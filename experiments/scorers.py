@@ -15,6 +15,9 @@ family first maps the keys to the query size with a learned matrix, which makes 
 have no parameters, `general` its W_a, `cosine` a learned temperature, `additive` its MLP,
 `location` a position layer; the report prints each count.
 
+After the sweep, `derived` decodes every run on test_long with its attention ablated (uniform,
+shuffled, zero context) for the report's diagnostics, without retraining.
+
 Each scorer gets the same tuning budget and trains to its own plateau: the learning rate is
 chosen per scorer from LR_GRID on validation exact match (one trial per value with seed 0), then
 seeds 1 and 2 train at the chosen value; early stopping on validation exact match (every 500
@@ -41,8 +44,10 @@ scorer within 1,500 steps, so the scorers can still differ in final quality at t
 """
 
 from attn_seq2seq.experiment_config import parse_variants
+from attn_seq2seq.metrics.outcomes import outcomes_path
 from attn_seq2seq.models import SCORERS
-from attn_seq2seq.sweeps import curves, define
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
+from attn_seq2seq.sweeps import curves, define, references
 from attn_seq2seq.sweeps import findings as say
 
 LR_GRID = (3e-4, 1e-3, 3e-3)  # every scorer's learning-rate trials (seed 0), chosen on validation
@@ -93,6 +98,25 @@ def get_sweep(arg: str | None = None) -> list[dict]:
 # -- the report (scripts/reproduce.py) ------------------------------------------------------------
 
 LEVELS = (0.5, 0.9, 0.95)  # validation exact match levels whose cost the report tabulates
+ABLATED_SPLIT = "test_long"  # where the report's diagnostics ablate each model's attention
+
+
+def derived(summary, python: str, data_dir: str | None = None) -> list:
+  """The report's attention ablations (sweeps/references.py): every run of every arm decoded on
+  test_long with its attention uniform, shuffled and zeroed (`evaluate --ablation`, into the
+  run's results.json under `test_long/ablation_<kind>`); none retrains a model."""
+  data = [f"--data_dir={data_dir}"] if data_dir else []
+  return [
+    references.Step(
+      outcomes_path(run.workdir, f"{ABLATED_SPLIT}/ablation_{kind}"),
+      [python, "-m", "attn_seq2seq.evaluate", f"--workdir={run.workdir}"]
+      + [f"--split={ABLATED_SPLIT}", f"--ablation={kind}", *data],
+    )
+    for group in summary.arms
+    for run in group.runs
+    for kind in ATTENTION_ABLATIONS
+    if kind != "none"
+  ]
 
 
 def findings(summary) -> list[str]:

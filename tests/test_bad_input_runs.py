@@ -135,6 +135,7 @@ def test_translate_whitespace_only_line_gives_an_empty_line(unchanged, tmp_path,
     ({"beam_size": -1}, "--beam_size=-1"),
     ({"data_dir": "{tmp}/file"}, "data directory {tmp}/file is a file"),
     ({"oracle_length": "maybe"}, "--oracle_length"),
+    ({"ablation": "random"}, "--ablation=random"),
     ({"coverage_penalty": "inf", "beam_size": 2}, "--coverage_penalty must be a finite number"),
   ],
 )

@@ -3,17 +3,25 @@ split and every `extra_evaluations` key written to results.json with its per-exa
 the training FLOPs counted, and the keys checked before anything is created."""
 
 import json
+import shutil
 
 import pytest
+from helpers import run_command
 
+from attn_seq2seq import evaluate as evaluate_cli
 from attn_seq2seq import search
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference.evaluate import results_key
 from attn_seq2seq.metrics.outcomes import read_outcomes
-from attn_seq2seq.run_files import METRICS_FILE, RESULTS_FILE
+from attn_seq2seq.run_files import CONFIG_FILE, METRICS_FILE, RESULTS_FILE
 from attn_seq2seq.training import evaluation_variants, train
 
-EXTRA = ("test/beam2", "test_long/oracle_length", "test/ablation_uniform", "test/ablation_shuffled")
+EXTRA = (
+  "test/beam2",
+  "test_long/oracle_length",
+  "test/ablation_uniform",
+  "test/ablation_zero_context",
+)
 SPLITS = ("validation", "test", "test_long")
 
 
@@ -67,6 +75,28 @@ def test_a_bad_extra_evaluation_is_a_one_line_error(key, fragment):
 
 
 def test_a_variant_spells_the_key_evaluate_writes():
-  for key in ("test/beam5", "test/beam5/alpha0.6", "test_long/oracle_length"):
+  keys = ("test/beam5", "test/beam5/alpha0.6", "test_long/oracle_length", "test/ablation_uniform")
+  for key in (*keys, "test_long/oracle_length/ablation_zero_context"):
     variant = evaluation_variants.parse_variant(key, SPLITS)
-    assert results_key(variant.split, search.SearchSpec(**variant.search_changes())) == key
+    spec = search.SearchSpec(**variant.search_changes())
+    assert results_key(variant.split, spec, ablation=variant.ablation) == key
+
+
+def test_evaluate_with_an_ablation_after_training_equals_the_extra_evaluation(finished, tmp_path):
+  """`evaluate --ablation` on a finished run (e.g. a sweep's derived step) writes what training's
+  `extra_evaluations` wrote under the same key."""
+  trained, results = finished
+  workdir = shutil.copytree(trained, tmp_path / "run")
+  key = "test/ablation_zero_context"
+  without = {k: v for k, v in results.items() if k != key}
+  (workdir / RESULTS_FILE).write_text(json.dumps(without))
+  (workdir / "outcomes" / f"{key}.json").unlink()
+  data_dir = json.loads((workdir / CONFIG_FILE).read_text())["config"]["data"]["data_dir"]
+  run_command(
+    evaluate_cli, workdir=workdir, split="test", ablation="zero_context", data_dir=data_dir
+  )
+  again = json.loads((workdir / RESULTS_FILE).read_text())
+  assert set(again) == set(results)
+  assert again[key] == pytest.approx(results[key], rel=1e-5, abs=1e-6)
+  assert again[key]["loss"] != pytest.approx(results["test"]["loss"])  # the context mattered
+  assert read_outcomes(workdir, key).key == key

@@ -14,7 +14,7 @@ import pytest
 from helpers import ROOT, load_module, run_script
 
 from attn_seq2seq.errors import UserError
-from attn_seq2seq.metrics.outcomes import write_outcomes
+from attn_seq2seq.metrics.outcomes import outcomes_path, write_outcomes
 from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, METRICS_FILE, RESULTS_FILE
 from attn_seq2seq.sweeps import report, summary
 
@@ -277,6 +277,27 @@ def test_scorers_findings_rank_and_say_which_differences_separate(tmp_path):
   assert "dot > location > general" in text  # theirs, said as given to this project
   # the best against each other scorer, and Luong's neighbours (dot-general, general-location)
   assert len(result.differences) == 6
+
+
+def test_scorers_ablate_every_run_after_the_sweep_where_evaluate_writes(tmp_path):
+  derived = load_module(ROOT / "experiments/scorers.py").derived
+  for scorer in ("dot", "cosine"):
+    for seed in (0, 1):
+      config = {"seed": seed, "model": {"scorer": scorer, "hidden_size": 32}}
+      write_run(tmp_path / f"luong_{scorer}_h32_s{seed}", config, 0.5)
+  steps = derived(summary.read_summary(tmp_path, "exact_match"), "python", data_dir="/data")
+  assert len(steps) == 4 * 3  # every run, three ablations each
+  for step in steps:
+    flags = dict(arg[2:].split("=", 1) for arg in step.argv[3:])
+    assert step.argv[:3] == ["python", "-m", "attn_seq2seq.evaluate"]
+    assert flags["split"] == "test_long" and flags["data_dir"] == "/data"
+    key = f"test_long/ablation_{flags['ablation']}"
+    assert step.marker == outcomes_path(flags["workdir"], key)  # the file evaluate writes
+  assert {dict(a.split("=") for a in s.argv[3:])["--ablation"] for s in steps} == {
+    "uniform",
+    "shuffled",
+    "zero_context",
+  }
 
 
 def test_cmudict_findings_compare_with_the_same_split_reference(tmp_path):

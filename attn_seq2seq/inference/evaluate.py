@@ -39,12 +39,15 @@ from attn_seq2seq.training.progress import results_table
 ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's --results_dir: the runs it combines
 
 
-def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = None) -> str:
+def results_key(
+  split: str, spec: search.SearchSpec, step_suffix: int | None = None, ablation: str = "none"
+) -> str:
   """Where results.json keeps a split's metrics under `spec`: `<split>` for greedy search (which
   alpha and the coverage penalty do not change), `<split>/beam<K>[/alpha<A>][/coverage<B>]` for
   beam search, then `/linear` for an ensemble combined linearly, `/oracle_length` for
-  oracle-length decoding (another minimum length: `/min_len_a<A>_b<B>`), then `/step<S>` if
-  `step_suffix` is given."""
+  oracle-length decoding (another minimum length: `/min_len_a<A>_b<B>`), `/ablation_<kind>` for a
+  model whose attention is ablated (the key training's `extra_evaluations` writes), then
+  `/step<S>` if `step_suffix` is given."""
   key = split
   if spec.algorithm == "beam":
     key += f"/beam{spec.beam_size}" + (f"/alpha{spec.alpha:g}" if spec.alpha else "")
@@ -55,6 +58,8 @@ def results_key(split: str, spec: search.SearchSpec, step_suffix: int | None = N
     key += "/oracle_length"
   elif spec.has_min_len:
     key += f"/min_len_a{spec.min_len_a:g}_b{spec.min_len_b:g}"
+  if ablation != "none":
+    key += f"/ablation_{ablation}"
   return key if step_suffix is None else f"{key}/step{step_suffix}"
 
 
@@ -118,11 +123,14 @@ def evaluate_run(
   )
 
 
-def key_in_results(workdir: str | Path, split: str, spec: search.SearchSpec, step: int) -> str:
+def key_in_results(
+  workdir: str | Path, split: str, spec: search.SearchSpec, step: int, ablation: str = "none"
+) -> str:
   """The `results_key` under which the run in `workdir` stores the metrics of `split` under
-  `spec` from checkpoint `step` (`/step<S>` unless `step` is the step of its final results)."""
+  `spec` (and `ablation`) from checkpoint `step` (`/step<S>` unless `step` is the step of its
+  final results)."""
   results = workdir_lib.read_results(workdir)
-  return results_key(split, spec, None if results.get("step") == step else step)
+  return results_key(split, spec, None if results.get("step") == step else step, ablation)
 
 
 def claim_ensemble_dir(results_dir: str | Path, runs: Sequence[trained_run.Run]) -> Path:

@@ -8,6 +8,7 @@ point importing another, and both need the same definitions.
 """
 
 import contextlib
+import dataclasses
 import functools
 import math
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from absl import flags, logging
 from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import ensembles
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
 from attn_seq2seq.search import ENSEMBLE_COMBINATIONS, MAX_ALPHA
 
 
@@ -31,16 +33,20 @@ class RunFlags(NamedTuple):
   coverage_penalty: flags.FlagHolder
   oracle_length: flags.FlagHolder
   ensemble: flags.FlagHolder
+  ablation: flags.FlagHolder
 
   def load_runs(self) -> list:
-    """The run, or the ensemble's runs, that --workdir names, at --checkpoint_step (one-line
-    errors for a bad run, runs that cannot form an ensemble, or --ensemble with one run)."""
+    """The run, or the ensemble's runs, that --workdir names, at --checkpoint_step, each model
+    with --ablation applied (one-line errors for a bad run, runs that cannot form an ensemble, or
+    --ensemble with one run)."""
     runs = ensembles.load_runs(self.workdir.value, self.checkpoint_step.value)
     if len(runs) == 1 and self.ensemble.value != "log_linear":
       raise ConfigError(
         f"--ensemble={self.ensemble.value} combines several runs; --workdir names one run"
       )
-    return runs
+    if self.ablation.value == "none":
+      return runs
+    return [ablated(run, self.ablation.value) for run in runs]
 
   def search_options(self) -> dict:
     """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
@@ -54,6 +60,13 @@ class RunFlags(NamedTuple):
     if self.oracle_length.value:
       options.update(min_len_a=1.0, min_len_b=0.0)
     return options
+
+
+def ablated(run, ablation: str):
+  """`run` with its model's attention replaced by `ablation` (models/attention_ablation.py): the
+  same parameters in a model that decodes with uniform, shuffled or no attention."""
+  config = dataclasses.replace(run.model.config, attention_ablation=ablation)
+  return dataclasses.replace(run, model=run.model.clone(config=config))
 
 
 @functools.cache
@@ -98,6 +111,14 @@ def define_flags() -> RunFlags:
       ENSEMBLE_COMBINATIONS,
       "How an ensemble's next-token distributions combine: log_linear (average log-probability, "
       "renormalised) or linear (average probability).",
+    ),
+    ablation=flags.DEFINE_enum(
+      "ablation",
+      "none",
+      ATTENTION_ABLATIONS,
+      "Decode with the attention replaced at every step: uniform over the source, the model's "
+      "weights shuffled over positions, or zero_context (no context); none: the model's own. How "
+      "much does the model rely on its attention? (Fixed-vector decoders have none to replace.)",
     ),
   )
   flags.register_validator(

@@ -253,33 +253,8 @@ def _beyond(summary, arms) -> str:
       )
       + "."
     )
-  for arm in (a for a in ATTENTION if a in arms):
-    group = arms[arm]
-    exact = say.mean(group, "test_long", "exact_match")
-    oracle = say.mean(group, "test_long/oracle_length", "exact_match")
-    mass = say.mean(group, "test_long", "gold_attention_mass")
-    mass_in = say.mean(group, "test", "gold_attention_mass")
-    uniform = say.mean(group, "test_long/ablation_uniform", "exact_match")
-    found = group.outcomes("test_long")
-    shorter = (
-      sum(float((o.columns["hyp_length"] < o.columns["src_length"]).mean()) for o in found)
-      / len(found)
-      if found
-      else None
-    )
-    if None in (exact, oracle, mass, mass_in, shorter):
-      continue
-    cause = (
-      "outputs stop early: with EOS suppressed until the source length, exact match rises from "
-      f"{exact:.3f} to {oracle:.3f}"
-      if oracle > exact + 0.05
-      else f"stopping early is not the cause (oracle lengths: {oracle:.3f} against {exact:.3f})"
-    )
-    text.append(
-      f"{arm}: {shorter:.0%} of its test_long outputs are shorter than their source; {cause}; "
-      f"its gold attention mass falls from {mass_in:.3f} (test) to {mass:.3f} (test_long)"
-      + (f"; with uniform attention it scores {uniform:.3f}." if uniform is not None else ".")
-    )
+  diagnosed = (say.diagnosis(arms[arm], arm) for arm in ATTENTION if arm in arms)
+  text += [d for d in diagnosed if d is not None]
   return " ".join(text) + "\n"
 
 

@@ -148,16 +148,7 @@ def findings(summary) -> list[str]:
     text.append(_efficiency(summary, scorer, order))
     text.append(_luong_order(summary, scorer, order))
     paragraphs.append(" ".join(text) + "\n")
-  paragraphs.append(
-    "**test_long** (sources longer than any seen in training): "
-    + "; ".join(
-      f"{s} {say.value(g, 'test_long', 'exact_match')}"
-      for g in summary.arms
-      for s in [g.runs[0].config["model.scorer"]]
-    )
-    + ". `location` cannot extrapolate by construction: it scores source positions from the "
-    "decoder state alone, and positions past the training lengths never received a gradient.\n"
-  )
+  paragraphs.append(_test_long(summary))
   paragraphs.append(
     "Luong et al. compare BLEU on WMT'14 English-German after days of GPU training; here the "
     "measure is exact match on a synthetic reversal task trained to a plateau on a CPU, with "
@@ -165,6 +156,49 @@ def findings(summary) -> list[str]:
     "learns a sharp, reordering alignment at this size, not translation quality.\n"
   )
   return paragraphs
+
+
+def _test_long(summary) -> str:
+  """test_long per scorer, each failure diagnosed (findings.diagnosis), and whether the scorer
+  that extrapolates best is the one whose attention stays on the copied position."""
+  named = [(g.runs[0].config["model.scorer"], g) for g in summary.arms]
+  text = [
+    "**test_long** (sources longer than any seen in training): "
+    + "; ".join(f"{s} {say.value(g, 'test_long', 'exact_match')}" for s, g in named)
+    + ". `location` cannot extrapolate by construction: it scores source positions from the "
+    "decoder state alone, and positions past the training lengths never received a gradient."
+  ]
+  text += [d for d in (say.diagnosis(g, s) for s, g in named) if d is not None]
+  exact = {s: say.mean(g, "test_long", "exact_match") for s, g in named}
+  mass = {s: say.mean(g, "test_long", "gold_attention_mass") for s, g in named}
+  oracle = {s: say.mean(g, "test_long/oracle_length", "exact_match") for s, g in named}
+  uniform = [say.mean(g, "test_long/ablation_uniform", "exact_match") for _, g in named]
+  if None not in (*exact.values(), *mass.values(), *oracle.values()) and len(named) > 1:
+    best, focused = max(exact, key=exact.get), max(mass, key=mass.get)
+    others = [m for s, m in mass.items() if s != best]
+    gain = max(oracle[s] - exact[s] for s in exact)
+    text.append(
+      (
+        f"The scorer that extrapolates best, {best}, is also the one whose attention stays on "
+        f"the copied position (test_long gold attention mass {mass[best]:.3f}, the others "
+        f"{min(others):.3f}-{max(others):.3f})"
+        if best == focused
+        else f"The scorer that extrapolates best ({best}) is not the one whose attention stays "
+        f"most on the copied position ({focused}, gold attention mass {mass[focused]:.3f})"
+      )
+      + (
+        f", and oracle lengths raise no scorer's exact match by more than {gain:.3f}: what fails "
+        "beyond the training lengths is the alignment, not where the output stops."
+        if gain <= 0.05
+        else "."
+      )
+    )
+  if uniform and None not in uniform:
+    text.append(
+      f"With uniform attention no scorer exceeds {max(uniform):.3f} on test_long: every one "
+      "relies on where its attention goes."
+    )
+  return " ".join(text) + "\n"
 
 
 def _efficiency(summary, scorer: dict, order: list[str]) -> str:

@@ -226,11 +226,17 @@ def test_no_report_for_an_unfinished_sweep(sweep_root, tmp_path):
   assert not (tmp_path / "out" / report.REPORT_FILE).exists()
 
 
-def write_run(workdir: Path, config: dict, em: float, stop: str = "early_stopping") -> None:
+def write_run(
+  workdir: Path, config: dict, em: float, stop: str = "early_stopping", extra: dict | None = None
+) -> None:
+  """A finished run's files with `em` everywhere; `extra`: more results.json entries (a key's
+  metrics join those of `fake_results` under the same key)."""
   workdir.mkdir(parents=True)
   record = {"config": config, "num_params": 1000, "task": {"eval_splits": ["test", "test_long"]}}
   (workdir / CONFIG_FILE).write_text(json.dumps(record))
   results = {**fake_results(em), "stop_reason": stop, "last_step": 8}
+  for key, metrics in (extra or {}).items():
+    results[key] = {**results.get(key, {}), **metrics}
   lengths = [2 + i % 7 for i in range(16)]
   g2p = {"wer": 1 - em, "per": sum(2 for i in range(16) if i >= 16 * em) / sum(lengths)}
   for key in ("test", "test/beam5"):
@@ -277,6 +283,36 @@ def test_scorers_findings_rank_and_say_which_differences_separate(tmp_path):
   assert "dot > location > general" in text  # theirs, said as given to this project
   # the best against each other scorer, and Luong's neighbours (dot-general, general-location)
   assert len(result.differences) == 6
+
+
+def test_scorers_findings_diagnose_test_long_from_the_diagnostics(tmp_path):
+  findings = load_module(ROOT / "experiments/scorers.py").findings
+  # cosine: 14/16 right, its attention on the copied position; dot: 8/16, attention elsewhere,
+  # and 12/16 once EOS is suppressed until the source length
+  for scorer, em, mass, oracle in [("cosine", 0.875, 0.9, 0.875), ("dot", 0.5, 0.4, 0.75)]:
+    extra = {
+      "test": {"gold_attention_mass": 0.95},
+      "test_long": {"gold_attention_mass": mass},
+      "test_long/oracle_length": {"exact_match": oracle},
+      "test_long/ablation_uniform": {"exact_match": 0.125},
+    }
+    for seed in (0, 1):
+      config = {"seed": seed, "model": {"scorer": scorer, "hidden_size": 32}}
+      write_run(tmp_path / f"luong_{scorer}_h32_s{seed}", config, em, extra=extra)
+  text = " ".join(findings(summary.read_summary(tmp_path, "exact_match")))
+  assert (
+    "dot: 0% of its test_long outputs are shorter than their source; outputs stop early: with "
+    "EOS suppressed until the source length, exact match rises from 0.500 to 0.750; its gold "
+    "attention mass falls from 0.950 (test) to 0.400 (test_long); with uniform attention it "
+    "scores 0.125." in text
+  )
+  assert "cosine: 0% of its test_long outputs" in text
+  assert "stopping early is not the cause (oracle lengths: 0.875 against 0.875)" in text
+  assert (
+    "The scorer that extrapolates best, cosine, is also the one whose attention stays on the "
+    "copied position (test_long gold attention mass 0.900, the others 0.400-0.400)." in text
+  )  # dot's oracle gain of 0.25: no claim that stopping is not what fails
+  assert "With uniform attention no scorer exceeds 0.125 on test_long" in text
 
 
 def test_scorers_ablate_every_run_after_the_sweep_where_evaluate_writes(tmp_path):

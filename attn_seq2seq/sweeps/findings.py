@@ -6,6 +6,7 @@ and whether it separates the arms, how the runs stopped.
     findings.value(group, "test", "exact_match")     # '0.998 [0.996, 0.999]', '3/3 seeds at ...'
     findings.compared(summary, a, b, "test", "exact_match", "attention", "fixed_init")
     # 'attention - fixed_init = +0.712 [0.690, 0.733], p < 0.001 (separated)'
+    findings.diagnosis(group, "luong")   # why test_long fails: early stops, alignment, ablation
 """
 
 from attn_seq2seq.metrics import LOWER_IS_BETTER
@@ -95,3 +96,35 @@ def grid_edge(summary: Summary, group: Group) -> str:
       field = tuned["field"].replace("_", " ")
       return f", its {field} {chosen:g} the grid's {side} (a wider grid could still improve it)"
   return ""
+
+
+def diagnosis(group: Group, name: str, split: str = "test_long") -> str | None:
+  """Why an attention arm fails on `split` (the report's diagnostics section, in words): the share
+  of outputs shorter than their source, whether oracle-length decoding helps, where its gold
+  attention mass goes from test to `split`, and its exact match with uniform attention; None
+  where the run did not measure these."""
+  exact = mean(group, split, "exact_match")
+  oracle = mean(group, f"{split}/oracle_length", "exact_match")
+  mass = mean(group, split, "gold_attention_mass")
+  mass_in = mean(group, "test", "gold_attention_mass")
+  uniform = mean(group, f"{split}/ablation_uniform", "exact_match")
+  found = group.outcomes(split)
+  shorter = (
+    sum(float((o.columns["hyp_length"] < o.columns["src_length"]).mean()) for o in found)
+    / len(found)
+    if found
+    else None
+  )
+  if None in (exact, oracle, mass, mass_in, shorter):
+    return None
+  cause = (
+    "outputs stop early: with EOS suppressed until the source length, exact match rises from "
+    f"{exact:.3f} to {oracle:.3f}"
+    if oracle > exact + 0.05
+    else f"stopping early is not the cause (oracle lengths: {oracle:.3f} against {exact:.3f})"
+  )
+  return (
+    f"{name}: {shorter:.0%} of its {split} outputs are shorter than their source; {cause}; "
+    f"its gold attention mass falls from {mass_in:.3f} (test) to {mass:.3f} ({split})"
+    + (f"; with uniform attention it scores {uniform:.3f}." if uniform is not None else ".")
+  )

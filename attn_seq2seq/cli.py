@@ -68,6 +68,21 @@ def user_errors() -> Iterator[None]:
     sys.exit(INTERRUPTED_STATUS)
 
 
+@contextlib.contextmanager
+def sigterm_as_keyboard_interrupt() -> Iterator[None]:
+  """While active (main thread only), SIGTERM (`kill PID`, a scheduler's stop) raises
+  KeyboardInterrupt, so a command that stops its children on Ctrl-C stops them the same way."""
+
+  def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def _raise_interrupt(signum, frame) -> None:
   """SIGINT as Python's default (KeyboardInterrupt), remembered: JAX runs callbacks (its gc
   callback) where an exception is printed as "Exception ignored" and dropped, so `user_errors`

@@ -71,12 +71,14 @@ def _run_sweep(args: list[str]) -> int:
   reaches this command alone, which then stops the sweep as run_sweep.py's own Ctrl-C does
   (SIGTERM: its running runs save a checkpoint) and waits for it before raising the
   KeyboardInterrupt: a re-run finds every run stopped and resumes it (`subprocess.call` would
-  SIGKILL the sweep after 0.25 s, its runs still saving)."""
+  SIGKILL the sweep after 0.25 s, its runs still saving). A SIGTERM to this command does the
+  same (without it, `kill` would leave the sweep training on its own)."""
   sweep_process = subprocess.Popen(
     [sys.executable, str(REPO / "scripts/run_sweep.py"), *args], start_new_session=True
   )
   try:
-    return sweep_process.wait()
+    with cli.sigterm_as_keyboard_interrupt():
+      return sweep_process.wait()
   except KeyboardInterrupt:
     sweep_process.terminate()
     sweep_process.wait()
@@ -115,8 +117,9 @@ def _reproduce(argv: list[str]) -> int:
     )
     return status
   module = sweep.load_module(path)
-  if hasattr(module, "derived"):  # reference rows: other systems, ensembles, averaged checkpoints
-    summary = summary_lib.read_summary(root, module.REPORT["metrics"], module.REPORT["split"])
+  summary = summary_lib.read_summary(root, module.REPORT["metrics"], module.REPORT["split"])
+  report.check_finished(summary, root)  # a partial sweep (--only) gets no derived step either
+  if hasattr(module, "derived"):  # reference rows, ensembles, averaged checkpoints, ablations
     references.run_steps(module.derived(summary, sys.executable, _DATA_DIR.value), REPO)
   definition = module.REPORT
   written = report.write_report(

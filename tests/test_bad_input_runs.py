@@ -323,12 +323,15 @@ def test_ctrl_c_while_evaluate_decodes_is_one_line_and_writes_nothing(unchanged)
   assert sorted(unchanged.rglob("*")) == paths
 
 
-def test_ctrl_c_while_reproduce_trains_is_one_line_and_the_re_run_resumes(run, tmp_path):
-  """Ctrl-C from a terminal (SIGINT to reproduce.py's process group) while its sweep trains a
-  run: one `interrupted` line on stderr, status 130, and when it returns the run is stopped with a
-  complete checkpoint and its lock released (reproduce.py waits for the sweep to stop it). The
-  same command resumes the run from that checkpoint and finishes it; `--only` keeps the test to
-  one of the 6 runs of scorers:quick, so the report is then refused, in one line, for the others.
+@pytest.mark.parametrize("stop", ["ctrl_c", "kill"])
+def test_ctrl_c_while_reproduce_trains_is_one_line_and_the_re_run_resumes(stop, run, tmp_path):
+  """Ctrl-C from a terminal (SIGINT to reproduce.py's process group), or `kill PID` (SIGTERM to
+  reproduce.py alone), while its sweep trains a run: one `interrupted` line on stderr, status 130,
+  and when it returns the run is stopped with a complete checkpoint and its lock released
+  (reproduce.py waits for the sweep to stop it; killed, it must not leave the sweep training on
+  its own). After Ctrl-C, the same command resumes the run from that checkpoint and finishes it;
+  `--only` keeps the test to one of the 6 runs of scorers:quick, so the report is then refused,
+  in one line, for the others.
   """
   root, name = tmp_path / "root", "luong_dot_h16_lr0.001_s0"
   command = [
@@ -356,12 +359,17 @@ def test_ctrl_c_while_reproduce_trains_is_one_line_and_the_re_run_resumes(run, t
   while not (log.exists() and "training algorithmic" in log.read_text()):
     assert reproduce.poll() is None and time.monotonic() < deadline, reproduce.communicate()
     time.sleep(0.05)
-  os.killpg(reproduce.pid, signal.SIGINT)
+  if stop == "ctrl_c":
+    os.killpg(reproduce.pid, signal.SIGINT)
+  else:
+    reproduce.terminate()
   out, err = reproduce.communicate(timeout=120)
   assert reproduce.returncode == 130, err
   assert err.strip() == "interrupted", err
   assert f"{name} (stopped)" in out
   assert checkpoint_steps(root / name) and (root / name / "lock").read_text() == ""
+  if stop == "kill":
+    return
   resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert "1/1 runs finished" in resumed.stdout, resumed.stderr[-3000:]
   assert "resumed from step" in log.read_text()

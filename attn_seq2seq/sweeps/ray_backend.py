@@ -223,14 +223,14 @@ class _Driver:
     self._waiting = []  # runs not submitted yet: tuned runs wait for their trials
 
   def run(self, queue: list[dict]) -> None:
-    from attn_seq2seq.sweeps import sweep  # noqa: PLC0415  (imports JAX: the driver side only)
+    from attn_seq2seq import cli  # noqa: PLC0415  (installs a command's signal hooks: driver only)
 
     self._total = len(queue)
     self._waiting = list(queue)
     self._submit_runnable()
     self._progress()
     try:
-      with sweep._sigterm_as_keyboard_interrupt():  # the local backend's rule
+      with cli.sigterm_as_keyboard_interrupt():  # the local backend's rule
         while self._inflight:
           ready, _ = self._ray.wait(list(self._inflight), num_returns=1, timeout=_WAIT_SECONDS)
           for generator in ready:

@@ -87,7 +87,7 @@ def write_report(
     The path of README.md. A root with unfinished runs is a UserError naming them.
   """
   summary = summary_lib.read_summary(root, metrics, split)
-  _check_finished(summary, root)
+  check_finished(summary, root)
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   launches = read_launches(summary.root)
@@ -126,7 +126,7 @@ def write_report(
   return path
 
 
-def _check_finished(summary: summary_lib.Summary, root: str | Path) -> None:
+def check_finished(summary: summary_lib.Summary, root: str | Path) -> None:
   """A UserError naming the unfinished runs of the sweep in `root` (or saying it has none)."""
   if summary.unfinished or not summary.groups:
     more = ", ..." if summary.unfinished[5:] else ""

@@ -38,7 +38,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from attn_seq2seq import atomic_files
+from attn_seq2seq import atomic_files, cli
 from attn_seq2seq.data.datasets import dataset_spec
 from attn_seq2seq.errors import UserError, one_line
 from attn_seq2seq.run_files import LAUNCHES_FILE, LOG_FILE, SWEEP_FILE
@@ -280,7 +280,7 @@ def launch(
   num_to_run, running = len(queue), {}  # running: name -> (process, log file, start time)
   sweep_started = _now(), time.monotonic()
   try:
-    with _sigterm_as_keyboard_interrupt():
+    with cli.sigterm_as_keyboard_interrupt():
       while queue or running:
         while len(running) < parallel and (run := take_runnable(queue, status, root, echo)):
           running[run["name"]] = _start(run, root)
@@ -456,17 +456,3 @@ def _last_line(path: Path, max_bytes: int = 4096) -> str:
     f.seek(max(0, f.seek(0, 2) - max_bytes))
     lines = f.read().decode(errors="replace").strip().splitlines()
   return lines[-1] if lines else ""
-
-
-@contextlib.contextmanager
-def _sigterm_as_keyboard_interrupt():
-  """While active (main thread only), SIGTERM stops the sweep the way Ctrl-C does."""
-
-  def interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-  previous = signal.signal(signal.SIGTERM, interrupt)
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGTERM, previous)

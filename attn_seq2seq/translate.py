@@ -1,9 +1,9 @@
 r"""Translates raw text lines with a trained run: one output line per input line, in input order.
 
     python -m attn_seq2seq.translate --workdir=runs/dates [--input=in.txt] [--output=out.txt] \
-        [--beam_size=5 --alpha=0.6 --n_best=3] [--oracle_length] [--batch_size=64] \
-        [--output_format=jsonl [--with_attention]] [--attention_npz=DIR] [--attention_dir=DIR] \
-        [--checkpoint_step=S] [--max_src_len=N]
+        [--beam_size=5 --alpha=0.6 --n_best=3] [--oracle_length] [--ablation=uniform] \
+        [--batch_size=64] [--output_format=jsonl [--with_attention]] [--attention_npz=DIR] \
+        [--attention_dir=DIR] [--checkpoint_step=S] [--max_src_len=N]
     python -m attn_seq2seq.translate --workdir=runs/dates --score_pairs --input=pairs.tsv
     python -m attn_seq2seq.translate --workdir=runs/a,runs/b [--ensemble=linear] --input=in.txt
 
@@ -21,6 +21,9 @@ values beam search with GNMT length normalisation `--alpha`; the output length l
   the batches before it is already written).
 * `--attention_dir`: one heatmap per translated line, `line_<number>.png` (numbers from 1).
 * `--oracle_length`: EOS is suppressed until each output (EOS excluded) is as long as its source.
+* `--ablation=uniform|shuffled|zero_context`: the same parameters decode with the attention
+  replaced at every step (models/attention_ablation.py); the exported attention is what the
+  context was computed from.
 * `--n_best=K` (at most `--beam_size`): K hypotheses per input line, with their scores and
   lengths: tab-separated rows `<line>\t<rank>\t<score>\t<log_prob>\t<length>\t<text>` in text
   format, all of them in JSON lines.

@@ -90,6 +90,17 @@ def test_jsonl_attention_rows_sum_to_one_over_real_source_positions(
       assert {"text", "tokens", "log_prob", "score", "length"} <= set(h)
 
 
+def test_translate_with_uniform_attention_exports_uniform_rows(tmp_path, quick_reverse_run, lines):
+  """`--ablation=uniform` reaches the model that decodes: every exported attention row is 1 / len
+  over the line's source tokens (its EOS included)."""
+  options = {"output_format": "jsonl", "with_attention": True, "ablation": "uniform"}
+  written = translate_file(tmp_path, quick_reverse_run, lines, **options)
+  for record in (json.loads(row) for row in written.splitlines()):
+    for h in record["hypotheses"]:
+      width = len(record["src_tokens"])
+      np.testing.assert_allclose(np.array(h["attention"]), 1.0 / width, rtol=1e-5)
+
+
 def test_attention_npz_holds_every_hypothesis_once_per_input_batch(
   tmp_path, quick_reverse_run, lines, run
 ):

@@ -18,12 +18,15 @@ from typing import Any
 
 import jax
 import ml_collections
+from absl import logging
 
 from attn_seq2seq.training import members, progress
 from attn_seq2seq.training.checkpoint import Checkpointer
 from attn_seq2seq.training.early_stopping import Rule, Tracker
 from attn_seq2seq.training.evaluator import Evaluator
 from attn_seq2seq.training.progress import Totals
+
+VALIDATION = "validation"  # the split the loop evaluates (early stopping, heatmaps)
 
 
 @dataclasses.dataclass(eq=False)
@@ -127,3 +130,15 @@ class RunState:
     jax.block_until_ready(self.state)
     with self.meter.paused():
       yield self.meter.totals_now()  # the same all through the block
+
+  def record_split(
+    self, k: int, split: str, step: int, metrics: dict, took: float, totals: Totals
+  ) -> None:
+    """Member k's log line and metrics record of an evaluation of `split` at `step`."""
+    headline = "  ".join(
+      f"{n} {v:.4f}" for n, v in metrics.items() if "/" not in n and n != "count"
+    )
+    logging.info("%s at step %d%s: %s (%.1f s)", split, step, self.group.label(k), headline, took)
+    prefix = "eval" if split == VALIDATION else split
+    scalars = {f"{prefix}/{n}": v for n, v in metrics.items() if "/" not in n}
+    self.group.write(k, step, {**scalars, **totals.scalars()})

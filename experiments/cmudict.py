@@ -25,10 +25,15 @@ accelerator) or as one run per trial and seed (the default of `cpu` and `quick`)
 the config's own size (hidden 256, a cap of 30,000 steps: an accelerator's job).
 
 The `cpu` preset (10 runs) keeps the config (dropout 0.2, batch 128) but trains hidden size 128
-with embeddings of 64, constant learning rate after a 200-step warmup, with a cap of 16,000
-steps. Sized by measuring on the 2-core machine (AMD EPYC, 2026-11-30, other work sharing the
-cores): 21-23 steps/s at this size, so a run that reaches the cap takes about 13 minutes and the
-10 runs fit in about 150 minutes when some stop early.
+with embeddings of 64, constant learning rate after a 200-step warmup, with a cap of 12,000
+steps, sized to the 150-minute budget from a measurement on the 2-core machine (AMD EPYC,
+2026-12-06): 16-18 steps/s for one run alone; no run stopped early (validation WER still fell
+between 14,000 and 16,000 steps), so every run costs the cap: 10 x 12,000 steps is about 2 hours
+of training, plus about 40 s of evaluation per run and the derived rows (Phonetisaurus about
+2.5 minutes). A first sweep with a 16,000-step cap (two runs at a time on a machine shared
+with other work, about 50 minutes a run) could not finish in one session; its 2 finished trials
+gave bahdanau a validation WER of 0.309 (learning rate 1e-3) and 0.326 (5e-4) at 12,000 steps,
+0.297 and 0.314 at 16,000 (root runs/cmudict_cpu_cap16k_stopped on that machine).
 """
 
 from attn_seq2seq.experiment_config import parse_variants
@@ -50,7 +55,7 @@ TRAINING = {
 # What the `cpu` preset changes besides the budget (see the docstring for how it was sized).
 CPU_OVERRIDES = {
   "model.embed_size": 64,
-  "num_train_steps": 16_000,
+  "num_train_steps": 12_000,
   "warmup_steps": 200,
   "eval_every_steps": 2_000,
   "checkpoint_every_steps": 2_000,

@@ -37,6 +37,8 @@ gave bahdanau a validation WER of 0.309 (learning rate 1e-3) and 0.326 (5e-4) at
 """
 
 from attn_seq2seq.experiment_config import parse_variants
+from attn_seq2seq.inference import averaging
+from attn_seq2seq.metrics.outcomes import outcomes_path
 from attn_seq2seq.sweeps import define, references
 from attn_seq2seq.sweeps import findings as say
 from attn_seq2seq.tokens import RESERVED_TOKENS
@@ -110,7 +112,8 @@ PUBLISHED = (
   ),
 )
 LEVELS = (0.40, 0.35, 0.30)  # validation WER levels whose cost the report tabulates
-AVERAGED = 3  # checkpoints averaged per run (the latest kept, around the selected one)
+AVERAGED = 3  # checkpoints averaged per run (the latest kept, around the selected one; fewer
+# where a run kept fewer, as the quick preset's 2)
 
 
 def derived(summary, python: str, data_dir: str | None = None) -> list:
@@ -143,16 +146,16 @@ def derived(summary, python: str, data_dir: str | None = None) -> list:
     out = references.reference_dir(root, f"{REFERENCE}_averaged") / run.workdir.name
     steps += [
       references.Step(
-        out / "config.json",
+        out / "results.json",  # written last: the averaged run is complete
         [
           python,
           "scripts/average_checkpoints.py",
           f"--workdir={run.workdir}",
-          f"--last={AVERAGED}",
+          f"--last={min(AVERAGED, len(averaging.checkpoint_steps(run.workdir)))}",
           f"--out={out}",
         ],
       ),
-      references.Step(out / "results.json", [*evaluate, f"--workdir={out}"]),
+      references.Step(outcomes_path(out, "test"), [*evaluate, f"--workdir={out}"]),
     ]
   return steps
 
@@ -167,9 +170,10 @@ def findings(summary) -> list[str]:
   ]
   arms = {d: found[0] for d in DECODERS if (found := summary.find(model__decoder=d))}
   for decoder, group in arms.items():
+    seeds = f"{len(group.runs)} seed{'s' if len(group.runs) > 1 else ''}"
     for key, decoding in (("test", "greedy"), ("test/beam5", "beam 5")):
       rows.append(
-        f"| {decoder} ({len(group.runs)} seeds) | {decoding} | {group.runs[0].num_params:,} | "
+        f"| {decoder} ({seeds}) | {decoding} | {group.runs[0].num_params:,} | "
         f"{say.value(group, key, 'wer')} | {say.value(group, key, 'per')} |"
       )
   for name, group in summary.references.items():

@@ -15,7 +15,13 @@ from helpers import ROOT, load_module, run_script
 
 from attn_seq2seq.errors import UserError
 from attn_seq2seq.metrics.outcomes import outcomes_path, write_outcomes
-from attn_seq2seq.run_files import CONFIG_FILE, LAUNCHES_FILE, METRICS_FILE, RESULTS_FILE
+from attn_seq2seq.run_files import (
+  CHECKPOINTS_DIR,
+  CONFIG_FILE,
+  LAUNCHES_FILE,
+  METRICS_FILE,
+  RESULTS_FILE,
+)
 from attn_seq2seq.sweeps import report, summary
 
 
@@ -334,6 +340,29 @@ def test_scorers_ablate_every_run_after_the_sweep_where_evaluate_writes(tmp_path
     "shuffled",
     "zero_context",
   }
+
+
+def test_cmudict_averages_the_checkpoints_each_run_kept_and_evaluates_the_average(tmp_path):
+  """The derived rows' steps: Phonetisaurus, the ensemble, then per seed the average of its
+  latest checkpoints (at most AVERAGED, fewer where the run kept fewer) marked done by the
+  results.json averaging writes last, and its evaluation marked done by its test outcomes."""
+  module = load_module(ROOT / "experiments/cmudict.py")
+  for seed, kept in ((0, (2, 4, 6, 8)), (1, (2, 4))):
+    workdir = tmp_path / f"bahdanau_h128_s{seed}"
+    write_run(workdir, {"seed": seed, "model": {"decoder": "bahdanau"}}, 0.5)
+    for step in kept:
+      (workdir / CHECKPOINTS_DIR / str(step)).mkdir(parents=True)
+  steps = module.derived(summary.read_summary(tmp_path, "exact_match"), "python")
+  assert [s.argv[1] for s in steps[:2]] == ["scripts/g2p_reference.py", "-m"]
+  averaged = tmp_path / "references" / "bahdanau_averaged"
+  for (average, evaluate), seed, last in zip(
+    zip(steps[2::2], steps[3::2], strict=True), (0, 1), (module.AVERAGED, 2), strict=True
+  ):
+    out = averaged / f"bahdanau_h128_s{seed}"
+    assert average.argv[1] == "scripts/average_checkpoints.py" and f"--last={last}" in average.argv
+    assert average.marker == out / RESULTS_FILE
+    assert f"--workdir={out}" in evaluate.argv and "--split=test" in evaluate.argv
+    assert evaluate.marker == outcomes_path(out, "test")
 
 
 def test_cmudict_findings_compare_with_the_same_split_reference(tmp_path):

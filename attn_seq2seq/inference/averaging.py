@@ -7,8 +7,11 @@ run directory that translate and evaluate load like any other (`scripts/average_
 The new directory holds the run's `config.json` (plus `averaged_checkpoints`: the source workdir
 and the steps averaged), its vocabularies, and one checkpoint at the last averaged step whose
 `state` item holds only the averaged `params` (no optimizer state, no data position: it is for
-decoding, not for resuming training). A member of a stacked run (`<stack>/members/seed_<k>`)
-averages like a run; a stacked run's root has no single model and is refused.
+decoding, not for resuming training), and a results.json naming that step (`{"step": S}`): the
+run is complete, so `evaluate` stores its metrics under the plain keys (`test`, `test/beam5`)
+as for a finished run, where a report's reference rows read them. A member of a stacked run
+(`<stack>/members/seed_<k>`) averages like a run; a stacked run's root has no single model and
+is refused.
 """
 
 import json
@@ -25,6 +28,7 @@ from attn_seq2seq.run_files import (
   CHECKPOINTS_DIR,
   CONFIG_FILE,
   MEMBERS_DIR,
+  RESULTS_FILE,
   SRC_VOCAB_FILE,
   TGT_VOCAB_FILE,
 )
@@ -96,4 +100,5 @@ def average_checkpoints(
   checkpointer.wait()
   checkpointer.close()
   atomic_files.write_json(out / CONFIG_FILE, record, indent=2, sort_keys=True)
+  atomic_files.write_json(out / RESULTS_FILE, {"step": chosen[-1]}, indent=2)  # last: complete
   return out

@@ -11,9 +11,9 @@
   Ray tasks) share one throwaway compilation cache per session, never the user's
   ~/.cache/attn_seq2seq/jax.
 * The fixtures the test modules share: trained runs, quick configs, the session's CMUdict
-  splits (`cmudict_data_dir`), `in_repo_root`, the bad-input tests' existing run (`run`,
-  `unchanged`), `start_trainer` (the real trainer CLI in a subprocess, for the tests that kill
-  it). Plain helpers are in helpers.py.
+  splits (`cmudict_prepared`, `cmudict_data_dir`), `in_repo_root`, the bad-input tests'
+  existing run (`run`, `unchanged`), `start_trainer` (the real trainer CLI in a subprocess, for
+  the tests that kill it). Plain helpers are in helpers.py.
 """
 
 import os
@@ -45,6 +45,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # xdist workers inherit the c
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
+import contextlib  # noqa: E402
+import fcntl  # noqa: E402
+import io  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -88,14 +91,30 @@ def quick_reverse_config() -> Callable[..., object]:
 
 
 @pytest.fixture(scope="session")
-def cmudict_data_dir(tmp_path_factory, worker_id) -> str:
-  """A data directory with the CMUdict no_stress splits, prepared once per session and shared by
-  the xdist workers (the first prepares it, the others wait for its prepare lock and reuse it),
-  for the tests that need the data, not its preparation (test_data_cmudict prepares its own)."""
+def cmudict_prepared(tmp_path_factory) -> tuple[str, str]:
+  """(data directory, what its preparation printed): the CMUdict no_stress splits, prepared
+  once per session (generating them is the costly part) and shared by the xdist workers. The
+  first worker prepares them under a lock and records the builder's printout next to them; the
+  others wait for the lock, reuse the files and read that record (test_data_cmudict checks it).
+  (Not xdist's `worker_id` fixture: it is missing under `-p no:xdist`.)"""
   basetemp = tmp_path_factory.getbasetemp()
-  directory = (basetemp if worker_id == "master" else basetemp.parent) / "cmudict_tfds"
-  data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=str(directory)))
-  return str(directory)
+  shared = basetemp.parent if "PYTEST_XDIST_WORKER" in os.environ else basetemp
+  directory, printout = shared / "cmudict_tfds", shared / "cmudict_tfds_printed.txt"
+  with open(shared / "cmudict_tfds.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not printout.exists():
+      printed = io.StringIO()
+      with contextlib.redirect_stdout(printed):
+        data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=str(directory)))
+      printout.write_text(printed.getvalue())
+  return str(directory), printout.read_text()
+
+
+@pytest.fixture(scope="session")
+def cmudict_data_dir(cmudict_prepared) -> str:
+  """The session's CMUdict no_stress data directory (`cmudict_prepared`), for the tests that
+  need the data, not its preparation."""
+  return cmudict_prepared[0]
 
 
 @pytest.fixture(scope="module")

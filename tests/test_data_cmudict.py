@@ -1,7 +1,5 @@
 """CMUdict G2P builder: split by word, ARPAbet targets, every pronunciation kept."""
 
-import contextlib
-import io
 import re
 
 import pytest
@@ -18,18 +16,18 @@ VOWELS = {p for p in ARPABET_39 if p[0] in "AEIOU"}
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-  """The no_stress splits as prepared by TFDS, what the builder printed, and the task."""
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-  printed = io.StringIO()
-  with contextlib.redirect_stdout(printed):
-    task = data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=data_dir))
+def prepared(cmudict_prepared):
+  """The no_stress splits as prepared by TFDS, what the builder printed, and the task: the
+  session's preparation (conftest's `cmudict_prepared`, shared with the tests that train on
+  CMUdict), read back."""
+  data_dir, printed = cmudict_prepared
+  task = data.load_task(data.get_data_config(name="cmudict_g2p/no_stress", data_dir=data_dir))
   builder = cmudict_g2p.CmudictG2p(config="no_stress", data_dir=data_dir)  # Reuses the files.
   splits = {
     split: records.read_text_features(builder, split, ["word", "pronunciations"])
     for split in cmudict_g2p.SPLITS
   }
-  return splits, printed.getvalue(), task
+  return splits, printed, task
 
 
 def test_split_sizes_are_printed_and_about_90_5_5(prepared):

@@ -182,8 +182,8 @@ def test_a_run_killed_around_its_final_evaluation_logs_each_record_once(
   if killed == "mid_final_evaluation":  # the last record half-written
     lines = (target / METRICS_FILE).read_bytes().splitlines(keepends=True)
     (target / METRICS_FILE).write_bytes(b"".join(lines[:-1]) + lines[-1][:40])
-  result = run_main(
-    [*QUICK, "--config.num_train_steps=4", f"--workdir={target}", "--compilation_cache=none"],
+  result = run_main(  # the session's compilation cache: the programs of quick_reverse_run
+    [*QUICK, "--config.num_train_steps=4", f"--workdir={target}"],
     env={"TFDS_DATA_DIR": data_dir_of(quick_reverse_run), "JAX_NUM_CPU_DEVICES": "4"},
   )
   assert result.returncode == 0, result.stderr[-3000:]
@@ -262,12 +262,7 @@ def test_a_disk_that_fills_up_during_training_is_one_line_and_the_run_resumes(
   threads) reaches the user as one `error:` line naming the directory and the step a re-run
   resumes from; with room again, the re-run resumes from it and finishes (that a resumed run
   equals an uninterrupted one is proved above)."""
-  flags = [
-    *QUICK,
-    "--config.num_train_steps=40",
-    "--config.checkpoint_every_steps=4",
-    "--compilation_cache=none",
-  ]
+  flags = [*QUICK, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4"]
   with small_disk(tmp_path / "disk", "600k") as disk:
     result = run_main([*flags, f"--workdir={disk / 'run'}"], env={"TFDS_DATA_DIR": data_dir})
     shutil.copytree(disk / "run", tmp_path / "run")
@@ -297,6 +292,8 @@ def test_sigkilled_trainer_releases_the_lock_and_the_waiting_trainer_resumes_exa
   train.train_and_evaluate(make_config(**overrides), reference)
 
   workdir = tmp_path / "run"
+  # No compilation cache: A's final evaluation compiles for seconds, the margin in which the
+  # test freezes it after its first checkpoint (from the cache, A could finish first).
   flags = [*QUICK, f"--config.data.data_dir={data_dir}", "--compilation_cache=none"]
   a = start_trainer(workdir, *flags, **overrides)
   a.wait_for_checkpoint()

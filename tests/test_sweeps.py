@@ -7,6 +7,7 @@ the summary is tested on a hand-made sweep root.
 """
 
 import contextlib
+import functools
 import io
 import json
 import re
@@ -46,8 +47,14 @@ def field(config, key: str):
 
 def _count_params(config, src_vocab: int, tgt_vocab: int) -> int:
   """The parameter count of an experiment config's model (shapes only)."""
-  model = build_model(ModelConfig.of_experiment(config), src_vocab, tgt_vocab)
-  return count_params(abstract_params(model))
+  return _model_params(ModelConfig.of_experiment(config), src_vocab, tgt_vocab)
+
+
+@functools.cache
+def _model_params(model: ModelConfig, src_vocab: int, tgt_vocab: int) -> int:
+  """Traced once per model: a sweep's runs share a few models (its learning rates, seeds and
+  size-matched targets repeat them)."""
+  return count_params(abstract_params(build_model(model, src_vocab, tgt_vocab)))
 
 
 # -- sweep definitions --------------------------------------------------------------------------

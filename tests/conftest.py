@@ -14,6 +14,7 @@
   splits (`cmudict_prepared`, `cmudict_data_dir`), `in_repo_root`, the bad-input tests'
   existing run (`run`, `unchanged`), `start_trainer` (the real trainer CLI in a subprocess, for
   the tests that kill it). Plain helpers are in helpers.py.
+* The slowest files first (SLOWEST_FIRST), so that the two xdist workers end together.
 """
 
 import os
@@ -62,6 +63,50 @@ from attn_seq2seq.training import compilation_cache, train  # noqa: E402
 # worker's quick reverse run, every module that trains `dates:quick`), and a hit is the executable
 # XLA compiled for the same program, so no test sees a difference.
 compilation_cache.enable(os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+# The slowest files, slowest first (CPU seconds of each file on its own, and durations of the
+# whole suite): under `-n 2 --dist loadfile` a worker takes the next whole file when it runs out,
+# in collection order (with xdist's reordering off, below: its default, the files with the most
+# tests first, started the one-test files such as the accelerator check last, and the other
+# worker then sat idle until they ended). The CMUdict tests come after test_configs, whose
+# cmudict case prepares the session's splits, so that the other worker rarely waits for them.
+# The other files follow in their usual order.
+SLOWEST_FIRST = (
+  "test_workdir.py",
+  "test_accelerator_check.py",
+  "test_configs.py",
+  "test_benchmark.py",
+  "test_coverage.py",
+  "test_ensembles.py",
+  "test_sweeps.py",
+  "test_steps.py",
+  "test_multihost.py",
+  "test_early_stopping.py",
+  "test_stacked_steps.py",
+  "test_stacked_seeds.py",
+  "test_ray_node_loss.py",
+  "test_ray_backend.py",
+  "test_seq2seq.py",
+  "test_g2p_reference.py",
+  "test_bad_input_runs.py",
+  "test_data_cmudict.py",
+  "test_translate_outputs.py",
+  "test_search.py",
+  "test_train.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+  """As `--no-loadscope-reorder`: xdist's scheduler hands out the files in collection order."""
+  if hasattr(config.option, "loadscopereorder"):
+    config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+  """The files of SLOWEST_FIRST first, in its order (a stable sort: tests keep their order)."""
+  rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

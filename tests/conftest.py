@@ -80,6 +80,7 @@ SLOWEST_FIRST = (
   "test_coverage.py",
   "test_ensembles.py",
   "test_sweeps.py",
+  "test_learning_rate_grids.py",
   "test_steps.py",
   "test_multihost.py",
   "test_early_stopping.py",

@@ -19,7 +19,7 @@ from absl import flags, logging
 from attn_seq2seq import cli
 from attn_seq2seq.errors import ConfigError
 from attn_seq2seq.inference import ensembles
-from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS
+from attn_seq2seq.models.attention_ablation import ATTENTION_ABLATIONS, with_ablation
 from attn_seq2seq.search import ENSEMBLE_COMBINATIONS, MAX_ALPHA
 
 
@@ -46,7 +46,8 @@ class RunFlags(NamedTuple):
       )
     if self.ablation.value == "none":
       return runs
-    return [ablated(run, self.ablation.value) for run in runs]
+    ablation = self.ablation.value
+    return [dataclasses.replace(r, model=with_ablation(r.model, ablation)) for r in runs]
 
   def search_options(self) -> dict:
     """The search flags' values as `SearchSpec` fields (`SearchSpec.of_experiment(run.config,
@@ -60,13 +61,6 @@ class RunFlags(NamedTuple):
     if self.oracle_length.value:
       options.update(min_len_a=1.0, min_len_b=0.0)
     return options
-
-
-def ablated(run, ablation: str):
-  """`run` with its model's attention replaced by `ablation` (models/attention_ablation.py): the
-  same parameters in a model that decodes with uniform, shuffled or no attention."""
-  config = dataclasses.replace(run.model.config, attention_ablation=ablation)
-  return dataclasses.replace(run, model=run.model.clone(config=config))
 
 
 @functools.cache

@@ -16,10 +16,17 @@ into the ablated model: `build_model(dataclasses.replace(config, attention_ablat
 ...)`. The fixed-vector decoders have no attention and ignore it.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
 ATTENTION_ABLATIONS = ("none", "uniform", "shuffled", "zero_context")
+
+
+def with_ablation(model, ablation: str):
+  """The `Seq2Seq` module `model` with `attention_ablation=ablation`: the same parameters load."""
+  return model.clone(config=dataclasses.replace(model.config, attention_ablation=ablation))
 
 
 def uniform_weights(src_mask: jax.Array) -> jax.Array:

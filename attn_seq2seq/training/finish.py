@@ -16,6 +16,7 @@ from typing import Any
 import jax
 from absl import logging
 
+from attn_seq2seq.models.attention_ablation import with_ablation
 from attn_seq2seq.run_files import PLOTS_DIR, RESULTS_FILE
 from attn_seq2seq.training import evaluation_variants
 from attn_seq2seq.training import workdir as workdir_lib
@@ -63,9 +64,7 @@ def _final_evaluations(run: RunState):
   for variant in variants:
     evaluator = run.evaluator
     if variant.ablation != "none":
-      model = run.fns.model.clone(
-        config=dataclasses.replace(run.fns.model.config, attention_ablation=variant.ablation)
-      )
+      model = with_ablation(run.fns.model, variant.ablation)
       evaluator = Evaluator.for_config(model, run.task, run.evaluator.mesh, run.config)
     spec = dataclasses.replace(evaluator.spec, **variant.search_changes())
     yield variant.split, variant.key, evaluator, spec

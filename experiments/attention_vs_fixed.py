@@ -161,7 +161,12 @@ def findings(summary) -> list[str]:
     arms.pop(None, None)
     paragraphs += [
       _in_distribution(summary, arms, budget),
-      _training(summary, arms),
+      say.trained_to_best(
+        summary,
+        {a: arms[a] for a in (*ATTENTION, *FIXED) if a in arms},
+        "exact_match",
+        "the gap to attention is partly training budget",
+      ),
       _beyond(summary, arms),
     ]
   paragraphs.append(_paper())
@@ -210,26 +215,6 @@ def _in_distribution(summary, arms, budget) -> str:
       "degrades with length and the attention model does not."
     )
   return " ".join(text) + "\n"
-
-
-def _training(summary, arms) -> str:
-  parts = []
-  for arm in (a for a in (*ATTENTION, *FIXED) if a in arms):
-    group = arms[arm]
-    improving = say.still_improving(group, "exact_match")
-    note = (
-      f", {improving} of them still improving at the cap (the gap to attention is partly "
-      "training budget)"
-      if improving
-      else ""
-    )
-    parts.append(f"{arm}: {say.stops(group)}{note}{say.grid_edge(summary, group)}")
-  return (
-    "**Trained to their own best?** Each arm's learning rate was chosen on validation, and each "
-    "run trained until validation exact match stopped improving or hit the cap: "
-    + "; ".join(parts)
-    + ". The learning curves below show each arm's progress against steps and seconds.\n"
-  )
 
 
 def _beyond(summary, arms) -> str:

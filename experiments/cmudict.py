@@ -33,7 +33,10 @@ of training, plus about 40 s of evaluation per run and the derived rows (Phoneti
 2.5 minutes). A first sweep with a 16,000-step cap (two runs at a time on a machine shared
 with other work, about 50 minutes a run) could not finish in one session; its 2 finished trials
 gave bahdanau a validation WER of 0.309 (learning rate 1e-3) and 0.326 (5e-4) at 12,000 steps,
-0.297 and 0.314 at 16,000 (root runs/cmudict_cpu_cap16k_stopped on that machine).
+0.297 and 0.314 at 16,000 (root runs/cmudict_cpu_cap16k_stopped on that machine). The
+published sweep (2026-12-06/07, same machine, `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` and
+`--parallel=2`: two single-threaded runs at a time, 17-20 steps/s together) took about 2h20m of
+wall clock, derived rows included; every run again reached the cap with validation WER falling.
 """
 
 from attn_seq2seq.experiment_config import parse_variants
@@ -160,10 +163,19 @@ def derived(summary, python: str, data_dir: str | None = None) -> list:
   return steps
 
 
+def _derived_label(name: str, attention) -> str:
+  """A derived row's name in the table: what it is made of."""
+  seeds = len(attention.runs) if attention else 0
+  return {
+    f"{REFERENCE}_ensemble": f"{REFERENCE}: its {seeds} seeds as one ensemble",
+    f"{REFERENCE}_averaged": f"{REFERENCE}: each seed's last {AVERAGED} checkpoints averaged",
+  }.get(name, name)
+
+
 def findings(summary) -> list[str]:
   """Test WER and PER of every model with its interval (beam 5 beside greedy), the same-split
-  reference and the derived rows, the paired differences, and the published numbers as
-  indicative. Computed from `summary`."""
+  reference and the derived rows, the paired differences, how each arm stopped, and the
+  published numbers as indicative. Computed from `summary`."""
   rows = [
     "| system | decoding | params | test WER | test PER |",
     "| --- | --- | ---: | ---: | ---: |",
@@ -176,15 +188,15 @@ def findings(summary) -> list[str]:
         f"| {decoder} ({seeds}) | {decoding} | {group.runs[0].num_params:,} | "
         f"{say.value(group, key, 'wer')} | {say.value(group, key, 'per')} |"
       )
+  attention, fixed = arms.get(REFERENCE), arms.get("fixed_init")
   for name, group in summary.references.items():
     rows.append(
-      f"| {name} ({len(group.runs)} run{'s' if len(group.runs) > 1 else ''}) | greedy | – | "
+      f"| {_derived_label(name, attention)} | greedy | – | "
       f"{say.value(group, 'test', 'wer')} | {say.value(group, 'test', 'per')} |"
     )
   for system, wer, per, data in PUBLISHED:
     rows.append(f"| {system} ({data}) | – | – | {wer:.2f}% (indicative) | {per:.2f}% |")
   text = []
-  attention, fixed = arms.get(REFERENCE), arms.get("fixed_init")
   if attention and fixed:
     text.append(
       "Attention against the size-matched fixed vector: "
@@ -195,38 +207,53 @@ def findings(summary) -> list[str]:
     )
   reference = summary.references.get("phonetisaurus")
   if attention and reference:
-    difference = summary.difference(attention, reference, "test", "wer")
-    text.append(
-      "Against Phonetisaurus trained on the same split: "
-      + say.compared(summary, attention, reference, "test", "wer", REFERENCE, "phonetisaurus")
-      + " (WER). "
-      + (
-        "The attention model beats the same-split reference, with the interval of the "
-        "difference excluding zero."
-        if say.separated(difference) and difference["difference"] < 0
-        else "The CPU-sized attention model does not beat the same-split reference. What "
-        "would close the gap, from the published systems: larger models (hidden 512, several "
-        "layers; this CPU preset has hidden 128 and one encoder layer), longer training, "
-        "ensembles of several seeds (the row above) and beam search: the full preset, on an "
-        "accelerator."
-      )
-    )
+    text.append(_against_reference(summary, attention, reference))
+  return ["\n".join(rows) + "\n", " ".join(text) + "\n"] + (
+    [say.trained_to_best(summary, arms, "wer", "a longer cap could still lower its WER")]
+    if arms
+    else []
+  )
+
+
+def _against_reference(summary, attention, reference) -> str:
+  """The attention arm, its ensemble and its averaged checkpoints against the same-split
+  Phonetisaurus (and the derived rows against the single models); whether the gap closes."""
+  difference = summary.difference(attention, reference, "test", "wer")
+  text = [
+    "Against Phonetisaurus trained on the same split: "
+    + say.compared(summary, attention, reference, "test", "wer", REFERENCE, "phonetisaurus")
+    + " (WER)."
+  ]
+  best = difference
   for name in (f"{REFERENCE}_ensemble", f"{REFERENCE}_averaged"):
-    if attention and name in summary.references:
-      text.append(
-        f"{name}: "
-        + say.compared(
-          summary,
-          summary.references[name],
-          attention,
-          "test",
-          "wer",
-          name,
-          f"{REFERENCE} (single models)",
-        )
-        + " (WER)."
-      )
-  return ["\n".join(rows) + "\n", " ".join(text) + "\n"]
+    if name not in summary.references:
+      continue
+    derived = summary.references[name]
+    text.append(
+      f"{_derived_label(name, attention)}: "
+      + say.compared(summary, derived, attention, "test", "wer", name, f"{REFERENCE} (single)")
+      + "; "
+      + say.compared(summary, derived, reference, "test", "wer", name, "phonetisaurus")
+      + " (WER)."
+    )
+    against = summary.difference(derived, reference, "test", "wer")
+    if against and (best is None or against["difference"] < best["difference"]):
+      best = against
+  text.append(
+    "An attention model beats the same-split reference, with the interval of the difference "
+    "excluding zero."
+    if say.separated(best) and best["difference"] < 0
+    else "No attention model of this CPU preset beats the same-split reference. What would close "
+    "the gap, from the published systems: larger models (hidden 512, several layers; this "
+    "preset has hidden 128 and one encoder layer), "
+    + (
+      "training past the cap (every attention run reached it), "
+      if all(run.stopped == "cap" for run in attention.runs)
+      else ""
+    )
+    + "ensembles of more seeds and beam search together: the full preset, on an accelerator."
+  )
+  return " ".join(text)
 
 
 REPORT = {

@@ -378,10 +378,13 @@ def test_cmudict_findings_compare_with_the_same_split_reference(tmp_path):
   result = summary.read_summary(tmp_path, "exact_match")
   result.metrics = ("exact_match",)
   text = " ".join(findings(result))
-  assert "| phonetisaurus (1 run) | greedy | – | 0.125 [" in text
+  assert "| phonetisaurus | greedy | – | 0.125 [" in text
   assert "| bahdanau (2 seeds) | beam 5 | 1,000 | 2/2 seeds at 0.250 [" in text
   assert "bahdanau - phonetisaurus = +0.125 [" in text  # in WER: the reference is better
-  assert "does not beat the same-split reference" in text
+  assert "No attention model of this CPU preset beats the same-split reference" in text
+  assert "training past the cap" not in text  # these runs stopped early
+  assert "fixed_init: 2/2 stopped early (at steps 8)" in text
+  assert [d["b"] for d in result.differences].count("phonetisaurus") == 1  # recorded once
   assert "(indicative)" in text and "not this one" in text
 
 

@@ -389,6 +389,7 @@ def test_a_difference_is_paired_recorded_and_separates_only_a_real_gap(tmp_path)
   assert real["difference"] == pytest.approx((280 + 285 - 150 - 160) / 600)
   assert real["p_value"] < 0.01 and real["interval"][0] > 0
   assert none["p_value"] > 0.05 and none["interval"][0] < 0 < none["interval"][1]
+  assert result.difference(a, b, "test", "exact_match") is real  # asked again: recorded once
   assert [d["b"] for d in result.record()["differences"]] == ["b", "c"]
 
 

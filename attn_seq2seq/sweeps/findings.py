@@ -7,6 +7,7 @@ and whether it separates the arms, how the runs stopped.
     findings.compared(summary, a, b, "test", "exact_match", "attention", "fixed_init")
     # 'attention - fixed_init = +0.712 [0.690, 0.733], p < 0.001 (separated)'
     findings.diagnosis(group, "luong")   # why test_long fails: early stops, alignment, ablation
+    findings.trained_to_best(summary, arms, "wer", "...")   # how each arm stopped, caps, grids
 """
 
 from attn_seq2seq.metrics import LOWER_IS_BETTER
@@ -96,6 +97,23 @@ def grid_edge(summary: Summary, group: Group) -> str:
       field = tuned["field"].replace("_", " ")
       return f", its {field} {chosen:g} the grid's {side} (a wider grid could still improve it)"
   return ""
+
+
+def trained_to_best(summary: Summary, arms: dict[str, Group], metric: str, capped: str) -> str:
+  """'**Trained to their own best?** ... arm: 3/3 reached the cap of 8,000 steps, 2 of them still
+  improving at the cap (CAPPED), its learning rate 0.003 the grid's largest (...); ...': how
+  every arm stopped, and which were cut by the cap or the grid (`capped` says what that means)."""
+  parts = []
+  for name, group in arms.items():
+    improving = still_improving(group, metric)
+    note = f", {improving} of them still improving at the cap ({capped})" if improving else ""
+    parts.append(f"{name}: {stops(group)}{note}{grid_edge(summary, group)}")
+  return (
+    "**Trained to their own best?** Each arm's learning rate was chosen on validation, and each "
+    f"run trained until validation {metric.replace('_', ' ')} stopped improving or hit the cap: "
+    + "; ".join(parts)
+    + ". The learning curves below show each arm's progress against steps and seconds.\n"
+  )
 
 
 def diagnosis(group: Group, name: str, split: str = "test_long") -> str | None:

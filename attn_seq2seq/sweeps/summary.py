@@ -324,12 +324,16 @@ class Summary:
   def difference(self, a: Group, b: Group, split: str, metric: str) -> dict | None:
     """A - B of `metric` on `split`: a paired bootstrap over the shared test examples (seeds
     resampled within each group), with its interval and p-value (statistics.paired_difference),
-    recorded for summary.json; None without per-example outcomes."""
+    recorded for summary.json once however often a finding asks; None without per-example
+    outcomes."""
+    key = {"a": self.label(a), "b": self.label(b), "split": split, "metric": metric}
+    for recorded in self.differences:
+      if all(recorded.get(k) == v for k, v in key.items()):
+        return recorded
     found_a, found_b = a.outcomes(split), b.outcomes(split)
     if metric not in OUTCOME_METRICS or found_a is None or found_b is None:
       return None
-    result = statistics.paired_difference(found_a, found_b, metric)
-    result = {"a": self.label(a), "b": self.label(b), "split": split, **result}
+    result = {**key, **statistics.paired_difference(found_a, found_b, metric)}
     self.differences.append(result)
     return result
 

@@ -119,15 +119,18 @@ def _reproduce(argv: list[str]) -> int:
   module = sweep.load_module(path)
   summary = summary_lib.read_summary(root, module.REPORT["metrics"], module.REPORT["split"])
   report.check_finished(summary, root)  # a partial sweep (--only) gets no derived step either
-  if hasattr(module, "derived"):  # reference rows, ensembles, averaged checkpoints, ablations
-    references.run_steps(module.derived(summary, sys.executable, _DATA_DIR.value), REPO)
-  definition = module.REPORT
+  # reference rows, ensembles, averaged checkpoints, ablations
+  steps = (
+    module.derived(summary, sys.executable, _DATA_DIR.value) if hasattr(module, "derived") else []
+  )
+  references.run_steps(steps, REPO)
   written = report.write_report(
     root,
     out,
     command=["python", "scripts/reproduce.py", *typed],
     data_dir=_DATA_DIR.value,
-    **definition,
+    derived=[["python", *s.argv[1:]] if s.argv[0] == sys.executable else s.argv for s in steps],
+    **module.REPORT,
   )
   print(f"report: {written}")
   return 0

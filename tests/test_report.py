@@ -161,6 +161,7 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
     diagnose="test_long",
     compute=True,
     data_dir=data_dir,
+    derived=[["python", "scripts/g2p_reference.py", "--workdir=runs/x/references/a b"]],
   )
   text = path.read_text()
   for section in (
@@ -170,6 +171,8 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
     "2 arms.",
     "## Reference",
     "R.",
+    "## Rows made after the sweep",
+    "python scripts/g2p_reference.py '--workdir=runs/x/references/a b'",  # as a shell reads it
     "## Results",
     "### exact_match",
     "### token_accuracy",
@@ -205,6 +208,7 @@ def test_report_has_every_section_plot_and_heatmap(sweep_root, tmp_path):
   assert f"]({heatmaps[0].name})" in text
   record = json.loads((tmp_path / "summary.json").read_text())
   assert record["command"] == "python x.py --a=1" and len(record["groups"]) == 2
+  assert record["derived"] == ["python scripts/g2p_reference.py '--workdir=runs/x/references/a b'"]
   (difference,) = record["differences"]
   assert difference["split"] == "test" and 0 <= difference["p_value"] <= 1
   fixed = next(g for g in record["groups"] if "fixed_init" in g["label"])

@@ -4,7 +4,8 @@
 
 `write_report(root, out, ...)` reads a sweep root (see `summary`), and writes into `out`:
   README.md                       the command, the date, the machine and versions, wall time per
-                                  run and in total; what the numbers show; one table per metric
+                                  run and in total; what the numbers show; the commands that
+                                  made the rows after the sweep (references/); one table per metric
                                   (per arm: the varied fields, parameter count, seeds, and on every
                                   evaluation split the mean over seeds with an interval that fits
                                   the data, see summary.py); the differences the findings state,
@@ -63,6 +64,7 @@ def write_report(
   diagnose: str | None = None,
   compute: bool = False,
   data_dir: str | None = None,
+  derived: Sequence[Sequence[str]] = (),
 ) -> Path:
   """Writes the report of the finished sweep in `root` into `out` (see the module docstring).
 
@@ -82,6 +84,8 @@ def write_report(
     compute: whether to plot the first metric against training FLOPs.
     data_dir: where the runs' dataset lives (for the heatmaps' sources); default: $TFDS_DATA_DIR
       or ~/tensorflow_datasets, as for training.
+    derived: the commands that wrote the rows under ROOT/references/ after the sweep (a sweep
+      file's `derived` steps), listed in the report so that each row's origin is on the page.
 
   Returns:
     The path of README.md. A root with unfinished runs is a UserError naming them.
@@ -99,7 +103,7 @@ def write_report(
     lines += ["## What the numbers show", "", *finding_lines, ""]
   if reference:
     lines += ["## Reference", "", reference, ""]
-  lines += _results(summary)
+  lines += _derived_lines(derived) + _results(summary)
   section_lines, record = _sections(summary, out, split, levels, compute, diagnose)
   lines += section_lines
   plot_files = [
@@ -118,6 +122,7 @@ def write_report(
     "plots": plot_files,
     "heatmaps": [n for _, n in heatmaps],
     "command": shlex.join(command),
+    "derived": [shlex.join(argv) for argv in derived],
     "provenance": provenance,
     "findings": finding_lines,
     "runs": run_records,
@@ -179,6 +184,24 @@ def _heatmap_lines(heatmaps: list[tuple[str, str]]) -> list[str]:
     "arm (rows: output tokens, columns: source tokens).",
     "",
     *[f"**{label}**\n\n![{label}]({name})\n" for label, name in heatmaps],
+  ]
+
+
+def _derived_lines(derived: Sequence[Sequence[str]]) -> list[str]:
+  """The section listing the commands that wrote the rows under ROOT/references/."""
+  if not derived:
+    return []
+  return [
+    "## Rows made after the sweep",
+    "",
+    "The command above ran these after the last run finished, in this order (each is skipped "
+    "when its output exists, so re-running the command resumes); none retrains a neural model "
+    "of the sweep:",
+    "",
+    "```sh",
+    *(shlex.join(argv) for argv in derived),
+    "```",
+    "",
   ]
 
 

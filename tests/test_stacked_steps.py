@@ -2,8 +2,9 @@
 seed k, bit for bit at initialisation and to float32 tolerance after 20 steps.
 
 A tiny model trains for 20 steps on fake batches, stacked (vmapped and mapped over the members:
-both ways training/members.py runs them, whatever this platform picks) and solo, on 1 and on 4
-fake CPU devices. The run-level tests of stacking are test_stacked_seeds.py: apart, so that the
+both ways training/members.py runs them, whatever this platform picks) and solo: mapped on 1 and
+vmapped on 4 fake CPU devices (test_learning_rate_grids.py's step test covers the other two
+pairs, for members that differ in learning rate too). The run-level tests of stacking are test_stacked_seeds.py: apart, so that the
 two xdist workers can run both halves at once (`--dist loadfile` gives a file to one worker).
 """
 
@@ -24,8 +25,11 @@ from attn_seq2seq.training import mesh as mesh_lib
 SEEDS = (0, 1, 2)
 
 
-@pytest.mark.parametrize("sequential", [False, True], ids=["vmapped", "mapped"])
-@pytest.mark.parametrize("num_devices", [1, 4])
+@pytest.mark.parametrize(
+  ("num_devices", "sequential"),
+  [(1, True), (4, False)],
+  ids=["1-mapped", "4-vmapped"],
+)  # the other two pairs, with learning-rate grids: test_learning_rate_grids.py
 def test_member_k_trains_exactly_as_the_solo_run_with_seed_k(num_devices, sequential, monkeypatch):
   # Both ways of stacking the train step, whatever this platform picks (members.py).
   monkeypatch.setattr(members, "sequential_members", lambda platform: sequential)

@@ -4,8 +4,9 @@ seed k, bit for bit at initialisation and to float32 tolerance after 20 steps.
 A tiny model trains for 20 steps on fake batches, stacked (vmapped and mapped over the members:
 both ways training/members.py runs them, whatever this platform picks) and solo: mapped on 1 and
 vmapped on 4 fake CPU devices (test_learning_rate_grids.py's step test covers the other two
-pairs, for members that differ in learning rate too). The run-level tests of stacking are test_stacked_seeds.py: apart, so that the
-two xdist workers can run both halves at once (`--dist loadfile` gives a file to one worker).
+pairs, for members that differ in learning rate too). The run-level tests of stacking are
+test_stacked_seeds.py: apart, so that the two xdist workers can run both halves at once
+(`--dist loadfile` gives a file to one worker).
 """
 
 import jax
